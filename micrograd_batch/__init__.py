@@ -1,0 +1,36 @@
+"""micrograd_batch: a scalar autograd engine that shows how backpropagation works on a mini-batch.
+
+The data flow, one module per stage:
+
+    data.py     examples (x, y) and their mini-batches
+    nn.py       model(x) builds ONE example's graph of Values   (engine.py: Value, backward)
+    losses.py   that example's loss L_i
+    batch.py    batch_mean(L_1 ... L_m): one node, local derivative 1/m to each example
+    engine.py   loss.backward(): parameter.grad = (1/m) Σ_i dL_i/dθ
+    optim.py    optimiser.step(), zero_grad()
+    train.py    the loop over epochs and mini-batches
+    manual.py   the same gradients by the δ recursion on plain lists (a cross-check)
+    viz.py      graphs to graphviz / SVG, one cluster per example
+"""
+
+from .batch import batch_mean, batch_sum, mean_of, per_example_grads
+from .engine import Value, backpropagate, logsumexp, topological_order, weighted_sum
+from .nn import MLP, Layer, Module, Neuron
+
+__all__ = [
+    "Value",
+    "backpropagate",
+    "topological_order",
+    "weighted_sum",
+    "logsumexp",
+    "batch_mean",
+    "batch_sum",
+    "per_example_grads",
+    "mean_of",
+    "Module",
+    "Neuron",
+    "Layer",
+    "MLP",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,80 @@
+"""The batch-loss node: how m per-example graphs become one mini-batch loss.
+
+Each example i builds its own graph and ends in its own loss L_i. `batch_mean` is ONE node with
+those m losses as parents:
+
+    value             L = (L_1 + ... + L_m) / m
+    local derivative  dL/dL_i = 1/m for every i
+
+so one backward pass from it gives every parameter the gradient (1/m) Σ_i dL_i/dθ — the mean of
+the per-example gradients (Deep Learning Book, §8.1.3). Nothing is averaged on the way forward:
+every example keeps its own activations, and only the gradients are averaged, by this node.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+from .engine import Value
+
+
+def _as_losses(losses: Iterable[Value], name: str) -> tuple[Value, ...]:
+    """The per-example losses as a tuple, checked: non-empty, and every item a Value."""
+    if isinstance(losses, Value):
+        raise TypeError(f"{name} takes a list of per-example loss Values, got a single Value")
+    parents = tuple(losses)
+    if not parents:
+        raise ValueError(f"{name} of an empty batch: there must be at least one example")
+    for i, loss in enumerate(parents):
+        if not isinstance(loss, Value):
+            raise TypeError(
+                f"{name}: item {i} is {type(loss).__name__}, expected a per-example loss Value"
+            )
+    return parents
+
+
+def batch_sum(losses: Iterable[Value]) -> Value:
+    """One node L = Σ_i L_i over the per-example losses; dL/dL_i = 1 for every example."""
+    parents = _as_losses(losses, "batch_sum")
+    return Value(math.fsum(v.data for v in parents), "Σ batch", parents, (1.0,) * len(parents), "Σ")
+
+
+def batch_mean(losses: Iterable[Value]) -> Value:
+    """One node L = (1/m) Σ_i L_i over the m per-example losses; dL/dL_i = 1/m.
+
+    Its backward pass gives each parameter the mean of its per-example gradients.
+    """
+    parents = _as_losses(losses, "batch_mean")
+    m = len(parents)
+    value = math.fsum(v.data for v in parents) / m
+    return Value(value, "mean batch", parents, (1.0 / m,) * m, "mean")
+
+
+def per_example_grads(losses: Sequence[Value], params: Sequence[Value]) -> list[list[float]]:
+    """Each example's gradient of its own loss L_i with respect to `params`, from its graph.
+
+    Returns m lists, one per loss, of len(params) numbers: [dL_i/dθ_1, ..., dL_i/dθ_n].
+    Their mean over i equals what `batch_mean(losses).backward()` puts into the params' grads.
+    The params' `.grad` values are restored afterwards, so this can sit beside a training step.
+    """
+    losses = _as_losses(losses, "per_example_grads")
+    params = list(params)
+    saved = [p.grad for p in params]
+    grads = []
+    for loss in losses:
+        for p in params:
+            p.grad = 0.0
+        loss.backward()
+        grads.append([p.grad for p in params])
+    for p, g in zip(params, saved):
+        p.grad = g
+    return grads
+
+
+def mean_of(vectors: Sequence[Sequence[float]]) -> list[float]:
+    """The component-wise arithmetic mean of equally long vectors (e.g. per-example grads)."""
+    if not vectors:
+        raise ValueError("mean_of an empty list of vectors")
+    m = len(vectors)
+    return [math.fsum(column) / m for column in zip(*vectors)]

@@ -1,0 +1,321 @@
+"""The scalar autograd engine: `Value`, its operations, and reverse-mode backpropagation.
+
+Every operation creates one new `Value` that remembers its parents and, beside its forward
+value, the *local derivative* of its output with respect to each parent. `backward()` then walks
+the graph once, from the output back to the leaves, in an iterative topological order (no
+recursion, so graphs of millions of nodes are fine) and applies the chain rule:
+
+    parent.grad += local_derivative * node.grad
+
+That single rule is the whole of backpropagation; a batch of examples is nothing more than a
+graph with one per-example sub-graph per example, joined by a batch-loss node (see `batch.py`).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Iterable, Sequence, Union
+
+Number = Union[int, float]
+Operand = Union["Value", int, float]
+
+
+def _as_float(data: object) -> float:
+    """Return `data` as a float, or raise a TypeError that names what was given instead."""
+    if isinstance(data, Real) and not isinstance(data, bool):
+        return float(data)
+    raise TypeError(
+        f"Value needs a real number (int or float), got {type(data).__name__}: {data!r:.60}"
+    )
+
+
+class Value:
+    """A scalar in a computation graph: its `data`, its gradient `grad`, and how it was made.
+
+    `data` is the forward value. `grad` is d(output)/d(this value) after `output.backward()`.
+    `_parents` are the Values this one was computed from and `_local_grads` the partial
+    derivatives of this value with respect to each of them, in the same order.
+    """
+
+    __slots__ = ("data", "grad", "_parents", "_local_grads", "_op", "label")
+
+    def __init__(
+        self,
+        data: Number,
+        label: str = "",
+        _parents: tuple[Value, ...] = (),
+        _local_grads: tuple[float, ...] = (),
+        _op: str = "",
+    ) -> None:
+        self.data: float = data if type(data) is float else _as_float(data)
+        self.grad: float = 0.0
+        self._parents = _parents
+        self._local_grads = _local_grads
+        self._op = _op
+        self.label = label
+
+    def __repr__(self) -> str:
+        name = f"{self.label}, " if self.label else ""
+        return f"Value({name}data={self.data:.6g}, grad={self.grad:.6g})"
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for a Value not computed from others: an input, a parameter or a constant."""
+        return not self._parents
+
+    # ---- arithmetic: forward value, and the local derivative right beside it ----------------
+
+    def __add__(self, other: Operand) -> Value:
+        other = _coerce(other)
+        if other is NotImplemented:
+            return NotImplemented
+        return Value(self.data + other.data, "", (self, other), (1.0, 1.0), "+")
+
+    def __mul__(self, other: Operand) -> Value:
+        other = _coerce(other)
+        if other is NotImplemented:
+            return NotImplemented
+        return Value(self.data * other.data, "", (self, other), (other.data, self.data), "*")
+
+    def __truediv__(self, other: Operand) -> Value:
+        other = _coerce(other)
+        if other is NotImplemented:
+            return NotImplemented
+        if other.data == 0.0:
+            raise ZeroDivisionError(f"division by zero: {self.data!r} / {other!r}")
+        inverse = 1.0 / other.data
+        quotient = self.data * inverse
+        # d(a/b)/da = 1/b,  d(a/b)/db = -a/b^2
+        return Value(quotient, "", (self, other), (inverse, -quotient * inverse), "/")
+
+    def __pow__(self, exponent: Operand) -> Value:
+        if isinstance(exponent, Value):
+            return _value_power(self, exponent)
+        exponent = _as_float(exponent)
+        base = self.data
+        if base == 0.0 and exponent < 0.0:
+            raise ZeroDivisionError(f"0 cannot be raised to a negative power ({exponent!r})")
+        if base < 0.0 and not exponent.is_integer():
+            raise ValueError(
+                f"a negative base ({base!r}) to a non-integer power ({exponent!r}) is not real"
+            )
+        # d(x^n)/dx = n x^(n-1); at x = 0 that is 0 for n = 0 or n >= 1 and +inf for 0 < n < 1
+        if exponent == 0.0:
+            local = 0.0
+        elif base == 0.0 and exponent < 1.0:
+            local = math.inf
+        else:
+            local = exponent * base ** (exponent - 1.0)
+        return Value(base**exponent, "", (self,), (local,), f"**{exponent:g}")
+
+    def __neg__(self) -> Value:
+        return Value(-self.data, "", (self,), (-1.0,), "neg")
+
+    def __sub__(self, other: Operand) -> Value:
+        other = _coerce(other)
+        if other is NotImplemented:
+            return NotImplemented
+        return Value(self.data - other.data, "", (self, other), (1.0, -1.0), "-")
+
+    def __radd__(self, other: Operand) -> Value:
+        return self + other
+
+    def __rmul__(self, other: Operand) -> Value:
+        return self * other
+
+    def __rsub__(self, other: Operand) -> Value:
+        other = _coerce(other)
+        if other is NotImplemented:
+            return NotImplemented
+        return other - self
+
+    def __rtruediv__(self, other: Operand) -> Value:
+        other = _coerce(other)
+        if other is NotImplemented:
+            return NotImplemented
+        return other / self
+
+    def __rpow__(self, base: Operand) -> Value:
+        base = _coerce(base)
+        if base is NotImplemented:
+            return NotImplemented
+        return _value_power(base, self)
+
+    # ---- elementwise functions -------------------------------------------------------------
+
+    def exp(self) -> Value:
+        """e^x; its derivative is itself. Overflows to +inf (like float arithmetic) past ~709."""
+        try:
+            out = math.exp(self.data)
+        except OverflowError:
+            out = math.inf
+        return Value(out, "", (self,), (out,), "exp")
+
+    def log(self) -> Value:
+        """Natural logarithm, defined for x > 0 only; d/dx log x = 1/x."""
+        x = self.data
+        if not x > 0.0:
+            raise ValueError(f"log is defined only for positive numbers, got {x!r}")
+        return Value(math.log(x), "", (self,), (1.0 / x,), "log")
+
+    def tanh(self) -> Value:
+        """Hyperbolic tangent; d/dx tanh x = 1 - tanh(x)^2."""
+        t = math.tanh(self.data)
+        return Value(t, "", (self,), (1.0 - t * t,), "tanh")
+
+    def sigmoid(self) -> Value:
+        """Logistic sigmoid 1/(1+e^-x), computed without overflow; derivative s(1-s)."""
+        x = self.data
+        if x >= 0.0:
+            s = 1.0 / (1.0 + math.exp(-x))
+        else:
+            e = math.exp(x)
+            s = e / (1.0 + e)
+        return Value(s, "", (self,), (s * (1.0 - s),), "sigmoid")
+
+    def relu(self) -> Value:
+        """max(0, x); its derivative is 1 for x > 0 and 0 otherwise (0 at x = 0, like PyTorch)."""
+        x = self.data
+        return Value(x if x > 0.0 else 0.0, "", (self,), (1.0 if x > 0.0 else 0.0,), "relu")
+
+    def softplus(self) -> Value:
+        """log(1 + e^x), computed without overflow; its derivative is sigmoid(x)."""
+        x = self.data
+        out = max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+        slope = 1.0 / (1.0 + math.exp(-x)) if x >= 0.0 else math.exp(x) / (1.0 + math.exp(x))
+        return Value(out, "", (self,), (slope,), "softplus")
+
+    def abs(self) -> Value:
+        """|x|; its derivative is sign(x), taken as 0 at x = 0."""
+        x = self.data
+        sign = 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+        return Value(abs(x), "", (self,), (sign,), "abs")
+
+    def __abs__(self) -> Value:
+        return self.abs()
+
+    def sqrt(self) -> Value:
+        """Square root, x ** 0.5 (x >= 0)."""
+        if self.data < 0.0:
+            raise ValueError(f"sqrt is defined only for non-negative numbers, got {self.data!r}")
+        return self**0.5
+
+    # ---- backpropagation -------------------------------------------------------------------
+
+    def backward(self, seed: float = 1.0) -> None:
+        """Fill in `.grad` of every Value this one depends on: d(self)/d(that value).
+
+        `self.grad` is set to `seed` (1.0: the derivative of a value with respect to itself).
+        Gradients of intermediate nodes are recomputed from zero on every call, so each of them
+        holds its derivative afterwards. Gradients of leaves (parameters, inputs) *accumulate*
+        across calls, as in PyTorch: call `zero_grad()` on the model, or set them to 0.0,
+        before the next backward pass. Calling backward() twice on one graph doubles the leaf
+        gradients and leaves the intermediate ones as after the first call.
+        """
+        backpropagate(self, seed)
+
+
+def _coerce(other: object) -> Value:
+    """`other` as a Value: a Value is kept, a number becomes a constant leaf.
+
+    Returns NotImplemented for anything else, so that Python raises its usual TypeError
+    ("unsupported operand type(s) for +: 'Value' and 'str'"), which names both types.
+    """
+    if isinstance(other, Value):
+        return other
+    if isinstance(other, Real) and not isinstance(other, bool):
+        return Value(float(other), "", (), (), "const")
+    return NotImplemented  # type: ignore[return-value]
+
+
+def _value_power(base: Value, exponent: Value) -> Value:
+    """base ** exponent when the exponent is itself a Value (so it gets a gradient too)."""
+    a, b = base.data, exponent.data
+    if a <= 0.0:
+        raise ValueError(
+            f"a Value exponent needs a positive base (got {a!r}): d(a^b)/db = a^b log a"
+        )
+    out = a**b
+    # d(a^b)/da = b a^(b-1),  d(a^b)/db = a^b log a
+    return Value(out, "", (base, exponent), (b * a ** (b - 1.0), out * math.log(a)), "pow")
+
+
+def topological_order(root: Value) -> list[Value]:
+    """Every Value that `root` depends on, `root` first, each node before all of its parents.
+
+    Kahn's algorithm, iteratively: first count, for each node, how many of its consumers lie
+    in the graph; then release a node once all its consumers have been placed. Processing
+    the nodes in this order means a node's gradient is complete before it is passed on.
+    """
+    consumers: dict[int, int] = {id(root): 0}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for parent in node._parents:
+            key = id(parent)
+            if key in consumers:
+                consumers[key] += 1
+            else:
+                consumers[key] = 1
+                stack.append(parent)
+    order: list[Value] = []
+    ready = [root]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for parent in node._parents:
+            key = id(parent)
+            remaining = consumers[key] - 1
+            consumers[key] = remaining
+            if remaining == 0:
+                ready.append(parent)
+    return order
+
+
+def backpropagate(root: Value, seed: float = 1.0) -> list[Value]:
+    """Reverse-mode differentiation from `root`: the chain rule applied node by node.
+
+    Returns the nodes in the order they were processed (root first). See `Value.backward`
+    for how gradients of intermediate nodes and of leaves are treated.
+    """
+    order = topological_order(root)
+    for node in order:
+        if node._parents:
+            node.grad = 0.0
+    root.grad = _as_float(seed)
+    for node in order:
+        upstream = node.grad
+        for parent, local in zip(node._parents, node._local_grads):
+            parent.grad += local * upstream
+    return order
+
+
+def weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value) -> Value:
+    """One node for w·x + b, with 2n+1 parents: the fused form of a neuron's pre-activation.
+
+    Its value is computed in the same order as `bias + w1*x1 + w2*x2 + ...`, and its local
+    derivatives are d/dw_i = x_i, d/dx_i = w_i, d/db = 1, so it gives exactly the numbers a
+    chain of `*` and `+` nodes gives, with n+1 nodes fewer to build and walk.
+    """
+    if len(weights) != len(inputs):
+        raise ValueError(f"weighted_sum: {len(weights)} weights but {len(inputs)} inputs")
+    total = bias.data
+    for w, x in zip(weights, inputs):
+        total += w.data * x.data
+    parents = (*weights, *inputs, bias)
+    local = (*(x.data for x in inputs), *(w.data for w in weights), 1.0)
+    return Value(total, "", parents, local, "Σwx+b")
+
+
+def logsumexp(values: Iterable[Value]) -> Value:
+    """log Σ exp(v_i), computed stably (shifted by the maximum); d/dv_i = softmax(v)_i."""
+    parents = tuple(values)
+    if not parents:
+        raise ValueError("logsumexp of an empty list")
+    top = max(v.data for v in parents)
+    if math.isinf(top):
+        raise ValueError(f"logsumexp got an infinite value ({top!r})")
+    exps = [math.exp(v.data - top) for v in parents]
+    total = sum(exps)
+    return Value(top + math.log(total), "", parents, tuple(e / total for e in exps), "logsumexp")
