@@ -15,7 +15,11 @@ The data flow, one module per stage:
 
 from .batch import batch_mean, batch_sum, mean_of, per_example_grads
 from .engine import Value, backpropagate, logsumexp, topological_order, weighted_sum
+from .data import make_blobs, make_moons, minibatches
+from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
 from .nn import MLP, Layer, Module, Neuron
+from .optim import SGD, Adam, Optimizer
+from .train import History, TrainingDiverged, accuracy, fit, train_step
 
 __all__ = [
     "Value",
@@ -31,6 +35,22 @@ __all__ = [
     "Neuron",
     "Layer",
     "MLP",
+    "mse",
+    "hinge",
+    "bce_with_logits",
+    "softmax_cross_entropy",
+    "l2_penalty",
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "minibatches",
+    "make_moons",
+    "make_blobs",
+    "fit",
+    "train_step",
+    "accuracy",
+    "History",
+    "TrainingDiverged",
 ]
 
 __version__ = "0.1.0"

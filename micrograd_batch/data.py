@@ -1,0 +1,78 @@
+"""Examples and mini-batches: small seeded data sets made in code, and a batch iterator.
+
+An example is a pair (x, y): x a list of numbers, y a label or target. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Iterator, Sequence, TypeVar
+
+Example = TypeVar("Example")
+
+
+def minibatches(
+    examples: Sequence[Example], batch_size: int, shuffle: bool = True, seed: int | None = None,
+    drop_last: bool = False,
+) -> Iterator[list[Example]]:
+    """Yield consecutive mini-batches (lists) of `batch_size` examples covering one epoch.
+
+    With `shuffle`, the order is a permutation drawn from `random.Random(seed)`. The last batch
+    may be smaller, unless `drop_last` is set.
+    """
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    if isinstance(examples, (str, bytes)) or not hasattr(examples, "__len__"):
+        raise TypeError(f"examples must be a list of examples, got {type(examples).__name__}")
+    if len(examples) == 0:
+        raise ValueError("no examples to make mini-batches from")
+    order = list(range(len(examples)))
+    if shuffle:
+        random.Random(seed).shuffle(order)
+    for start in range(0, len(order), batch_size):
+        indices = order[start:start + batch_size]
+        if drop_last and len(indices) < batch_size:
+            return
+        yield [examples[i] for i in indices]
+
+
+def make_moons(
+    n_samples: int = 100, noise: float = 0.1, seed: int | None = 0, signed: bool = True,
+) -> list[tuple[list[float], int]]:
+    """Two interleaving half circles (as scikit-learn's `make_moons`), seeded.
+
+    Returns n_samples examples ([x1, x2], y), the first half of class 0 or -1 (upper moon),
+    the rest class 1. Labels are -1/+1 when `signed` (for the hinge loss), else 0/1.
+    Gaussian noise of standard deviation `noise` is added to each coordinate.
+    """
+    if not isinstance(n_samples, int) or n_samples < 2:
+        raise ValueError(f"n_samples must be a whole number >= 2, got {n_samples!r}")
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    rng = random.Random(seed)
+    n_upper = n_samples // 2
+    n_lower = n_samples - n_upper
+    negative = -1 if signed else 0
+    examples = []
+    for i in range(n_upper):
+        t = math.pi * i / max(n_upper - 1, 1)
+        examples.append(([math.cos(t), math.sin(t)], negative))
+    for i in range(n_lower):
+        t = math.pi * i / max(n_lower - 1, 1)
+        examples.append(([1.0 - math.cos(t), 0.5 - math.sin(t)], 1))
+    return [([a + rng.gauss(0.0, noise), b + rng.gauss(0.0, noise)], y) for (a, b), y in examples]
+
+
+def make_blobs(
+    n_samples: int = 90, centers: Sequence[Sequence[float]] = ((-2.0, 0.0), (2.0, 0.0), (0.0, 2.5)),
+    spread: float = 0.6, seed: int | None = 0,
+) -> list[tuple[list[float], int]]:
+    """Gaussian clusters around `centers`, one class per centre (labels 0, 1, ...), seeded."""
+    if not isinstance(n_samples, int) or n_samples < len(centers):
+        raise ValueError(f"n_samples must be a whole number >= {len(centers)}, got {n_samples!r}")
+    rng = random.Random(seed)
+    return [
+        ([c + rng.gauss(0.0, spread) for c in centers[i % len(centers)]], i % len(centers))
+        for i in range(n_samples)
+    ]

@@ -1,0 +1,99 @@
+"""Per-example losses: one example's model output and target in, that example's loss L_i out.
+
+A batch loss is `batch_mean([loss(model(x), y) for x, y in batch])`. The losses that involve
+exponentials are single fused nodes computed in a numerically stable form (logits of ±1000
+give finite losses and exact gradients), with their local derivatives stored beside the value.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence, Union
+
+from .engine import Value, _as_float, logsumexp
+
+Output = Union[Value, Sequence[Value]]
+
+
+def _as_list(output: Output) -> list[Value]:
+    """A model output (one Value or several) as a list of Values."""
+    outputs = [output] if isinstance(output, Value) else list(output)
+    for i, o in enumerate(outputs):
+        if not isinstance(o, Value):
+            raise TypeError(f"model output {i} is {type(o).__name__}, expected a Value")
+    if not outputs:
+        raise ValueError("the model output is empty")
+    return outputs
+
+
+def _as_targets(target: object, count: int) -> list[float]:
+    """Regression targets as floats, as many as there are outputs."""
+    targets = [target] if isinstance(target, (int, float)) else list(target)  # type: ignore[call-overload]
+    if len(targets) != count:
+        raise ValueError(f"expected {count} targets for {count} outputs, got {len(targets)}")
+    return [_as_float(t) for t in targets]
+
+
+def _check_label(y: object, allowed: tuple[float, ...], loss: str) -> float:
+    """A class label, checked against the values `loss` accepts."""
+    label = _as_float(y)
+    if label not in allowed:
+        raise ValueError(f"{loss} needs labels in {allowed}, got {y!r}")
+    return label
+
+
+def mse(output: Output, target: Union[float, Sequence[float]]) -> Value:
+    """Squared error of one example, averaged over its outputs: (1/k) Σ_j (output_j - target_j)².
+
+    With one output it is (output - target)²; `batch_mean` of it is the mean squared error.
+    """
+    outputs = _as_list(output)
+    targets = _as_targets(target, len(outputs))
+    errors = [(o - t) ** 2 for o, t in zip(outputs, targets)]
+    total = errors[0]
+    for e in errors[1:]:
+        total = total + e
+    return total if len(errors) == 1 else total / len(errors)
+
+
+def hinge(score: Value, y: float) -> Value:
+    """Max-margin loss relu(1 - y·score) for a label y in {-1, +1} (micrograd's SVM loss)."""
+    label = _check_label(y, (-1.0, 1.0), "hinge")
+    (score,) = _as_list(score)
+    return (1.0 - label * score).relu()
+
+
+def bce_with_logits(logit: Value, y: float) -> Value:
+    """Binary cross-entropy of sigmoid(logit) against y in {0, 1}, as one stable node.
+
+    value  softplus(z) - y·z  =  max(z, 0) - y·z + log(1 + e^-|z|)
+    local derivative  d/dz = sigmoid(z) - y
+    """
+    label = _check_label(y, (0.0, 1.0), "bce_with_logits")
+    (logit,) = _as_list(logit)
+    z = logit.data
+    loss = max(z, 0.0) - label * z + math.log1p(math.exp(-abs(z)))
+    p = 1.0 / (1.0 + math.exp(-z)) if z >= 0.0 else math.exp(z) / (1.0 + math.exp(z))
+    return Value(loss, "", (logit,), (p - label,), "bce")
+
+
+def softmax_cross_entropy(logits: Sequence[Value], y: int) -> Value:
+    """-log softmax(logits)[y] for a class index y, as log Σ_j e^{z_j} - z_y (stable).
+
+    Its derivative with respect to z_j is softmax(z)_j - [j = y].
+    """
+    outputs = _as_list(logits)
+    if not isinstance(y, int) or isinstance(y, bool) or not 0 <= y < len(outputs):
+        raise ValueError(f"class label must be an int in [0, {len(outputs)}), got {y!r}")
+    return logsumexp(outputs) - outputs[y]
+
+
+def l2_penalty(params: Sequence[Value], alpha: float) -> Value:
+    """alpha · Σ p², the weight-decay term added to a batch loss (micrograd's `reg_loss`).
+
+    One node with the parameters as parents; local derivative d/dp = 2·alpha·p.
+    """
+    params = tuple(params)
+    alpha = _as_float(alpha)
+    value = alpha * math.fsum(p.data * p.data for p in params)
+    return Value(value, "L2", params, tuple(2.0 * alpha * p.data for p in params), "αΣp²")

@@ -1,0 +1,143 @@
+"""The training loop: epochs of mini-batches, each one a forward pass per example, one batch-loss
+node, one backward pass and one optimiser step — with a guard that stops on a NaN or infinite loss.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence, Union
+
+from .batch import batch_mean
+from .data import minibatches
+from .engine import Value
+from .losses import l2_penalty
+from .nn import Module
+from .optim import SGD, Optimizer
+
+Output = Union[Value, Sequence[Value]]
+LossFn = Callable[[Output, object], Value]
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or a gradient became NaN or infinite; the parameters are left as they were
+    before that step (the last good ones), and `epoch` and `step` say where it happened."""
+
+    def __init__(self, epoch: int, step: int, reason: str) -> None:
+        super().__init__(
+            f"training stopped at epoch {epoch}, step {step}: {reason}. "
+            "The parameters are those from before this step (the last good ones); "
+            "try a smaller learning rate."
+        )
+        self.epoch, self.step = epoch, step
+
+
+@dataclass
+class History:
+    """What `fit` measured: per-epoch mean training loss and accuracy, and steps taken."""
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[Optional[float]] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+
+
+def is_correct(output: Output, y: object) -> Optional[bool]:
+    """Whether one prediction is right: argmax for several outputs, the sign of the score for
+    labels -1/+1, score > 0 for labels 0/1. None when `y` is not a class label (regression)."""
+    if not isinstance(output, Value):
+        scores = [o.data for o in output]
+        return scores.index(max(scores)) == y
+    if y in (-1, 1) or y in (0, 1):
+        return (output.data > 0.0) == (y == 1)
+    return None
+
+
+def accuracy(model: Callable[[Sequence[float]], Output], examples: Sequence[tuple]) -> float:
+    """The fraction of `examples` (x, y) that `model` classifies correctly (see `is_correct`)."""
+    if not examples:
+        raise ValueError("accuracy of an empty list of examples")
+    right = [is_correct(model(x), y) for x, y in examples]
+    if any(r is None for r in right):
+        raise ValueError("accuracy needs class labels (-1/+1, 0/1, or class indices)")
+    return sum(bool(r) for r in right) / len(right)
+
+
+def train_step(
+    model: Module, batch: Sequence[tuple], loss_fn: LossFn, optimizer: Optimizer, l2: float = 0.0,
+) -> tuple[float, list[Optional[bool]]]:
+    """One mini-batch step: per-example graphs, `batch_mean`, backward, optimiser step.
+
+    Returns the batch loss and, per example, whether the prediction was right. Raises
+    FloatingPointError (parameters untouched) if the loss or a gradient is not finite.
+    """
+    outputs = [model(x) for x, _ in batch]
+    loss = batch_mean([loss_fn(out, y) for out, (_, y) in zip(outputs, batch)])
+    if l2:
+        loss = loss + l2_penalty(model.parameters(), l2)
+    if not math.isfinite(loss.data):
+        raise FloatingPointError(f"the batch loss is {loss.data}")
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.data, [is_correct(out, y) for out, (_, y) in zip(outputs, batch)]
+
+
+def fit(
+    model: Module,
+    examples: Sequence[tuple],
+    loss_fn: LossFn,
+    optimizer: Optional[Optimizer] = None,
+    epochs: int = 10,
+    batch_size: int = 32,
+    l2: float = 0.0,
+    shuffle: bool = True,
+    seed: Optional[int] = 0,
+    verbose: bool = True,
+    on_epoch: Optional[Callable[[int, History], None]] = None,
+) -> History:
+    """Train `model` on `examples` [(x, y), ...] with mini-batches; return the `History`.
+
+    Each step averages `loss_fn(model(x), y)` over the batch with `batch_mean` (plus
+    `l2`·Σp² if given) and lets `optimizer` (default SGD, lr 0.05) step. With `verbose`, one
+    line per epoch and, during long epochs, a progress line every few seconds go to stderr.
+    `on_epoch(epoch, history)` is called after each epoch. A NaN or infinite loss or
+    gradient raises `TrainingDiverged` naming the epoch and step, leaving the last good
+    parameters in the model.
+    """
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
+    optimizer = optimizer or SGD(model.parameters(), lr=0.05)
+    history = History()
+    started = time.perf_counter()
+    last_report = started
+    for epoch in range(1, epochs + 1):
+        loss_sum, seen, right = 0.0, 0, []
+        batches = minibatches(examples, batch_size, shuffle=shuffle,
+                              seed=None if seed is None else seed + epoch)
+        for step, batch in enumerate(batches, start=1):
+            try:
+                loss, correct = train_step(model, batch, loss_fn, optimizer, l2)
+            except FloatingPointError as error:
+                raise TrainingDiverged(epoch, step, str(error)) from error
+            history.steps += 1
+            loss_sum += loss * len(batch)
+            seen += len(batch)
+            right.extend(correct)
+            if verbose and time.perf_counter() - last_report > 5.0:
+                last_report = time.perf_counter()
+                print(f"  epoch {epoch}, step {step}: loss {loss:.4f}", file=sys.stderr, flush=True)
+        history.loss.append(loss_sum / seen)
+        labelled = all(r is not None for r in right)
+        history.accuracy.append(sum(bool(r) for r in right) / len(right) if labelled else None)
+        history.seconds = time.perf_counter() - started
+        if verbose:
+            acc = history.accuracy[-1]
+            acc_text = f", accuracy {acc:.1%}" if acc is not None else ""
+            print(f"epoch {epoch}/{epochs}: loss {history.loss[-1]:.4f}{acc_text}"
+                  f" ({history.seconds:.1f} s)", file=sys.stderr, flush=True)
+        if on_epoch:
+            on_epoch(epoch, history)
+    return history
