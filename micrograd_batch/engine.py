@@ -106,8 +106,8 @@ class Value:
         elif base == 0.0 and exponent < 1.0:
             local = math.inf
         else:
-            local = exponent * base ** (exponent - 1.0)
-        return Value(base**exponent, "", (self,), (local,), f"**{exponent:g}")
+            local = exponent * _power(base, exponent - 1.0)
+        return Value(_power(base, exponent), "", (self,), (local,), f"**{exponent:g}")
 
     def __neg__(self) -> Value:
         return Value(-self.data, "", (self,), (-1.0,), "neg")
@@ -236,9 +236,18 @@ def _value_power(base: Value, exponent: Value) -> Value:
         raise ValueError(
             f"a Value exponent needs a positive base (got {a!r}): d(a^b)/db = a^b log a"
         )
-    out = a**b
+    out = _power(a, b)
     # d(a^b)/da = b a^(b-1),  d(a^b)/db = a^b log a
-    return Value(out, "", (base, exponent), (b * a ** (b - 1.0), out * math.log(a)), "pow")
+    return Value(out, "", (base, exponent), (b * _power(a, b - 1.0), out * math.log(a)), "pow")
+
+
+def _power(base: float, exponent: float) -> float:
+    """base ** exponent, overflowing to ±inf (as float multiplication does) instead of raising."""
+    try:
+        return base**exponent
+    except OverflowError:
+        negative = base < 0.0 and exponent % 2.0 == 1.0
+        return -math.inf if negative else math.inf
 
 
 def topological_order(root: Value) -> list[Value]:

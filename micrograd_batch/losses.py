@@ -8,7 +8,8 @@ give finite losses and exact gradients), with their local derivatives stored bes
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from numbers import Real
+from typing import Iterable, Sequence, Union
 
 from .engine import Value, _as_float, logsumexp
 
@@ -17,7 +18,11 @@ Output = Union[Value, Sequence[Value]]
 
 def _as_list(output: Output) -> list[Value]:
     """A model output (one Value or several) as a list of Values."""
-    outputs = [output] if isinstance(output, Value) else list(output)
+    if isinstance(output, Value):
+        return [output]
+    if isinstance(output, (str, bytes)) or not isinstance(output, Iterable):
+        raise TypeError(f"model output is {type(output).__name__}, expected a Value or a list")
+    outputs = list(output)
     for i, o in enumerate(outputs):
         if not isinstance(o, Value):
             raise TypeError(f"model output {i} is {type(o).__name__}, expected a Value")
@@ -28,7 +33,9 @@ def _as_list(output: Output) -> list[Value]:
 
 def _as_targets(target: object, count: int) -> list[float]:
     """Regression targets as floats, as many as there are outputs."""
-    targets = [target] if isinstance(target, (int, float)) else list(target)  # type: ignore[call-overload]
+    if isinstance(target, (str, bytes)) or not isinstance(target, (Real, Iterable)):
+        raise TypeError(f"target is {type(target).__name__}, expected a number or a list")
+    targets = [target] if isinstance(target, Real) else list(target)
     if len(targets) != count:
         raise ValueError(f"expected {count} targets for {count} outputs, got {len(targets)}")
     return [_as_float(t) for t in targets]
