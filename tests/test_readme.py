@@ -1,0 +1,28 @@
+"""README's worked example and quickstart run as written, with the numbers it shows."""
+
+import doctest
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_worked_example_prints_what_it_shows():
+    result = doctest.testfile(str(README), module_relative=False, verbose=False)
+    assert result.attempted >= 5
+    assert result.failed == 0
+
+
+def test_readme_quickstart_code_runs():
+    text = README.read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks, "README has no python code block"
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), {})
+
+
+def test_readme_names_the_command_ci_runs():
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert "python3 dev.py test" in ci
+    assert "python3 dev.py test" in README.read_text(encoding="utf-8")
+    assert "python3 dev.py demo" in README.read_text(encoding="utf-8")
