@@ -1,0 +1,30 @@
+""""In batch training you feed forward all examples and then backpropagate the error --
+do you average them or something?"
+
+A 2-2-1 network (tanh hidden layer, linear output) and a batch of 3 examples with squared
+error. Each example is pushed forward and backpropagated ON ITS OWN by the δ recursion
+(micrograd_batch/manual.py), giving its own gradient. The mean of those 3 gradients is then
+compared with what autograd gives through ONE batch-loss node, batch_mean(L_1, L_2, L_3):
+the two agree to rounding (~1e-16). The batch graph is drawn to out/batch_graph.svg.
+
+Answer: only the gradients are averaged (the batch_mean node sends 1/m to each example);
+the activations are never averaged.
+
+Run:  python demos/batch_by_hand.py [--out DIR] [--quick]
+(the same as `python -m micrograd_batch batch-by-hand`; the code is in micrograd_batch/lessons.py)
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
+
+from micrograd_batch.lessons import demo_batch_by_hand  # noqa: E402
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="out", help="folder for the pictures (default: out)")
+    parser.add_argument("--quick", action="store_true", help="a shorter run")
+    args = parser.parse_args()
+    demo_batch_by_hand(Path(args.out), args.quick)
