@@ -13,9 +13,13 @@ graph with one per-example sub-graph per example, joined by a batch-loss node (s
 
 from __future__ import annotations
 
+import gc
 import math
+from contextlib import contextmanager
+from itertools import chain
 from numbers import Real
-from typing import Iterable, Sequence, Union
+from operator import attrgetter
+from typing import Iterable, Iterator, Sequence, Union
 
 Number = Union[int, float]
 Operand = Union["Value", int, float]
@@ -213,7 +217,7 @@ class Value:
         before the next backward pass. Calling backward() twice on one graph doubles the leaf
         gradients and leaves the intermediate ones as after the first call.
         """
-        backpropagate(self, seed)
+        _apply_chain_rule(self, seed)
 
 
 def _coerce(other: object) -> Value:
@@ -224,6 +228,8 @@ def _coerce(other: object) -> Value:
     """
     if isinstance(other, Value):
         return other
+    if type(other) is float or type(other) is int:  # the common case, without the ABC check
+        return Value(float(other), "", (), (), "const")
     if isinstance(other, Real) and not isinstance(other, bool):
         return Value(float(other), "", (), (), "const")
     return NotImplemented  # type: ignore[return-value]
@@ -256,17 +262,17 @@ def topological_order(root: Value) -> list[Value]:
     Kahn's algorithm, iteratively: first count, for each node, how many of its consumers lie
     in the graph; then release a node once all its consumers have been placed. Processing
     the nodes in this order means a node's gradient is complete before it is passed on.
+    (Values are dict keys by identity: `Value` defines no `__eq__`/`__hash__`, on purpose.)
     """
-    consumers: dict[int, int] = {id(root): 0}
+    consumers: dict[Value, int] = {root: 0}
     stack = [root]
     while stack:
         node = stack.pop()
         for parent in node._parents:
-            key = id(parent)
-            if key in consumers:
-                consumers[key] += 1
+            if parent in consumers:
+                consumers[parent] += 1
             else:
-                consumers[key] = 1
+                consumers[parent] = 1
                 stack.append(parent)
     order: list[Value] = []
     ready = [root]
@@ -274,9 +280,8 @@ def topological_order(root: Value) -> list[Value]:
         node = ready.pop()
         order.append(node)
         for parent in node._parents:
-            key = id(parent)
-            remaining = consumers[key] - 1
-            consumers[key] = remaining
+            remaining = consumers[parent] - 1
+            consumers[parent] = remaining
             if remaining == 0:
                 ready.append(parent)
     return order
@@ -285,19 +290,86 @@ def topological_order(root: Value) -> list[Value]:
 def backpropagate(root: Value, seed: float = 1.0) -> list[Value]:
     """Reverse-mode differentiation from `root`: the chain rule applied node by node.
 
-    Returns the nodes in the order they were processed (root first). See `Value.backward`
-    for how gradients of intermediate nodes and of leaves are treated.
+    Returns the nodes processed (root first, in that order), then the leaves reached. See
+    `Value.backward` for how gradients of intermediate nodes and of leaves are treated.
     """
-    order = topological_order(root)
-    for node in order:
-        if node._parents:
+    order = _apply_chain_rule(root, seed)
+    return order + _leaves_below(order)
+
+
+def _apply_chain_rule(root: Value, seed: float) -> list[Value]:
+    """The backward pass itself; returns the non-leaf nodes in the order they were processed.
+
+    The same walk as `topological_order`, with the chain rule applied as each node is
+    released (its gradient is complete by then), and two savings that matter on big graphs:
+    leaves (parameters, inputs, constants) take no part in the ordering -- they pass nothing
+    on, they only receive -- and the cyclic garbage collector is paused meanwhile (see
+    `gc_paused`). Non-leaf nodes are processed in exactly the order `topological_order`
+    gives them, so every gradient is accumulated in the same order, bit for bit.
+    """
+    seed = _as_float(seed)
+    with gc_paused():
+        pending = _pending_consumers(root)  # non-leaf node -> how many consumers it has
+        for node in pending:
             node.grad = 0.0
-    root.grad = _as_float(seed)
-    for node in order:
-        upstream = node.grad
-        for parent, local in zip(node._parents, node._local_grads):
-            parent.grad += local * upstream
-    return order
+        root.grad = seed
+        order: list[Value] = []
+        ready = [root]
+        while ready:
+            node = ready.pop()
+            order.append(node)
+            upstream = node.grad
+            for parent, local in zip(node._parents, node._local_grads):
+                parent.grad += local * upstream  # the chain rule, one edge
+                if parent._parents:  # release a non-leaf parent once its last consumer is done
+                    remaining = pending[parent] - 1
+                    if remaining:
+                        pending[parent] = remaining
+                    else:
+                        ready.append(parent)
+        return order
+
+
+def _pending_consumers(root: Value) -> dict[Value, int]:
+    """For every non-leaf Value under (and including) `root`: how many consumers it has there."""
+    pending: dict[Value, int] = {root: 0}
+    count = pending.get
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for parent in node._parents:
+            if parent._parents:
+                seen = count(parent)
+                if seen is None:
+                    pending[parent] = 1
+                    stack.append(parent)
+                else:
+                    pending[parent] = seen + 1
+    return pending
+
+
+def _leaves_below(order: list[Value]) -> list[Value]:
+    """The distinct leaves that the nodes of `order` read, in the order they are first read."""
+    parents = dict.fromkeys(chain.from_iterable(map(attrgetter("_parents"), order)))
+    return [node for node in parents if not node._parents]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector inside a `with` block; restore it after.
+
+    Values never form reference cycles (a node points only back to its parents), so
+    reference counting alone frees a graph the moment it is dropped; the cyclic collector
+    would only rescan the millions of live Values again and again while a big graph is
+    being built. Wrap graph building and backward in it: `with gc_paused(): ...`.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value) -> Value:
@@ -309,12 +381,13 @@ def weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value)
     """
     if len(weights) != len(inputs):
         raise ValueError(f"weighted_sum: {len(weights)} weights but {len(inputs)} inputs")
+    w_data = [w.data for w in weights]
+    x_data = [x.data for x in inputs]
     total = bias.data
-    for w, x in zip(weights, inputs):
-        total += w.data * x.data
-    parents = (*weights, *inputs, bias)
-    local = (*(x.data for x in inputs), *(w.data for w in weights), 1.0)
-    return Value(total, "", parents, local, "Σwx+b")
+    for w, x in zip(w_data, x_data):
+        total += w * x
+    # d/dw_i = x_i, d/dx_i = w_i, d/db = 1
+    return Value(total, "", (*weights, *inputs, bias), (*x_data, *w_data, 1.0), "Σwx+b")
 
 
 def logsumexp(values: Iterable[Value]) -> Value:

@@ -16,11 +16,17 @@ from .engine import Value, _as_float, weighted_sum
 
 Activation = Callable[[Value], Value]
 
+
+def _identity(z: Value) -> Value:
+    """The 'linear' activation: z itself (a named function, so models can be pickled)."""
+    return z
+
+
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Value.relu,
     "tanh": Value.tanh,
     "sigmoid": Value.sigmoid,
-    "linear": lambda z: z,
+    "linear": _identity,
 }
 
 
