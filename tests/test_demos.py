@@ -1,0 +1,146 @@
+"""Each demo's claim, checked on the numbers its core function returns; and the pictures and
+the command line that present them."""
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from micrograd_batch import batch_mean, manual, mean_of, mse, per_example_grads
+from micrograd_batch import lessons
+from micrograd_batch.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def assert_svg(path):
+    assert path.exists(), path
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+
+
+def test_batch_by_hand_mean_of_per_example_gradients_equals_autograd():
+    r = lessons.batch_by_hand()
+    assert len(r.batch) == 3 and r.model.sizes == [2, 2, 1]
+    assert r.max_abs_difference <= 1e-12
+    assert manual.max_abs_difference(r.mean, r.autograd) <= 1e-12
+    # the per-example gradients are those of each example's own graph
+    losses = [mse(r.model(x), y) for x, y in r.batch]
+    from_graphs = per_example_grads(losses, r.model.parameters())
+    for mine, theirs in zip(r.per_example, from_graphs):
+        assert manual.max_abs_difference(mine, theirs) <= 1e-12
+    assert manual.max_abs_difference(mean_of(from_graphs), r.autograd) <= 1e-12
+    # the examples' gradients differ from each other: averaging them matters
+    assert manual.relative_difference(r.per_example[0], r.per_example[1]) > 0.5
+    assert r.root.data == pytest.approx(sum(rec.loss for rec in r.records) / 3)
+
+
+def test_average_activations_differs_except_in_the_special_cases():
+    cases = {c.case: c for c in lessons.average_activations()}
+    assert len(cases) == 4
+    assert cases["tanh net, 3 different examples"].relative_difference > 0.5
+    assert cases["linear net, 3 different examples"].relative_difference > 0.5
+    assert cases["tanh net, a batch of 1"].max_abs_difference <= 1e-12
+    assert cases["tanh net, 3 examples, same x"].max_abs_difference <= 1e-12
+
+
+@pytest.mark.parametrize("activation, loss", [("tanh", "mse"), ("relu", "softmax_cross_entropy"),
+                                              ("sigmoid", "mse")])
+def test_delta_recursion_matches_autograd_on_a_deeper_net(activation, loss):
+    r = lessons.delta_recursion(sizes=(3, 4, 4, 2), activation=activation, loss=loss, n_examples=5)
+    assert len(r.records) == 5 and len(r.records[0].delta) == 4  # δ for layers 1..3
+    assert r.max_abs_difference <= 1e-12
+
+
+def test_estimator_is_unbiased_and_its_variance_falls_like_one_over_m():
+    study = lessons.estimator_variance(batch_sizes=(1, 2, 4, 8, 16, 32, 64), trials=300, seed=0)
+    assert abs(study.slope + 1.0) <= 0.25
+    for row in study.rows:
+        # unbiased: what is left is what sampling noise explains
+        assert row.relative_error <= 4 * row.expected_error
+        assert row.total_variance == pytest.approx(row.predicted_variance, rel=0.35)
+    variances = [row.total_variance for row in study.rows]
+    assert variances == sorted(variances, reverse=True)
+
+
+def test_fit_loglog_slope():
+    slope, intercept = lessons.fit_loglog_slope([1, 10, 100], [5.0, 0.5, 0.05])
+    assert slope == pytest.approx(-1.0) and intercept == pytest.approx(0.69897, abs=1e-5)
+    with pytest.raises(ValueError):
+        lessons.fit_loglog_slope([2, 2], [1, 2])
+
+
+def test_two_moons_runs_see_the_same_number_of_examples():
+    runs, train, test = lessons.two_moons_runs(n_train=40, n_test=40, epochs=3, hidden=(4,))
+    assert [r.batch_size for r in runs] == [1, 16, 40]
+    assert [r.steps for r in runs] == [120, 9, 3]
+    for r in runs:
+        assert r.examples_seen == [0, 40, 80, 120]
+        assert len(r.loss) == len(r.test_accuracy) == 4
+        assert all(0.0 <= a <= 1.0 for a in r.test_accuracy)
+    assert runs[0].loss[-1] < runs[0].loss[0]  # batch size 1 makes progress in 3 epochs
+
+
+def test_demo_functions_write_svgs_that_parse(tmp_path, capsys):
+    written = lessons.demo_two_moons(tmp_path, quick=True)
+    written += lessons.demo_estimator_variance(tmp_path, quick=True)
+    names = {p.name for p in written}
+    assert {"two_moons_loss.svg", "two_moons_accuracy.svg", "two_moons_boundary.svg",
+            "variance.svg"} <= names
+    for path in written:
+        assert_svg(path)
+    text = capsys.readouterr().out
+    assert "Fitted slope" in text and "batch size 16" in text
+
+
+def test_batch_graph_picture(tmp_path, capsys):
+    written = lessons.demo_batch_by_hand(tmp_path)
+    dot = tmp_path / "batch_graph.dot"
+    assert dot.exists() and "example 3" in dot.read_text(encoding="utf-8")
+    svg = tmp_path / "batch_graph.svg"
+    if svg in written:  # a renderer was available
+        assert_svg(svg)
+    assert "max |mean of per-example gradients - autograd through batch_mean|" in capsys.readouterr().out
+
+
+def test_text_only_demos_print_their_claims(capsys):
+    assert lessons.demo_average_activations() == []
+    assert lessons.demo_delta_recursion(quick=True) == []
+    text = capsys.readouterr().out
+    assert "DIFFER" in text and "coincide" in text and "δ3" in text
+
+
+def test_cli_help_and_unknown_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "tour" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["no-such-demo"])
+    assert exit_info.value.code != 0
+    assert main([]) == 0
+
+
+def test_cli_runs_one_demo(tmp_path, capsys):
+    assert main(["average-activations", "--out", str(tmp_path)]) == 0
+    assert "shortcut" in capsys.readouterr().out
+
+
+def test_tour_from_the_command_line_lists_its_files(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "micrograd_batch", "tour", "--quick", "--out", str(tmp_path)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Files written:" in result.stdout
+    listed = result.stdout.split("Files written:")[1].split()
+    assert str(tmp_path / "variance.svg") in listed
+    for name in ("two_moons_loss.svg", "two_moons_boundary.svg", "variance.svg"):
+        assert_svg(tmp_path / name)
+
+
+def test_demo_script_runs_on_its_own(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "demos" / "average_activations.py"),
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "DIFFER" in result.stdout
