@@ -225,7 +225,13 @@ Point = tuple[float, float, object]
 Predict = Callable[[float, float], float]
 
 
-def _cell_colour(score: float, levels: int = 4) -> str:
+def _num(v: float) -> str:
+    """A pixel coordinate with at most one decimal and no trailing zeros (smaller files)."""
+    text = f"{v:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _cell_colour(score: float, levels: int = 3) -> str:
     """A pale blue (score < 0) or pale red (score > 0) whose depth grows with |score|,
     quantised to `levels` shades so that neighbouring cells can be merged."""
     strength = min(abs(math.tanh(score)), 0.999)
@@ -278,19 +284,20 @@ def decision_boundary_svg(
                 run = col
                 while run + 1 < resolution and colours[run + 1] == colours[col]:
                     run += 1
-                out.append(f'<rect x="{ox + col * cell_w:.1f}" y="{top + row * cell_h:.1f}" '
-                           f'width="{(run - col + 1) * cell_w + 0.3:.1f}" height="{cell_h + 0.3:.1f}" '
+                out.append(f'<rect x="{_num(ox + col * cell_w)}" y="{_num(top + row * cell_h)}" '
+                           f'width="{_num((run - col + 1) * cell_w + 0.3)}" height="{_num(cell_h + 0.3)}" '
                            f'fill="{colours[col]}"/>')
                 col = run + 1
         out.append("</g>")
-        for px, py, label in points:
-            if not (x_lo <= px <= x_hi and y_lo <= py <= y_hi):
-                continue
-            cx = ox + (px - x_lo) / (x_hi - x_lo) * panel_size
-            cy = top + (y_hi - py) / (y_hi - y_lo) * panel_size
-            fill = PALETTE[1] if label == 1 else PALETTE[0]
-            out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2.6" fill="{fill}" stroke="black" '
-                       'stroke-width="0.5"/>')
+        for is_one, fill in ((False, PALETTE[0]), (True, PALETTE[1])):  # one group per class
+            out.append(f'<g fill="{fill}" stroke="black" stroke-width="0.5">')
+            for px, py, label in points:
+                if (label == 1) != is_one or not (x_lo <= px <= x_hi and y_lo <= py <= y_hi):
+                    continue
+                cx = ox + (px - x_lo) / (x_hi - x_lo) * panel_size
+                cy = top + (y_hi - py) / (y_hi - y_lo) * panel_size
+                out.append(f'<circle cx="{_num(cx)}" cy="{_num(cy)}" r="2.6"/>')
+            out.append("</g>")
         out.append(f'<rect x="{ox}" y="{top}" width="{panel_size}" height="{panel_size}" fill="none" stroke="#333"/>')
     out.append(_text(width / 2, height - 6, "red: score > 0 (class 1)   blue: score < 0 (the other class)", 11,
                      extra='fill="#555"'))
