@@ -69,6 +69,15 @@ class GraphTooLarge(ValueError):
     """The graph has more Values than `max_nodes`; its message says how to override the limit."""
 
 
+class GraphPicture(graphviz.Digraph):
+    """A `graphviz.Digraph` that Jupyter shows inline with whichever renderer `svg_from_dot`
+    finds, so it displays on a machine without a system `dot` too."""
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None,
+                          **kwargs: object) -> dict[str, str]:
+        return {"image/svg+xml": svg_from_dot(self.source)}
+
+
 # ---- drawing ---------------------------------------------------------------------------------
 
 
@@ -80,8 +89,9 @@ def draw_dot(
     precision: int = 4,
     batch_layout: bool = True,
     show_contributions: bool = True,
-) -> graphviz.Digraph:
-    """The graph of every Value `root` depends on, as a `graphviz.Digraph` (not yet rendered).
+) -> GraphPicture:
+    """The graph of every Value `root` depends on, as a `graphviz.Digraph` (not yet rendered;
+    a Jupyter cell that ends with it shows the picture).
 
     rankdir             "LR" (left to right, the default), "TB", "RL" or "BT".
     hide_constants      omit constant leaves (op "const") and write them into their op's oval,
@@ -102,7 +112,7 @@ def draw_dot(
     batch = find_batch_node(order) if batch_layout else None
     owner = example_membership(batch) if batch is not None else {}
     shares = contributions(order, owner) if show_contributions and batch is not None else {}
-    dot = graphviz.Digraph("micrograd_batch")
+    dot = GraphPicture("micrograd_batch")
     dot.attr(rankdir=rankdir, newrank="true", ranksep="0.3", nodesep="0.15")
     dot.attr("node", fontname=FONT, fontsize="10")
     dot.attr("edge", fontname=FONT, fontsize="9", arrowsize="0.6", arrowhead="none")

@@ -344,3 +344,15 @@ def test_wasm_runtime_missing_is_reported_the_same_way(monkeypatch: pytest.Monke
     with pytest.raises(RendererNotFound) as caught:
         svg_from_dot("digraph { a }")
     assert_fix_is_explained(caught.value)
+
+
+def test_jupyter_display_renders_without_a_system_dot(monkeypatch):
+    from micrograd_batch import viz
+
+    monkeypatch.setattr(viz, "svg_from_dot", lambda source: f"<svg>{len(source)}</svg>")
+    x = Value(2.0, "x")
+    picture = viz.draw_dot(x * 3.0)
+    bundle = picture._repr_mimebundle_()
+    assert bundle == {"image/svg+xml": f"<svg>{len(picture.source)}</svg>"}
+    with picture.subgraph(name="cluster_x") as sub:
+        assert isinstance(sub, viz.GraphPicture)
