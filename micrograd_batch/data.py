@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping, Set
+from numbers import Real
 from typing import Iterator, Sequence, TypeVar
 
 Example = TypeVar("Example")
@@ -23,7 +25,7 @@ def minibatches(
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-    if isinstance(examples, (str, bytes)) or not hasattr(examples, "__len__"):
+    if isinstance(examples, (str, bytes, Mapping, Set)) or not hasattr(examples, "__len__"):
         raise TypeError(f"examples must be a list of examples, got {type(examples).__name__}")
     if len(examples) == 0:
         raise ValueError("no examples to make mini-batches from")
@@ -37,6 +39,14 @@ def minibatches(
         yield [examples[i] for i in indices]
 
 
+def _check_scale(value: object, name: str) -> None:
+    """A noise level or spread: a finite real number >= 0 (NaN or inf would poison every point)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
 def make_moons(
     n_samples: int = 100, noise: float = 0.1, seed: int | None = 0, signed: bool = True,
 ) -> list[tuple[list[float], int]]:
@@ -48,8 +58,7 @@ def make_moons(
     """
     if not isinstance(n_samples, int) or n_samples < 2:
         raise ValueError(f"n_samples must be a whole number >= 2, got {n_samples!r}")
-    if noise < 0:
-        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    _check_scale(noise, "noise")
     rng = random.Random(seed)
     n_upper = n_samples // 2
     n_lower = n_samples - n_upper
@@ -69,10 +78,21 @@ def make_blobs(
     spread: float = 0.6, seed: int | None = 0,
 ) -> list[tuple[list[float], int]]:
     """Gaussian clusters around `centers`, one class per centre (labels 0, 1, ...), seeded."""
+    if isinstance(centers, (str, bytes)) or not hasattr(centers, "__len__") or not centers:
+        raise ValueError(f"centers must be a non-empty list of points, got {centers!r:.60}")
+    points = [list(c) if not isinstance(c, (str, bytes)) and hasattr(c, "__iter__") else None
+              for c in centers]
+    if any(p is None or not p or len(p) != len(points[0]) for p in points):
+        raise ValueError(f"centers must be points with the same number (>= 1) of coordinates, "
+                         f"got {centers!r:.60}")
+    if not all(isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+               for p in points for v in p):
+        raise ValueError(f"centre coordinates must be finite numbers, got {centers!r:.60}")
+    _check_scale(spread, "spread")
     if not isinstance(n_samples, int) or n_samples < len(centers):
         raise ValueError(f"n_samples must be a whole number >= {len(centers)}, got {n_samples!r}")
     rng = random.Random(seed)
     return [
-        ([c + rng.gauss(0.0, spread) for c in centers[i % len(centers)]], i % len(centers))
+        ([c + rng.gauss(0.0, spread) for c in points[i % len(points)]], i % len(points))
         for i in range(n_samples)
     ]

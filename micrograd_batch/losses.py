@@ -101,6 +101,9 @@ def l2_penalty(params: Sequence[Value], alpha: float) -> Value:
     One node with the parameters as parents; local derivative d/dp = 2·alpha·p.
     """
     params = tuple(params)
+    for i, p in enumerate(params):
+        if not isinstance(p, Value):
+            raise TypeError(f"l2_penalty: parameter {i} is {type(p).__name__}, expected a Value")
     alpha = _as_float(alpha)
     value = alpha * math.fsum(p.data * p.data for p in params)
     return Value(value, "L2", params, tuple(2.0 * alpha * p.data for p in params), "αΣp²")

@@ -23,8 +23,8 @@ class Optimizer:
             if not isinstance(p, Value):
                 raise TypeError(f"parameter {i} is {type(p).__name__}, expected a Value")
         self.lr = _as_float(lr)
-        if not self.lr > 0.0:
-            raise ValueError(f"learning rate must be positive, got {lr!r}")
+        if not 0.0 < self.lr < math.inf:
+            raise ValueError(f"learning rate must be a positive finite number, got {lr!r}")
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to 0 before the next backward pass."""
@@ -42,8 +42,18 @@ class Optimizer:
                 )
         return grads
 
+    def _check_new_values(self, new_data: list[float]) -> None:
+        """Refuse a step that would make a parameter NaN or infinite (called before any change)."""
+        for i, value in enumerate(new_data):
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"this step would make parameter {i} ({self.params[i].label or 'unlabelled'}) "
+                    f"{value}; no parameter was updated"
+                )
+
     def step(self) -> None:
-        """Update every parameter once from its `.grad`."""
+        """Update every parameter once from its `.grad` -- all of them, or (on a NaN or infinite
+        gradient or result) none of them, raising FloatingPointError."""
         raise NotImplementedError
 
 
@@ -62,17 +72,24 @@ class SGD(Optimizer):
         self.weight_decay = _as_float(weight_decay)
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        if self.weight_decay < 0.0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        if not 0.0 <= self.weight_decay < math.inf:
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
         self.velocity = [0.0] * len(self.params)
 
     def step(self) -> None:
         grads = self._checked_grads()
+        velocity, new_data = [], []  # computed in full first, committed only if all finite
         for i, (p, g) in enumerate(zip(self.params, grads)):
             g += self.weight_decay * p.data
             if self.momentum:
-                g = self.velocity[i] = self.momentum * self.velocity[i] + g
-            p.data -= self.lr * g
+                g = self.momentum * self.velocity[i] + g
+            velocity.append(g)
+            new_data.append(p.data - self.lr * g)
+        self._check_new_values(new_data)
+        if self.momentum:
+            self.velocity = velocity
+        for p, value in zip(self.params, new_data):
+            p.data = value
 
 
 class Adam(Optimizer):
@@ -92,20 +109,31 @@ class Adam(Optimizer):
             if not 0.0 <= b < 1.0:
                 raise ValueError(f"Adam betas must be in [0, 1), got {betas!r}")
         self.eps = _as_float(eps)
+        if not 0.0 < self.eps < math.inf:  # eps = 0 would divide 0 by 0 for a zero gradient
+            raise ValueError(f"Adam eps must be a positive finite number, got {eps!r}")
         self.weight_decay = _as_float(weight_decay)
+        if not 0.0 <= self.weight_decay < math.inf:
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
         self.m = [0.0] * len(self.params)
         self.v = [0.0] * len(self.params)
         self.t = 0
 
     def step(self) -> None:
         grads = self._checked_grads()
-        self.t += 1
-        correction1 = 1.0 - self.beta1**self.t
-        correction2 = 1.0 - self.beta2**self.t
+        t = self.t + 1
+        correction1 = 1.0 - self.beta1**t
+        correction2 = 1.0 - self.beta2**t
+        ms, vs, new_data = [], [], []  # computed in full first, committed only if all finite
         for i, (p, g) in enumerate(zip(self.params, grads)):
             g += self.weight_decay * p.data
-            self.m[i] = self.beta1 * self.m[i] + (1.0 - self.beta1) * g
-            self.v[i] = self.beta2 * self.v[i] + (1.0 - self.beta2) * g * g
-            m_hat = self.m[i] / correction1
-            v_hat = self.v[i] / correction2
-            p.data -= self.lr * m_hat / (math.sqrt(v_hat) + self.eps)
+            m = self.beta1 * self.m[i] + (1.0 - self.beta1) * g
+            v = self.beta2 * self.v[i] + (1.0 - self.beta2) * g * g
+            m_hat = m / correction1
+            v_hat = v / correction2
+            ms.append(m)
+            vs.append(v)
+            new_data.append(p.data - self.lr * m_hat / (math.sqrt(v_hat) + self.eps))
+        self._check_new_values(new_data)
+        self.t, self.m, self.v = t, ms, vs
+        for p, value in zip(self.params, new_data):
+            p.data = value

@@ -48,6 +48,8 @@ def is_correct(output: Output, y: object) -> Optional[bool]:
     """Whether one prediction is right: argmax for several outputs, the sign of the score for
     labels -1/+1, score > 0 for labels 0/1. None when `y` is not a class label (regression)."""
     if not isinstance(output, Value):
+        if not isinstance(y, int) or isinstance(y, bool):
+            return None  # several outputs but no class index: a regression target
         scores = [o.data for o in output]
         return scores.index(max(scores)) == y
     if y in (-1, 1) or y in (0, 1):
@@ -104,9 +106,18 @@ def fit(
     `l2`·Σp² if given) and lets `optimizer` (default SGD, lr 0.05) step. With `verbose`, one
     line per epoch and, during long epochs, a progress line every few seconds go to stderr.
     `on_epoch(epoch, history)` is called after each epoch. A NaN or infinite loss or
-    gradient raises `TrainingDiverged` naming the epoch and step, leaving the last good
-    parameters in the model.
+    gradient (or a number too large for a float: OverflowError) raises `TrainingDiverged`
+    naming the epoch and step, leaving the last good parameters in the model.
     """
+    if not callable(model) or not callable(getattr(model, "parameters", None)):
+        raise TypeError(f"fit needs a model (a callable Module), got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function (output, y) -> loss, got {type(loss_fn).__name__}")
+    if optimizer is not None and not (callable(getattr(optimizer, "step", None))
+                                      and callable(getattr(optimizer, "zero_grad", None))):
+        raise TypeError(f"optimizer must be an Optimizer (SGD, Adam), got {type(optimizer).__name__}")
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(f"on_epoch must be a function (epoch, history), got {type(on_epoch).__name__}")
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
     optimizer = optimizer or SGD(model.parameters(), lr=0.05)
@@ -120,8 +131,8 @@ def fit(
         for step, batch in enumerate(batches, start=1):
             try:
                 loss, correct = train_step(model, batch, loss_fn, optimizer, l2)
-            except FloatingPointError as error:
-                raise TrainingDiverged(epoch, step, str(error)) from error
+            except (FloatingPointError, OverflowError) as error:  # the step changed nothing
+                raise TrainingDiverged(epoch, step, str(error) or type(error).__name__) from error
             history.steps += 1
             loss_sum += loss * len(batch)
             seen += len(batch)
