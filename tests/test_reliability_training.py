@@ -183,8 +183,8 @@ def test_step_that_would_overflow_the_parameters_is_refused():
                    "so fit cannot turn a diverged softmax model into TrainingDiverged")
 def test_infinite_logits_diverge_cleanly():
     from micrograd_batch import softmax_cross_entropy
-    model = MLP(2, [3, 3], seed=7)
-    examples = [([0.1, 0.2], 0), ([1e308, 1e308], 1)]  # the second makes some logit inf
+    model = MLP(1, [2], seed=7)  # linear: logit_j = w_j x + b_j
+    examples = [([0.5], 0), ([math.inf], 1)]  # the second makes the logits ±inf
     with pytest.raises(TrainingDiverged, match="epoch 1, step 2"):
         fit(model, examples, softmax_cross_entropy, epochs=1, batch_size=1, shuffle=False,
             verbose=False)
