@@ -34,10 +34,30 @@ def _as_losses(losses: Iterable[Value], name: str) -> tuple[Value, ...]:
     return parents
 
 
+def _float_sum(numbers: Sequence[float]) -> float:
+    """The correctly rounded sum (math.fsum), but ±inf or NaN where float addition gives them."""
+    try:
+        return math.fsum(numbers)
+    except OverflowError:  # finite numbers whose sum overflows
+        return sum(numbers)
+    except ValueError:  # inf + -inf
+        return math.nan
+
+
+def _float_mean(numbers: Sequence[float]) -> float:
+    """The mean of `numbers`, finite whenever they are, even if their sum overflows."""
+    m = len(numbers)
+    mean = _float_sum(numbers) / m
+    if math.isinf(mean) and all(math.isfinite(x) for x in numbers):  # the sum overflowed
+        mean = math.fsum(x / m for x in numbers)
+    return mean
+
+
 def batch_sum(losses: Iterable[Value]) -> Value:
     """One node L = Σ_i L_i over the per-example losses; dL/dL_i = 1 for every example."""
     parents = _as_losses(losses, "batch_sum")
-    return Value(math.fsum(v.data for v in parents), "Σ batch", parents, (1.0,) * len(parents), "Σ")
+    value = _float_sum([v.data for v in parents])
+    return Value(value, "Σ batch", parents, (1.0,) * len(parents), "Σ")
 
 
 def batch_mean(losses: Iterable[Value]) -> Value:
@@ -47,7 +67,7 @@ def batch_mean(losses: Iterable[Value]) -> Value:
     """
     parents = _as_losses(losses, "batch_mean")
     m = len(parents)
-    value = math.fsum(v.data for v in parents) / m
+    value = _float_mean([v.data for v in parents])
     return Value(value, "mean batch", parents, (1.0 / m,) * m, "mean")
 
 
@@ -60,15 +80,20 @@ def per_example_grads(losses: Sequence[Value], params: Sequence[Value]) -> list[
     """
     losses = _as_losses(losses, "per_example_grads")
     params = list(params)
+    for i, p in enumerate(params):
+        if not isinstance(p, Value):
+            raise TypeError(f"per_example_grads: parameter {i} is {type(p).__name__}, expected a Value")
     saved = [p.grad for p in params]
     grads = []
-    for loss in losses:
-        for p in params:
-            p.grad = 0.0
-        loss.backward()
-        grads.append([p.grad for p in params])
-    for p, g in zip(params, saved):
-        p.grad = g
+    try:
+        for loss in losses:
+            for p in params:
+                p.grad = 0.0
+            loss.backward()
+            grads.append([p.grad for p in params])
+    finally:
+        for p, g in zip(params, saved):
+            p.grad = g
     return grads
 
 
@@ -76,5 +101,7 @@ def mean_of(vectors: Sequence[Sequence[float]]) -> list[float]:
     """The component-wise arithmetic mean of equally long vectors (e.g. per-example grads)."""
     if not vectors:
         raise ValueError("mean_of an empty list of vectors")
-    m = len(vectors)
-    return [math.fsum(column) / m for column in zip(*vectors)]
+    lengths = {len(v) for v in vectors}
+    if len(lengths) > 1:
+        raise ValueError(f"mean_of vectors of different lengths {sorted(lengths)}")
+    return [_float_mean(column) for column in zip(*vectors)]

@@ -379,8 +379,15 @@ def weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value)
     derivatives are d/dw_i = x_i, d/dx_i = w_i, d/db = 1, so it gives exactly the numbers a
     chain of `*` and `+` nodes gives, with n+1 nodes fewer to build and walk.
     """
+    weights, inputs = list(weights), list(inputs)
+    _check_values([*weights, *inputs, bias], "weighted_sum")
     if len(weights) != len(inputs):
         raise ValueError(f"weighted_sum: {len(weights)} weights but {len(inputs)} inputs")
+    return _weighted_sum(weights, inputs, bias)
+
+
+def _weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value) -> Value:
+    """`weighted_sum` without the argument checks, for callers that made the Values (nn)."""
     w_data = [w.data for w in weights]
     x_data = [x.data for x in inputs]
     total = bias.data
@@ -390,14 +397,28 @@ def weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value)
     return Value(total, "", (*weights, *inputs, bias), (*x_data, *w_data, 1.0), "Σwx+b")
 
 
+def _check_values(items: Sequence[object], name: str) -> None:
+    """Raise a TypeError naming the first item of `items` that is not a Value."""
+    for i, item in enumerate(items):
+        if not isinstance(item, Value):
+            raise TypeError(f"{name}: item {i} is {type(item).__name__}, expected a Value")
+
+
 def logsumexp(values: Iterable[Value]) -> Value:
-    """log Σ exp(v_i), computed stably (shifted by the maximum); d/dv_i = softmax(v)_i."""
+    """log Σ exp(v_i), computed stably (shifted by the maximum); d/dv_i = softmax(v)_i.
+
+    An infinite or NaN input gives an infinite or NaN result with NaN local derivatives,
+    as float arithmetic would, so a training loop's NaN guard sees it.
+    """
     parents = tuple(values)
     if not parents:
         raise ValueError("logsumexp of an empty list")
-    top = max(v.data for v in parents)
-    if math.isinf(top):
-        raise ValueError(f"logsumexp got an infinite value ({top!r})")
-    exps = [math.exp(v.data - top) for v in parents]
+    _check_values(parents, "logsumexp")
+    data = [v.data for v in parents]
+    top = max(data)
+    if not all(math.isfinite(x) for x in data):
+        value = math.nan if any(math.isnan(x) for x in data) else top
+        return Value(value, "", parents, (math.nan,) * len(parents), "logsumexp")
+    exps = [math.exp(x - top) for x in data]
     total = sum(exps)
     return Value(top + math.log(total), "", parents, tuple(e / total for e in exps), "logsumexp")

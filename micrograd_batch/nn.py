@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from typing import Callable, Sequence, Union
 
-from .engine import Value, _as_float, weighted_sum
+from .engine import Value, _as_float, _weighted_sum
 
 Activation = Callable[[Value], Value]
 
@@ -91,7 +91,7 @@ class Neuron(Module):
     def forward(self, inputs: Sequence[Value]) -> Value:
         """act(w·x + b) for inputs already checked and made Values (the fast inner path)."""
         if self.fused:
-            z = weighted_sum(self.w, inputs, self.b)
+            z = _weighted_sum(self.w, inputs, self.b)
         else:
             z = self.b
             for wi, xi in zip(self.w, inputs):

@@ -180,8 +180,6 @@ def test_step_that_would_overflow_the_parameters_is_refused():
     assert [p.data for p in model.parameters()] == start
 
 
-@pytest.mark.xfail(strict=True, reason="engine.logsumexp raises ValueError for an infinite logit, "
-                   "so fit cannot turn a diverged softmax model into TrainingDiverged")
 def test_infinite_logits_diverge_cleanly():
     from micrograd_batch import softmax_cross_entropy
     model = MLP(1, [2], seed=7)  # linear: logit_j = w_j x + b_j
