@@ -10,15 +10,19 @@ The data flow, one module per stage:
     optim.py    optimiser.step(), zero_grad()
     train.py    the loop over epochs and mini-batches
     manual.py   the same gradients by the δ recursion on plain lists (a cross-check)
-    viz.py      graphs to graphviz / SVG, one cluster per example
+    viz.py      graphs to graphviz / SVG, one cluster per example (import micrograd_batch.viz)
+    persist.py  models saved to and loaded from JSON, exactly and atomically
+    parallel.py a batch's examples split over worker processes, gradients averaged
 """
 
 from .batch import batch_mean, batch_sum, mean_of, per_example_grads
-from .engine import Value, backpropagate, logsumexp, topological_order, weighted_sum
+from .engine import Value, backpropagate, gc_paused, logsumexp, topological_order, weighted_sum
 from .data import make_blobs, make_moons, minibatches
 from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
 from .nn import MLP, Layer, Module, Neuron
 from .optim import SGD, Adam, Optimizer
+from .parallel import DataParallel, parallel_batch_grad
+from .persist import ModelFileError, load_model, load_parameters_into, save_model
 from .train import History, TrainingDiverged, accuracy, fit, train_step
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "topological_order",
     "weighted_sum",
     "logsumexp",
+    "gc_paused",
     "batch_mean",
     "batch_sum",
     "per_example_grads",
@@ -51,6 +56,12 @@ __all__ = [
     "accuracy",
     "History",
     "TrainingDiverged",
+    "DataParallel",
+    "parallel_batch_grad",
+    "save_model",
+    "load_model",
+    "load_parameters_into",
+    "ModelFileError",
 ]
 
 __version__ = "0.1.0"

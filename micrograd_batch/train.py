@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence, Union
 
 from .batch import batch_mean
 from .data import minibatches
-from .engine import Value
+from .engine import Value, gc_paused
 from .losses import l2_penalty
 from .nn import Module
 from .optim import SGD, Optimizer
@@ -75,8 +75,9 @@ def train_step(
     Returns the batch loss and, per example, whether the prediction was right. Raises
     FloatingPointError (parameters untouched) if the loss or a gradient is not finite.
     """
-    outputs = [model(x) for x, _ in batch]
-    loss = batch_mean([loss_fn(out, y) for out, (_, y) in zip(outputs, batch)])
+    with gc_paused():  # building a graph makes many objects and no cycles: skip the GC passes
+        outputs = [model(x) for x, _ in batch]
+        loss = batch_mean([loss_fn(out, y) for out, (_, y) in zip(outputs, batch)])
     if l2:
         loss = loss + l2_penalty(model.parameters(), l2)
     if not math.isfinite(loss.data):
