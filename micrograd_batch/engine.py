@@ -40,9 +40,10 @@ class Value:
     `data` is the forward value. `grad` is d(output)/d(this value) after `output.backward()`.
     `_parents` are the Values this one was computed from and `_local_grads` the partial
     derivatives of this value with respect to each of them, in the same order.
+    (`_pending` is the backward pass's scratch counter; it is 0 outside of it.)
     """
 
-    __slots__ = ("data", "grad", "_parents", "_local_grads", "_op", "label")
+    __slots__ = ("data", "grad", "_parents", "_local_grads", "_op", "label", "_pending")
 
     def __init__(
         self,
@@ -58,6 +59,7 @@ class Value:
         self._local_grads = _local_grads
         self._op = _op
         self.label = label
+        self._pending = 0
 
     def __repr__(self) -> str:
         name = f"{self.label}, " if self.label else ""
@@ -301,51 +303,58 @@ def _apply_chain_rule(root: Value, seed: float) -> list[Value]:
     """The backward pass itself; returns the non-leaf nodes in the order they were processed.
 
     The same walk as `topological_order`, with the chain rule applied as each node is
-    released (its gradient is complete by then), and two savings that matter on big graphs:
+    released (its gradient is complete by then), and three savings that matter on big graphs:
     leaves (parameters, inputs, constants) take no part in the ordering -- they pass nothing
-    on, they only receive -- and the cyclic garbage collector is paused meanwhile (see
-    `gc_paused`). Non-leaf nodes are processed in exactly the order `topological_order`
-    gives them, so every gradient is accumulated in the same order, bit for bit.
+    on, they only receive; each node counts its pending consumers in its own `_pending` slot
+    instead of a dict; and the cyclic garbage collector is paused meanwhile (see `gc_paused`).
+    Non-leaf nodes are processed in exactly the order `topological_order` gives them, so
+    every gradient is accumulated in the same order, bit for bit.
     """
     seed = _as_float(seed)
     with gc_paused():
-        pending = _pending_consumers(root)  # non-leaf node -> how many consumers it has
-        for node in pending:
-            node.grad = 0.0
-        root.grad = seed
-        order: list[Value] = []
-        ready = [root]
-        while ready:
-            node = ready.pop()
-            order.append(node)
-            upstream = node.grad
-            for parent, local in zip(node._parents, node._local_grads):
-                parent.grad += local * upstream  # the chain rule, one edge
-                if parent._parents:  # release a non-leaf parent once its last consumer is done
-                    remaining = pending[parent] - 1
-                    if remaining:
-                        pending[parent] = remaining
-                    else:
-                        ready.append(parent)
+        try:
+            nodes = _count_pending_consumers(root)
+            for node in nodes:
+                node.grad = 0.0
+            root.grad = seed
+            order: list[Value] = []
+            ready = [root]
+            while ready:
+                node = ready.pop()
+                order.append(node)
+                upstream = node.grad
+                for parent, local in zip(node._parents, node._local_grads):
+                    parent.grad += local * upstream  # the chain rule, one edge
+                    if parent._parents:  # release a non-leaf parent after its last consumer
+                        parent._pending -= 1
+                        if not parent._pending:
+                            ready.append(parent)
+        except BaseException:  # e.g. KeyboardInterrupt: leave every counter at 0 again
+            for node in topological_order(root):
+                node._pending = 0
+            raise
         return order
 
 
-def _pending_consumers(root: Value) -> dict[Value, int]:
-    """For every non-leaf Value under (and including) `root`: how many consumers it has there."""
-    pending: dict[Value, int] = {root: 0}
-    count = pending.get
+def _count_pending_consumers(root: Value) -> list[Value]:
+    """Set each non-leaf Value's `_pending` to its number of consumers under `root`.
+
+    Returns those Values, `root` first. A counter of 0 means "not reached yet", which holds
+    for every Value before the walk, since the backward pass counts each one back down to 0.
+    """
+    nodes = [root]
     stack = [root]
     while stack:
         node = stack.pop()
         for parent in node._parents:
             if parent._parents:
-                seen = count(parent)
-                if seen is None:
-                    pending[parent] = 1
-                    stack.append(parent)
+                if parent._pending:
+                    parent._pending += 1
                 else:
-                    pending[parent] = seen + 1
-    return pending
+                    parent._pending = 1
+                    nodes.append(parent)
+                    stack.append(parent)
+    return nodes
 
 
 def _leaves_below(order: list[Value]) -> list[Value]:

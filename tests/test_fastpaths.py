@@ -220,3 +220,21 @@ def test_million_node_chain_backward_without_recursion_error():
             y = y + x  # 1,000,000 add nodes in a chain, each also reading x
     y.backward()
     assert x.grad == 1_000_001.0 and y.data == 1_000_001.0
+
+
+def test_interrupted_backward_leaves_no_stale_counters():
+    class Interrupt:
+        """A local derivative whose product raises, as a Ctrl-C in the middle would."""
+
+        def __mul__(self, other):
+            raise KeyboardInterrupt
+
+    x = Value(2.0)
+    shared = x * x + x
+    broken = Value(1.0, "", (shared, shared), (Interrupt(), 1.0), "boom")
+    with pytest.raises(KeyboardInterrupt):
+        broken.backward()
+    assert all(node._pending == 0 for node in topological_order(broken))
+    x.grad = 0.0
+    (shared * 3.0).backward()  # the shared nodes must be counted afresh
+    assert x.grad == 3.0 * (2 * 2.0 + 1)
