@@ -9,17 +9,12 @@ Run:  python demos/two_moons.py [--out DIR] [--quick]
 (the same as `python -m micrograd_batch two-moons`; the code is in micrograd_batch/lessons.py)
 """
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
 
-from micrograd_batch.lessons import demo_two_moons  # noqa: E402
+from micrograd_batch.__main__ import main  # noqa: E402
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="out", help="folder for the pictures (default: out)")
-    parser.add_argument("--quick", action="store_true", help="a shorter run")
-    args = parser.parse_args()
-    demo_two_moons(Path(args.out), args.quick)
+    sys.exit(main(["two-moons", *sys.argv[1:]]))

@@ -35,13 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "Run `tour` for all demos; pictures go to the --out folder.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    tour = sub.add_parser("tour", help="run every demo in turn and list the files written")
-    tour.add_argument("--out", default="out", help="folder for the pictures (default: out)")
-    tour.add_argument("--quick", action="store_true", help="shorter runs (fewer epochs and trials)")
-    for name in DEMOS:
-        demo = sub.add_parser(name, help=QUESTIONS[name])
-        demo.add_argument("--out", default="out", help="folder for the pictures (default: out)")
-        demo.add_argument("--quick", action="store_true", help="a shorter run")
+    commands = {"tour": "run every demo in turn and list the files written", **QUESTIONS}
+    for name, help_text in commands.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("--out", default="out", help="folder for the pictures (default: out)")
+        command.add_argument("--quick", action="store_true", help="shorter runs (fewer epochs and trials)")
     return parser
 
 

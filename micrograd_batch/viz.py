@@ -30,6 +30,7 @@ Rendering (`svg_from_dot`): Graphviz's `dot` executable when it is on PATH, othe
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
@@ -107,19 +108,24 @@ def draw_dot(
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {RANKDIRS}, got {rankdir!r}")
     order = _checked_order(root, max_nodes)
-    ids = {id(v): f"v{i}" for i, v in enumerate(order)}
-    hidden = {id(v) for v in order if hide_constants and v._op == "const"}
     batch = find_batch_node(order) if batch_layout else None
     owner = example_membership(batch) if batch is not None else {}
-    shares = contributions(order, owner) if show_contributions and batch is not None else {}
+    drawing = _Drawing(
+        order=order,
+        ids={id(v): f"v{i}" for i, v in enumerate(order)},
+        hidden={id(v) for v in order if hide_constants and v._op == "const"},
+        owner=owner,
+        batch=batch,
+        shares=contributions(order, owner) if show_contributions and batch is not None else {},
+    )
     dot = GraphPicture("micrograd_batch")
     dot.attr(rankdir=rankdir, newrank="true", ranksep="0.3", nodesep="0.15")
     dot.attr("node", fontname=FONT, fontsize="10")
     dot.attr("edge", fontname=FONT, fontsize="9", arrowsize="0.6", arrowhead="none")
-    _add_nodes(dot, order, ids, hidden, owner, batch, precision, shares)
-    _add_edges(dot, order, ids, hidden, owner, batch, shares)
+    _add_nodes(dot, drawing, precision)
+    _add_edges(dot, drawing)
     if batch is not None:
-        dot.attr(label=_legend(batch, bool(shares)), labelloc="b", fontsize="11", fontname=FONT)
+        dot.attr(label=_legend(batch, bool(drawing.shares)), labelloc="b", fontsize="11", fontname=FONT)
     return dot
 
 
@@ -182,20 +188,25 @@ def contributions(order: list[Value], owner: dict[int, int]) -> dict[int, dict[i
     return shares
 
 
-def _add_nodes(
-    dot: graphviz.Digraph,
-    order: list[Value],
-    ids: dict[int, str],
-    hidden: set[int],
-    owner: dict[int, int],
-    batch: Optional[Value],
-    precision: int,
-    shares: dict[int, dict[int, float]],
-) -> None:
+@dataclass
+class _Drawing:
+    """What the node and edge writers share about one graph."""
+
+    order: list[Value]  # every Value, root first (topological_order)
+    ids: dict[int, str]  # id(Value) -> its DOT node name
+    hidden: set[int]  # ids of constants written into their op's oval instead of drawn
+    owner: dict[int, int]  # id(Value) -> example number, or SHARED (see example_membership)
+    batch: Optional[Value]  # the batch node, if the picture is grouped by example
+    shares: dict[int, dict[int, float]]  # per-example grad contributions (see contributions)
+
+
+def _add_nodes(dot: graphviz.Digraph, drawing: _Drawing, precision: int) -> None:
     """Add every visible Value (and its op oval) to the cluster of its example, or to the top.
 
     Unlabelled per-example losses are called "loss i"; shared Values are sorted by label.
     """
+    order, ids, hidden, owner, batch, shares = (
+        drawing.order, drawing.ids, drawing.hidden, drawing.owner, drawing.batch, drawing.shares)
     groups: dict[Optional[int], list[Value]] = {}
     for v in reversed(order):  # leaves first: a steadier layout
         if id(v) not in hidden:
@@ -289,20 +300,14 @@ def _op_label(v: Value, hidden: set[int]) -> str:
     return text
 
 
-def _add_edges(
-    dot: graphviz.Digraph,
-    order: list[Value],
-    ids: dict[int, str],
-    hidden: set[int],
-    owner: dict[int, int],
-    batch: Optional[Value],
-    shares: dict[int, dict[int, float]],
-) -> None:
+def _add_edges(dot: graphviz.Digraph, drawing: _Drawing) -> None:
     """Lines parent -> op and an arrow op -> value for every computed Value.
 
     Lines into the batch node are labelled with its local derivative; lines out of a shared
     Value are drawn in its cluster's colour, from the port of the example they go to.
     """
+    order, ids, hidden, owner, batch, shares = (
+        drawing.order, drawing.ids, drawing.hidden, drawing.owner, drawing.batch, drawing.shares)
     for v in order:
         if not v._parents:
             continue
