@@ -15,6 +15,7 @@ Extra arguments after the command are passed on (to the tour, or to pytest).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -39,14 +40,33 @@ def run(*args: str | Path) -> None:
         sys.exit(code)
 
 
+def create_venv() -> None:
+    """Create .venv with pip in it. Debian and Ubuntu ship venv's pip bootstrap (ensurepip) in
+    a separate package, python3-venv: install it when we are root, else say how to."""
+    print(f"creating a virtual environment in {VENV}", flush=True)
+    try:
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+        return
+    except (subprocess.CalledProcessError, OSError) as error:
+        failure = error
+    package = f"python{sys.version_info.major}.{sys.version_info.minor}-venv"
+    if os.name == "posix" and os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"venv could not install pip ({failure}); installing {package} with apt-get", flush=True)
+        subprocess.call(["apt-get", "update", "-qq"])
+        if subprocess.call(["apt-get", "install", "-y", "-qq", package]) == 0:
+            venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+            return
+    sys.exit(f"could not create a virtual environment with pip ({failure}).\n"
+             f"On Debian/Ubuntu install it with:  sudo apt-get install {package}")
+
+
 def ensure_environment(extras: str) -> Path:
     """Create .venv if needed and install this package with `extras` into it."""
     if sys.version_info < (3, 10):
         sys.exit(f"micrograd_batch needs Python 3.10 or newer; this is {sys.version.split()[0]}")
     python = venv_python()
     if not python.exists():
-        print(f"creating a virtual environment in {VENV}", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
+        create_venv()
     stamp = VENV / f".installed-{extras.replace(',', '-')}"
     sources = [ROOT / "setup.py", ROOT / "pyproject.toml"]
     if not stamp.exists() or any(s.stat().st_mtime > stamp.stat().st_mtime for s in sources):
