@@ -47,16 +47,16 @@ def create_venv() -> None:
     try:
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
         return
-    except (subprocess.CalledProcessError, OSError) as error:
+    except (subprocess.CalledProcessError, OSError, SystemExit) as error:  # Debian's venv exits
         failure = error
     package = f"python{sys.version_info.major}.{sys.version_info.minor}-venv"
     if os.name == "posix" and os.geteuid() == 0 and shutil.which("apt-get"):
-        print(f"venv could not install pip ({failure}); installing {package} with apt-get", flush=True)
+        print(f"venv could not install pip; installing {package} with apt-get", flush=True)
         subprocess.call(["apt-get", "update", "-qq"])
         if subprocess.call(["apt-get", "install", "-y", "-qq", package]) == 0:
             venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
             return
-    sys.exit(f"could not create a virtual environment with pip ({failure}).\n"
+    sys.exit(f"could not create a virtual environment with pip ({failure!r}).\n"
              f"On Debian/Ubuntu install it with:  sudo apt-get install {package}")
 
 

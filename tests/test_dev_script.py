@@ -17,12 +17,16 @@ def load_dev():
     return module
 
 
-def test_missing_ensurepip_without_root_says_which_package_to_install(monkeypatch, tmp_path):
+@pytest.mark.parametrize("failure", [
+    subprocess.CalledProcessError(1, ["python", "-m", "ensurepip"]),  # upstream venv
+    SystemExit(1),  # Debian's venv prints its own advice and exits
+])
+def test_missing_ensurepip_without_root_says_which_package_to_install(monkeypatch, tmp_path, failure):
     dev = load_dev()
     monkeypatch.setattr(dev, "VENV", tmp_path / ".venv")
 
     def no_ensurepip(self, env_dir):
-        raise subprocess.CalledProcessError(1, ["python", "-m", "ensurepip"])
+        raise failure
 
     monkeypatch.setattr(dev.venv.EnvBuilder, "create", no_ensurepip)
     monkeypatch.setattr(dev.os, "geteuid", lambda: 1000)
