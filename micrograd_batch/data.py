@@ -43,7 +43,7 @@ def _check_scale(value: object, name: str) -> None:
     """A noise level or spread: a finite real number >= 0 (NaN or inf would poison every point)."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not 0 <= value < math.inf:
+    if not 0.0 <= float(value) < math.inf:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
@@ -80,9 +80,10 @@ def make_blobs(
     """Gaussian clusters around `centers`, one class per centre (labels 0, 1, ...), seeded."""
     if isinstance(centers, (str, bytes)) or not hasattr(centers, "__len__") or not centers:
         raise ValueError(f"centers must be a non-empty list of points, got {centers!r:.60}")
-    points = [list(c) if not isinstance(c, (str, bytes)) and hasattr(c, "__iter__") else None
-              for c in centers]
-    if any(p is None or not p or len(p) != len(points[0]) for p in points):
+    if any(isinstance(c, (str, bytes)) or not hasattr(c, "__iter__") for c in centers):
+        raise ValueError(f"centers must be a list of points, got {centers!r:.60}")
+    points = [list(c) for c in centers]
+    if any(not p or len(p) != len(points[0]) for p in points):
         raise ValueError(f"centers must be points with the same number (>= 1) of coordinates, "
                          f"got {centers!r:.60}")
     if not all(isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)

@@ -19,7 +19,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from . import manual
 from .batch import batch_mean
@@ -32,9 +32,9 @@ from .plot import Series, save_decision_boundary, save_line_chart
 from .train import History, fit
 
 PathLike = Union[str, Path]
-Batch = list[tuple[list[float], object]]
+Batch = Sequence[tuple[Sequence[float], Any]]
 
-LOSS_FUNCTIONS = {
+LOSS_FUNCTIONS: dict[str, Callable[..., Value]] = {
     "mse": mse,
     "hinge": hinge,
     "bce_with_logits": bce_with_logits,
@@ -254,7 +254,7 @@ class DeltaRecursion:
 def random_batch(nin: int, n_examples: int, loss: str, nout: int, seed: int) -> Batch:
     """Seeded examples with inputs uniform in [-1, 1) and targets suited to `loss`."""
     rng = random.Random(seed)
-    batch: Batch = []
+    batch: list[tuple[Sequence[float], Any]] = []
     for _ in range(n_examples):
         x = [rng.uniform(-1, 1) for _ in range(nin)]
         if loss == "mse":
@@ -326,6 +326,7 @@ def _evaluate(model: MLP, examples: Sequence[tuple]) -> tuple[float, float]:
     losses, right = [], 0
     for x, y in examples:
         out = model(x)
+        assert isinstance(out, Value), "a one-output model"
         losses.append(bce_with_logits(out, y).data)
         right += (out.data > 0.0) == (y == 1)
     return math.fsum(losses) / len(losses), right / len(examples)
@@ -363,6 +364,17 @@ def two_moons_runs(
     return runs, train, test
 
 
+def _score_of(model: MLP) -> Callable[[float, float], float]:
+    """The model's score at a point (a, b), for drawing its decision boundary."""
+
+    def score(a: float, b: float) -> float:
+        out = model([a, b])
+        assert isinstance(out, Value), "a one-output model"
+        return out.data
+
+    return score
+
+
 def demo_two_moons(out_dir: PathLike = "out", quick: bool = False) -> list[Path]:
     """Print demo 4 and write loss and accuracy curves and the decision boundaries as SVG."""
     epochs = 15 if quick else 40
@@ -385,7 +397,7 @@ def demo_two_moons(out_dir: PathLike = "out", quick: bool = False) -> list[Path]
                         title="Test accuracy vs examples seen", x_label="examples seen",
                         y_label="test accuracy", y_range=(0.4, 1.0), legend="bottom-right"),
         save_decision_boundary(out / "two_moons_boundary.svg", [(x[0], x[1], y) for x, y in train],
-                               [(r.label, lambda a, b, model=r.model: model([a, b]).data) for r in runs],
+                               [(r.label, _score_of(r.model)) for r in runs if r.model is not None],
                                bounds=(-1.5, 2.5, -1.0, 1.5), resolution=30 if quick else 40,
                                title=f"Decision boundaries after {epochs * 200} examples seen"),
     ]

@@ -47,7 +47,12 @@ def _as_inputs(x: Sequence[Union[Value, float]], expected: int) -> list[Value]:
 
 
 class Module:
-    """Anything with parameters: lists them, and zeroes their gradients."""
+    """Anything with parameters: lists them, zeroes their gradients, and maps one example's
+    inputs to its output (subclasses define `__call__`)."""
+
+    def __call__(self, x: Sequence[Union[Value, float]]) -> Union[Value, list[Value]]:
+        """The output for ONE example: builds that example's graph."""
+        raise NotImplementedError
 
     def parameters(self) -> list[Value]:
         """The trainable Values of this module, in a fixed order."""
@@ -99,6 +104,7 @@ class Neuron(Module):
         return self._act(z)
 
     def parameters(self) -> list[Value]:
+        """The weights, then the bias."""
         return self.w + [self.b]
 
     def __repr__(self) -> str:
@@ -122,6 +128,7 @@ class Layer(Module):
         return [n.forward(inputs) for n in self.neurons]
 
     def parameters(self) -> list[Value]:
+        """Each neuron's parameters, neuron by neuron."""
         return [p for n in self.neurons for p in n.parameters()]
 
     def __repr__(self) -> str:
@@ -180,6 +187,7 @@ class MLP(Module):
         return [self.nin, *(len(layer.neurons) for layer in self.layers)]
 
     def parameters(self) -> list[Value]:
+        """Each layer's parameters, layer by layer (micrograd's order)."""
         return [p for layer in self.layers for p in layer.parameters()]
 
     def __repr__(self) -> str:

@@ -77,6 +77,7 @@ class SGD(Optimizer):
         self.velocity = [0.0] * len(self.params)
 
     def step(self) -> None:
+        """One SGD update of every parameter (all or nothing)."""
         grads = self._checked_grads()
         velocity, new_data = [], []  # computed in full first, committed only if all finite
         for i, (p, g) in enumerate(zip(self.params, grads)):
@@ -119,6 +120,7 @@ class Adam(Optimizer):
         self.t = 0
 
     def step(self) -> None:
+        """One Adam update of every parameter (all or nothing)."""
         grads = self._checked_grads()
         t = self.t + 1
         correction1 = 1.0 - self.beta1**t

@@ -119,7 +119,7 @@ def _number(x: object, where: str, source: object) -> float:
     if type(x) not in (int, float):
         raise ModelFileError(source, f"{where} is {type(x).__name__} {x!r:.40}, expected a number")
     try:
-        value = float(x)
+        value = float(x)  # type: ignore[arg-type]  # an int or a float, checked above
     except OverflowError:
         raise ModelFileError(source, f"{where} is too large for a float") from None
     if not math.isfinite(value):

@@ -18,7 +18,7 @@ from .nn import Module
 from .optim import SGD, Optimizer
 
 Output = Union[Value, Sequence[Value]]
-LossFn = Callable[[Output, object], Value]
+LossFn = Callable[..., Value]  # loss_fn(model(x), y): one example's loss L_i
 
 
 class TrainingDiverged(FloatingPointError):
