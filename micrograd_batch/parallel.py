@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 from multiprocessing.context import BaseContext
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 from .batch import batch_sum
 from .engine import Value, gc_paused
@@ -49,8 +49,22 @@ def split(examples: Sequence[Example], parts: int) -> list[list[Example]]:
     return chunks
 
 
-def chunk_sums(model: Module, chunk: Sequence[Example], loss_fn: LossFn) -> tuple[float, list[float]]:
-    """Σ_i L_i and Σ_i ∂L_i/∂θ over the examples of `chunk`: what one worker sends back.
+Scores = Union[float, list[float]]  # one example's model output as plain numbers
+
+
+def plain_scores(output: Union[Value, float, Sequence[Union[Value, float]]]) -> Scores:
+    """A model output (one Value or a list) as plain numbers, to send between processes.
+    Numbers are passed through, so it can be applied to either form."""
+    if isinstance(output, (Value, int, float)):
+        return output.data if isinstance(output, Value) else float(output)
+    return [o.data if isinstance(o, Value) else float(o) for o in output]
+
+
+def chunk_sums(
+    model: Module, chunk: Sequence[Example], loss_fn: LossFn
+) -> tuple[float, list[float], list[Scores]]:
+    """Σ_i L_i and Σ_i ∂L_i/∂θ over the examples of `chunk`, and each example's output:
+    what one worker sends back.
 
     One backward pass from `batch_sum` of the chunk's losses gives the sum of the per-example
     gradients. The model's `.grad` values are overwritten (zeroed first).
@@ -59,9 +73,10 @@ def chunk_sums(model: Module, chunk: Sequence[Example], loss_fn: LossFn) -> tupl
     for p in params:
         p.grad = 0.0
     with gc_paused():
-        total = batch_sum(loss_fn(model(x), y) for x, y in chunk)
+        outputs = [model(x) for x, _ in chunk]
+        total = batch_sum(loss_fn(out, y) for out, (_, y) in zip(outputs, chunk))
         total.backward()
-    return total.data, [p.grad for p in params]
+    return total.data, [p.grad for p in params], [plain_scores(out) for out in outputs]
 
 
 # ---- the worker side: each process keeps its own copy of the model --------------------------
@@ -76,7 +91,7 @@ def _start_worker(model: Module, loss_fn: LossFn) -> None:
     _worker_model, _worker_loss_fn = model, loss_fn
 
 
-def _work_on(param_values: list[float], chunk: list[Example]) -> tuple[float, list[float]]:
+def _work_on(param_values: list[float], chunk: list[Example]) -> tuple[float, list[float], list[Scores]]:
     """One task: load the parent's current parameter values, then return the chunk's sums."""
     assert _worker_model is not None and _worker_loss_fn is not None, "worker not started"
     for p, value in zip(_worker_model.parameters(), param_values):
@@ -112,6 +127,10 @@ class DataParallel:
 
         Like `loss.backward()`, it accumulates: zero the gradients first (`model.zero_grad()`).
         """
+        return self.grad_and_outputs(examples)[0]
+
+    def grad_and_outputs(self, examples: Sequence[Example]) -> tuple[float, list[Scores]]:
+        """`grad(examples)`, and each example's model output as plain numbers, in order."""
         examples = list(examples)
         if not examples:
             raise ValueError("the gradient of an empty batch: there must be at least one example")
@@ -121,8 +140,9 @@ class DataParallel:
         sums = self._pool.starmap(_work_on, [(values, chunk) for chunk in chunks])
         m = len(examples)
         for k, p in enumerate(params):
-            p.grad += math.fsum(grads[k] for _, grads in sums) / m  # Σ over chunks, then / m
-        return math.fsum(loss for loss, _ in sums) / m
+            p.grad += math.fsum(grads[k] for _, grads, _ in sums) / m  # Σ over chunks, then / m
+        outputs = [scores for _, _, chunk_scores in sums for scores in chunk_scores]
+        return math.fsum(loss for loss, _, _ in sums) / m, outputs
 
     def close(self) -> None:
         """Stop the worker processes."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Union
 
@@ -16,6 +17,7 @@ from .engine import Value, gc_paused
 from .losses import l2_penalty
 from .nn import Module
 from .optim import SGD, Optimizer
+from .parallel import DataParallel, Scores, plain_scores
 
 Output = Union[Value, Sequence[Value]]
 LossFn = Callable[..., Value]  # loss_fn(model(x), y): one example's loss L_i
@@ -44,16 +46,17 @@ class History:
     seconds: float = 0.0
 
 
-def is_correct(output: Output, y: object) -> Optional[bool]:
+def is_correct(output: Union[Output, Scores], y: object) -> Optional[bool]:
     """Whether one prediction is right: argmax for several outputs, the sign of the score for
-    labels -1/+1, score > 0 for labels 0/1. None when `y` is not a class label (regression)."""
-    if not isinstance(output, Value):
+    labels -1/+1, score > 0 for labels 0/1. None when `y` is not a class label (regression).
+    `output` is the model's Value(s), or the same as plain numbers."""
+    scores = plain_scores(output)
+    if isinstance(scores, list):
         if not isinstance(y, int) or isinstance(y, bool):
             return None  # several outputs but no class index: a regression target
-        scores = [o.data for o in output]
         return scores.index(max(scores)) == y
     if y in (-1, 1) or y in (0, 1):
-        return (output.data > 0.0) == (y == 1)
+        return (scores > 0.0) == (y == 1)
     return None
 
 
@@ -69,23 +72,35 @@ def accuracy(model: Callable[[Sequence[float]], Output], examples: Sequence[tupl
 
 def train_step(
     model: Module, batch: Sequence[tuple], loss_fn: LossFn, optimizer: Optimizer, l2: float = 0.0,
+    parallel: Optional[DataParallel] = None,
 ) -> tuple[float, list[Optional[bool]]]:
     """One mini-batch step: per-example graphs, `batch_mean`, backward, optimiser step.
 
+    With `parallel` (a `DataParallel` over the same model and loss), its worker processes
+    compute the batch's mean gradient instead; the l2 term is added here.
     Returns the batch loss and, per example, whether the prediction was right. Raises
     FloatingPointError (parameters untouched) if the loss or a gradient is not finite.
     """
-    with gc_paused():  # building a graph makes many objects and no cycles: skip the GC passes
-        outputs = [model(x) for x, _ in batch]
-        loss = batch_mean([loss_fn(out, y) for out, (_, y) in zip(outputs, batch)])
-    if l2:
-        loss = loss + l2_penalty(model.parameters(), l2)
-    if not math.isfinite(loss.data):
-        raise FloatingPointError(f"the batch loss is {loss.data}")
     optimizer.zero_grad()
-    loss.backward()
+    if parallel is None:
+        with gc_paused():  # building a graph makes many objects and no cycles: skip the GC passes
+            outputs: Sequence[Union[Output, Scores]] = [model(x) for x, _ in batch]
+            loss = batch_mean([loss_fn(out, y) for out, (_, y) in zip(outputs, batch)])
+        if l2:
+            loss = loss + l2_penalty(model.parameters(), l2)
+        loss_value = loss.data
+        if math.isfinite(loss_value):
+            loss.backward()
+    else:
+        loss_value, outputs = parallel.grad_and_outputs(batch)  # p.grad += the mean gradient
+        if l2:
+            penalty = l2_penalty(model.parameters(), l2)
+            penalty.backward()  # p.grad += 2·l2·p
+            loss_value += penalty.data
+    if not math.isfinite(loss_value):
+        raise FloatingPointError(f"the batch loss is {loss_value}")
     optimizer.step()
-    return loss.data, [is_correct(out, y) for out, (_, y) in zip(outputs, batch)]
+    return loss_value, [is_correct(out, y) for out, (_, y) in zip(outputs, batch)]
 
 
 def fit(
@@ -100,13 +115,16 @@ def fit(
     seed: Optional[int] = 0,
     verbose: bool = True,
     on_epoch: Optional[Callable[[int, History], None]] = None,
+    workers: int = 1,
 ) -> History:
     """Train `model` on `examples` [(x, y), ...] with mini-batches; return the `History`.
 
     Each step averages `loss_fn(model(x), y)` over the batch with `batch_mean` (plus
     `l2`·Σp² if given) and lets `optimizer` (default SGD, lr 0.05) step. With `verbose`, one
     line per epoch and, during long epochs, a progress line every few seconds go to stderr.
-    `on_epoch(epoch, history)` is called after each epoch. A NaN or infinite loss or
+    `on_epoch(epoch, history)` is called after each epoch. `workers` > 1 computes each
+    batch's gradient in that many processes (`parallel.DataParallel`; `loss_fn` must then be
+    picklable where processes are spawned). A NaN or infinite loss or
     gradient (or a number too large for a float: OverflowError) raises `TrainingDiverged`
     naming the epoch and step, leaving the last good parameters in the model.
     """
@@ -121,7 +139,20 @@ def fit(
         raise TypeError(f"on_epoch must be a function (epoch, history), got {type(on_epoch).__name__}")
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
     optimizer = optimizer or SGD(model.parameters(), lr=0.05)
+    with DataParallel(model, loss_fn, workers) if workers > 1 else nullcontext() as parallel:
+        return _train(model, examples, loss_fn, optimizer, epochs, batch_size, l2, shuffle, seed,
+                      verbose, on_epoch, parallel)
+
+
+def _train(
+    model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Optimizer, epochs: int,
+    batch_size: int, l2: float, shuffle: bool, seed: Optional[int], verbose: bool,
+    on_epoch: Optional[Callable[[int, History], None]], parallel: Optional[DataParallel],
+) -> History:
+    """The epochs of `fit`, its arguments checked."""
     history = History()
     started = time.perf_counter()
     last_report = started
@@ -131,7 +162,7 @@ def fit(
                               seed=None if seed is None else seed + epoch)
         for step, batch in enumerate(batches, start=1):
             try:
-                loss, correct = train_step(model, batch, loss_fn, optimizer, l2)
+                loss, correct = train_step(model, batch, loss_fn, optimizer, l2, parallel)
             except (FloatingPointError, OverflowError) as error:  # the step changed nothing
                 raise TrainingDiverged(epoch, step, str(error) or type(error).__name__) from error
             history.steps += 1

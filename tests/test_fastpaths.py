@@ -167,9 +167,11 @@ def test_chunk_sums_add_up_to_m_times_the_batch_mean():
     batch = moons_like(10)
     loss, grads = serial_mean(model, batch)
     sums = [chunk_sums(model, chunk, hinge) for chunk in split(batch, 3)]
-    assert sum(s for s, _ in sums) / 10 == pytest.approx(loss, abs=1e-12)
+    assert sum(s for s, _, _ in sums) / 10 == pytest.approx(loss, abs=1e-12)
     for k, g in enumerate(grads):
-        assert sum(gs[k] for _, gs in sums) / 10 == pytest.approx(g, abs=1e-12)
+        assert sum(gs[k] for _, gs, _ in sums) / 10 == pytest.approx(g, abs=1e-12)
+    outputs = [scores for _, _, chunk in sums for scores in chunk]
+    assert outputs == [model(x).data for x, _ in batch]
 
 
 @pytest.mark.parametrize("workers", [2, 3])

@@ -86,3 +86,20 @@ def test_fit_argument_errors():
         fit(model, data, hinge, batch_size=0, verbose=False)
     with pytest.raises(ValueError, match="no examples"):
         fit(model, [], hinge, verbose=False)
+
+
+def test_fit_with_worker_processes_follows_the_serial_run():
+    data = make_moons(64, noise=0.1, seed=5)
+    serial, parallel = MLP(2, [8, 1], seed=3), MLP(2, [8, 1], seed=3)
+    runs = []
+    for model, workers in ((serial, 1), (parallel, 2)):
+        runs.append(fit(model, data, hinge, SGD(model.parameters(), lr=0.1, momentum=0.9),
+                        epochs=3, batch_size=16, l2=1e-3, verbose=False, workers=workers))
+    # the same averaged gradient, summed in another order: equal to rounding, step after step
+    assert runs[1].loss == pytest.approx(runs[0].loss, rel=0, abs=1e-12)
+    assert runs[1].accuracy == runs[0].accuracy
+    assert runs[1].steps == runs[0].steps == 12
+    assert [p.data for p in parallel.parameters()] == pytest.approx(
+        [p.data for p in serial.parameters()], rel=0, abs=1e-12)
+    with pytest.raises(ValueError, match="workers"):
+        fit(serial, data, hinge, workers=0, verbose=False)
