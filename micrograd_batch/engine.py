@@ -230,9 +230,10 @@ def _coerce(other: object) -> Value:
     """
     if isinstance(other, Value):
         return other
-    if type(other) is float or type(other) is int:  # the common case, without the ABC check
-        return Value(float(other), "", (), (), "const")
-    if isinstance(other, Real) and not isinstance(other, bool):
+    # float and int first: the common case, without the slower check against the Real ABC
+    if type(other) is float or type(other) is int or (
+        isinstance(other, Real) and not isinstance(other, bool)
+    ):
         return Value(float(other), "", (), (), "const")
     return NotImplemented  # type: ignore[return-value]
 
