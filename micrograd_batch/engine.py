@@ -34,6 +34,11 @@ def _as_float(data: object) -> float:
     )
 
 
+def _is_whole_number(x: object, minimum: int = 1) -> bool:
+    """True for an int (not a bool) of at least `minimum`: a count, a size, a batch size."""
+    return isinstance(x, int) and not isinstance(x, bool) and x >= minimum
+
+
 class Value:
     """A scalar in a computation graph: its `data`, its gradient `grad`, and how it was made.
 

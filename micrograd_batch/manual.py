@@ -31,6 +31,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence, Union
 
+from .batch import mean_of
+
 Vector = list[float]
 Matrix = list[list[float]]
 Target = Union[float, int, Sequence[float]]
@@ -303,12 +305,6 @@ def _checked_batch(batch: Sequence[tuple]) -> list[tuple]:
     return batch
 
 
-def _mean_vectors(vectors: Sequence[Sequence[float]]) -> Vector:
-    """Component-wise mean of equally long vectors."""
-    m = len(vectors)
-    return [math.fsum(column) / m for column in zip(*vectors)]
-
-
 def per_example_gradients(model: object, batch: Sequence[tuple], loss: str = "mse") -> list[Vector]:
     """Each example's own gradient ∂L_i/∂θ (flattened), by the δ recursion: m lists."""
     layers = read_weights(model)
@@ -320,7 +316,7 @@ def batch_gradient(model: object, batch: Sequence[tuple], loss: str = "mse") -> 
 
     Equal (to rounding) to the `.grad`s that `batch_mean(losses).backward()` leaves behind.
     """
-    return _mean_vectors(per_example_gradients(model, batch, loss))
+    return mean_of(per_example_gradients(model, batch, loss))
 
 
 # ---- the shortcut that does NOT work: average first, then use the one-example formulas ---------
@@ -339,10 +335,10 @@ def averaged_activation_backprop(model: object, batch: Sequence[tuple], loss: st
     layers = read_weights(model)
     records = [backprop_example(layers, x, y, loss) for x, y in _checked_batch(batch)]
     L = len(layers)
-    mean_z: list[Vector] = [[]] + [_mean_vectors([r.z[l] for r in records]) for l in range(1, L + 1)]
-    mean_a = [_mean_vectors([r.a[l] for r in records]) for l in range(L + 1)]
-    mean_gp: list[Vector] = [[]] + [_mean_vectors([r.g_prime[l] for r in records]) for l in range(1, L + 1)]
-    mean_error = _mean_vectors([r.dL_da for r in records])
+    mean_z: list[Vector] = [[]] + [mean_of([r.z[l] for r in records]) for l in range(1, L + 1)]
+    mean_a = [mean_of([r.a[l] for r in records]) for l in range(L + 1)]
+    mean_gp: list[Vector] = [[]] + [mean_of([r.g_prime[l] for r in records]) for l in range(1, L + 1)]
+    mean_error = mean_of([r.dL_da for r in records])
     delta = backward_deltas(layers, mean_gp, mean_error)
     grad_W, grad_b = _weight_grads(delta, mean_a)
     mean_loss = math.fsum(r.loss for r in records) / len(records)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from typing import Callable, Sequence, Union
 
-from .engine import Value, _as_float, _weighted_sum
+from .engine import Value, _as_float, _is_whole_number, _weighted_sum
 
 Activation = Callable[[Value], Value]
 
@@ -81,7 +81,7 @@ class Neuron(Module):
         fused: bool = True,
         name: str = "n",
     ) -> None:
-        if not isinstance(nin, int) or isinstance(nin, bool) or nin < 1:
+        if not _is_whole_number(nin):
             raise ValueError(f"a neuron needs a positive whole number of inputs, got {nin!r}")
         draw = (rng or random).uniform
         self.w = [Value(draw(-1, 1), f"{name}.w{i + 1}") for i in range(nin)]
@@ -115,7 +115,7 @@ class Layer(Module):
     """`nout` neurons that all read the same inputs; returns one Value per neuron."""
 
     def __init__(self, nin: int, nout: int, name: str = "L", **kwargs: object) -> None:
-        if not isinstance(nout, int) or isinstance(nout, bool) or nout < 1:
+        if not _is_whole_number(nout):
             raise ValueError(f"a layer needs a positive whole number of neurons, got {nout!r}")
         self.neurons = [Neuron(nin, name=f"{name}.n{j + 1}", **kwargs) for j in range(nout)]  # type: ignore[arg-type]
 
