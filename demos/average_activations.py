@@ -8,7 +8,7 @@ weight is a mean of PRODUCTS δ_i·a_i, and a mean of products is not the produc
 They coincide only in special cases: a batch of one, or every example with the same input.
 
 Run:  python demos/average_activations.py [--out DIR] [--quick]
-(the same as `python -m micrograd_batch average-activations`; the code is in micrograd_batch/lessons.py)
+(the same as `python -m micrograd_batch average-activations`; the code is in micrograd_batch/lessons/)
 """
 
 import sys

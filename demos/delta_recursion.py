@@ -1,6 +1,6 @@
 """"Does the recursive formula for the error signal δ still hold?"
 
-Yes, per example, unchanged. The δ recursion on plain lists (micrograd_batch/manual.py),
+Yes, per example, unchanged. The δ recursion on plain lists (micrograd_batch/lessons/by_hand.py),
 
     δ^L = ∂L/∂a^L ⊙ g'(z^L),   δ^l = (W^(l+1))ᵀ δ^(l+1) ⊙ g'(z^l),   ∂L/∂W^l = δ^l (a^(l-1))ᵀ
 
@@ -9,7 +9,7 @@ for several examples; δ is printed per layer per example, and the averaged grad
 checked against autograd (they agree to ~1e-16).
 
 Run:  python demos/delta_recursion.py [--out DIR] [--quick]
-(the same as `python -m micrograd_batch delta-recursion`; the code is in micrograd_batch/lessons.py)
+(the same as `python -m micrograd_batch delta-recursion`; the code is in micrograd_batch/lessons/)
 """
 
 import sys

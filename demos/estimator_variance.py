@@ -6,7 +6,7 @@ their variance -- the mean squared distance to the full gradient -- falls like 1
 fitted log-log slope is close to -1. Writes out/variance.svg.
 
 Run:  python demos/estimator_variance.py [--out DIR] [--quick]
-(the same as `python -m micrograd_batch estimator-variance`; the code is in micrograd_batch/lessons.py)
+(the same as `python -m micrograd_batch estimator-variance`; the code is in micrograd_batch/lessons/)
 """
 
 import sys

@@ -6,7 +6,7 @@ accuracy curves and the three decision boundaries as SVG to out/ (drawn by
 micrograd_batch/plot.py, pure Python).
 
 Run:  python demos/two_moons.py [--out DIR] [--quick]
-(the same as `python -m micrograd_batch two-moons`; the code is in micrograd_batch/lessons.py)
+(the same as `python -m micrograd_batch two-moons`; the code is in micrograd_batch/lessons/)
 """
 
 import sys

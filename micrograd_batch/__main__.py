@@ -4,7 +4,7 @@
     python -m micrograd_batch two-moons [--out DIR]          one demo by name
     python -m micrograd_batch --help
 
-The demos themselves live in `micrograd_batch/lessons.py` (and `demos/*.py` runs each alone).
+The lessons themselves live in `micrograd_batch/lessons/` (and `demos/*.py` runs each alone).
 """
 
 from __future__ import annotations
@@ -15,17 +15,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .lessons import DEMOS
-
-QUESTIONS = {
-    "batch-by-hand": "In batch training, do you average something? What, exactly?",
-    "average-activations": "Can I just replace a and g'(z) by their batch averages?",
-    "delta-recursion": "Does the recursive formula for δ still hold?",
-    "two-moons": "What does the batch size change in training?",
-    "estimator-variance": "Why is a mini-batch gradient good enough? How good?",
-}
-"""The learner's question each demo answers, shown in the tour and in --help."""
-
+from .lessons import LESSONS
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser: a `tour` subcommand and one subcommand per demo."""
@@ -35,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "Run `tour` for all demos; pictures go to the --out folder.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands = {"tour": "run every demo in turn and list the files written", **QUESTIONS}
+    commands = {"tour": "run every demo in turn and list the files written",
+                **{name: lesson.question for name, lesson in LESSONS.items()}}
     for name, help_text in commands.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--out", default="out", help="folder for the pictures (default: out)")
@@ -48,11 +39,11 @@ def run_tour(out_dir: Path, quick: bool = False, names: Optional[Sequence[str]] 
     question; print the files written at the end and return them."""
     written: list[Path] = []
     started = time.perf_counter()
-    names = list(names or DEMOS)
+    names = list(names or LESSONS)
     for number, name in enumerate(names, start=1):
-        print(f"\n{'=' * 78}\n{number}/{len(names)}  {name}:  {QUESTIONS[name]}\n{'=' * 78}", flush=True)
+        print(f"\n{'=' * 78}\n{number}/{len(names)}  {name}:  {LESSONS[name].question}\n{'=' * 78}", flush=True)
         t0 = time.perf_counter()
-        written.extend(DEMOS[name](out_dir, quick))
+        written.extend(LESSONS[name].demo(out_dir, quick))
         print(f"({time.perf_counter() - t0:.1f} s)", flush=True)
     print(f"\nTour finished in {time.perf_counter() - started:.1f} s. Files written:")
     for path in written:
@@ -73,7 +64,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "tour":
         run_tour(out_dir, args.quick)
     else:
-        DEMOS[args.command](out_dir, args.quick)
+        LESSONS[args.command].demo(out_dir, args.quick)
     return 0
 
 

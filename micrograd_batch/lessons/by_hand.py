@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence, Union
 
-from .batch import mean_of
+from ..batch import mean_of
 
 Vector = list[float]
 Matrix = list[list[float]]

@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from micrograd_batch.plot import (
+from micrograd_batch.lessons.charts import (
     Series,
     decision_boundary_svg,
     format_number,

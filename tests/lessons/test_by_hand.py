@@ -1,4 +1,4 @@
-"""The δ recursion on plain lists (manual.py) against autograd, and the averaged-activation
+"""The δ recursion on plain lists (by_hand.py) against autograd, and the averaged-activation
 shortcut against the true batch gradient."""
 
 import math
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from micrograd_batch import MLP, batch_mean, bce_with_logits, hinge, mse, per_example_grads
 from micrograd_batch import softmax_cross_entropy
-from micrograd_batch import manual
+from micrograd_batch.lessons import by_hand
 
 AUTOGRAD_LOSSES = {
     "mse": mse,
@@ -66,9 +66,9 @@ def networks(draw):
 def test_delta_recursion_matches_autograd_on_random_mlps(case):
     model, batch, loss = case
     expected = autograd_gradient(model, batch, loss)
-    got = manual.batch_gradient(model, batch, loss)
+    got = by_hand.batch_gradient(model, batch, loss)
     assert len(got) == len(model.parameters())
-    assert manual.max_abs_difference(got, expected) <= 1e-12
+    assert by_hand.max_abs_difference(got, expected) <= 1e-12
 
 
 @settings(max_examples=25, deadline=None)
@@ -77,9 +77,9 @@ def test_per_example_gradients_match_each_examples_graph(case):
     model, batch, loss = case
     losses = [AUTOGRAD_LOSSES[loss](model(x), y) for x, y in batch]
     expected = per_example_grads(losses, model.parameters())
-    got = manual.per_example_gradients(model, batch, loss)
+    got = by_hand.per_example_gradients(model, batch, loss)
     for g, e in zip(got, expected):
-        assert manual.max_abs_difference(g, e) <= 1e-12
+        assert by_hand.max_abs_difference(g, e) <= 1e-12
 
 
 @settings(max_examples=25, deadline=None)
@@ -87,14 +87,14 @@ def test_per_example_gradients_match_each_examples_graph(case):
 def test_shortcut_is_exact_for_a_batch_of_one(case):
     model, batch, loss = case
     one = batch[:1]
-    assert manual.max_abs_difference(manual.averaged_activation_gradient(model, one, loss),
-                                     manual.batch_gradient(model, one, loss)) <= 1e-12
+    assert by_hand.max_abs_difference(by_hand.averaged_activation_gradient(model, one, loss),
+                                     by_hand.batch_gradient(model, one, loss)) <= 1e-12
 
 
 def test_forward_matches_the_model():
     model = MLP(3, [4, 2], activation="tanh", seed=5)
     x = [0.3, -1.2, 0.7]
-    z, a = manual.forward(model, x)
+    z, a = by_hand.forward(model, x)
     assert a[0] == x and z[0] == []
     assert [len(v) for v in a] == [3, 4, 2]
     assert [o.data for o in model(x)] == pytest.approx(a[2], abs=1e-15)
@@ -104,7 +104,7 @@ def test_one_linear_neuron_by_hand():
     # L = (w x + b - y)^2: dL/dw = 2 (w x + b - y) x, dL/db = 2 (w x + b - y)
     model = MLP(1, [1], seed=0)
     w = model.layers[0].neurons[0].w[0].data
-    rec = manual.backprop_example(model, [3.0], 1.0, "mse")
+    rec = by_hand.backprop_example(model, [3.0], 1.0, "mse")
     error = 2 * (w * 3.0 - 1.0)
     assert rec.flat() == pytest.approx([error * 3.0, error], abs=1e-15)
     assert rec.loss == pytest.approx((w * 3.0 - 1.0) ** 2)
@@ -113,14 +113,14 @@ def test_one_linear_neuron_by_hand():
 def test_batch_gradient_is_the_mean_of_per_example_gradients():
     model = MLP(2, [3, 1], activation="sigmoid", seed=1)
     batch = [([0.1, 0.2], 0.5), ([1.0, -1.0], -0.3), ([0.0, 2.0], 1.0)]
-    per = manual.per_example_gradients(model, batch)
+    per = by_hand.per_example_gradients(model, batch)
     mean = [sum(col) / 3 for col in zip(*per)]
-    assert manual.batch_gradient(model, batch) == pytest.approx(mean, abs=1e-15)
+    assert by_hand.batch_gradient(model, batch) == pytest.approx(mean, abs=1e-15)
 
 
-@pytest.mark.parametrize("name", sorted(manual.LOSSES))
+@pytest.mark.parametrize("name", sorted(by_hand.LOSSES))
 def test_loss_derivatives_match_finite_differences(name):
-    value, grad = manual.LOSSES[name]
+    value, grad = by_hand.LOSSES[name]
     rng = random.Random(3)
     for _ in range(20):
         k = 3 if name in ("mse", "softmax_cross_entropy") else 1
@@ -137,9 +137,9 @@ def test_loss_derivatives_match_finite_differences(name):
             assert g[j] == pytest.approx((value(up, y) - value(down, y)) / (2 * h), abs=1e-6)
 
 
-@pytest.mark.parametrize("name", sorted(manual.ACTIVATIONS))
+@pytest.mark.parametrize("name", sorted(by_hand.ACTIVATIONS))
 def test_activation_derivatives_match_finite_differences(name):
-    g, g_prime = manual.ACTIVATIONS[name]
+    g, g_prime = by_hand.ACTIVATIONS[name]
     for z in (-2.0, -0.3, 0.4, 1.7):
         assert g_prime(z) == pytest.approx((g(z + 1e-6) - g(z - 1e-6)) / 2e-6, abs=1e-6)
 
@@ -147,9 +147,9 @@ def test_activation_derivatives_match_finite_differences(name):
 def test_shortcut_differs_on_a_real_batch():
     model = MLP(2, [2, 1], activation="tanh", seed=2)
     batch = [([0.5, -1.0], 1.0), ([-0.3, 0.8], -0.5), ([1.2, 0.4], 0.2)]
-    true = manual.batch_gradient(model, batch)
-    wrong = manual.averaged_activation_gradient(model, batch)
-    assert manual.relative_difference(wrong, true) > 0.5
+    true = by_hand.batch_gradient(model, batch)
+    wrong = by_hand.averaged_activation_gradient(model, batch)
+    assert by_hand.relative_difference(wrong, true) > 0.5
     # the output bias only sees the averaged error, so that one entry agrees
     assert wrong[-1] == pytest.approx(true[-1], abs=1e-15)
 
@@ -157,45 +157,45 @@ def test_shortcut_differs_on_a_real_batch():
 def test_shortcut_is_exact_when_every_example_has_the_same_input():
     model = MLP(2, [3, 3, 1], activation="relu", seed=4)
     batch = [([0.5, -1.0], y) for y in (1.0, -0.5, 0.2, 3.0)]
-    assert manual.max_abs_difference(manual.averaged_activation_gradient(model, batch),
-                                     manual.batch_gradient(model, batch)) <= 1e-12
+    assert by_hand.max_abs_difference(by_hand.averaged_activation_gradient(model, batch),
+                                     by_hand.batch_gradient(model, batch)) <= 1e-12
 
 
 def test_shortcut_record_holds_the_batch_averages():
     model = MLP(2, [2, 1], activation="tanh", seed=2)
     batch = [([0.5, -1.0], 1.0), ([-0.3, 0.8], -0.5)]
-    rec = manual.averaged_activation_backprop(model, batch)
-    a1 = [manual.backprop_example(model, x, y).a[1] for x, y in batch]
+    rec = by_hand.averaged_activation_backprop(model, batch)
+    a1 = [by_hand.backprop_example(model, x, y).a[1] for x, y in batch]
     assert rec.a[1] == pytest.approx([(p + q) / 2 for p, q in zip(*a1)])
     assert rec.a[0] == pytest.approx([0.1, -0.1])
 
 
 def test_read_weights_copies_the_models_numbers():
     model = MLP(2, [3, 1], activation="tanh", output_activation="sigmoid", seed=0)
-    layers = manual.read_weights(model)
+    layers = by_hand.read_weights(model)
     assert [len(layer.W) for layer in layers] == [3, 1]
     assert layers[0].W[1] == [w.data for w in model.layers[0].neurons[1].w]
     assert layers[1].activations == ["sigmoid"]
-    assert manual.read_weights(layers) is layers
+    assert by_hand.read_weights(layers) is layers
 
 
 def test_errors_say_what_was_wrong():
     model = MLP(2, [2, 2], seed=0)
     with pytest.raises(ValueError, match="unknown loss"):
-        manual.batch_gradient(model, [([1.0, 2.0], 0)], "cross")
+        by_hand.batch_gradient(model, [([1.0, 2.0], 0)], "cross")
     with pytest.raises(ValueError, match="empty batch"):
-        manual.batch_gradient(model, [])
+        by_hand.batch_gradient(model, [])
     with pytest.raises(ValueError, match="one output"):
-        manual.batch_gradient(model, [([1.0, 2.0], 1)], "hinge")
+        by_hand.batch_gradient(model, [([1.0, 2.0], 1)], "hinge")
     with pytest.raises(ValueError, match="expected 2 inputs"):
-        manual.forward(model, [1.0])
+        by_hand.forward(model, [1.0])
     with pytest.raises(TypeError, match="MLP or a list"):
-        manual.read_weights(42)
+        by_hand.read_weights(42)
     with pytest.raises(ValueError, match="different lengths"):
-        manual.max_abs_difference([1.0], [1.0, 2.0])
+        by_hand.max_abs_difference([1.0], [1.0, 2.0])
 
 
 def test_relative_difference():
-    assert manual.relative_difference([3.0, 4.0], [0.0, 0.0]) == math.inf
-    assert manual.relative_difference([0.0], [0.0]) == 0.0
-    assert manual.relative_difference([1.0, 1.0], [2.0, 2.0]) == pytest.approx(0.5)
+    assert by_hand.relative_difference([3.0, 4.0], [0.0, 0.0]) == math.inf
+    assert by_hand.relative_difference([0.0], [0.0]) == 0.0
+    assert by_hand.relative_difference([1.0, 1.0], [2.0, 2.0]) == pytest.approx(0.5)

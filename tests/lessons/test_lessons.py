@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from micrograd_batch import batch_mean, manual, mean_of, mse, per_example_grads
-from micrograd_batch import lessons
+from micrograd_batch import mean_of, mse, per_example_grads
+from micrograd_batch.lessons import (average_activations, batch_by_hand, by_hand, delta_recursion,
+                                     estimator_variance, two_moons)
 from micrograd_batch.__main__ import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def assert_svg(path):
@@ -22,23 +23,23 @@ def assert_svg(path):
 
 
 def test_batch_by_hand_mean_of_per_example_gradients_equals_autograd():
-    r = lessons.batch_by_hand()
+    r = batch_by_hand.batch_by_hand()
     assert len(r.batch) == 3 and r.model.sizes == [2, 2, 1]
     assert r.max_abs_difference <= 1e-12
-    assert manual.max_abs_difference(r.mean, r.autograd) <= 1e-12
+    assert by_hand.max_abs_difference(r.mean, r.autograd) <= 1e-12
     # the per-example gradients are those of each example's own graph
     losses = [mse(r.model(x), y) for x, y in r.batch]
     from_graphs = per_example_grads(losses, r.model.parameters())
     for mine, theirs in zip(r.per_example, from_graphs):
-        assert manual.max_abs_difference(mine, theirs) <= 1e-12
-    assert manual.max_abs_difference(mean_of(from_graphs), r.autograd) <= 1e-12
+        assert by_hand.max_abs_difference(mine, theirs) <= 1e-12
+    assert by_hand.max_abs_difference(mean_of(from_graphs), r.autograd) <= 1e-12
     # the examples' gradients differ from each other: averaging them matters
-    assert manual.relative_difference(r.per_example[0], r.per_example[1]) > 0.5
+    assert by_hand.relative_difference(r.per_example[0], r.per_example[1]) > 0.5
     assert r.root.data == pytest.approx(sum(rec.loss for rec in r.records) / 3)
 
 
 def test_average_activations_differs_except_in_the_special_cases():
-    cases = {c.case: c for c in lessons.average_activations()}
+    cases = {c.case: c for c in average_activations.average_activations()}
     assert len(cases) == 4
     assert cases["tanh net, 3 different examples"].relative_difference > 0.5
     assert cases["linear net, 3 different examples"].relative_difference > 0.5
@@ -49,13 +50,13 @@ def test_average_activations_differs_except_in_the_special_cases():
 @pytest.mark.parametrize("activation, loss", [("tanh", "mse"), ("relu", "softmax_cross_entropy"),
                                               ("sigmoid", "mse")])
 def test_delta_recursion_matches_autograd_on_a_deeper_net(activation, loss):
-    r = lessons.delta_recursion(sizes=(3, 4, 4, 2), activation=activation, loss=loss, n_examples=5)
+    r = delta_recursion.delta_recursion(sizes=(3, 4, 4, 2), activation=activation, loss=loss, n_examples=5)
     assert len(r.records) == 5 and len(r.records[0].delta) == 4  # δ for layers 1..3
     assert r.max_abs_difference <= 1e-12
 
 
 def test_estimator_is_unbiased_and_its_variance_falls_like_one_over_m():
-    study = lessons.estimator_variance(batch_sizes=(1, 2, 4, 8, 16, 32, 64), trials=300, seed=0)
+    study = estimator_variance.estimator_variance(batch_sizes=(1, 2, 4, 8, 16, 32, 64), trials=300, seed=0)
     assert abs(study.slope + 1.0) <= 0.25
     for row in study.rows:
         # unbiased: what is left is what sampling noise explains
@@ -66,14 +67,14 @@ def test_estimator_is_unbiased_and_its_variance_falls_like_one_over_m():
 
 
 def test_fit_loglog_slope():
-    slope, intercept = lessons.fit_loglog_slope([1, 10, 100], [5.0, 0.5, 0.05])
+    slope, intercept = estimator_variance.fit_loglog_slope([1, 10, 100], [5.0, 0.5, 0.05])
     assert slope == pytest.approx(-1.0) and intercept == pytest.approx(0.69897, abs=1e-5)
     with pytest.raises(ValueError):
-        lessons.fit_loglog_slope([2, 2], [1, 2])
+        estimator_variance.fit_loglog_slope([2, 2], [1, 2])
 
 
 def test_two_moons_runs_see_the_same_number_of_examples():
-    runs, train, test = lessons.two_moons_runs(n_train=40, n_test=40, epochs=3, hidden=(4,))
+    runs, train, test = two_moons.two_moons_runs(n_train=40, n_test=40, epochs=3, hidden=(4,))
     assert [r.batch_size for r in runs] == [1, 16, 40]
     assert [r.steps for r in runs] == [120, 9, 3]
     for r in runs:
@@ -84,8 +85,8 @@ def test_two_moons_runs_see_the_same_number_of_examples():
 
 
 def test_demo_functions_write_svgs_that_parse(tmp_path, capsys):
-    written = lessons.demo_two_moons(tmp_path, quick=True)
-    written += lessons.demo_estimator_variance(tmp_path, quick=True)
+    written = two_moons.demo_two_moons(tmp_path, quick=True)
+    written += estimator_variance.demo_estimator_variance(tmp_path, quick=True)
     names = {p.name for p in written}
     assert {"two_moons_loss.svg", "two_moons_accuracy.svg", "two_moons_boundary.svg",
             "variance.svg"} <= names
@@ -96,7 +97,7 @@ def test_demo_functions_write_svgs_that_parse(tmp_path, capsys):
 
 
 def test_batch_graph_picture(tmp_path, capsys):
-    written = lessons.demo_batch_by_hand(tmp_path)
+    written = batch_by_hand.demo_batch_by_hand(tmp_path)
     dot = tmp_path / "batch_graph.dot"
     assert dot.exists() and "example 3" in dot.read_text(encoding="utf-8")
     svg = tmp_path / "batch_graph.svg"
@@ -106,8 +107,8 @@ def test_batch_graph_picture(tmp_path, capsys):
 
 
 def test_text_only_demos_print_their_claims(capsys):
-    assert lessons.demo_average_activations() == []
-    assert lessons.demo_delta_recursion(quick=True) == []
+    assert average_activations.demo_average_activations() == []
+    assert delta_recursion.demo_delta_recursion(quick=True) == []
     text = capsys.readouterr().out
     assert "DIFFER" in text and "coincide" in text and "δ3" in text
 

@@ -1,0 +1,53 @@
+"""The course: one module per question the learner asked, each computing its claim (tested in
+tests/lessons/) and a `demo(out_dir, quick)` that prints the story and writes its pictures.
+
+The course imports the library (`micrograd_batch.*`); nothing in the library imports the course.
+`python -m micrograd_batch tour` runs every lesson in the order of `LESSONS`.
+
+    batch_by_hand          the δ recursion per example, averaged, equals autograd via batch_mean
+    average_activations    averaging a and g'(z) over the batch first gives a different gradient
+    delta_recursion        the δ recursion on a deeper MLP, layer by layer, equals autograd
+    two_moons              mini-batch SGD with batch sizes 1, 16 and the full batch
+    estimator_variance     a mini-batch gradient is unbiased and its variance falls like 1/m
+
+Support modules: `by_hand` (the δ recursion on plain lists), `charts` (pictures), `common`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Union
+
+from . import average_activations, batch_by_hand, delta_recursion, estimator_variance, two_moons
+
+Demo = Callable[[Union[str, Path], bool], list[Path]]
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One lesson of the tour: its command-line name, the learner's question, and its demo."""
+
+    name: str
+    question: str
+    demo: Demo
+
+
+LESSONS: dict[str, Lesson] = {
+    lesson.name: lesson
+    for lesson in (
+        Lesson("batch-by-hand", "In batch training, do you average something? What, exactly?",
+               batch_by_hand.demo_batch_by_hand),
+        Lesson("average-activations", "Can I just replace a and g'(z) by their batch averages?",
+               average_activations.demo_average_activations),
+        Lesson("delta-recursion", "Does the recursive formula for δ still hold?",
+               delta_recursion.demo_delta_recursion),
+        Lesson("two-moons", "What does the batch size change in training?",
+               two_moons.demo_two_moons),
+        Lesson("estimator-variance", "Why is a mini-batch gradient good enough? How good?",
+               estimator_variance.demo_estimator_variance),
+    )
+}
+"""Every lesson by its command-line name, in the order of the tour."""
+
+__all__ = ["LESSONS", "Lesson"]
