@@ -9,10 +9,12 @@ The data flow, one module per stage:
     engine.py   loss.backward(): parameter.grad = (1/m) Σ_i dL_i/dθ
     optim.py    optimiser.step(), zero_grad()
     train.py    the loop over epochs and mini-batches
-    manual.py   the same gradients by the δ recursion on plain lists (a cross-check)
     viz.py      graphs to graphviz / SVG, one cluster per example (import micrograd_batch.viz)
     persist.py  models saved to and loaded from JSON, exactly and atomically
     parallel.py a batch's examples split over worker processes, gradients averaged
+
+The course (lessons, the δ recursion by hand, charts) lives in `micrograd_batch.lessons`;
+it imports the library, never the other way round.
 """
 
 from .batch import batch_mean, batch_sum, mean_of, per_example_grads

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Set
 from numbers import Real
 from typing import Iterator, Sequence, TypeVar
 
-from .engine import _is_whole_number
+from ._checks import is_whole_number
 
 Example = TypeVar("Example")
 
@@ -25,7 +25,7 @@ def minibatches(
     With `shuffle`, the order is a permutation drawn from `random.Random(seed)`. The last batch
     may be smaller, unless `drop_last` is set.
     """
-    if not _is_whole_number(batch_size):
+    if not is_whole_number(batch_size):
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     if isinstance(examples, (str, bytes, Mapping, Set)) or not hasattr(examples, "__len__"):
         raise TypeError(f"examples must be a list of examples, got {type(examples).__name__}")
@@ -58,7 +58,7 @@ def make_moons(
     the rest class 1. Labels are -1/+1 when `signed` (for the hinge loss), else 0/1.
     Gaussian noise of standard deviation `noise` is added to each coordinate.
     """
-    if not _is_whole_number(n_samples, 2):
+    if not is_whole_number(n_samples, 2):
         raise ValueError(f"n_samples must be a whole number >= 2, got {n_samples!r}")
     _check_scale(noise, "noise")
     rng = random.Random(seed)
@@ -92,7 +92,7 @@ def make_blobs(
                for p in points for v in p):
         raise ValueError(f"centre coordinates must be finite numbers, got {centers!r:.60}")
     _check_scale(spread, "spread")
-    if not _is_whole_number(n_samples, len(centers)):
+    if not is_whole_number(n_samples, len(centers)):
         raise ValueError(f"n_samples must be a whole number >= {len(centers)}, got {n_samples!r}")
     rng = random.Random(seed)
     return [

@@ -21,22 +21,10 @@ from numbers import Real
 from operator import attrgetter
 from typing import Iterable, Iterator, Sequence, Union
 
+from ._checks import as_float, check_values
+
 Number = Union[int, float]
 Operand = Union["Value", int, float]
-
-
-def _as_float(data: object) -> float:
-    """Return `data` as a float, or raise a TypeError that names what was given instead."""
-    if isinstance(data, Real) and not isinstance(data, bool):
-        return float(data)
-    raise TypeError(
-        f"Value needs a real number (int or float), got {type(data).__name__}: {data!r:.60}"
-    )
-
-
-def _is_whole_number(x: object, minimum: int = 1) -> bool:
-    """True for an int (not a bool) of at least `minimum`: a count, a size, a batch size."""
-    return isinstance(x, int) and not isinstance(x, bool) and x >= minimum
 
 
 class Value:
@@ -58,7 +46,7 @@ class Value:
         _local_grads: tuple[float, ...] = (),
         _op: str = "",
     ) -> None:
-        self.data: float = data if type(data) is float else _as_float(data)
+        self.data: float = data if type(data) is float else as_float(data)
         self.grad: float = 0.0
         self._parents = _parents
         self._local_grads = _local_grads
@@ -103,7 +91,7 @@ class Value:
     def __pow__(self, exponent: Operand) -> Value:
         if isinstance(exponent, Value):
             return _value_power(self, exponent)
-        exponent = _as_float(exponent)
+        exponent = as_float(exponent)
         base = self.data
         if base == 0.0 and exponent < 0.0:
             raise ZeroDivisionError(f"0 cannot be raised to a negative power ({exponent!r})")
@@ -316,7 +304,7 @@ def _apply_chain_rule(root: Value, seed: float) -> list[Value]:
     Non-leaf nodes are processed in exactly the order `topological_order` gives them, so
     every gradient is accumulated in the same order, bit for bit.
     """
-    seed = _as_float(seed)
+    seed = as_float(seed)
     with gc_paused():
         try:
             nodes = _count_pending_consumers(root)
@@ -395,7 +383,7 @@ def weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value)
     chain of `*` and `+` nodes gives, with n+1 nodes fewer to build and walk.
     """
     weights, inputs = list(weights), list(inputs)
-    _check_values([*weights, *inputs, bias], "weighted_sum")
+    check_values([*weights, *inputs, bias], "weighted_sum")
     if len(weights) != len(inputs):
         raise ValueError(f"weighted_sum: {len(weights)} weights but {len(inputs)} inputs")
     return _weighted_sum(weights, inputs, bias)
@@ -412,13 +400,6 @@ def _weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value
     return Value(total, "", (*weights, *inputs, bias), (*x_data, *w_data, 1.0), "Σwx+b")
 
 
-def _check_values(items: Sequence[object], name: str) -> None:
-    """Raise a TypeError naming the first item of `items` that is not a Value."""
-    for i, item in enumerate(items):
-        if not isinstance(item, Value):
-            raise TypeError(f"{name}: item {i} is {type(item).__name__}, expected a Value")
-
-
 def logsumexp(values: Iterable[Value]) -> Value:
     """log Σ exp(v_i), computed stably (shifted by the maximum); d/dv_i = softmax(v)_i.
 
@@ -428,7 +409,7 @@ def logsumexp(values: Iterable[Value]) -> Value:
     parents = tuple(values)
     if not parents:
         raise ValueError("logsumexp of an empty list")
-    _check_values(parents, "logsumexp")
+    check_values(parents, "logsumexp")
     data = [v.data for v in parents]
     top = max(data)
     if not all(math.isfinite(x) for x in data):

@@ -11,7 +11,8 @@ import math
 from numbers import Real
 from typing import Iterable, Sequence, Union
 
-from .engine import Value, _as_float, logsumexp
+from ._checks import as_float
+from .engine import Value, logsumexp
 
 Output = Union[Value, Sequence[Value]]
 
@@ -38,12 +39,12 @@ def _as_targets(target: object, count: int) -> list[float]:
     targets = [target] if isinstance(target, Real) else list(target)
     if len(targets) != count:
         raise ValueError(f"expected {count} targets for {count} outputs, got {len(targets)}")
-    return [_as_float(t) for t in targets]
+    return [as_float(t) for t in targets]
 
 
 def _check_label(y: object, allowed: tuple[float, ...], loss: str) -> float:
     """A class label, checked against the values `loss` accepts."""
-    label = _as_float(y)
+    label = as_float(y)
     if label not in allowed:
         raise ValueError(f"{loss} needs labels in {allowed}, got {y!r}")
     return label
@@ -104,6 +105,6 @@ def l2_penalty(params: Sequence[Value], alpha: float) -> Value:
     for i, p in enumerate(params):
         if not isinstance(p, Value):
             raise TypeError(f"l2_penalty: parameter {i} is {type(p).__name__}, expected a Value")
-    alpha = _as_float(alpha)
+    alpha = as_float(alpha)
     value = alpha * math.fsum(p.data * p.data for p in params)
     return Value(value, "L2", params, tuple(2.0 * alpha * p.data for p in params), "αΣp²")

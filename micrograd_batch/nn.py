@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 from typing import Callable, Sequence, Union
 
-from .engine import Value, _as_float, _is_whole_number, _weighted_sum
+from ._checks import as_float, is_whole_number
+from .engine import Value, _weighted_sum
 
 Activation = Callable[[Value], Value]
 
@@ -43,7 +44,7 @@ def _as_inputs(x: Sequence[Union[Value, float]], expected: int) -> list[Value]:
         raise TypeError(f"a model takes a list of {expected} numbers, got {type(x).__name__}")
     if len(x) != expected:
         raise ValueError(f"expected {expected} inputs, got {len(x)}")
-    return [xi if isinstance(xi, Value) else Value(_as_float(xi), f"x{i + 1}") for i, xi in enumerate(x)]
+    return [xi if isinstance(xi, Value) else Value(as_float(xi), f"x{i + 1}") for i, xi in enumerate(x)]
 
 
 class Module:
@@ -81,7 +82,7 @@ class Neuron(Module):
         fused: bool = True,
         name: str = "n",
     ) -> None:
-        if not _is_whole_number(nin):
+        if not is_whole_number(nin):
             raise ValueError(f"a neuron needs a positive whole number of inputs, got {nin!r}")
         draw = (rng or random).uniform
         self.w = [Value(draw(-1, 1), f"{name}.w{i + 1}") for i in range(nin)]
@@ -115,7 +116,7 @@ class Layer(Module):
     """`nout` neurons that all read the same inputs; returns one Value per neuron."""
 
     def __init__(self, nin: int, nout: int, name: str = "L", **kwargs: object) -> None:
-        if not _is_whole_number(nout):
+        if not is_whole_number(nout):
             raise ValueError(f"a layer needs a positive whole number of neurons, got {nout!r}")
         self.neurons = [Neuron(nin, name=f"{name}.n{j + 1}", **kwargs) for j in range(nout)]  # type: ignore[arg-type]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-from .engine import Value, _as_float
+from ._checks import as_float
+from .engine import Value
 
 
 class Optimizer:
@@ -22,7 +23,7 @@ class Optimizer:
         for i, p in enumerate(self.params):
             if not isinstance(p, Value):
                 raise TypeError(f"parameter {i} is {type(p).__name__}, expected a Value")
-        self.lr = _as_float(lr)
+        self.lr = as_float(lr)
         if not 0.0 < self.lr < math.inf:
             raise ValueError(f"learning rate must be a positive finite number, got {lr!r}")
 
@@ -68,8 +69,8 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
-        self.momentum = _as_float(momentum)
-        self.weight_decay = _as_float(weight_decay)
+        self.momentum = as_float(momentum)
+        self.weight_decay = as_float(weight_decay)
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
         if not 0.0 <= self.weight_decay < math.inf:
@@ -105,14 +106,14 @@ class Adam(Optimizer):
         eps: float = 1e-8, weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
-        self.beta1, self.beta2 = (_as_float(b) for b in betas)
+        self.beta1, self.beta2 = (as_float(b) for b in betas)
         for b in (self.beta1, self.beta2):
             if not 0.0 <= b < 1.0:
                 raise ValueError(f"Adam betas must be in [0, 1), got {betas!r}")
-        self.eps = _as_float(eps)
+        self.eps = as_float(eps)
         if not 0.0 < self.eps < math.inf:  # eps = 0 would divide 0 by 0 for a zero gradient
             raise ValueError(f"Adam eps must be a positive finite number, got {eps!r}")
-        self.weight_decay = _as_float(weight_decay)
+        self.weight_decay = as_float(weight_decay)
         if not 0.0 <= self.weight_decay < math.inf:
             raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
         self.m = [0.0] * len(self.params)

@@ -27,7 +27,8 @@ from multiprocessing.context import BaseContext
 from typing import Any, Callable, Optional, Sequence, Union
 
 from .batch import batch_sum
-from .engine import Value, _is_whole_number, gc_paused
+from ._checks import is_whole_number
+from .engine import Value, gc_paused
 from .nn import Module
 
 Example = tuple[Any, Any]
@@ -36,7 +37,7 @@ LossFn = Callable[[Any, Any], Value]  # loss_fn(model(x), y) -> that example's l
 
 def split(examples: Sequence[Example], parts: int) -> list[list[Example]]:
     """`examples` cut into at most `parts` contiguous chunks whose sizes differ by at most 1."""
-    if not _is_whole_number(parts):
+    if not is_whole_number(parts):
         raise ValueError(f"the number of workers must be a whole number >= 1, got {parts!r}")
     examples = list(examples)
     parts = min(parts, len(examples))
@@ -114,7 +115,7 @@ class DataParallel:
         workers: int = 2,
         context: Optional[BaseContext] = None,
     ) -> None:
-        if not _is_whole_number(workers):
+        if not is_whole_number(workers):
             raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
         self.model = model
         self.loss_fn = loss_fn

@@ -37,7 +37,7 @@ import os
 import secrets
 from typing import Any, Union
 
-from .engine import _is_whole_number
+from ._checks import is_whole_number
 from .nn import ACTIVATIONS, MLP
 
 FORMAT = "micrograd_batch.MLP"
@@ -148,9 +148,9 @@ def _checked(data: object, source: object) -> tuple[dict[str, Any], list[float]]
     if unknown:
         raise ModelFileError(source, f"unknown key(s) {unknown}")
     nin, nouts = data["nin"], data["nouts"]
-    if not _is_whole_number(nin):
+    if not is_whole_number(nin):
         raise ModelFileError(source, f"'nin' is {nin!r:.40}, expected a whole number >= 1")
-    if not isinstance(nouts, list) or not nouts or not all(_is_whole_number(n) for n in nouts):
+    if not isinstance(nouts, list) or not nouts or not all(is_whole_number(n) for n in nouts):
         raise ModelFileError(source, f"'nouts' is {nouts!r:.60}, expected a non-empty list of "
                                      "whole numbers >= 1")
     for key in ("activation", "output_activation"):

@@ -13,7 +13,8 @@ from typing import Callable, Optional, Sequence, Union
 
 from .batch import batch_mean
 from .data import minibatches
-from .engine import Value, _is_whole_number, gc_paused
+from ._checks import is_whole_number
+from .engine import Value, gc_paused
 from .losses import l2_penalty
 from .nn import Module
 from .optim import SGD, Optimizer
@@ -137,9 +138,9 @@ def fit(
         raise TypeError(f"optimizer must be an Optimizer (SGD, Adam), got {type(optimizer).__name__}")
     if on_epoch is not None and not callable(on_epoch):
         raise TypeError(f"on_epoch must be a function (epoch, history), got {type(on_epoch).__name__}")
-    if not _is_whole_number(epochs):
+    if not is_whole_number(epochs):
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
-    if not _is_whole_number(workers):
+    if not is_whole_number(workers):
         raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
     optimizer = optimizer or SGD(model.parameters(), lr=0.05)
     with DataParallel(model, loss_fn, workers) if workers > 1 else nullcontext() as parallel:

@@ -1,0 +1,39 @@
+"""Argument checks the library shares, each in one place (internal: not part of the public API).
+
+Every public function checks what it is given and says what was wrong and what was expected,
+so bad input never turns into a silent wrong number or a crash deep inside.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Sequence
+
+
+def as_float(data: object) -> float:
+    """Return `data` as a float, or raise a TypeError that names what was given instead."""
+    if isinstance(data, Real) and not isinstance(data, bool):
+        return float(data)
+    raise TypeError(
+        f"Value needs a real number (int or float), got {type(data).__name__}: {data!r:.60}"
+    )
+
+
+def is_whole_number(x: object, minimum: int = 1) -> bool:
+    """True for a whole number (an int, or any `numbers.Integral` such as numpy.int64; not a
+    bool) of at least `minimum`: a count, a size, a batch size."""
+    return isinstance(x, Integral) and not isinstance(x, bool) and int(x) >= minimum
+
+
+def check_values(items: Sequence[object], name: str) -> None:
+    """Raise a TypeError naming the first item of `items` that is not a Value."""
+    for i, item in enumerate(items):
+        if not isinstance(item, _value_type()):
+            raise TypeError(f"{name}: item {i} is {type(item).__name__}, expected a Value")
+
+
+def _value_type() -> type:
+    """The Value class (imported late: engine imports this module)."""
+    from .engine import Value
+
+    return Value
