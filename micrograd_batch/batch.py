@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
-from .engine import Value
+from .engine import Op, Value
 
 
 def _as_losses(losses: Iterable[Value], name: str) -> tuple[Value, ...]:
@@ -57,7 +57,7 @@ def batch_sum(losses: Iterable[Value]) -> Value:
     """One node L = Σ_i L_i over the per-example losses; dL/dL_i = 1 for every example."""
     parents = _as_losses(losses, "batch_sum")
     value = _float_sum([v.data for v in parents])
-    return Value(value, "Σ batch", parents, (1.0,) * len(parents), "Σ")
+    return Value(value, "Σ batch", parents, (1.0,) * len(parents), Op.BATCH_SUM)
 
 
 def batch_mean(losses: Iterable[Value]) -> Value:
@@ -68,7 +68,7 @@ def batch_mean(losses: Iterable[Value]) -> Value:
     parents = _as_losses(losses, "batch_mean")
     m = len(parents)
     value = _float_mean([v.data for v in parents])
-    return Value(value, "mean batch", parents, (1.0 / m,) * m, "mean")
+    return Value(value, "mean batch", parents, (1.0 / m,) * m, Op.BATCH_MEAN)
 
 
 def per_example_grads(losses: Sequence[Value], params: Sequence[Value]) -> list[list[float]]:

@@ -27,6 +27,17 @@ Number = Union[int, float]
 Operand = Union["Value", int, float]
 
 
+class Op:
+    """The node kinds other modules act on, as stored in `Value.op`. Compare `v.op` with these
+    constants; never recognise a node by its label or its display text."""
+
+    LEAF = ""  # an input or a parameter: made by hand, not computed
+    CONST = "const"  # a plain number lifted into the graph by arithmetic
+    WEIGHTED_SUM = "Σwx+b"  # a neuron's fused pre-activation (weighted_sum)
+    BATCH_MEAN = "mean"  # the batch-loss node (batch.batch_mean): 1/m to each example
+    BATCH_SUM = "Σ"  # the batch-sum node (batch.batch_sum): 1 to each example
+
+
 class Value:
     """A scalar in a computation graph: its `data`, its gradient `grad`, and how it was made.
 
@@ -57,6 +68,11 @@ class Value:
     def __repr__(self) -> str:
         name = f"{self.label}, " if self.label else ""
         return f"Value({name}data={self.data:.6g}, grad={self.grad:.6g})"
+
+    @property
+    def op(self) -> str:
+        """The operation that made this Value (see `Op`; "" for an input or parameter)."""
+        return self._op
 
     @property
     def is_leaf(self) -> bool:
@@ -227,7 +243,7 @@ def _coerce(other: object) -> Value:
     if type(other) is float or type(other) is int or (
         isinstance(other, Real) and not isinstance(other, bool)
     ):
-        return Value(float(other), "", (), (), "const")
+        return Value(float(other), "", (), (), Op.CONST)
     return NotImplemented  # type: ignore[return-value]
 
 
@@ -397,7 +413,7 @@ def _weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value
     for w, x in zip(w_data, x_data):
         total += w * x
     # d/dw_i = x_i, d/dx_i = w_i, d/db = 1
-    return Value(total, "", (*weights, *inputs, bias), (*x_data, *w_data, 1.0), "Σwx+b")
+    return Value(total, "", (*weights, *inputs, bias), (*x_data, *w_data, 1.0), Op.WEIGHTED_SUM)
 
 
 def logsumexp(values: Iterable[Value]) -> Value:

@@ -36,12 +36,12 @@ from typing import Optional, Union
 
 import graphviz
 
-from .engine import Value, topological_order
+from .engine import Op, Value, topological_order
 
 DEFAULT_MAX_NODES = 300
 """Graphs with more Values than this are refused by `draw_dot` unless `max_nodes` is raised."""
 
-BATCH_OPS = ("mean", "Σ")
+BATCH_OPS = (Op.BATCH_MEAN, Op.BATCH_SUM)
 """The ops of the batch nodes made by `batch.batch_mean` and `batch.batch_sum`."""
 
 SHARED = 0
@@ -113,7 +113,7 @@ def draw_dot(
     drawing = _Drawing(
         order=order,
         ids={id(v): f"v{i}" for i, v in enumerate(order)},
-        hidden={id(v) for v in order if hide_constants and v._op == "const"},
+        hidden={id(v) for v in order if hide_constants and v.op == Op.CONST},
         owner=owner,
         batch=batch,
         shares=contributions(order, owner) if show_contributions and batch is not None else {},
@@ -131,7 +131,7 @@ def draw_dot(
 
 def find_batch_node(order: list[Value]) -> Optional[Value]:
     """The batch node (op "mean" or "Σ") nearest the root in `order`, or None if there is none."""
-    return next((v for v in order if v._op in BATCH_OPS), None)
+    return next((v for v in order if v.op in BATCH_OPS), None)
 
 
 def example_membership(batch: Value) -> dict[int, int]:
@@ -254,7 +254,7 @@ class _NodeWriter:
     def add_values(self, graph: graphviz.Digraph, values: list[Value]) -> None:
         """Add the record box of each Value, and the op oval of each computed one."""
         for v in values:
-            fill = {"fillcolor": BATCH_FILL, "style": "filled"} if v._op in BATCH_OPS else {}
+            fill = {"fillcolor": BATCH_FILL, "style": "filled"} if v.op in BATCH_OPS else {}
             graph.node(self.ids[id(v)], self.record(v), shape="record", **fill)
             if v._parents:
                 graph.node(self.ids[id(v)] + "_op", _op_label(v, self.hidden), shape="ellipse",
@@ -262,7 +262,7 @@ class _NodeWriter:
 
     def record(self, v: Value) -> str:
         """`label | data | grad` (a column in LR, a row in TB), plus its grad shares if shared."""
-        name = v.label or self.names.get(id(v)) or ("const" if v._op == "const" else "")
+        name = v.label or self.names.get(id(v)) or ("const" if v.op == Op.CONST else "")
         fields = [f"data {_fmt(v.data, self.precision)}", f"grad {_fmt(v.grad, self.precision)}"]
         if name:
             fields.insert(0, _escape_record(name))
@@ -328,15 +328,15 @@ def _add_edges(dot: graphviz.Digraph, drawing: _Drawing) -> None:
 
 def _batch_edge_attrs(batch: Value) -> dict[str, str]:
     """The label of a line into the batch node: its local derivative, 1/m (mean) or 1 (sum)."""
-    text = f"1/{len(batch._parents)}" if batch._op == "mean" else "1"
+    text = f"1/{len(batch._parents)}" if batch.op == Op.BATCH_MEAN else "1"
     return {"label": text, "fontsize": "11", "fontcolor": BATCH_COLOUR, "penwidth": "1.5"}
 
 
 def _legend(batch: Value, show_contributions: bool) -> str:
     """The caption under a batch picture: what the clusters and the labels mean."""
     m = len(batch._parents)
-    how = "mean" if batch._op == "mean" else "sum"
-    weight = f"1/{m}" if batch._op == "mean" else "1"
+    how = "mean" if batch.op == Op.BATCH_MEAN else "sum"
+    weight = f"1/{m}" if batch.op == Op.BATCH_MEAN else "1"
     lines = [f"mini-batch of m = {m} examples: loss = {how} of the per-example losses, "
              f"so each loss enters the batch node with local derivative {weight}"]
     if show_contributions:
