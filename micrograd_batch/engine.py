@@ -383,8 +383,8 @@ def gc_paused() -> Iterator[None]:
     being built. Wrap graph building and backward in it: `with gc_paused(): ...`.
     """
     was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    try:  # disabled inside the try: a Ctrl-C right after it still re-enables the collector
+        gc.disable()
         yield
     finally:
         if was_enabled:

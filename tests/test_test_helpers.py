@@ -16,9 +16,10 @@ def test_injector_interrupts_every_line_of_an_operation():
     def check(state, interrupted):
         seen.append(interrupted)
 
-    runs = interrupt_everywhere(setup, lambda s: s[0].backward(), check)
     state = setup()
-    assert runs == count_line_events(lambda: state[0].backward()) > 3
+    total = count_line_events(lambda: state[0].backward())
+    runs = interrupt_everywhere(setup, lambda s: s[0].backward(), check)
+    assert runs == total > 3
     assert all(seen)  # every run was interrupted somewhere inside backward
 
 
@@ -30,3 +31,26 @@ def test_snapshot_sees_a_changed_grad_deep_in_the_graph():
     model.parameters()[0].grad = 1e-300
     with pytest.raises(AssertionError, match="a Value changed"):
         assert_unchanged(before, snapshot(out))
+
+
+def test_gc_paused_reenables_the_collector_when_interrupted_inside_the_block():
+    import gc
+
+    from micrograd_batch import gc_paused
+
+    def paused():
+        with gc_paused():
+            x = Value(1.0)
+            x = x * 2.0
+        return x
+
+    left_disabled = []
+
+    def check(state, interrupted):
+        if not gc.isenabled():
+            left_disabled.append(interrupted)
+            gc.enable()
+
+    # every interrupt except one landing in the two-line cleanup itself leaves the collector on
+    runs = interrupt_everywhere(lambda: None, lambda s: paused(), check)
+    assert runs > 5 and len(left_disabled) <= 2
