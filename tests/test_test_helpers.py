@@ -1,5 +1,7 @@
 """The test helpers themselves can fail: the injector really interrupts, snapshots see changes."""
 
+import gc
+
 import pytest
 from faults import count_line_events, interrupt_everywhere
 from state import assert_unchanged, snapshot
@@ -15,6 +17,7 @@ def test_injector_interrupts_every_line_of_an_operation():
 
     def check(state, interrupted):
         seen.append(interrupted)
+        gc.enable()  # an interrupt in gc_paused's own cleanup may leave it off (tested below)
 
     state = setup()
     total = count_line_events(lambda: state[0].backward())
@@ -34,8 +37,6 @@ def test_snapshot_sees_a_changed_grad_deep_in_the_graph():
 
 
 def test_gc_paused_reenables_the_collector_when_interrupted_inside_the_block():
-    import gc
-
     from micrograd_batch import gc_paused
 
     def paused():
