@@ -116,13 +116,16 @@ def ensure_browser() -> None:
 
 
 def newest_python() -> str | None:
-    """An interpreter of the newest supported version, on PATH or under pyenv, if installed."""
-    name = f"python{NEWEST[0]}.{NEWEST[1]}"
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{NEWEST[0]}.{NEWEST[1]}.*/bin/python")))
-    return candidates[-1] if candidates else None
+    """An interpreter of the newest supported version (under pyenv, or on PATH) that runs."""
+    version = f"{NEWEST[0]}.{NEWEST[1]}"
+    candidates = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python")), reverse=True)
+    candidates += [found for found in [shutil.which(f"python{version}")] if found]
+    for candidate in candidates:  # a pyenv shim on PATH may name a version that is not active
+        check = subprocess.run([candidate, "-c", "import sys, venv; print(sys.version_info[:2])"],
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if check.returncode == 0 and check.stdout.strip() == str(NEWEST):
+            return candidate
+    return None
 
 
 def test_newest_python() -> None:
