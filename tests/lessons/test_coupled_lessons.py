@@ -165,3 +165,16 @@ def test_demo_scripts_run_on_their_own(script, claim, tmp_path):
                             timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert claim in result.stdout
+
+
+def test_notebook_is_committed_with_its_outputs_and_shows_the_coupling():
+    nbformat = pytest.importorskip("nbformat")
+    notebook = nbformat.read(ROOT / "notebooks" / "coupled_batches.ipynb", as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and all(cell.execution_count for cell in code), "run notebooks/build_coupled_batches.py"
+    outputs = [o for cell in code for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    pictures = [o["data"]["image/svg+xml"] for o in outputs if "image/svg+xml" in o.get("data", {})]
+    assert any("batch statistics (shared by every example)" in svg for svg in pictures)
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "the examples are coupled" in text and "eps/m" in text and "2C/m" in text
