@@ -172,6 +172,7 @@ class MLP(Module):
             raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r}")
         _activation_named(activation)
         _activation_named(output_activation)
+        norms = _norm_layers(norm, nouts[:-1])  # checked before any weight is drawn
         rng = random.Random(seed) if seed is not None else None
         sizes = [nin, *nouts]
         self.nin = nin
@@ -189,7 +190,7 @@ class MLP(Module):
             for i in range(len(nouts))
         ]
         self.norm = norm
-        self.norms = _norm_layers(norm, nouts[:-1])
+        self.norms = norms
 
     def __call__(self, x: Sequence[Union[Value, float]]) -> Union[Value, list[Value]]:
         if self.norms:

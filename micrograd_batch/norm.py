@@ -76,8 +76,11 @@ def _as_row(x: object, width: int, where: str) -> list[Value]:
     values = [v if isinstance(v, Value) else Value(as_float(v), f"x{j + 1}") for j, v in enumerate(row)]
     for j, v in enumerate(values):
         if not math.isfinite(v.data):
-            raise ValueError(f"{where}, feature {j + 1} is {v.data}: normalisation needs finite "
-                             "inputs (one NaN or inf would spread to every output it is averaged into)")
+            # a number given as input is bad input; one computed upstream is a numerical failure
+            # (FloatingPointError, as the optimisers raise: `fit` reports it as TrainingDiverged)
+            error = FloatingPointError if v._parents else ValueError
+            raise error(f"{where}, feature {j + 1} is {v.data}: normalisation needs finite inputs "
+                        "(one NaN or inf would spread to every output it is averaged into)")
     return values
 
 

@@ -65,13 +65,13 @@ def accuracy(model: Callable[[Sequence[float]], Output], examples: Sequence[tupl
     """The fraction of `examples` (x, y) that `model` classifies correctly (see `is_correct`)."""
     if not examples:
         raise ValueError("accuracy of an empty list of examples")
-    right = [is_correct(out, y) for out, (_, y) in zip(model_outputs(model, examples, inference=True), examples)]
+    right = [is_correct(out, y) for out, (_, y) in zip(_model_outputs(model, examples, inference=True), examples)]
     if any(r is None for r in right):
         raise ValueError("accuracy needs class labels (-1/+1, 0/1, or class indices)")
     return sum(bool(r) for r in right) / len(right)
 
 
-def model_outputs(model: Callable, examples: Sequence[tuple], inference: bool = False) -> list[Output]:
+def _model_outputs(model: Callable, examples: Sequence[tuple], inference: bool = False) -> list[Output]:
     """The model's outputs for the inputs of `examples` [(x, y), ...]: `model(x)` per example,
     or, for a model whose examples are coupled (`couples_examples`: batch norm in training
     mode), `model.forward_batch` on all of them -- or, with `inference`, `model(x)` per example
@@ -101,7 +101,7 @@ def train_step(
     optimizer.zero_grad()
     if parallel is None:
         with gc_paused():  # building a graph makes many objects and no cycles: skip the GC passes
-            outputs: Sequence[Union[Output, Scores]] = model_outputs(model, batch)
+            outputs: Sequence[Union[Output, Scores]] = _model_outputs(model, batch)
             loss = batch_mean([loss_fn(out, y) for out, (_, y) in zip(outputs, batch)])
         if l2:
             loss = loss + l2_penalty(model.parameters(), l2)

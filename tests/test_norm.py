@@ -494,3 +494,23 @@ def test_clip_per_example_bounds_each_gradient_and_keeps_small_ones_exactly():
     assert all(p.grad == 0.0 for p in model.parameters())
     with pytest.raises(ValueError, match="max_norm"):
         clip_per_example(losses, model.parameters(), max_norm=0.0)
+
+
+def test_a_nan_computed_upstream_is_a_numerical_failure_and_fit_reports_divergence():
+    with pytest.raises(FloatingPointError, match="example 2, feature 1 is nan"):
+        BatchNorm(1)([[Value(1.0) * 2.0], [Value(1.0) * math.nan]])
+    from micrograd_batch import TrainingDiverged
+    model = MLP(1, [2, 1], norm="batch", seed=0)
+    model.layers[0].neurons[0].w[0].data = 1e308
+    before = [p.data for p in model.parameters()]
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 1"):
+        fit(model, [([10.0], 1.0), ([-10.0], 0.0)], mse, epochs=1, batch_size=2, verbose=False)
+    assert [p.data for p in model.parameters()] == before
+
+
+def test_an_unknown_norm_is_refused_before_any_weight_is_drawn():
+    random.seed(5)
+    state = random.getstate()
+    with pytest.raises(ValueError, match="unknown norm"):
+        MLP(2, [3, 1], norm="instance")
+    assert random.getstate() == state
