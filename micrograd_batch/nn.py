@@ -10,7 +10,8 @@ Calling a model on ONE example builds that example's graph; a batch is a list of
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Callable, Sequence, Union
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, Union
 
 from ._checks import as_float, is_whole_number
 from .engine import Value, _weighted_sum
@@ -232,6 +233,17 @@ class MLP(Module):
     def eval(self) -> MLP:
         """Put every norm in eval mode (BatchNorm uses its running statistics); returns the model."""
         return self.train(False)
+
+    @contextmanager
+    def evaluating(self) -> Iterator[MLP]:
+        """`with model.evaluating():` -- eval mode inside the block; afterwards every norm is back
+        in the mode it had (also after an exception or Ctrl-C)."""
+        modes = [getattr(n, "training", False) for n in self.norms]
+        try:
+            yield self.eval()
+        finally:
+            for n, mode in zip(self.norms, modes):
+                n.train(mode)
 
     def forward_batch(self, xs: Sequence[Sequence[Union[Value, float]]]) -> list[Union[Value, list[Value]]]:
         """The outputs for a whole batch, computed layer by layer over all its examples, so a

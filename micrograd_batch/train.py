@@ -80,11 +80,8 @@ def _model_outputs(model: Callable, examples: Sequence[tuple], inference: bool =
         return [model(x) for x, _ in examples]
     if not inference:
         return model.forward_batch([x for x, _ in examples])  # type: ignore[attr-defined]
-    model.eval()  # type: ignore[attr-defined]
-    try:
+    with model.evaluating():  # type: ignore[attr-defined]
         return [model(x) for x, _ in examples]
-    finally:
-        model.train()  # type: ignore[attr-defined]
 
 
 def train_step(

@@ -514,3 +514,15 @@ def test_an_unknown_norm_is_refused_before_any_weight_is_drawn():
     with pytest.raises(ValueError, match="unknown norm"):
         MLP(2, [3, 1], norm="instance")
     assert random.getstate() == state
+
+
+def test_evaluating_restores_each_norms_own_mode():
+    model = MLP(2, [3, 3, 1], norm="batch", seed=0)
+    model.norms[1].eval()
+    with model.evaluating() as same:
+        assert same is model and not model.couples_examples
+        model([0.1, 0.2])
+    assert [n.training for n in model.norms] == [True, False]
+    with pytest.raises(KeyboardInterrupt), model.evaluating():
+        raise KeyboardInterrupt
+    assert [n.training for n in model.norms] == [True, False]
