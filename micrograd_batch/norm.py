@@ -139,12 +139,15 @@ class BatchNorm(Module):
             means, variances = self._batch_statistics(rows)
         else:
             means, variances = self._running_statistics(len(rows))
-        return [[g * _normalised(x, mean, var, self.eps) + b
-                 for x, mean, var, g, b in zip(row, means[i], variances[i], self.gamma, self.beta)]
-                for i, row in enumerate(rows)]
+        out = [[g * _normalised(x, mean, var, self.eps) + b
+                for x, mean, var, g, b in zip(row, means[i], variances[i], self.gamma, self.beta)]
+               for i, row in enumerate(rows)]
+        if self.training:  # last, and both at once: an interrupted call leaves them all-old
+            self._update_running_statistics(means[0], variances[0], len(rows))
+        return out
 
     def _batch_statistics(self, rows: list[list[Value]]) -> tuple[list[list[Value]], list[list[Value]]]:
-        """μ_j and σ²_j nodes (shared by every example), and the running statistics updated."""
+        """μ_j and σ²_j nodes, one list per example (the same nodes: shared by every example)."""
         m = len(rows)
         if m < 2:
             raise ValueError(
@@ -155,11 +158,14 @@ class BatchNorm(Module):
         means = [_mean_node(col, f"μ{j + 1}", Op.BATCH_STAT) for j, col in enumerate(columns)]
         variances = [_variance_node(col, mu.data, f"σ²{j + 1}", Op.BATCH_STAT)
                      for j, (col, mu) in enumerate(zip(columns, means))]
-        keep, new = 1.0 - self.momentum, self.momentum
-        self.running_mean = [keep * r + new * mu.data for r, mu in zip(self.running_mean, means)]
-        self.running_var = [keep * r + new * var.data * m / (m - 1)
-                            for r, var in zip(self.running_var, variances)]
         return [means] * m, [variances] * m
+
+    def _update_running_statistics(self, means: list[Value], variances: list[Value], m: int) -> None:
+        """r ← (1 - momentum)·r + momentum·s, with the unbiased variance σ²·m/(m - 1)."""
+        keep, new = 1.0 - self.momentum, self.momentum
+        running_mean = [keep * r + new * mu.data for r, mu in zip(self.running_mean, means)]
+        running_var = [keep * r + new * var.data * m / (m - 1) for r, var in zip(self.running_var, variances)]
+        self.running_mean, self.running_var = running_mean, running_var
 
     def _running_statistics(self, m: int) -> tuple[list[list[Value]], list[list[Value]]]:
         """The running statistics as constants, fresh ones for each example: every example's

@@ -526,3 +526,20 @@ def test_evaluating_restores_each_norms_own_mode():
     with pytest.raises(KeyboardInterrupt), model.evaluating():
         raise KeyboardInterrupt
     assert [n.training for n in model.norms] == [True, False]
+
+
+def test_an_interrupted_call_leaves_the_running_statistics_all_old(monkeypatch):
+    from micrograd_batch import norm as norm_module
+    bn = BatchNorm(2)
+    real, calls = norm_module._normalised, []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(norm_module, "_normalised", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        bn(random_batch(3, 2, seed=0))
+    assert bn.running_mean == [0.0, 0.0] and bn.running_var == [1.0, 1.0]
