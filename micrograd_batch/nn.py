@@ -249,14 +249,7 @@ class MLP(Module):
         """The outputs for a whole batch, computed layer by layer over all its examples, so a
         `BatchNorm` can normalise each feature over the batch. Without norms it equals
         `[model(x) for x in xs]`. A BatchNorm in training mode updates its running statistics."""
-        if isinstance(xs, (str, bytes, Value)) or not hasattr(xs, "__len__") or not len(xs):
-            raise ValueError(f"forward_batch takes a non-empty list of examples, got {xs!r:.60}")
-        rows = []
-        for i, x in enumerate(xs):
-            try:
-                rows.append(_as_inputs(x, self.nin))
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"example {i + 1}: {error}") from None
+        rows = self._batch_inputs(xs)
         for i, layer in enumerate(self.layers):
             if i < len(self.norms):
                 pre = [[n.pre_activation(row) for n in layer.neurons] for row in rows]
@@ -265,6 +258,18 @@ class MLP(Module):
             else:
                 rows = [layer.forward(row) for row in rows]
         return [row[0] if len(row) == 1 else row for row in rows]
+
+    def _batch_inputs(self, xs: Sequence[Sequence[Union[Value, float]]]) -> list[list[Value]]:
+        """Every example's inputs as Values, checked; an error names the example."""
+        if isinstance(xs, (str, bytes, Value)) or not hasattr(xs, "__len__") or not len(xs):
+            raise ValueError(f"forward_batch takes a non-empty list of examples, got {xs!r:.60}")
+        rows = []
+        for i, x in enumerate(xs):
+            try:
+                rows.append(_as_inputs(x, self.nin))
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"example {i + 1}: {error}") from None
+        return rows
 
     def _call_normalised(self, x: Sequence[Union[Value, float]]) -> Union[Value, list[Value]]:
         """One example through a model with norms; refused while a BatchNorm needs the batch."""

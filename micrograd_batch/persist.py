@@ -355,26 +355,26 @@ def _checked_norms(spec: dict[str, Any], source: object) -> list[dict[str, Any]]
     if len(spec["norms"]) != len(widths):
         raise ModelFileError(source, f"'norms' has {len(spec['norms'])} entries, expected "
                                      f"{len(widths)} (one per hidden layer)")
-    checked = []
-    for i, (entry, width) in enumerate(zip(spec["norms"], widths)):
-        where = f"norms[{i}]"
-        if not isinstance(entry, dict) or set(entry) != set(_NORM_FIELDS[norm]):
-            raise ModelFileError(source, f"{where} must be an object with exactly the keys "
-                                         f"{list(_NORM_FIELDS[norm])}")
-        fields: dict[str, Any] = {}
-        for key, value in entry.items():
-            if key in ("eps", "momentum"):
-                fields[key] = _number(value, f"{where}.{key}", source)
-            elif not isinstance(value, list) or len(value) != width:
-                raise ModelFileError(source, f"{where}.{key} must be a list of {width} numbers")
-            else:
-                fields[key] = [_number(x, f"{where}.{key}[{j}]", source) for j, x in enumerate(value)]
-        if not (fields["eps"] > 0.0 and 0.0 <= fields.get("momentum", 0.0) <= 1.0
-                and min(fields.get("running_var", [0.0])) >= 0.0):
-            raise ModelFileError(source, f"{where} needs eps > 0, momentum in [0, 1] and "
-                                         "running_var >= 0")
-        checked.append(fields)
-    return checked
+    return [_checked_norm(entry, _NORM_FIELDS[norm], width, f"norms[{i}]", source)
+            for i, (entry, width) in enumerate(zip(spec["norms"], widths))]
+
+
+def _checked_norm(entry: object, keys: tuple[str, ...], width: int, where: str, source: object) -> dict[str, Any]:
+    """One "norms" entry with exactly `keys`, its lists `width` numbers long, checked."""
+    if not isinstance(entry, dict) or set(entry) != set(keys):
+        raise ModelFileError(source, f"{where} must be an object with exactly the keys {list(keys)}")
+    fields: dict[str, Any] = {}
+    for key, value in entry.items():
+        if key in ("eps", "momentum"):
+            fields[key] = _number(value, f"{where}.{key}", source)
+        elif not isinstance(value, list) or len(value) != width:
+            raise ModelFileError(source, f"{where}.{key} must be a list of {width} numbers")
+        else:
+            fields[key] = [_number(x, f"{where}.{key}[{j}]", source) for j, x in enumerate(value)]
+    if not (fields["eps"] > 0.0 and 0.0 <= fields.get("momentum", 0.0) <= 1.0
+            and min(fields.get("running_var", [0.0])) >= 0.0):
+        raise ModelFileError(source, f"{where} needs eps > 0, momentum in [0, 1] and running_var >= 0")
+    return fields
 
 
 def _set_norms(model: MLP, norms: list[dict[str, Any]]) -> None:
