@@ -9,6 +9,9 @@ The course imports the library (`micrograd_batch.*`); nothing in the library imp
     delta_recursion        the δ recursion on a deeper MLP, layer by layer, equals autograd
     two_moons              mini-batch SGD with batch sizes 1, 16 and the full batch
     estimator_variance     a mini-batch gradient is unbiased and its variance falls like 1/m
+    batch_norm             batch norm DOES average over the batch: the examples become coupled
+    sum_or_mean            batch_sum vs batch_mean: the learning rate for SGD, eps for Adam
+    per_example_clipping   DP-SGD clips each example's gradient: why per-example gradients matter
 
 Support modules: `by_hand` (the δ recursion on plain lists), `charts` (pictures), `common`.
 """
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Union
 
 from . import average_activations, batch_by_hand, delta_recursion, estimator_variance, two_moons
+from . import batch_norm, per_example_clipping, sum_or_mean
 
 Demo = Callable[[Union[str, Path], bool], list[Path]]
 
@@ -46,6 +50,12 @@ LESSONS: dict[str, Lesson] = {
                two_moons.demo_two_moons),
         Lesson("estimator-variance", "Why is a mini-batch gradient good enough? How good?",
                estimator_variance.demo_estimator_variance),
+        Lesson("batch-norm", "Does anything average activations over the batch? Yes: batch norm.",
+               batch_norm.demo_batch_norm),
+        Lesson("sum-or-mean", "Sum or mean? What changes with the learning rate and the optimiser?",
+               sum_or_mean.demo_sum_or_mean),
+        Lesson("per-example-clipping", "Why would you ever need per-example gradients?",
+               per_example_clipping.demo_per_example_clipping),
     )
 }
 """Every lesson by its command-line name, in the order of the tour."""
