@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import by_hand
-from .charts import Series, save_line_chart
+from .charts import Series, line_chart, save_svg
 from .common import PathLike, say
 from ..data import make_moons
 from ..nn import MLP
@@ -111,14 +111,14 @@ def demo_estimator_variance(out_dir: PathLike = "out", quick: bool = False) -> l
     say("the estimate is unbiased. Its variance falls like 1/m: 4x the batch halves its spread.")
     rows = study.rows
     fitted = [rows[0].total_variance * (r.m / rows[0].m) ** study.slope for r in rows]
-    path = save_line_chart(
-        Path(out_dir) / "variance.svg",
+    chart = line_chart(
         [Series("measured E‖ĝ - g‖²", [r.m for r in rows], [r.total_variance for r in rows], markers=True),
          Series("theory σ²/m · (N-m)/(N-1)", [r.m for r in rows], [r.predicted_variance for r in rows],
                 dashed=True),
-         Series(f"fitted slope {study.slope:.2f}", [r.m for r in rows], fitted, dashed=True, width=1.0)],
+         Series(f"fitted slope {study.slope:.2f}", [r.m for r in rows], fitted, dashed=True)],
         title="Variance of the mini-batch gradient", x_label="batch size m",
         y_label="mean squared distance to full gradient", log_x=True, log_y=True,
         x_ticks=[r.m for r in rows])
+    path = save_svg(chart, Path(out_dir) / "variance.svg")
     say(f"  wrote {path}")
     return [path]
