@@ -146,7 +146,7 @@ LOSSES: dict[str, tuple[Callable[[Vector, Target], float], Callable[[Vector, Tar
 """name -> (L(a, y), ∂L/∂a): one example's loss on the output a = a^L, as in `losses.py`."""
 
 
-def _loss_named(name: str) -> tuple[Callable[[Vector, Target], float], Callable[[Vector, Target], Vector]]:
+def loss_named(name: str) -> tuple[Callable[[Vector, Target], float], Callable[[Vector, Target], Vector]]:
     """The (value, derivative) pair of the loss called `name`, or a ValueError listing them."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
@@ -284,7 +284,7 @@ def backprop_example(model: object, x: Sequence[float], y: Target, loss: str = "
     """Forward pass, δ recursion and gradients for ONE example (x, y) under `loss`
     (a name in `LOSSES`: "mse", "hinge", "bce_with_logits", "softmax_cross_entropy")."""
     layers = read_weights(model)
-    value_fn, grad_fn = _loss_named(loss)
+    value_fn, grad_fn = loss_named(loss)
     z, a = forward(layers, x)
     g_prime: list[Vector] = [[]] + [[ACTIVATIONS[name][1](zj) for name, zj in zip(layer.activations, z[l])]
                       for l, layer in enumerate(layers, start=1)]
