@@ -41,6 +41,12 @@ class VarianceStudy:
     per_example_variance: float
 
 
+def finite_population_factor(m: int, n: int) -> float:
+    """(N - m)/(N - 1): how much less a mean of m examples drawn WITHOUT replacement from N varies
+    than one of m independent draws (1 at m = 1, 0 at m = N)."""
+    return (n - m) / (n - 1)
+
+
 def fit_loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
     """Least-squares line log10(y) = slope·log10(x) + intercept; returns (slope, intercept)."""
     lx = [math.log10(x) for x in xs]
@@ -65,7 +71,7 @@ def estimator_variance(
     per-example gradient is computed once (by the δ recursion) and batches just average them.
     Theory: E[ĝ] = g (unbiased) and E‖ĝ - g‖² = (σ²/m)·(N - m)/(N - 1), where σ² is the mean
     squared distance of a per-example gradient to g; the last factor, the finite-population
-    correction, is ≥ 0.97 here because N is much larger than 64, so the slope is close to -1.
+    correction, stays close to 1 while m ≪ N (the demo prints it per m), so the slope is close to -1.
     """
     data = make_moons(n_examples, noise=0.2, seed=seed, signed=False)
     model = MLP(2, [8, 8, 1], activation="tanh", seed=seed)
@@ -88,7 +94,7 @@ def estimator_variance(
             total = [t + e for t, e in zip(total, estimate)]
         mean_estimate = [t / trials for t in total]
         variance = squared / trials
-        predicted = sigma2 / m * (n - m) / (n - 1)
+        predicted = sigma2 / m * finite_population_factor(m, n)
         rows.append(VarianceRow(m, by_hand.relative_difference(mean_estimate, full),
                                 math.sqrt(predicted / trials) / norm, variance, predicted))
     slope, _ = fit_loglog_slope([r.m for r in rows], [r.total_variance for r in rows])
@@ -101,10 +107,13 @@ def demo_estimator_variance(out_dir: PathLike = "out", quick: bool = False) -> l
     study = estimator_variance(trials=trials)
     say(f"A fixed MLP 2-8-8-1 and {study.n_examples} two-moons examples; the full-batch gradient g")
     say(f"has norm {study.full_gradient_norm:.4f}. For each batch size m, {trials} random mini-batches:")
-    say(f"  {'m':>4} {'‖mean ĝ - g‖/‖g‖':>18} {'(noise alone)':>14} {'E‖ĝ - g‖²':>12} {'σ²/m·fpc':>12}")
+    say(f"  {'m':>4} {'‖mean ĝ - g‖/‖g‖':>18} {'(noise alone)':>14} {'E‖ĝ - g‖²':>12} {'σ²/m·fpc':>12}"
+        f" {'fpc':>7}")
     for r in study.rows:
+        fpc = finite_population_factor(r.m, study.n_examples)
         say(f"  {r.m:>4} {r.relative_error:>18.4f} {r.expected_error:>14.4f} "
-             f"{r.total_variance:>12.5f} {r.predicted_variance:>12.5f}")
+            f"{r.total_variance:>12.5f} {r.predicted_variance:>12.5f} {fpc:>7.4f}")
+    say("  fpc = (N - m)/(N - 1), the finite-population correction: mini-batches drawn without replacement.")
     say(f"Fitted slope of log variance against log m: {study.slope:.3f} (theory: -1).")
     say("The average of many mini-batch gradients lands on the full gradient: what error is left")
     say("is of the size that sampling noise alone explains, and it shrinks with more trials, so")

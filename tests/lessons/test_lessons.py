@@ -173,8 +173,15 @@ def test_tour_from_the_command_line_lists_its_files(tmp_path):
         assert_svg(tmp_path / name)
 
 
-def test_demo_script_runs_on_its_own(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "demos" / "average_activations.py"),
-                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "DIFFER" in result.stdout
+def test_finite_population_factor():
+    assert estimator_variance.finite_population_factor(1, 2000) == 1.0
+    assert estimator_variance.finite_population_factor(2000, 2000) == 0.0
+    assert round(estimator_variance.finite_population_factor(64, 2000), 4) == 0.9685  # what README states
+
+
+def test_the_library_never_imports_the_course_or_matplotlib():
+    code = ("import sys, micrograd_batch, micrograd_batch.viz, micrograd_batch.persist, micrograd_batch.parallel; "
+            "bad = [m for m in sys.modules if m.startswith(('matplotlib', 'micrograd_batch.lessons', 'numpy'))]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
