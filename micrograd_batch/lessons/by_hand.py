@@ -12,7 +12,7 @@ and then, for a mini-batch, the per-example gradients are AVERAGED:
     ∂L_batch/∂θ = (1/m) Σ_i ∂L_i/∂θ
 
 Nothing else is averaged: each example keeps its own z, a, g'(z) and δ. The same numbers come
-out of `batch_mean(losses).backward()` (see `lessons.py`, which checks it).
+out of `batch_mean(losses).backward()` (lessons/batch_by_hand.py checks it).
 
 For contrast, `averaged_activation_gradient` computes what you get by averaging the
 activations, g'(z) and the output error over the batch FIRST and then using the one-example
@@ -180,7 +180,7 @@ def read_weights(model: object) -> list[LayerWeights]:
         neurons = layer.neurons
         for n in neurons:
             if n.activation not in ACTIVATIONS:
-                raise ValueError(f"unknown activation {n.activation!r}; manual.py knows {sorted(ACTIVATIONS)}")
+                raise ValueError(f"unknown activation {n.activation!r}; the δ recursion knows {sorted(ACTIVATIONS)}")
         out.append(LayerWeights(
             W=[[w.data for w in n.w] for n in neurons],
             b=[n.b.data for n in neurons],
