@@ -14,12 +14,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 
-import matplotlib
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+INSTALL_HINT = "the course's charts need matplotlib: pip install 'micrograd_batch[course]' (or pip install matplotlib)"
+
+
+def have_matplotlib() -> bool:
+    """Whether matplotlib is installed (the lessons print their numbers without it, but draw no charts)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A matplotlib Figure of that size in inches, laid out so nothing overlaps (no pyplot: no global
+    backend or state); a clear error naming the extra to install when matplotlib is missing."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ModuleNotFoundError(INSTALL_HINT) from None
+    return Figure(figsize=(width, height), layout="constrained")
 
 
 @dataclass
@@ -43,7 +63,7 @@ def line_chart(series: Sequence[Series], *, title: str = "", x_label: str = "", 
     """A line chart of `series` with a legend, axis labels and optional log axes."""
     if not series:
         raise ValueError("a line chart needs at least one series")
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    fig = new_figure(6.4, 4.0)
     ax = fig.add_subplot()
     for s in series:
         ax.plot(s.xs, s.ys, label=s.label, linestyle="--" if s.dashed else "-",
@@ -77,7 +97,7 @@ def decision_boundary(points: Sequence[Point], panels: Sequence[tuple[str, Score
     x_lo, x_hi, y_lo, y_hi = bounds
     grid_x = [x_lo + (x_hi - x_lo) * i / (resolution - 1) for i in range(resolution)]
     grid_y = [y_lo + (y_hi - y_lo) * j / (resolution - 1) for j in range(resolution)]
-    fig = Figure(figsize=(3.2 * len(panels), 3.4), layout="constrained")
+    fig = new_figure(3.2 * len(panels), 3.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (name, score) in zip(axes, panels):
         scores = [[score(x, y) for x in grid_x] for y in grid_y]
@@ -95,6 +115,8 @@ def decision_boundary(points: Sequence[Point], panels: Sequence[tuple[str, Score
 
 def _cell(ax: Axes, x: float, y: float, text: str, colour: str) -> None:
     """One matrix entry: a box at (x, y) (its top left corner) with `text` in it."""
+    from matplotlib.patches import Rectangle
+
     ax.add_patch(Rectangle((x, y), 1, 1, facecolor=colour, edgecolor="#555555"))
     ax.text(x + 0.5, y + 0.5, text, ha="center", va="center", fontsize=8)
 
@@ -120,7 +142,7 @@ def batch_product_picture(delta: Sequence[Sequence[float]], activations: Sequenc
     products = [d[neuron] * a[source] for d, a in zip(delta, activations)]
     width_d, width_a = len(delta[0]), len(activations[0])
     left_a, left_p = width_d + 1.5, width_d + width_a + 3.0
-    fig = Figure(figsize=(1.0 * (left_p + 3), 0.9 * (m + 3)), layout="constrained")
+    fig = new_figure(1.0 * (left_p + 3), 0.9 * (m + 3))
     ax = fig.add_subplot()
     _matrix(ax, delta, 0.0, delta_name, neuron, "#fdd0a2")
     _matrix(ax, activations, left_a, a_name, source, "#c7e9c0")
@@ -141,6 +163,8 @@ def batch_product_picture(delta: Sequence[Sequence[float]], activations: Sequenc
 def save_svg(fig: Figure, path: Union[str, Path]) -> Path:
     """Write `fig` to `path` as SVG (folders created; text kept as <text>, no timestamp, so the
     same figure gives the same file); returns the path."""
+    import matplotlib
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "micrograd_batch"}):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import by_hand
-from .charts import Series, line_chart, save_svg
+from .charts import INSTALL_HINT, Series, have_matplotlib, line_chart, save_svg
 from .common import PathLike, say
 from ..data import make_moons
 from ..nn import MLP
@@ -118,6 +118,9 @@ def demo_estimator_variance(out_dir: PathLike = "out", quick: bool = False) -> l
     say("The average of many mini-batch gradients lands on the full gradient: what error is left")
     say("is of the size that sampling noise alone explains, and it shrinks with more trials, so")
     say("the estimate is unbiased. Its variance falls like 1/m: 4x the batch halves its spread.")
+    if not have_matplotlib():
+        say(f"  (no chart: {INSTALL_HINT})")
+        return []
     rows = study.rows
     fitted = [rows[0].total_variance * (r.m / rows[0].m) ** study.slope for r in rows]
     chart = line_chart(

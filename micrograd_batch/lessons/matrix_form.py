@@ -24,7 +24,7 @@ from typing import Callable, Optional, Sequence
 
 from . import by_hand
 from .batch_by_hand import batch_by_hand
-from .charts import batch_product_picture, save_svg
+from .charts import INSTALL_HINT, batch_product_picture, have_matplotlib, save_svg
 from .common import BY_HAND_BATCH, Batch, PathLike, autograd_batch_gradient, by_hand_model, fmt_vec, say
 from ..nn import MLP
 
@@ -224,6 +224,9 @@ def demo_matrix_form(out_dir: PathLike = "out", quick: bool = False) -> list[Pat
     say(f"  their difference       = {_rows(cov)} = Σ_i (Δ2_i - mean Δ2)ᵀ (A1_i - mean A1),")
     say("  3 times the covariance over the batch of the error signal and the activation: the")
     say("  shortcut is exact only where that covariance is zero.")
+    if not have_matplotlib():
+        say(f"  (no picture: {INSTALL_HINT})")
+        return []
     path = save_svg(batch_product_picture(r.Delta[2], r.A[1], neuron=0, source=0, delta_name="Δ2", a_name="A1",
                                           title="∇W2 = Δ2ᵀ A1: one row per example"),
                     Path(out_dir) / "matrix_form.svg")

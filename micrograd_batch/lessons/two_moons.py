@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from .charts import Series, decision_boundary, line_chart, save_svg
+from .charts import INSTALL_HINT, Series, decision_boundary, have_matplotlib, line_chart, save_svg
 from .common import Batch, PathLike, say
 from ..data import make_moons
 from ..engine import Value
@@ -101,6 +101,9 @@ def demo_two_moons(out_dir: PathLike = "out", quick: bool = False) -> list[Path]
     say("Every run computed the same number of per-example gradients. Batch size 1 turned them")
     say("into many small noisy steps; the full batch into a few exact, averaged ones. Per example")
     say("seen, small batches make more progress here; per STEP the big batch is the better guess.")
+    if not have_matplotlib():
+        say(f"  (no charts: {INSTALL_HINT})")
+        return []
     out = Path(out_dir)
     files = [
         save_svg(line_chart([Series(r.label, r.examples_seen, r.loss) for r in runs],

@@ -8,6 +8,7 @@ import pytest
 from micrograd_batch.lessons.charts import Series, batch_product_picture, decision_boundary, line_chart, save_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
+pytestmark = pytest.mark.usefixtures("needs_matplotlib")
 
 
 def saved(fig, tmp_path, name="chart.svg"):

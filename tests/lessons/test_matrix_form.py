@@ -123,7 +123,7 @@ def test_small_matrix_helpers():
         matrix_backprop(MLP(2, [1], seed=0), [])
 
 
-def test_the_lesson_prints_shapes_one_entry_two_ways_and_the_autograd_difference(tmp_path, capsys):
+def test_the_lesson_prints_shapes_one_entry_two_ways_and_the_autograd_difference(tmp_path, capsys, needs_matplotlib):
     written = matrix_form.demo_matrix_form(tmp_path)
     text = capsys.readouterr().out
     assert "Z1 = A0 W1ᵀ + b1         3 × 2" in text and "∇W1 = Δ1ᵀ A0             2 × 2" in text

@@ -26,6 +26,7 @@ def test_notebook_is_committed_with_its_outputs(path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("needs_matplotlib")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes_without_error(path, tmp_path, monkeypatch):
     # the kernel inherits this environment: it finds the package, and writes its pictures to tmp_path
