@@ -36,6 +36,7 @@ def test_demo_is_a_real_script_not_a_wrapper(demo):
     assert "backward()" in source or "fit(" in source
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("needs_matplotlib")
 @pytest.mark.parametrize("demo", DEMOS, ids=lambda d: d.name)
 def test_demo_runs_on_its_own_and_prints_its_claim(demo, tmp_path):
