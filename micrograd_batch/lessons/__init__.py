@@ -12,6 +12,7 @@ The course imports the library (`micrograd_batch.*`); nothing in the library imp
     batch_norm             batch norm DOES average over the batch: the examples become coupled
     sum_or_mean            batch_sum vs batch_mean: the learning rate for SGD, eps for Adam
     per_example_clipping   DP-SGD clips each example's gradient: why per-example gradients matter
+    matrix_form            the same batch gradient as matrix products, one row per example
 
 Support modules: `by_hand` (the δ recursion on plain lists), `charts` (pictures), `common`.
 """
@@ -22,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 
-from . import average_activations, batch_by_hand, delta_recursion, estimator_variance, two_moons
-from . import batch_norm, per_example_clipping, sum_or_mean
+from . import (average_activations, batch_by_hand, batch_norm, delta_recursion, estimator_variance,
+               matrix_form, per_example_clipping, sum_or_mean, two_moons)
 
 Demo = Callable[[Union[str, Path], bool], list[Path]]
 
@@ -56,6 +57,8 @@ LESSONS: dict[str, Lesson] = {
                sum_or_mean.demo_sum_or_mean),
         Lesson("per-example-clipping", "Why would you ever need per-example gradients?",
                per_example_clipping.demo_per_example_clipping),
+        Lesson("matrix-form", "The same thing with matrices: where does the batch go in the tensor formulas?",
+               matrix_form.demo_matrix_form),
     )
 }
 """Every lesson by its command-line name, in the order of the tour."""
