@@ -323,8 +323,8 @@ def _dot(graph: _Graph, finals: dict[int, float]) -> str:
     """The DOT source of the page's graph: record boxes `name | data | grad` with SVG ids n<i>,
     op ovals n<i>_op, edges e<i>_<k> (k-th input of node i); clusters per example."""
     dot = graphviz.Digraph("explorer")
-    dot.attr(rankdir="LR", newrank="true", ranksep="0.25", nodesep="0.12", bgcolor="transparent")
-    dot.attr("node", fontname=viz.FONT, fontsize="10", shape="record", height="0.2")
+    dot.attr(rankdir="TB", newrank="true", ranksep="0.25", nodesep="0.12", bgcolor="transparent")
+    dot.attr("node", fontname=viz.FONT, fontsize="11", shape="record", height="0.2")
     dot.attr("edge", fontname=viz.FONT, fontsize="9", arrowsize="0.5")
     clusters: dict[int, list[int]] = {}
     for i, v in enumerate(graph.nodes):
@@ -354,7 +354,7 @@ def _add_nodes(dot: graphviz.Digraph, graph: _Graph, members: list[int], finals:
             formula = _expression(graph, v)
             fields = (f"{graph.names[i]} = {formula if len(formula) <= 20 else _op_text(graph, v)}", *fields[1:])
         name, value, grad = map(_escape_record, fields)
-        dot.node(f"n{i}", f"{name} | {{{value} | {grad}}}", id=f"n{i}", **fill)
+        dot.node(f"n{i}", f"{{{name} | {value} | {grad}}}", id=f"n{i}", **fill)
 
 
 def _op_text(graph: _Graph, v: Value) -> str:
@@ -464,9 +464,10 @@ def _summary(m: int, root: Value) -> str:
     """The line under the title."""
     if m == 0:
         return "One graph, no batch node."
-    how = "the mean" if root.op == Op.BATCH_MEAN else "the batch loss"
-    return (f"{m} examples, each with its own graph; {how} joins their losses. Each parameter "
-            "collects one contribution per example; together they make the mean of the per-example gradients.")
+    if root.op == Op.BATCH_MEAN:
+        return (f"{m} examples, each with its own graph, joined by one node: the mean of their losses "
+                f"(local derivative 1/{m}). Each parameter's gradient collects one share per example.")
+    return f"{m} examples, each with its own graph; each parameter's gradient collects one share per example."
 
 
 def save_html(root: Value, path: PathLike, params: Optional[Sequence[Value]] = None,
@@ -556,6 +557,7 @@ PAGE = """<!DOCTYPE html>
   @@panel@@
   <label class="toggle"><input type="checkbox" id="toggle"@@disabled@@>
     show the shortcut “average the activations first”</label>
+  <label class="toggle"><input type="checkbox" id="fit" checked> fit the graph into the window</label>
   <p class="note">@@note@@</p>
 </section>
 </main>
@@ -580,6 +582,7 @@ header p { margin: 2px 0 0; color: #555; }
 main { display: flex; gap: 14px; padding: 10px 14px; align-items: flex-start; }
 #graph { flex: 1 1 auto; min-width: 0; overflow: auto; max-height: calc(100vh - 230px); border: 1px solid #eee; }
 #graph svg { display: block; max-width: 100%; height: auto; }
+#graph.natural svg { max-width: none; }
 #side { flex: 0 0 auto; max-width: 55%; overflow-x: auto; }
 h2 { font-size: 14px; margin: 0 0 4px; }
 table { border-collapse: collapse; font-size: 12.5px; }
@@ -700,6 +703,9 @@ SCRIPT = """
   });
   document.getElementById("toggle").addEventListener("change", (event) => {
     document.body.classList.toggle("shortcut", event.target.checked);
+  });
+  document.getElementById("fit").addEventListener("change", (event) => {
+    document.getElementById("graph").classList.toggle("natural", !event.target.checked);
   });
   render();
 })();
