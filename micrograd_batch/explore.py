@@ -31,6 +31,7 @@ import math
 import os
 import random
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -73,7 +74,7 @@ class _Graph:
     names: list[str]  # a short readable name for each node
 
     def drawn(self, i: int) -> bool:
-        """Whether node i has a box of its own: constants are written into their op's oval."""
+        """Whether node i has a box of its own: constants are written into their consumer's box."""
         return self.nodes[i].op != Op.CONST
 
 
@@ -97,7 +98,8 @@ def _graph(root: Value, max_nodes: Optional[int]) -> _Graph:
     return graph
 
 
-SHORT_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "div", Op.WEIGHTED_SUM: "z", "neg": "neg"}
+_SHORT_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "div", Op.WEIGHTED_SUM: "z", "neg": "neg"}
+"""Names for unlabelled computed Values, by op (others use the op itself: "tanh", "relu", ...)."""
 
 
 def _names(graph: _Graph) -> list[str]:
@@ -112,7 +114,7 @@ def _names(graph: _Graph) -> list[str]:
         elif v.op == Op.CONST:
             names.append(_short(v.data))
         else:
-            word = SHORT_NAMES.get(v.op, "pow" if v.op.startswith("**") else (v.op or "leaf"))
+            word = _SHORT_NAMES.get(v.op, "pow" if v.op.startswith("**") else (v.op or "leaf"))
             counts[word] = counts.get(word, 0) + 1
             names.append(f"{word}{counts[word]}")
     return names
@@ -320,8 +322,9 @@ def _colour(number: int) -> str:
 
 
 def _dot(graph: _Graph, finals: dict[int, float]) -> str:
-    """The DOT source of the page's graph: record boxes `name | data | grad` with SVG ids n<i>,
-    op ovals n<i>_op, edges e<i>_<k> (k-th input of node i); clusters per example."""
+    """The DOT source of the page's graph, top to bottom: a record box `name | data | grad` per
+    Value (SVG id n<i>), an edge per input (id e<i>_<k>: the k-th input of node i), and a
+    cluster per example (id ex<number>) and for the shared Values."""
     dot = graphviz.Digraph("explorer")
     dot.attr(rankdir="TB", newrank="true", ranksep="0.25", nodesep="0.12", bgcolor="transparent")
     dot.attr("node", fontname=viz.FONT, fontsize="11", shape="record", height="0.2")
@@ -344,8 +347,8 @@ def _dot(graph: _Graph, finals: dict[int, float]) -> str:
 
 
 def _add_nodes(dot: graphviz.Digraph, graph: _Graph, members: list[int], finals: dict[int, float]) -> None:
-    """A record box for each Value (final numbers, so the boxes are wide enough) and an op oval
-    for each computed one."""
+    """A record box for each Value but the constants: its name (with its formula, when short),
+    data and grad, written with the final numbers so that the boxes are wide enough."""
     for i in filter(graph.drawn, members):
         v = graph.nodes[i]
         fields = (graph.names[i], f"data {_short(v.data)}", f"grad {_short(finals.get(i, 0.0))}")
@@ -358,7 +361,7 @@ def _add_nodes(dot: graphviz.Digraph, graph: _Graph, members: list[int], finals:
 
 
 def _op_text(graph: _Graph, v: Value) -> str:
-    """The text of v's op oval, with its constant inputs written in: "- 0.69", "2 *", "1/3 Σ"."""
+    """v's op, with its constant inputs written in: "- 0.69", "2 *", "1/3 Σ"."""
     if v.op == Op.BATCH_MEAN:
         return f"1/{len(v._parents)} Σ"
     text = v.op
@@ -369,7 +372,8 @@ def _op_text(graph: _Graph, v: Value) -> str:
 
 
 def _add_edges(dot: graphviz.Digraph, graph: _Graph) -> None:
-    """Lines input -> op oval (in the colour of the example they feed) and arrows oval -> value."""
+    """Arrows input -> Value, in the colour of the example they feed (thin from the parameters),
+    labelled with the local derivative (1/m) into the batch node."""
     for i, v in enumerate(graph.nodes):
         if not v._parents:
             continue
@@ -436,6 +440,8 @@ def explorer_html(root: Value, params: Optional[Sequence[Value]] = None,
     for p in params:
         if not isinstance(p, Value) or id(p) not in graph.index:
             raise ValueError(f"params must be Values in the graph under root, got {p!r}")
+    if len({id(p) for p in params}) < len(params):
+        raise ValueError("params lists a Value twice; list each parameter once")
     backward, run = _backward_steps(graph, params)
     try:
         shortcut: Optional[list[float]] = shortcut_gradient(root, params)
@@ -448,7 +454,6 @@ def explorer_html(root: Value, params: Optional[Sequence[Value]] = None,
                     if not v._parents and graph.drawn(i)],
         "steps": _forward_steps(graph) + backward,
         "drawn": [i for i in range(len(graph.nodes)) if graph.drawn(i)],
-        "params": len(params),
     }
     m = len(graph.batch._parents) if graph.batch is not None else 0
     payload = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
@@ -477,15 +482,20 @@ def save_html(root: Value, path: PathLike, params: Optional[Sequence[Value]] = N
     The page is written whole or not at all (a temporary file renamed over `path`); missing
     folders are created. Returns the path.
     """
-    page = explorer_html(root, params=params, max_nodes=max_nodes)
-    target = Path(path)
+    return _write_whole(Path(path), explorer_html(root, params=params, max_nodes=max_nodes))
+
+
+def _write_whole(target: Path, text: str) -> Path:
+    """Write `text` to a fresh temporary file beside `target`, then rename it over `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.tmp")
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        temp.write_text(page, encoding="utf-8")
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
         os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
     return target
 
 
@@ -501,10 +511,8 @@ class ExplorerPage:
                 f'style="width:100%;height:{self.height}px;border:1px solid #ddd"></iframe>')
 
     def save(self, path: PathLike) -> Path:
-        """Write the page to `path` and return the path."""
-        target = Path(path)
-        target.write_text(self.html, encoding="utf-8")
-        return target
+        """Write the page to `path` (whole or not at all, like `save_html`); return the path."""
+        return _write_whole(Path(path), self.html)
 
 
 def explore(root: Value, params: Optional[Sequence[Value]] = None,

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import micrograd_batch.__main__ as cli
-from micrograd_batch import MLP, Value, batch_mean, mse, per_example_grads, topological_order, viz
+from micrograd_batch import MLP, Value, batch_mean, batch_sum, mse, per_example_grads, topological_order, viz
 from micrograd_batch.explore import (
     ExplorerPage,
     ShortcutUnavailable,
@@ -137,6 +137,22 @@ def test_the_batch_nodes_step_reads_one_over_m_times_one():
     assert len(forward) == len(backward) == sum(1 for v in topological_order(loss) if v._parents)
 
 
+def test_infinite_and_nan_numbers_are_carried_exactly():
+    w = Value(1e200, "w")
+    loss = batch_mean([(w * x) ** 2 for x in (1e200, 1.0)] + [((w * 1e200) * 0.0) ** 2])  # inf; inf * 0 = nan
+    with no_render():
+        page = explorer_html(loss)
+    grad = engine_grads(loss, [w])[0]
+    nodes = topological_order(loss)[::-1]
+    assert math.isinf(loss._parents[0].data)
+    assert math.isnan(grad) and math.isnan(loss.data)
+    state = final_state(page)
+    assert state["p0-t"] == repr(grad) == "nan"
+    drawn = [i for i in range(len(nodes)) if f"g{i}" in state]
+    assert [state[f"g{i}"] for i in drawn] == [repr(nodes[i].grad) for i in drawn]
+    assert [state[f"d{i}"] for i in drawn] == [repr(nodes[i].data) for i in drawn]
+
+
 # ---- the shortcut -----------------------------------------------------------------------------
 
 
@@ -164,6 +180,15 @@ def test_shortcut_is_the_true_gradient_for_a_batch_of_one():
     shortcut = shortcut_gradient(loss, model.parameters())
     for a, b in zip(shortcut, engine_grads(loss, model.parameters())):
         assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
+
+
+def test_shortcut_of_a_batch_sum_is_m_times_that_of_the_mean():
+    model = by_hand_model()
+    losses = [mse(model(x), y) for x, y in BY_HAND_BATCH]
+    of_sum = shortcut_gradient(batch_sum(losses), model.parameters())
+    of_mean = shortcut_gradient(batch_mean(losses), model.parameters())
+    for s, m in zip(of_sum, of_mean, strict=True):
+        assert math.isclose(s, 3 * m, rel_tol=1e-12, abs_tol=1e-15)
 
 
 def test_shortcut_unavailable_says_why_and_the_page_disables_the_toggle():
@@ -210,9 +235,11 @@ def test_too_large_graphs_are_refused_with_how_to_override(tmp_path):
 def test_bad_arguments_are_named():
     with pytest.raises(TypeError, match="needs a Value"):
         explorer_html([Value(1.0)])
-    loss, _ = demo_loss()
+    loss, model = demo_loss()
     with pytest.raises(ValueError, match="params must be Values in the graph"):
         explorer_html(loss, params=[Value(1.0, "stranger")])
+    with pytest.raises(ValueError, match="params lists a Value twice"):
+        explorer_html(loss, params=[model.parameters()[0]] * 2)
 
 
 def test_the_values_are_left_alone():
@@ -266,7 +293,7 @@ def test_save_html_writes_whole_pages_and_keeps_the_old_one_on_failure(tmp_path)
     assert sorted(p.name for p in target.parent.iterdir()) == ["explore.html"]
 
 
-def test_explore_shows_inline_in_jupyter_as_an_iframe():
+def test_explore_shows_inline_in_jupyter_as_an_iframe(tmp_path):
     loss, model = demo_loss()
     shown = explore(loss, params=model.parameters())
     assert isinstance(shown, ExplorerPage)
@@ -274,6 +301,7 @@ def test_explore_shows_inline_in_jupyter_as_an_iframe():
     srcdoc = re.fullmatch(r'<iframe srcdoc="([^"]*)" sandbox="allow-scripts" style="[^"]*"></iframe>', frame)
     assert srcdoc and html.unescape(srcdoc.group(1)) == shown.html
     assert shown.html == explorer_html(loss, params=model.parameters())
+    assert shown.save(tmp_path / "page.html").read_text(encoding="utf-8") == shown.html
 
 
 # ---- the command line ------------------------------------------------------------------------
