@@ -90,16 +90,19 @@ def batch_loss(model: MLP, batch) -> Value:
 # ---- the numbers on the page are the engine's, exactly ---------------------------------------
 
 
+def explored(data) -> tuple[Value, list[Value], dict[str, str]]:
+    """A random model and batch: the batch loss, the parameters and the page's final state."""
+    model = data.draw(models)
+    loss = batch_loss(model, data.draw(batches(model)))
+    with no_render():
+        state = final_state(explorer_html(loss, params=model.parameters()))
+    return loss, model.parameters(), state
+
+
 @given(st.data())
 def test_page_gradients_equal_the_engines_bit_for_bit(data):
-    model = data.draw(models)
-    batch = data.draw(batches(model))
-    loss = batch_loss(model, batch)
-    params = model.parameters()
-    with no_render():
-        page = explorer_html(loss, params=params)
+    loss, params, state = explored(data)
     truth = engine_grads(loss, params)
-    state = final_state(page)
     assert [state[f"p{r}-t"] for r in range(len(params))] == [repr(g) for g in truth]
     for i, v in enumerate(topological_order(loss)[::-1]):  # every drawn node's grad and data
         if f"g{i}" in state:
@@ -109,13 +112,8 @@ def test_page_gradients_equal_the_engines_bit_for_bit(data):
 
 @given(st.data())
 def test_each_examples_column_is_its_gradient_over_m_and_they_add_up_to_the_mean(data):
-    model = data.draw(models)
-    batch = data.draw(batches(model))
-    loss = batch_loss(model, batch)
-    params = model.parameters()
-    with no_render():
-        state = final_state(explorer_html(loss, params=params))
-    m = len(batch)
+    loss, params, state = explored(data)
+    m = len(loss._parents)
     per_example = per_example_grads(loss._parents, params)
     for r, p in enumerate(params):
         cells = [float(state.get(f"p{r}-e{i}", "0.0")) for i in range(1, m + 1)]
