@@ -69,7 +69,7 @@ class _Graph:
 
     nodes: list[Value]  # forward order: each Value after all of its parents (leaves first)
     index: dict[int, int]  # id(Value) -> position in `nodes`
-    group: dict[int, int]  # id(Value) -> example 1..m, viz.SHARED, or viz.OUTSIDE
+    group: dict[int, int]  # id(Value) -> example 1..m, or a group <= 0 (viz.example_membership)
     batch: Optional[Value]  # the batch node, if any
     names: list[str]  # a short readable name for each node
 
@@ -251,13 +251,14 @@ def _checked_examples(root: Value) -> tuple[list[list[Value]], set[int]]:
     if root.op not in viz.BATCH_OPS:
         raise ShortcutUnavailable("the shortcut needs the batch node (batch_mean or batch_sum) at the root")
     group = viz.example_membership(root)
-    shared = {key for key, number in group.items() if number == viz.SHARED}
+    shared = {key for key, number in group.items() if number < 1}  # in no single example
     examples = [_example_nodes(loss, shared) for loss in root._parents]
     coupled = next((p for nodes in examples for v in nodes for p in v._parents if id(p) in shared and p._parents),
                    None)
     if coupled is not None:
         raise ShortcutUnavailable(
-            f"the examples share a computed Value ({coupled.op}), as in batch norm: they are coupled")
+            f"the examples share a computed Value ({coupled.label or coupled.op}), as in batch norm: "
+            "they are coupled")
     first = _shape(examples[0], shared)
     for number, nodes in enumerate(examples[1:], 2):
         if _shape(nodes, shared) != first:
@@ -336,7 +337,7 @@ def _dot(graph: _Graph, finals: dict[int, float]) -> str:
         if number == viz.OUTSIDE:
             _add_nodes(dot, graph, members, finals)
             continue
-        title = "parameters (shared)" if number == viz.SHARED else f"example {number}"
+        title = _cluster_title(number)
         with dot.subgraph(name=f"cluster_{number}") as box:
             box.attr(label=title, id=f"ex{number}", color=_colour(number), penwidth="2",
                      style="rounded,filled", fillcolor=_colour(number) + "14",
@@ -344,6 +345,14 @@ def _dot(graph: _Graph, finals: dict[int, float]) -> str:
             _add_nodes(box, graph, members, finals)
     _add_edges(dot, graph)
     return dot.source
+
+
+def _cluster_title(number: int) -> str:
+    """The title of a group's box: "example i", the shared parameters, or shared computed Values
+    (a batch norm's batch statistics, which couple the examples)."""
+    if number > 0:
+        return f"example {number}"
+    return "parameters (shared)" if number == viz.SHARED else "shared by every example"
 
 
 def _add_nodes(dot: graphviz.Digraph, graph: _Graph, members: list[int], finals: dict[int, float]) -> None:

@@ -205,6 +205,22 @@ def test_shortcut_unavailable_says_why_and_the_page_disables_the_toggle():
         assert final_state(page)["p0-t"] == repr(engine_grads(root, [w])[0])
 
 
+def test_batch_norm_couples_the_examples_so_there_is_no_shortcut():
+    norm = pytest.importorskip("micrograd_batch.norm", reason="needs micrograd_batch.norm (BatchNorm)")
+    bn = norm.BatchNorm(2)
+    model = by_hand_model()
+    rows = bn([x for x, _ in BY_HAND_BATCH])
+    loss = batch_mean([mse(model(row), y) for row, (_, y) in zip(rows, BY_HAND_BATCH)])
+    params = model.parameters() + bn.parameters()
+    with pytest.raises(ShortcutUnavailable, match="coupled"):
+        shortcut_gradient(loss, params)
+    with no_render():
+        page = explorer_html(loss, params=params)
+    assert 'id="toggle" disabled' in page and "as in batch norm" in page
+    state = final_state(page)
+    assert [state[f"p{r}-t"] for r in range(len(params))] == [repr(g) for g in engine_grads(loss, params)]
+
+
 # ---- the page's promises ---------------------------------------------------------------------
 
 
