@@ -187,11 +187,6 @@ class Neuron:
         n = (len(self.z._parents) - 1) // 2
         return (*self.z._parents[:n], self.z._parents[-1])
 
-    @property
-    def inputs(self) -> tuple[Value, ...]:
-        """The values the weights multiply."""
-        n = (len(self.z._parents) - 1) // 2
-        return self.z._parents[n:2 * n]
 
 
 def find_neurons(order: list[Value]) -> list[Neuron]:
@@ -293,10 +288,15 @@ class _Table:
     """One neuron's parameters drawn as a table, and the neuron's uses (one per example)."""
 
     name: str  # DOT node name
-    title: str  # the common start of the parameters' labels ("L1.n2."), for display only
+    prefix: str  # the common start of the parameters' labels, "L1.n2." (display only)
     layer: int  # the neuron's layer (weighted sums from the leaves to it, itself included)
     parameters: tuple[Value, ...]
     uses: list[Neuron]
+
+    @property
+    def title(self) -> str:
+        """The neuron's name for display: "L1.n2" (its parameters' common prefix), or ""."""
+        return self.prefix.rstrip(".")
 
 
 @dataclass
@@ -358,13 +358,13 @@ def _tables(neurons: list[Neuron], owner: dict[int, int], layer: dict[int, int])
         one_group = len({owner.get(k) for k in key}) == 1
         if leaves and one_group and len(set(key)) == len(key) and not claimed & set(key):
             claimed.update(key)
-            title = _common_title([_text(p.label) for p in neuron.parameters])
-            by_parameters[key] = _Table(f"n{len(by_parameters) + 1}", title, layer[id(neuron.z)],
+            prefix = _common_prefix([_text(p.label) for p in neuron.parameters])
+            by_parameters[key] = _Table(f"n{len(by_parameters) + 1}", prefix, layer[id(neuron.z)],
                                         neuron.parameters, [neuron])
     return list(by_parameters.values())
 
 
-def _common_title(labels: list[str]) -> str:
+def _common_prefix(labels: list[str]) -> str:
     """The labels' common start up to its last ".": "L1.n2." for L1.n2.w1, L1.n2.w2, L1.n2.b."""
     prefix = os.path.commonprefix(labels)
     return prefix[: prefix.rfind(".") + 1]
@@ -380,14 +380,14 @@ class _Options:
 
 
 @dataclass
-class Box:
+class _Box:
     """One drawn node: a Value's box, an op's oval, a neuron, or a parameter table."""
 
     name: str  # DOT node name
     kind: str  # a Kind
     group: Optional[int]  # example number, SHARED, or None (outside the examples)
     key: tuple[int, int]  # reading order within its group
-    label: str  # an HTML-like label, or plain text for an oval
+    label: str  # a record label, or plain text for an oval
     attrs: dict[str, str] = field(default_factory=dict)
 
 
@@ -399,7 +399,7 @@ class _Scene:
     options: _Options
     skipped: set[int]  # ids of Values drawn in no box of their own (tabled, folded, hidden)
     values: dict[str, Value] = field(default_factory=dict)  # box name -> the Value it shows
-    boxes: list[Box] = field(default_factory=list)
+    boxes: list[_Box] = field(default_factory=list)
     lines: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     orders: list[list[str]] = field(default_factory=list)
 
@@ -412,7 +412,7 @@ class _Scene:
         scene = cls(graph, options, tabled | folded | hidden)
         for number, table in enumerate(graph.tables):
             label = _table_label(table, graph.shares, options.precision)
-            scene.boxes.append(Box(table.name, Kind.PARAMETERS, graph.group(table.parameters[0]), (0, number),
+            scene.boxes.append(_Box(table.name, Kind.PARAMETERS, graph.group(table.parameters[0]), (0, number),
                                    label, _box_attrs(Kind.PARAMETERS)))
         for v in graph.order:
             if id(v) not in scene.skipped:
@@ -426,13 +426,13 @@ class _Scene:
         graph = self.graph
         kind, title = _kind_and_title(graph, v, self.options, hidden)
         group = None if kind == Kind.BATCH else graph.group(v)
-        label = _value_label(title, v, self.options.precision, graph.shares.get(id(v), {}))
+        label = _value_label(title, v, self.options.precision, graph.shares.get(id(v), {}), kind == Kind.NEURON)
         key = (1, graph.reading[id(v)])
-        self.boxes.append(Box(graph.ids[id(v)], kind, group, key, label, _box_attrs(kind)))
+        self.boxes.append(_Box(graph.ids[id(v)], kind, group, key, label, _box_attrs(kind)))
         self.values[graph.ids[id(v)]] = v
         if v._parents and not self.options.neurons:
             self.values[graph.ids[id(v)] + "_op"] = v
-            self.boxes.append(Box(graph.ids[id(v)] + "_op", Kind.OP, group, key, _op_text(graph, v, hidden),
+            self.boxes.append(_Box(graph.ids[id(v)] + "_op", Kind.OP, group, key, _op_text(graph, v, hidden),
                                   {"shape": "ellipse", "height": "0.3", "margin": "0.03,0.02"}))
 
     def head_of(self, v: Value) -> str:
@@ -479,24 +479,25 @@ class _Scene:
         neurons, reading order for the rest: x1 before x2)."""
         ranks = _ranks(self.boxes, self.lines)
         position = {name: i for i, (name, _) in enumerate(_clusters(self.boxes))}
-        by_rank: dict[int, list[Box]] = {}
+        by_rank: dict[int, list[_Box]] = {}
         for box in self.boxes:
             by_rank.setdefault(ranks[box.name], []).append(box)
         for rank in sorted(by_rank):
             boxes = sorted(by_rank[rank], key=lambda b: (position[_cluster_of(b)], self.order_key(b)))
             self.orders.append([b.name for b in boxes])
 
-    def order_key(self, box: Box) -> tuple[int, int]:
+    def order_key(self, box: _Box) -> tuple[int, int]:
         """Where a box goes within its cluster and rank: a neuron's box or weighted-sum oval at
         its table's place (model order), anything else in reading order."""
-        neuron = self.graph.neuron_of.get(id(self.values.get(box.name)))
+        value = self.values.get(box.name)
+        neuron = self.graph.neuron_of.get(id(value)) if value is not None else None
         table = self.graph.table_of(neuron) if neuron is not None else None
         if table is not None and box.kind in (Kind.NEURON, Kind.OP, Kind.VALUE):
             return (0, self.graph.tables.index(table))
         return box.key
 
 
-def _ranks(boxes: list[Box], lines: list[tuple[str, str, dict[str, str]]]) -> dict[str, int]:
+def _ranks(boxes: list[_Box], lines: list[tuple[str, str, dict[str, str]]]) -> dict[str, int]:
     """Each box's rank (column in LR): the longest path to it from a box no line enters, with
     such a box placed just before its nearest consumer (as Graphviz does)."""
     heads: dict[str, list[str]] = {b.name: [] for b in boxes}
@@ -520,7 +521,7 @@ def _ranks(boxes: list[Box], lines: list[tuple[str, str, dict[str, str]]]) -> di
     return rank
 
 
-def _by_key(box: Box) -> tuple[int, int]:
+def _by_key(box: _Box) -> tuple[int, int]:
     return box.key
 
 
@@ -552,7 +553,7 @@ def _kind_and_title(graph: _Graph, v: Value, options: _Options, hidden: set[int]
 def _neuron_title(graph: _Graph, neuron: Neuron, name: str) -> str:
     """ "L1.n2: tanh(Σwx+b)" -- the neuron's table title (if any) and what it computes."""
     table = graph.table_of(neuron)
-    who = name or (table.title.rstrip(".") if table is not None else "")
+    who = name or (table.title if table is not None else "")
     what = _text(neuron.out.op) if neuron.out is not neuron.z else "linear"
     return f"{who}: {what}" if who else what
 
@@ -564,7 +565,7 @@ def _op_text(graph: _Graph, v: Value, hidden: set[int]) -> str:
     neuron = graph.neuron_of.get(id(v))
     table = graph.table_of(neuron) if neuron is not None and neuron.z is v else None
     if table is not None and table.title:
-        text = f"{table.title.rstrip('.')}: {text}"
+        text = f"{table.title}: {text}"
     for position, parent in enumerate(v._parents):
         if id(parent) in hidden:
             number = f"{parent.data:g}"
@@ -624,10 +625,13 @@ def _record(text: str) -> str:
     return text
 
 
-def _value_label(title: str, v: Value, precision: int, shares: dict[int, float]) -> str:
-    """Record `title | data | grad` (a column in LR), and beside it, for a shared Value, a column
-    with one row per group: its contribution to v's grad (one port per group)."""
+def _value_label(title: str, v: Value, precision: int, shares: dict[int, float], wide: bool = False) -> str:
+    """Record `title | data | grad` (a column in LR; `wide`: data and grad side by side under the
+    title), and beside it, for a shared Value, a column with one row per group: its
+    contribution to v's grad (one port per group)."""
     fields = [f"data {_fmt(v.data, precision)}", f"grad {_fmt(v.grad, precision)}"]
+    if wide:
+        fields = ["{ " + " | ".join(fields) + " }"]
     body = " | ".join([_record(title)] + fields if title else fields)
     if not shares:
         return body
@@ -641,11 +645,11 @@ def _table_label(table: _Table, shares: dict[int, dict[int, float]], precision: 
     column sums to the grad). The last column's cell of example i is port e<i>."""
     params = table.parameters
     groups = sorted({g for p in params for g in shares.get(id(p), {})})
-    title = _record(table.title.rstrip(".") or "neuron")
+    title = _record(table.title or "neuron")
     columns = [" | ".join([title, "data", "grad", *(_who(g) for g in groups)])]
     for position, p in enumerate(params):
         last = position == len(params) - 1
-        cells = [_record(_text(p.label)[len(table.title):] or "?"), _fmt(p.data, precision), _fmt(p.grad, precision)]
+        cells = [_record(_text(p.label)[len(table.prefix):] or "?"), _fmt(p.data, precision), _fmt(p.grad, precision)]
         for g in groups:  # a group that does not use p adds 0 to its grad
             text = _fmt(shares.get(id(p), {}).get(g, 0.0), precision, sign=True)
             cells.append(f"<e{_group_name(g)}> {text}" if last else text)
@@ -665,7 +669,7 @@ def _fmt(x: float, precision: int, sign: bool = False) -> str:
 # ---- clusters and DOT ------------------------------------------------------------------------
 
 
-def _cluster_of(box: Box) -> Optional[str]:
+def _cluster_of(box: _Box) -> Optional[str]:
     """Which box a drawn node sits in: "shared" (parameters), "coupled" (computed Values that
     several examples use), an example's number, or None (outside, e.g. the batch node)."""
     if box.group is None:
@@ -691,9 +695,9 @@ def _cluster_style(name: str) -> dict[str, str]:
     return {**style, "label": f"example {name}", "style": "rounded", "color": "gray50"}
 
 
-def _clusters(boxes: list[Box]) -> list[tuple[Optional[str], list[Box]]]:
+def _clusters(boxes: list[_Box]) -> list[tuple[Optional[str], list[_Box]]]:
     """The boxes by cluster, clusters in drawing order (named ones, examples 1..m, then None)."""
-    by_cluster: dict[Optional[str], list[Box]] = {}
+    by_cluster: dict[Optional[str], list[_Box]] = {}
     for box in sorted(boxes, key=_by_key):
         by_cluster.setdefault(_cluster_of(box), []).append(box)
     names = [n for n in CLUSTER_ORDER if n in by_cluster]
@@ -729,7 +733,7 @@ def _emit(scene: _Scene, rankdir: str) -> GraphPicture:
     return dot
 
 
-def _add_boxes(graph: graphviz.Digraph, boxes: list[Box]) -> None:
+def _add_boxes(graph: graphviz.Digraph, boxes: list[_Box]) -> None:
     for box in boxes:
         graph.node(box.name, box.label, **box.attrs)
 
