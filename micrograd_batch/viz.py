@@ -332,8 +332,7 @@ class _Graph:
             shares=contributions(order, owner) if show_contributions and batch is not None else {},
             neuron_of={id(v): n for n in neurons for v in (n.z, n.out)},
             tables=_tables(neurons, owner, layer),
-            loss_names={id(loss): f"loss {i}" for i, loss in reversed(list(enumerate(batch._parents, 1)))}
-            if batch is not None else {},
+            loss_names=_loss_names(batch) if batch is not None else {},
         )
 
     def group(self, v: Value) -> Optional[int]:
@@ -342,7 +341,15 @@ class _Graph:
 
     def table_of(self, neuron: Neuron) -> Optional[_Table]:
         """The table holding `neuron`'s parameters, if they have one."""
-        return next((t for t in self.tables if t.parameters[0] is neuron.parameters[0]), None)
+        return next((t for t in self.tables if any(use is neuron for use in t.uses)), None)
+
+
+def _loss_names(batch: Value) -> dict[int, str]:
+    """id(loss i) -> "loss i" for the batch node's parents (a repeated loss keeps its first i)."""
+    names: dict[int, str] = {}
+    for number, loss in enumerate(batch._parents, start=1):
+        names.setdefault(id(loss), f"loss {number}")
+    return names
 
 
 def _tables(neurons: list[Neuron], owner: dict[int, int], layer: dict[int, int]) -> list[_Table]:
@@ -524,6 +531,7 @@ def _ranks(boxes: list[_Box], lines: list[tuple[str, str, dict[str, str]]]) -> d
 
 
 def _by_key(box: _Box) -> tuple[int, int]:
+    """A box's reading order within its group (a sort key)."""
     return box.key
 
 
