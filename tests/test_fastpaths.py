@@ -13,7 +13,6 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import pickle
-import sys
 from fractions import Fraction
 
 import pytest
