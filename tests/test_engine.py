@@ -40,6 +40,7 @@ import sys
 from fractions import Fraction
 
 import pytest
+from faults import interrupt_everywhere
 from gradcheck import assert_close, central_difference, numeric_gradient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -586,6 +587,25 @@ def test_an_interrupted_backward_never_makes_a_later_one_wrong():
             assert every_grad(root) == expected, (at_node, at_line)
             runs += 1
     assert runs > 200
+
+
+def test_a_backward_interrupted_at_any_line_leaves_the_next_one_exact():
+    """faults.interrupt_everywhere: one Ctrl-C at every line event of backward; the next
+    backward on the same graph gives exactly the textbook gradients, of every node."""
+    reference = small_batch_graph()
+    textbook_backward(reference)
+    expected = every_grad(reference)
+
+    def check(root, interrupted):
+        gc.enable()  # an interrupt in gc_paused's own cleanup may leave it off (not ours)
+        assert interrupted
+        for v in topological_order(root):
+            if not v._parents:
+                v.grad = 0.0  # leaves accumulate by design: start them from zero (zero_grad)
+        root.backward()
+        assert every_grad(root) == expected
+
+    assert interrupt_everywhere(small_batch_graph, lambda root: root.backward(), check) > 100
 
 
 def test_interrupted_backward_in_a_local_derivative_leaves_no_trace():

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import pickle
 from fractions import Fraction
@@ -20,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from micrograd_batch import MLP, Value, batch_mean, topological_order, weighted_sum
-from micrograd_batch.engine import gc_paused, textbook_backward
+from micrograd_batch.engine import textbook_backward
 from micrograd_batch.losses import hinge, l2_penalty
 from micrograd_batch.parallel import DataParallel, chunk_sums, parallel_batch_grad, split
 
@@ -109,22 +108,6 @@ def test_int_and_float_constants_take_the_shortcut_with_the_same_numbers():
         Value(True)
     with pytest.raises(TypeError):
         x + "1"
-
-
-@pytest.mark.parametrize("enabled", [True, False])
-def test_gc_paused_restores_the_collector_state_even_after_an_error(enabled):
-    was = gc.isenabled()
-    try:
-        gc.enable() if enabled else gc.disable()
-        with pytest.raises(RuntimeError):
-            with gc_paused():
-                assert not gc.isenabled()
-                raise RuntimeError("inside")
-        assert gc.isenabled() == enabled
-        Value(1.0).backward()
-        assert gc.isenabled() == enabled
-    finally:
-        gc.enable() if was else gc.disable()
 
 
 def test_split_keeps_every_example_once_in_order():
