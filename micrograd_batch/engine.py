@@ -50,6 +50,8 @@ class Value:
     """
 
     __slots__ = ("data", "grad", "_parents", "_local_grads", "_op", "label", "_pending", "_pass")
+    _pending: int  # backward's scratch: consumers not yet processed in the pass stamped `_pass`
+    # (set only once a pass has stamped the node: never read before, so never initialised)
 
     def __init__(
         self,
@@ -67,8 +69,7 @@ class Value:
         self._local_grads = local_grads
         self._op = op
         self.label = label
-        self._pending = 0  # backward's scratch: consumers not yet processed in pass `_pass`
-        self._pass: object = None
+        self._pass: object = None  # the backward pass that last counted this node's consumers
 
     def __repr__(self) -> str:
         name = f"{self.label}, " if self.label else ""
