@@ -37,6 +37,7 @@ class Op:
     WEIGHTED_SUM = "Σwx+b"  # a neuron's fused pre-activation (weighted_sum)
     BATCH_MEAN = "mean"  # the batch-loss node (batch.batch_mean): 1/m to each example
     BATCH_SUM = "Σ"  # the batch-sum node (batch.batch_sum): 1 to each example
+    BATCH_STAT = "over the batch"  # a feature's batch mean or variance (norm.BatchNorm): couples examples
 
 
 class Value:

@@ -80,7 +80,7 @@ def model_to_dict(model: MLP) -> dict[str, Any]:
     if not isinstance(model, MLP):
         raise TypeError(f"can only save an MLP, got {type(model).__name__}")
     sizes = list(model.sizes)
-    params = model.parameters()
+    params = _layer_parameters(model)
     expected = sum((sizes[i] + 1) * sizes[i + 1] for i in range(len(sizes) - 1))
     if len(params) != expected:
         raise ValueError(f"the MLP has {len(params)} parameters but its sizes {sizes} need "
@@ -108,6 +108,7 @@ def model_to_dict(model: MLP) -> dict[str, Any]:
         "output_activation": model.output_activation,
         "fused": bool(_neuron_setting(model, "fused", True)),
         "layers": layers,
+        **_norms_to_dict(model),
     }
 
 
@@ -144,7 +145,7 @@ def _checked(data: object, source: object) -> tuple[dict[str, Any], list[float]]
     missing = [k for k in _KEYS if k not in data]
     if missing:
         raise ModelFileError(source, f"missing key(s) {missing}")
-    unknown = sorted(str(k) for k in data if k not in _KEYS)
+    unknown = sorted(str(k) for k in data if k not in _KEYS + _NORM_KEYS)
     if unknown:
         raise ModelFileError(source, f"unknown key(s) {unknown}")
     nin, nouts = data["nin"], data["nouts"]
@@ -191,10 +192,13 @@ def model_from_dict(data: object, source: object = "<dict>") -> MLP:
     spec, params = _checked(data, source)
     # seed=0: the throw-away initial weights come from a private generator, so loading a model
     # never disturbs the global `random` state.
+    norms = _checked_norms(spec, source)
     model = MLP(spec["nin"], spec["nouts"], activation=spec["activation"],
-                output_activation=spec["output_activation"], seed=0, fused=spec["fused"])
-    for p, value in zip(model.parameters(), params):
+                output_activation=spec["output_activation"], seed=0, fused=spec["fused"],
+                norm=spec.get("norm"))
+    for p, value in zip(_layer_parameters(model), params):
         p.data = value
+    _set_norms(model, norms)
     return model
 
 
@@ -287,16 +291,98 @@ def load_parameters_into(model: MLP, path: PathLike) -> None:
     if not isinstance(model, MLP):
         raise TypeError(f"can only load parameters into an MLP, got {type(model).__name__}")
     spec, params = _checked(_read(path), path)
-    theirs = ([spec["nin"], *spec["nouts"]], spec["activation"], spec["output_activation"])
-    ours = (list(model.sizes), model.activation, model.output_activation)
+    norms = _checked_norms(spec, path)
+    theirs = ([spec["nin"], *spec["nouts"]], spec["activation"], spec["output_activation"], spec.get("norm"))
+    ours = (list(model.sizes), model.activation, model.output_activation, model.norm)
     if theirs != ours:
         raise ModelFileError(
             path, f"the file holds a model with sizes {theirs[0]} and activations "
-                  f"{theirs[1]!r}/{theirs[2]!r}, but this model has sizes {ours[0]} and "
-                  f"activations {ours[1]!r}/{ours[2]!r}; the model was not changed")
-    targets = model.parameters()
+                  f"{theirs[1]!r}/{theirs[2]!r} and norm {theirs[3]!r}, but this model has sizes "
+                  f"{ours[0]} and activations {ours[1]!r}/{ours[2]!r} and norm {ours[3]!r}; the model "
+                  "was not changed")
+    targets = _layer_parameters(model)
     if len(targets) != len(params):
         raise ModelFileError(path, f"the file has {len(params)} parameters, the model "
                                    f"{len(targets)}; the model was not changed")
     for p, value in zip(targets, params):
         p.data = value
+    _set_norms(model, norms)
+
+
+# ---- normalisation layers (MLP(..., norm="batch" | "layer")) ----------------------------------
+# A model with norms has two more keys: "norm" ("batch" or "layer") and "norms", one object per
+# hidden layer with its γs ("gamma"), βs ("beta") and "eps"; a BatchNorm adds "momentum" and its
+# running statistics "running_mean" and "running_var", all exact. The mode (train/eval) is not
+# saved: a loaded model starts in training mode, as a new one does.
+
+_NORM_KEYS = ("norm", "norms")
+_NORM_FIELDS = {"batch": ("gamma", "beta", "eps", "momentum", "running_mean", "running_var"),
+                "layer": ("gamma", "beta", "eps")}
+
+
+def _layer_parameters(model: MLP) -> list:
+    """The weights and biases of `model`, in `parameters()` order, without the norms' γ and β."""
+    return [p for layer in model.layers for p in layer.parameters()]
+
+
+def _norms_to_dict(model: MLP) -> dict[str, Any]:
+    """{"norm": ..., "norms": [...]} for a model with norms (see above), {} for one without."""
+    if getattr(model, "norm", None) is None:
+        return {}
+    entries = []
+    for i, n in enumerate(model.norms):
+        entry = {field: list(getattr(n, field)) if field.startswith("running") else getattr(n, field)
+                 for field in _NORM_FIELDS[model.norm]}  # type: ignore[index]
+        entry["gamma"], entry["beta"] = [g.data for g in n.gamma], [b.data for b in n.beta]
+        numbers = [x for v in entry.values() for x in (v if isinstance(v, list) else [v])]
+        if not all(type(x) is float and math.isfinite(x) for x in numbers):
+            raise ValueError(f"norm {i + 1} holds a NaN or infinite number; only finite floats can "
+                             "be saved exactly (did training diverge?)")
+        entries.append(entry)
+    return {"norm": model.norm, "norms": entries}
+
+
+def _checked_norms(spec: dict[str, Any], source: object) -> list[dict[str, Any]]:
+    """The "norms" entries of a checked model dict, validated against its sizes ([] if none)."""
+    norm = spec.get("norm")
+    if norm is None and "norms" not in spec:
+        return []
+    if norm not in _NORM_FIELDS or not isinstance(spec.get("norms"), list):
+        raise ModelFileError(source, f"'norm' is {norm!r:.40} with 'norms' "
+                                     f"{type(spec.get('norms')).__name__}, expected one of "
+                                     f"{sorted(_NORM_FIELDS)} and a list")
+    widths = spec["nouts"][:-1]
+    if len(spec["norms"]) != len(widths):
+        raise ModelFileError(source, f"'norms' has {len(spec['norms'])} entries, expected "
+                                     f"{len(widths)} (one per hidden layer)")
+    return [_checked_norm(entry, _NORM_FIELDS[norm], width, f"norms[{i}]", source)
+            for i, (entry, width) in enumerate(zip(spec["norms"], widths))]
+
+
+def _checked_norm(entry: object, keys: tuple[str, ...], width: int, where: str, source: object) -> dict[str, Any]:
+    """One "norms" entry with exactly `keys`, its lists `width` numbers long, checked."""
+    if not isinstance(entry, dict) or set(entry) != set(keys):
+        raise ModelFileError(source, f"{where} must be an object with exactly the keys {list(keys)}")
+    fields: dict[str, Any] = {}
+    for key, value in entry.items():
+        if key in ("eps", "momentum"):
+            fields[key] = _number(value, f"{where}.{key}", source)
+        elif not isinstance(value, list) or len(value) != width:
+            raise ModelFileError(source, f"{where}.{key} must be a list of {width} numbers")
+        else:
+            fields[key] = [_number(x, f"{where}.{key}[{j}]", source) for j, x in enumerate(value)]
+    if not (fields["eps"] > 0.0 and 0.0 <= fields.get("momentum", 0.0) <= 1.0
+            and min(fields.get("running_var", [0.0])) >= 0.0):
+        raise ModelFileError(source, f"{where} needs eps > 0, momentum in [0, 1] and running_var >= 0")
+    return fields
+
+
+def _set_norms(model: MLP, norms: list[dict[str, Any]]) -> None:
+    """Copy checked "norms" entries into the model's norms (γ, β, eps, running statistics)."""
+    for n, fields in zip(model.norms, norms):
+        for key, value in fields.items():
+            if key in ("gamma", "beta"):
+                for p, x in zip(getattr(n, key), value):
+                    p.data = x
+            else:
+                setattr(n, key, value)

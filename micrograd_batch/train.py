@@ -65,10 +65,23 @@ def accuracy(model: Callable[[Sequence[float]], Output], examples: Sequence[tupl
     """The fraction of `examples` (x, y) that `model` classifies correctly (see `is_correct`)."""
     if not examples:
         raise ValueError("accuracy of an empty list of examples")
-    right = [is_correct(model(x), y) for x, y in examples]
+    right = [is_correct(out, y) for out, (_, y) in zip(_model_outputs(model, examples, inference=True), examples)]
     if any(r is None for r in right):
         raise ValueError("accuracy needs class labels (-1/+1, 0/1, or class indices)")
     return sum(bool(r) for r in right) / len(right)
+
+
+def _model_outputs(model: Callable, examples: Sequence[tuple], inference: bool = False) -> list[Output]:
+    """The model's outputs for the inputs of `examples` [(x, y), ...]: `model(x)` per example,
+    or, for a model whose examples are coupled (`couples_examples`: batch norm in training
+    mode), `model.forward_batch` on all of them -- or, with `inference`, `model(x)` per example
+    in eval mode (the running statistics, which are left unchanged), the mode restored after."""
+    if not getattr(model, "couples_examples", False):
+        return [model(x) for x, _ in examples]
+    if not inference:
+        return model.forward_batch([x for x, _ in examples])  # type: ignore[attr-defined]
+    with model.evaluating():  # type: ignore[attr-defined]
+        return [model(x) for x, _ in examples]
 
 
 def train_step(
@@ -85,7 +98,7 @@ def train_step(
     optimizer.zero_grad()
     if parallel is None:
         with gc_paused():  # building a graph makes many objects and no cycles: skip the GC passes
-            outputs: Sequence[Union[Output, Scores]] = [model(x) for x, _ in batch]
+            outputs: Sequence[Union[Output, Scores]] = _model_outputs(model, batch)
             loss = batch_mean([loss_fn(out, y) for out, (_, y) in zip(outputs, batch)])
         if l2:
             loss = loss + l2_penalty(model.parameters(), l2)
@@ -142,6 +155,9 @@ def fit(
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
     if not is_whole_number(workers):
         raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+    if workers > 1 and getattr(model, "couples_examples", False):
+        raise ValueError("workers > 1 splits each batch over processes, but this model's batch norm "
+                         "normalises over the whole batch (its examples are coupled); use workers=1")
     optimizer = optimizer or SGD(model.parameters(), lr=0.05)
     with DataParallel(model, loss_fn, workers) if workers > 1 else nullcontext() as parallel:
         return _train(model, examples, loss_fn, optimizer, epochs, batch_size, l2, shuffle, seed,
