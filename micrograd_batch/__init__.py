@@ -19,7 +19,7 @@ it imports the library, never the other way round.
 """
 
 from .batch import batch_mean, batch_sum, clip_per_example, mean_of, per_example_grads
-from .engine import Op, Value, backpropagate, gc_paused, logsumexp, topological_order, weighted_sum
+from .engine import Op, Value, gc_paused, logsumexp, topological_order, weighted_sum
 from .data import make_blobs, make_moons, minibatches
 from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
 from .nn import MLP, Layer, Module, Neuron
@@ -32,7 +32,6 @@ from .train import History, TrainingDiverged, accuracy, fit, train_step
 __all__ = [
     "Value",
     "Op",
-    "backpropagate",
     "topological_order",
     "weighted_sum",
     "logsumexp",
