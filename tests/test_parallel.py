@@ -22,7 +22,7 @@ import pytest
 import micrograd_batch
 from micrograd_batch import MLP, SGD, DataParallel, WorkerDied, batch_mean, fit, make_moons, parallel_batch_grad
 from micrograd_batch.losses import hinge, mse
-from micrograd_batch.parallel import chunk_sums, split, start_method, uses_workers
+from micrograd_batch.parallel import _add_into_grads, chunk_sums, split, start_method, uses_workers
 from parallel_scenarios import failing_loss
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -316,3 +316,32 @@ def test_the_fork_warning_check_sees_a_fork(tmp_path):
     """The check above can fail: with "fork" asked for explicitly, the warning is there."""
     shown = run_threaded(python_at("3.12.1"), "always::DeprecationWarning", tmp_path, "fork")
     assert "multi-threaded, use of fork() may lead to deadlocks" in shown.stderr
+
+
+class InterruptedOnce:
+    """A parameter whose `grad` assignment raises KeyboardInterrupt once, when armed: a Ctrl-C
+    landing in the middle of adding the batch's gradient into the parameters."""
+
+    def __init__(self, grad: float, armed: bool) -> None:
+        self._grad, self.armed = grad, armed
+
+    @property
+    def grad(self) -> float:
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: float) -> None:
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        self._grad = value
+
+
+@pytest.mark.parametrize("where", range(4))
+def test_ctrl_c_while_adding_the_gradient_leaves_every_grad_as_it_was(where):
+    params = [InterruptedOnce(grad=k + 0.5, armed=k == where) for k in range(4)]
+    with pytest.raises(KeyboardInterrupt):
+        _add_into_grads(params, [10.0, 20.0, 30.0, 40.0])  # type: ignore[arg-type]
+    assert [p.grad for p in params] == [0.5, 1.5, 2.5, 3.5]
+    _add_into_grads(params, [10.0, 20.0, 30.0, 40.0])  # type: ignore[arg-type]
+    assert [p.grad for p in params] == [10.5, 21.5, 32.5, 43.5]
