@@ -31,8 +31,11 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import pickle
+import select
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from concurrent.futures import FIRST_EXCEPTION, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
@@ -163,6 +166,33 @@ def _work_on(token: str, job: bytes, param_values: list[float], chunk: list[Exam
     return chunk_sums(model, chunk, loss_fn)
 
 
+def _end_with(parent_pid: int) -> None:
+    """Pool initializer: end this worker when the process that started the pool ends. A parent
+    killed outright (SIGKILL, OOM) never shuts its pool down, and an idle worker would otherwise
+    wait for tasks forever -- and keep the forkserver alive with it."""
+    if os.name == "posix":  # (on Windows os.kill would terminate the parent, not test it)
+        threading.Thread(target=_exit_after, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_after(parent_pid: int) -> None:
+    """End this process once process `parent_pid` has ended."""
+    try:
+        select.select([os.pidfd_open(parent_pid)], [], [])  # Linux: readable when it ends
+    except (AttributeError, OSError):  # no pidfd here: look every second
+        while _exists(parent_pid):
+            time.sleep(1.0)
+    os._exit(1)
+
+
+def _exists(pid: int) -> bool:
+    """Whether a process `pid` exists (a zombie counts)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):  # (PermissionError: the pid is another user's now)
+        return False
+    return True
+
+
 # ---- the parent side ----------------------------------------------------------------------------
 
 def _is_worker_death(error: BaseException) -> bool:
@@ -286,7 +316,8 @@ class DataParallel:
         if self._external is not None:
             return self._external
         if self._own_pool is None:
-            self._own_pool = ProcessPoolExecutor(self._pool_size, mp_context=self._context)
+            self._own_pool = ProcessPoolExecutor(self._pool_size, mp_context=self._context, initializer=_end_with,
+                                                 initargs=(os.getpid(),))
         return self._own_pool
 
     def _run(self, values: list[float], chunks: list[list[Example]]) -> list[ChunkSums]:

@@ -147,8 +147,20 @@ def scenario(name: str) -> dict[str, Any]:
     return result
 
 
+def parent_killed() -> None:
+    """Start two workers, say who they are (and their forkserver), then wait to be SIGKILLed."""
+    model, batch, parallel = setup(recording_hinge)
+    parallel.grad(batch)
+    workers = sorted(parallel._own_pool._processes)  # type: ignore[union-attr]  # both started, maybe one used
+    forkserver = int(Path(f"/proc/{workers[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    print(json.dumps({"workers": workers, "forkserver": forkserver}), flush=True)
+    time.sleep(60)
+
+
 def main() -> None:
     name = sys.argv[1]
+    if name == "parent_killed":
+        return parent_killed()
     result = scenario(name)
     result["alive"] = [pid for pid in worker_pids(0) if alive(pid)]
     print(json.dumps(result), flush=True)

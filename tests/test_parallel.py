@@ -12,8 +12,10 @@ import json
 import multiprocessing
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,7 +25,7 @@ import micrograd_batch
 from micrograd_batch import MLP, SGD, DataParallel, WorkerDied, batch_mean, fit, make_moons, parallel_batch_grad
 from micrograd_batch.losses import hinge, mse
 from micrograd_batch.parallel import _add_into_grads, chunk_sums, split, start_method, uses_workers
-from parallel_scenarios import failing_loss
+from parallel_scenarios import alive, exiting_loss, failing_loss
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI") == "true"
@@ -154,6 +156,7 @@ def test_dask_cluster_gradients_equal_the_serial_ones():
     """A real Dask LocalCluster, 2 worker processes. Runs in CI; elsewhere needs `[distributed]`."""
     if not IN_CI:
         pytest.importorskip("distributed", reason="the optional [distributed] extra is not installed")
+    import dask
     from distributed import Client, LocalCluster
 
     model = MLP(2, [16, 16, 1], seed=7)
@@ -161,7 +164,8 @@ def test_dask_cluster_gradients_equal_the_serial_ones():
     loss, grads = serial_mean(model, batch)
     for p in model.parameters():
         p.grad = 0.5  # accumulates on top, like backward()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         with DataParallel(model, hinge, client.get_executor()) as parallel:
             assert parallel.chunks == 2
@@ -173,6 +177,12 @@ def test_dask_cluster_gradients_equal_the_serial_ones():
             model.zero_grad()
             assert parallel.grad(batch) == pytest.approx(loss, abs=1e-12)
             assert worst_difference(model, grads) <= 1e-12
+        # a worker that dies in a task: Dask's KilledWorker (no retries here) becomes WorkerDied
+        before = snapshot(model)
+        with DataParallel(model, exiting_loss, client.get_executor()) as dying:
+            with pytest.raises(WorkerDied, match="a worker process died"):
+                dying.grad(batch)
+        assert snapshot(model) == before
 
 
 # ---- bad input, and a failed call leaves all state alone ---------------------------------------
@@ -264,6 +274,29 @@ def test_ctrl_c_ends_a_busy_grad_promptly_and_stops_the_workers(tmp_path):
     assert result["seconds"] < 10, result
     assert result["unchanged"]
     assert result["alive"] == []
+
+
+@pytest.mark.slow
+def test_workers_end_when_their_parent_is_killed_outright(tmp_path):
+    """SIGKILL gives the parent no chance to shut its pool down: the workers must notice."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+               MGB_TEST_PID_DIR=str(tmp_path))
+    parent = subprocess.Popen([sys.executable, "-c", "import parallel_scenarios as s; s.main()", "parent_killed"],
+                              env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        started = json.loads(parent.stdout.readline())  # type: ignore[union-attr]
+    finally:
+        parent.kill()
+        parent.wait(timeout=60)
+        parent.stdout.close()  # type: ignore[union-attr]
+    pids = started["workers"] + [started["forkserver"]]
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in pids if alive(pid)]
+    for pid in left:  # don't leave them behind even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], "worker processes outlived their parent"
 
 
 # ---- no fork from a threaded process (Python 3.12+ warns, 3.14 changes the default) ------------
