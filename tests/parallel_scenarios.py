@@ -126,13 +126,16 @@ def scenario(name: str) -> dict[str, Any]:
         result = outcome(lambda: fit(model, data, exiting_loss, SGD(model.parameters(), lr=0.1),
                                      epochs=1, batch_size=8, verbose=False, workers=2), model)
         return result
-    loss = {"exit": exiting_loss, "kill_busy": sleepy_loss, "interrupt": sleepy_loss}.get(name, recording_hinge)
+    loss = {"exit": exiting_loss, "kill_busy": sleepy_loss, "interrupt": sleepy_loss,
+            "interrupt_group": sleepy_loss}.get(name, recording_hinge)
     model, batch, parallel = setup(loss)
     with parallel:
         if name == "kill_busy":
             after(kill_one, 1)
-        elif name == "interrupt":
+        elif name == "interrupt":  # Ctrl-C reaching this process only
             after(lambda: os.kill(os.getpid(), signal.SIGINT), 2)
+        elif name == "interrupt_group":  # Ctrl-C at a terminal: every process of the group
+            after(lambda: os.killpg(os.getpgrp(), signal.SIGINT), 2)
         elif name == "kill_idle":
             parallel.grad(batch)  # both workers started and now idle
             model.zero_grad()

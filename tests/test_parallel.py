@@ -249,7 +249,7 @@ def run_scenario(name: str, tmp_path: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
                MGB_TEST_PID_DIR=str(tmp_path))
     done = subprocess.run([sys.executable, "-c", "import parallel_scenarios as s; s.main()", name],
-                          env=env, capture_output=True, text=True, timeout=60)
+                          env=env, capture_output=True, text=True, timeout=60, start_new_session=True)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -268,8 +268,9 @@ def test_a_dead_worker_raises_worker_died_and_changes_nothing(name, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_ends_a_busy_grad_promptly_and_stops_the_workers(tmp_path):
-    result = run_scenario("interrupt", tmp_path)  # workers asleep for a minute in the loss
+@pytest.mark.parametrize("name", ["interrupt", "interrupt_group"])
+def test_ctrl_c_ends_a_busy_grad_promptly_and_stops_the_workers(name, tmp_path):
+    result = run_scenario(name, tmp_path)  # workers asleep for a minute in the loss
     assert result["error"] == "KeyboardInterrupt", result
     assert result["seconds"] < 10, result
     assert result["unchanged"]
