@@ -299,6 +299,10 @@ class DataParallel:
         examples = list(examples)
         if not examples:
             raise ValueError("the gradient of an empty batch: there must be at least one example")
+        if getattr(self.model, "couples_examples", False):
+            raise ValueError("DataParallel splits each batch into chunks, but this model couples the examples "
+                             "of a batch (batch norm in training mode normalises over the whole batch); "
+                             "compute its gradient in one process")
         params = self.model.parameters()
         values = [p.data for p in params]
         sums = self._run(values, split(examples, self.chunks))

@@ -231,6 +231,21 @@ def test_a_failed_grad_leaves_every_parameter_and_gradient_alone():
         parallel.grad(moons_like(2))
 
 
+class CoupledModel(MLP):
+    """Stands for a model whose examples are coupled within a batch (batch norm in training)."""
+
+    couples_examples = True
+
+
+def test_a_model_that_couples_the_examples_of_a_batch_is_refused():
+    model = CoupledModel(2, [3, 1], seed=0)
+    before = snapshot(model)
+    with ThreadPoolExecutor(2) as executor, DataParallel(model, hinge, executor) as parallel:
+        with pytest.raises(ValueError, match="couples the examples"):
+            parallel.grad(moons_like(4))
+    assert snapshot(model) == before
+
+
 def test_worker_death_is_exported():
     assert micrograd_batch.WorkerDied is WorkerDied and issubclass(WorkerDied, RuntimeError)
     assert "WorkerDied" in micrograd_batch.__all__
