@@ -25,7 +25,7 @@ from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entro
 from .nn import MLP, Layer, Module, Neuron
 from .norm import BatchNorm, LayerNorm
 from .optim import SGD, Adam, Optimizer
-from .parallel import DataParallel, parallel_batch_grad
+from .parallel import DataParallel, WorkerDied, parallel_batch_grad
 from .persist import ModelFileError, load_model, load_parameters_into, save_model
 from .train import History, TrainingDiverged, accuracy, fit, train_step
 
@@ -65,6 +65,7 @@ __all__ = [
     "TrainingDiverged",
     "DataParallel",
     "parallel_batch_grad",
+    "WorkerDied",
     "save_model",
     "load_model",
     "load_parameters_into",

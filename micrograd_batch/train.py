@@ -18,7 +18,7 @@ from .engine import Value, gc_paused
 from .losses import l2_penalty
 from .nn import Module
 from .optim import SGD, Optimizer
-from .parallel import DataParallel, Scores, plain_scores
+from .parallel import DataParallel, Scores, Workers, plain_scores, uses_workers
 
 Output = Union[Value, Sequence[Value]]
 LossFn = Callable[..., Value]  # loss_fn(model(x), y): one example's loss L_i
@@ -129,7 +129,7 @@ def fit(
     seed: Optional[int] = 0,
     verbose: bool = True,
     on_epoch: Optional[Callable[[int, History], None]] = None,
-    workers: int = 1,
+    workers: Workers = 1,
 ) -> History:
     """Train `model` on `examples` [(x, y), ...] with mini-batches; return the `History`.
 
@@ -137,8 +137,8 @@ def fit(
     `l2`·Σp² if given) and lets `optimizer` (default SGD, lr 0.05) step. With `verbose`, one
     line per epoch and, during long epochs, a progress line every few seconds go to stderr.
     `on_epoch(epoch, history)` is called after each epoch. `workers` > 1 computes each
-    batch's gradient in that many processes (`parallel.DataParallel`; `loss_fn` must then be
-    picklable where processes are spawned). A NaN or infinite loss or
+    batch's gradient in that many processes, or on a `concurrent.futures.Executor` given instead
+    (`parallel.DataParallel`; `loss_fn` must then be a module-level function). A NaN or infinite loss or
     gradient (or a number too large for a float: OverflowError) raises `TrainingDiverged`
     naming the epoch and step, leaving the last good parameters in the model.
     """
@@ -153,13 +153,12 @@ def fit(
         raise TypeError(f"on_epoch must be a function (epoch, history), got {type(on_epoch).__name__}")
     if not is_whole_number(epochs):
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
-    if not is_whole_number(workers):
-        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
-    if workers > 1 and getattr(model, "couples_examples", False):
-        raise ValueError("workers > 1 splits each batch over processes, but this model's batch norm "
+    parallel_wanted = uses_workers(workers)  # a whole number > 1 or an Executor (ValueError if neither)
+    if parallel_wanted and getattr(model, "couples_examples", False):
+        raise ValueError("workers splits each batch over processes, but this model's batch norm "
                          "normalises over the whole batch (its examples are coupled); use workers=1")
     optimizer = optimizer or SGD(model.parameters(), lr=0.05)
-    with DataParallel(model, loss_fn, workers) if workers > 1 else nullcontext() as parallel:
+    with DataParallel(model, loss_fn, workers) if parallel_wanted else nullcontext() as parallel:
         return _train(model, examples, loss_fn, optimizer, epochs, batch_size, l2, shuffle, seed,
                       verbose, on_epoch, parallel)
 
