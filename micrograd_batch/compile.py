@@ -102,12 +102,12 @@ def _watching() -> Iterator[tuple[list[str], dict[Value, float]]]:
 
     with _TRACE_LOCK:
         try:
-            Value.data = property(read, write)  # type: ignore[assignment,method-assign]
-            Value.__pow__ = power  # type: ignore[method-assign,assignment]
+            setattr(Value, "data", property(read, write))
+            setattr(Value, "__pow__", power)
             yield reads, exponents
         finally:
-            Value.data = slot  # type: ignore[method-assign]
-            Value.__pow__ = original_pow  # type: ignore[method-assign]
+            setattr(Value, "data", slot)
+            setattr(Value, "__pow__", original_pow)
 
 
 def _trace(model: Callable, loss_fn: LossFn, x: Sequence[float], y: object, watch: bool) -> _Trace:
@@ -147,6 +147,9 @@ def _forward_order(roots: Sequence[Value]) -> list[Value]:
             for parent in parents:
                 if parent not in seen:
                     seen.add(parent)
+                    if not parent._parents:  # a leaf: placed at once, no stack frame
+                        order.append(parent)
+                        continue
                     stack.append((parent, iter(parent._parents)))
                     break
             else:
@@ -164,7 +167,7 @@ def _signature(trace: _Trace, param_index: dict[Value, int]) -> tuple:
     for k, node in enumerate(trace.nodes):
         index[node] = k
         if node._parents:
-            parts.append((node._op, tuple(index[p] for p in node._parents)))
+            parts.append((node._op, tuple(map(index.__getitem__, node._parents))))
         elif node in param_index:
             parts.append(("param", param_index[node]))
         elif node in inputs:
@@ -673,7 +676,7 @@ class CompiledLoss:
         self._source = _program_source(self.params, self._param_names, self._nin, bodies)
         namespace = dict(_NAMESPACE)
         exec(compile(self._source, "<compiled loss>", "exec"), namespace)
-        self._run = namespace["run_batch"]
+        self._run = namespace["run_batch"]  # type: ignore[assignment]
 
     def _verify(self, trace: _Trace, x: Sequence[float], number: int, body: list[str]) -> None:
         """The new code's loss and gradient for the traced example equal its graph's, bit for bit."""
@@ -694,6 +697,17 @@ class CompiledLoss:
             raise NotCompilable("an example's graph has a different structure from the compiled one: "
                                 "the model or the loss changed, or depends on the data")
         return trace.root.data
+
+
+def known_stable(model: Any, loss_fn: object) -> bool:
+    """True for a library model (MLP, Layer, Neuron) with a library loss (hinge, mse,
+    bce_with_logits, softmax_cross_entropy): code known to build the same graph for every
+    example of a target and to have no side effects, so tracing it changes nothing. `fit`
+    compiles these by itself; other models and losses can be compiled with `compile_loss`."""
+    from .losses import hinge, mse, softmax_cross_entropy
+    from .nn import MLP, Layer, Neuron
+
+    return type(model) in (MLP, Layer, Neuron) and loss_fn in (hinge, mse, bce_with_logits, softmax_cross_entropy)
 
 
 def compile_loss(model: Any, loss_fn: LossFn, *, example: Optional[tuple] = None,
