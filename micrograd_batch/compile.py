@@ -54,7 +54,7 @@ LossFn = Callable[[Any, Any], Value]
 
 MAX_TARGETS = 16  # distinct targets compiled per loss; beyond that, the graph path
 _LIBRARY_MODULES = {f"{__package__}.{name}" for name in ("engine", "losses", "batch", "nn", "compile")}
-_TRACE_LOCK = threading.Lock()
+_TRACE_LOCK = threading.RLock()  # one trace at a time patches the Value class
 
 
 class NotCompilable(Exception):
@@ -645,7 +645,7 @@ class CompiledLoss:
         names, accumulators = self._leaf_names(trace, namer)
         body = _example_code(trace, _node_names(trace, namer, names), accumulators)
         self._targets[key] = len(self._compiled)
-        self._compiled.append(_Target(repr(y), signature, body))
+        self._compiled.append(_Target(" ".join(repr(y).split())[:60], signature, body))
         self._verify(trace, x, len(self._compiled) - 1, body)
         return self._targets[key]
 
