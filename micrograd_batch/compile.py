@@ -2,13 +2,13 @@
 
 Every example of a batch builds a graph of the same shape; only the numbers differ. So
 `compile_loss(model, loss_fn)` builds ONE example's graph with the real engine, and writes it out
-as Python source: one statement per node for the forward pass, then one statement per edge for
-the backward pass -- the chain rule `g_parent += local_derivative * g_node`, in exactly the
+as Python source: one statement per node for the forward pass, then the backward pass -- the
+chain rule, each node's gradient the sum of `local_derivative * g_consumer` -- in exactly the
 order `backward()` visits the nodes. That backward part *is* the δ recursion, unrolled:
 
-    g_L2_n1_a = L3_n1_w1 * g_L3_n1_z                         # δ flows back through a weight
-    g_L2_n1_z = (1.0 if L2_n1_z > 0.0 else 0.0) * g_L2_n1_a  # ... and through ReLU'(z)
-    g_L2_n1_w1 += L1_n1_a * g_L2_n1_z                        # a weight's share: δ · a_in
+    g_L1_n1_a = L2_n2_w1 * g_L2_n2_z + L2_n1_w1 * g_L2_n1_z           # Σ_j w_j1 δ_j
+    g_L1_n1_z = (g_L1_n1_a if L1_n1_z > 0.0 else 0.0 * g_L1_n1_a)     # times ReLU'(z): δ
+    g_L1_n1_w1 += x1 * g_L1_n1_z                                      # a weight's share: δ·a_in
 
 The source is `exec`-ed once and then run for every example of every batch, with the
 parameters' current values read on each call. `.grad(examples)` gives exactly what
@@ -71,7 +71,7 @@ class _Trace:
     outputs: list[Value]  # the model's output(s)
     several_outputs: bool  # the model returned a list
     inputs: list[Value]  # the leaves made from x
-    nodes: list[Value]  # every node, each after its parents (forward order)
+    nodes: list[Value]  # every node, each after its parents (forward order; traced with watch only)
     exponents: dict[Value, float]  # x ** e nodes -> e (the op text shows e rounded)
     data_reads: list[str]  # where code outside the library read Value.data
 
@@ -129,7 +129,8 @@ def _trace(model: Callable, loss_fn: LossFn, x: Sequence[float], y: object, watc
         raise NotCompilable("the model must return Values and the loss one Value")
     if not loss._parents:
         raise NotCompilable("the loss is a leaf, not computed from the model's output")
-    return _Trace(loss, outputs, several, inputs, _forward_order([loss, *outputs]), exponents, reads)
+    nodes = _forward_order([loss, *outputs]) if watch else []  # for writing code; checks need no order
+    return _Trace(loss, outputs, several, inputs, nodes, exponents, reads)
 
 
 def _forward_order(roots: Sequence[Value]) -> list[Value]:
@@ -159,22 +160,32 @@ def _forward_order(roots: Sequence[Value]) -> list[Value]:
 
 
 def _signature(trace: _Trace, param_index: dict[Value, int]) -> tuple:
-    """The graph's structure as a comparable tuple: each node's kind and parents, each leaf's
-    role (parameter i, input i, or a constant and its value), and where the outputs are."""
-    index: dict[Value, int] = {}
-    inputs = {v: i for i, v in enumerate(trace.inputs)}
+    """The graph's structure as a comparable tuple: each computed node's kind and parents, where
+    a parent is named by its role (parameter i, input i, a constant and its value, or computed
+    node k), and where the loss and the outputs are. Cheap: the per-call check runs it."""
+    keys: dict[Value, object] = dict(param_index)
+    keys.update((v, ("input", i)) for i, v in enumerate(trace.inputs))
     parts: list[tuple] = []
-    for k, node in enumerate(trace.nodes):
-        index[node] = k
-        if node._parents:
-            parts.append((node._op, tuple(map(index.__getitem__, node._parents))))
-        elif node in param_index:
-            parts.append(("param", param_index[node]))
-        elif node in inputs:
-            parts.append(("input", inputs[node]))
-        else:
-            parts.append((node._op or "leaf", repr(node.data)))
-    return (tuple(parts), index[trace.root], tuple(index[o] for o in trace.outputs), trace.several_outputs)
+    for start in (trace.root, *trace.outputs):
+        stack = [start]
+        while stack:
+            node = stack[-1]
+            if node in keys:
+                stack.pop()
+                continue
+            unnamed = [p for p in node._parents if p not in keys]
+            computed = [p for p in unnamed if p._parents]
+            for leaf in unnamed:
+                if not leaf._parents:
+                    keys[leaf] = (leaf._op or "leaf", repr(leaf.data))
+            if not node._parents:
+                keys[node] = (node._op or "leaf", repr(node.data))
+            elif computed:
+                stack.extend(reversed(computed))
+            else:
+                keys[node] = ("node", len(parts))
+                parts.append((node._op, tuple(map(keys.__getitem__, node._parents))))
+    return (tuple(parts), keys[trace.root], tuple(keys[o] for o in trace.outputs), trace.several_outputs)
 
 
 # ---- writing the code ------------------------------------------------------------------------
@@ -261,7 +272,10 @@ def _node_names(trace: _Trace, namer: _Namer, leaf_names: dict[Value, str]) -> d
     return names
 
 
-def _forward(node: Value, var: str, args: list[str], trace: _Trace) -> tuple[list[str], list[str]]:
+Local = Union[str, tuple[str, str]]  # a local derivative: an expression, or ("step", condition) for 1/0
+
+
+def _forward(node: Value, var: str, args: list[str], trace: _Trace) -> tuple[list[str], list[Local]]:
     """The statements computing `node` (named `var`, parents named `args`) exactly as the engine
     does, and the expression for its local derivative with respect to each parent."""
     op = node._op
@@ -282,15 +296,15 @@ def _forward(node: Value, var: str, args: list[str], trace: _Trace) -> tuple[lis
         terms = " + ".join(f"{w} * {x}" for w, x in zip(args[:n], args[n:2 * n]))
         return [f"{var} = {args[-1]} + {terms}"], [*args[n:2 * n], *args[:n], "1.0"]
     if op == "relu":
-        return [f"{var} = {args[0]} if {args[0]} > 0.0 else 0.0"], [f"(1.0 if {args[0]} > 0.0 else 0.0)"]
+        return [f"{var} = {args[0]} if {args[0]} > 0.0 else 0.0"], [("step", f"{args[0]} > 0.0")]
     if op == "tanh":
         return [f"{var} = _tanh({args[0]})"], [f"(1.0 - {var} * {var})"]
     if op == "abs":
         return ([f"{var} = abs({args[0]})"],
                 [f"(1.0 if {args[0]} > 0.0 else (-1.0 if {args[0]} < 0.0 else 0.0))"])
     call = _engine_call(node, args, trace)
-    locals_ = [f"d{k}_{var}" for k in range(len(args))]
-    return [f"{var}, {', '.join(locals_)} = {call}"], locals_
+    locals_: list[Local] = [f"d{k}_{var}" for k in range(len(args))]
+    return [f"{var}, {', '.join(map(str, locals_))} = {call}"], locals_
 
 
 _BY_ENGINE = {"exp", "log", "sigmoid", "softplus"}
@@ -334,11 +348,23 @@ def _same(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b, strict=True))
 
 
+def _share(local: Local, upstream: str) -> str:
+    """The chain rule on one edge, `local * upstream`, written so that it gives the same float:
+    1.0·g is g, -1.0·g is -g, and a step (ReLU's 1 or 0) is g or 0.0·g (which keeps NaN)."""
+    if isinstance(local, tuple):
+        return f"({upstream} if {local[1]} else 0.0 * {upstream})"
+    if local == "1.0":
+        return upstream
+    if local == "-1.0":
+        return f"-{upstream}"
+    return f"{local} * {upstream}"
+
+
 def _example_code(trace: _Trace, names: dict[Value, str], accumulators: dict[Value, str]) -> list[str]:
     """Forward statements, then backward statements, for one example of one target."""
     model_part = set(_forward_order(trace.outputs))
     lines: list[str] = []
-    local_derivatives: dict[Value, list[str]] = {}
+    local_derivatives: dict[Value, list[Local]] = {}
     section = None
     for node in trace.nodes:
         if not node._parents:
@@ -350,24 +376,26 @@ def _example_code(trace: _Trace, names: dict[Value, str], accumulators: dict[Val
         statements, local_derivatives[node] = _forward(node, names[node], [names[p] for p in node._parents], trace)
         lines.extend(statements)
     output = ", ".join(names[o] for o in trace.outputs)
-    lines.append(f"losses.append({names[trace.root]})")
-    lines.append(f"outputs.append([{output}])" if trace.several_outputs else f"outputs.append({output})")
-    lines.append(f"g_{names[trace.root]} = seed  # dL/dL_i = 1/m: the batch-mean node's share")
-    assigned = {trace.root}
+    lines.append(f"append_loss({names[trace.root]})")
+    lines.append(f"append_output([{output}])" if trace.several_outputs else f"append_output({output})")
+    # Backward, node by node in backward()'s order. A node's gradient is the sum of the shares
+    # its consumers passed back, added in the order backward() adds them (all consumers come
+    # before it); a parameter's share goes into its accumulator at once.
+    shares: dict[Value, list[str]] = {trace.root: ["seed"]}
     section = None
-    for node in (n for n in topological_order(trace.root) if n._parents):  # backward()'s order
+    for node in (n for n in topological_order(trace.root) if n._parents):
         part = _layer_of(node) if node in model_part else "the loss"
         if part != section:
             lines.append(f"# ---- backward: {part}")
             section = part
         upstream = f"g_{names[node]}"
+        note = "  # dL/dL_i = 1/m: the batch-mean node's share" if node is trace.root else ""
+        lines.append(f"{upstream} = {' + '.join(shares.pop(node))}{note}")
         for parent, local in zip(node._parents, local_derivatives[node]):
-            share = upstream if local == "1.0" else f"-{upstream}" if local == "-1.0" else f"{local} * {upstream}"
             if parent in accumulators:
-                lines.append(f"{accumulators[parent]} += {share}")
+                lines.append(f"{accumulators[parent]} += {_share(local, upstream)}")
             elif parent._parents:
-                lines.append(f"g_{names[parent]} {'+=' if parent in assigned else '='} {share}")
-                assigned.add(parent)
+                shares.setdefault(parent, []).append(_share(local, upstream))
     return lines
 
 
@@ -422,10 +450,11 @@ def _program_source(params: list[Value], param_names: list[str], nin: int,
     grads = [f"g_{name}" for name in param_names]
     lines = [
         "# Generated by micrograd_batch.compile_loss from one traced example's graph.",
-        "# Forward: one statement per node. Backward: one statement per edge, the chain rule",
-        "#   g_parent += local_derivative * g_node, in the order Value.backward() takes them.",
-        "# Examples run last to first, as backward() reaches them through the batch-mean node,",
-        "# so every gradient is summed in the same order as on the graph path.",
+        "# Forward: one statement per node. Backward: the chain rule, node by node in the order",
+        "# Value.backward() takes them: g_X is dL/dX (for a neuron's z: its δ), the sum of the",
+        "# shares local_derivative * g_consumer its consumers pass back; a parameter's share is",
+        "# added to its gradient g_w at once. Examples run last to first, as backward() reaches",
+        "# them through the batch-mean node, so every sum is added up in the same order.",
         "",
         "def run_batch(xs, targets, seed, parameters, gradients):",
         "    # the parameters' current values, and their gradients so far (each example adds its share)",
@@ -433,6 +462,7 @@ def _program_source(params: list[Value], param_names: list[str], nin: int,
         f"    ({', '.join(grads)},) = gradients",
         "    losses = []",
         "    outputs = []",
+        "    append_loss, append_output = losses.append, outputs.append",
         f"    for ({inputs}), target in zip(xs, targets):",
     ]
     for k, (description, body) in enumerate(bodies):
@@ -641,7 +671,8 @@ class CompiledLoss:
             raise NotCompilable("two examples with the same target gave graphs of different structure")
         self._nin = len(x)
         namer = _Namer(set(_NAMESPACE) | {"run_batch", "xs", "targets", "target", "seed", "parameters",
-                                          "gradients", "losses", "outputs"} | {f"x{i + 1}" for i in range(len(x))})
+                                          "gradients", "losses", "outputs", "append_loss",
+                                          "append_output"} | {f"x{i + 1}" for i in range(len(x))})
         names, accumulators = self._leaf_names(trace, namer)
         body = _example_code(trace, _node_names(trace, namer, names), accumulators)
         self._targets[key] = len(self._compiled)

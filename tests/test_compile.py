@@ -168,7 +168,7 @@ def test_source_compiles_names_every_parameter_and_marks_forward_backward_and_la
                    "# ---- backward: the loss", "# ---- backward: layer L2", "# ---- backward: layer L1"):
         assert marker in source
     assert "g_L1_n1_w1 += x1 * g_L1_n1_z" in source  # a weight's share: δ times its input
-    assert "(1.0 if L1_n1_z > 0.0 else 0.0)" in source  # ReLU'(z): an expression, not a branch
+    assert "g_L1_n1_z = (g_L1_n1_a if L1_n1_z > 0.0 else 0.0 * g_L1_n1_a)" in source  # ReLU'(z): an expression
 
 
 def test_source_before_anything_is_traced_says_how_to_get_it():
