@@ -1,20 +1,21 @@
 #!/usr/bin/env python3
 """The compiled loss against fit's graph step and two hand-written pure-Python references (run by hand).
 
-    python3 benchmarks/compiled.py            # batch 16 .. 4,096, 5 interleaved repeats (about 2 minutes)
-    python3 benchmarks/compiled.py --quick    # batch 16, 64 and 256, 3 repeats
+    python3 benchmarks/compiled.py            # batch 16 .. 4,096, 7 interleaved repeats (a few minutes)
+    python3 benchmarks/compiled.py --quick    # batch 16, 64 and 256, 5 repeats
 
 The workload of benchmarks/bench.py: two moons, MLP(2, [16, 16, 1]) with ReLU, the hinge loss
-plus 1e-4·Σp², one SGD step (lr 0.05) per batch. Five ways to take that step:
+plus 1e-4·Σp², one SGD step (lr 0.05) per batch. Six ways to take that step:
 
     graph        fit's step today: `train_step` (per-example graphs, batch_mean, backward; gc paused)
     graph/64     the same, the batch backpropagated in micro-batches of 64 (weight k/m each)
     compiled     `train_step(..., compiled=compile_loss(model, hinge))`: fit's default now
+    compiled .grad   `compiled.grad(batch)` alone: no l2 term, no optimiser step (what is per example)
     listcomp     hand-written pure Python: lists of weights, list comprehensions, no autograd objects
     straight     hand-written pure Python generated straight-line code: a local variable per weight,
                  no checks (the pure-Python limit)
 
-All five start from the same weights; the script checks that their losses and gradients agree
+All of them start from the same weights; the script checks that their losses and gradients agree
 (the compiled step bit for bit with the graph step, the others to 1e-12 relative) before timing.
 Each repeat runs every variant once, in turn (interleaved, so all see the same machine load);
 the tables give the median time per example. Other processes share the machine: compare the
@@ -193,31 +194,35 @@ def check_agreement(batch: list) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="batch 16, 64 and 256; 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="batch 16, 64 and 256; 5 repeats")
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args(argv)
     sizes = [16, 64, 256] if args.quick else SIZES
-    repeats = args.repeats or (3 if args.quick else 5)
+    repeats = args.repeats or (5 if args.quick else 7)
     data = make_moons(max(sizes), noise=0.1, seed=0)
     check_agreement(data[:64])
     load_before = os.getloadavg()
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average before: {', '.join(f'{x:.2f}' for x in load_before)}\n")
-    names = ["graph", "graph/64", "compiled", "listcomp", "straight"]
+    names = ["graph", "graph/64", "compiled", "compiled .grad", "listcomp", "straight"]
     print("| batch | " + " | ".join(f"{n} µs/ex" for n in names)
           + " | graph / compiled | compiled / listcomp | compiled / straight |")
     print("|---:|" + "---:|" * (len(names) + 3))
     per_example: dict[str, dict[int, float]] = {n: {} for n in names}
+    best: dict[str, dict[int, float]] = {n: {} for n in names}
     for m in sizes:
         batch = data[:m]
-        models = {n: MLP(2, [16, 16, 1], seed=1) for n in ("graph", "graph/64", "compiled")}
+        models = {n: MLP(2, [16, 16, 1], seed=1) for n in ("graph", "graph/64", "compiled", "compiled .grad")}
         optimizers = {n: SGD(model.parameters(), lr=LR) for n, model in models.items()}
         compiled_step = compiled_step_for(models["compiled"])
         steps: dict[str, Callable[[], object]] = {
             "graph": lambda: graph_step(models["graph"], optimizers["graph"], batch),
             "graph/64": lambda: micro_batched_step(models["graph/64"], optimizers["graph/64"], batch),
             "compiled": lambda: compiled_step(models["compiled"], optimizers["compiled"], batch),
+            "compiled .grad": lambda: gradient_only.grad(batch),  # no l2, no optimiser: the per-example part
         }
+        gradient_only = compile_loss(models["compiled .grad"], hinge, strict=True)
+        gradient_only.grad(batch)
         state = {"listcomp": weights_of(MLP(2, [16, 16, 1], seed=1)),
                  "straight": [p.data for p in MLP(2, [16, 16, 1], seed=1).parameters()]}
         straight = straight_step_for([2, 16, 16, 1])
@@ -239,14 +244,24 @@ def main(argv: list[str] | None = None) -> None:
         medians = {n: statistics.median(times[n]) / m * 1e6 for n in names}
         for n in names:
             per_example[n][m] = medians[n]
+            best[n][m] = min(times[n]) / m * 1e6
         cells = " | ".join(f"{medians[n]:.1f}" for n in names)
         print(f"| {m} | {cells} | {medians['graph'] / medians['compiled']:.1f}x "
               f"| {medians['compiled'] / medians['listcomp']:.2f} | {medians['compiled'] / medians['straight']:.2f} |",
               flush=True)
+    print("\nBest of the repeats (least disturbed by other processes), µs per example:\n")
+    print("| batch | " + " | ".join(names) + " | graph / compiled | compiled / listcomp | compiled / straight |")
+    print("|---:|" + "---:|" * (len(names) + 3))
+    for m in sizes:
+        b = {n: best[n][m] for n in names}
+        print(f"| {m} | " + " | ".join(f"{b[n]:.1f}" for n in names) + f" | {b['graph'] / b['compiled']:.1f}x "
+              f"| {b['compiled'] / b['listcomp']:.2f} | {b['compiled'] / b['straight']:.2f} |")
     print("\nPer-example cost, max/min over the batch sizes (target: flat within 20%, i.e. <= 1.20):\n")
+    print("| variant | median | best |")
+    print("|---|---:|---:|")
     for n in names:
-        values = per_example[n].values()
-        print(f"- {n}: {max(values) / min(values):.2f}")
+        med, top = per_example[n].values(), best[n].values()
+        print(f"| {n} | {max(med) / min(med):.2f} | {max(top) / min(top):.2f} |")
     model = MLP(2, [16, 16, 1], seed=1)
     t = time.perf_counter()
     compile_loss(model, hinge, strict=True).grad(data[:64])
