@@ -61,6 +61,10 @@ class NotCompilable(Exception):
     """The model and loss cannot be compiled safely (the message says why); use the graph path."""
 
 
+class _Changed(NotCompilable):
+    """A per-call check found a graph unlike the compiled one: worth a warning."""
+
+
 # ---- tracing one example with the real engine ---------------------------------------------
 
 @dataclass
@@ -622,11 +626,11 @@ class CompiledLoss:
             losses.reverse()
             outputs.reverse()
             if not _same([losses[check]], [expected]):
-                raise NotCompilable(f"example {check}'s compiled loss {losses[check]!r} differs from its graph's "
+                raise _Changed(f"example {check}'s compiled loss {losses[check]!r} differs from its graph's "
                                     f"{expected!r}: the model or loss changed")
         except NotCompilable as error:
             self._give_up(error)
-            if self.fallback_reason is not None and self._run is not None:
+            if isinstance(error, _Changed):
                 warnings.warn(f"compiled loss: using the graph path from now on: {error}", stacklevel=3)
             return None
         return losses, outputs, grads
@@ -725,7 +729,7 @@ class CompiledLoss:
         trace = _trace(self.model, self.loss_fn, list(x), y, watch=False)
         target = self._compiled[self._targets[_target_key(y)]]  # type: ignore[index]
         if _signature(trace, self._param_index) != target.signature:
-            raise NotCompilable("an example's graph has a different structure from the compiled one: "
+            raise _Changed("an example's graph has a different structure from the compiled one: "
                                 "the model or the loss changed, or depends on the data")
         return trace.root.data
 
