@@ -343,4 +343,6 @@ def test_a_nan_example_stops_fit_at_the_same_step_with_the_same_parameters():
         with pytest.raises(TrainingDiverged) as info:
             fit(model, data, hinge, epochs=3, batch_size=8, l2=1e-3, verbose=False, compiled=compiled)
         outcomes.append((str(info.value), [p.data for p in model.parameters()], [p.grad for p in model.parameters()]))
-    assert outcomes[0] == outcomes[1]  # same message, parameters and (untouched) gradients
+    (message, params, grads), (message_, params_, grads_) = outcomes
+    assert message == message_ and params == params_
+    assert same(grads, grads_) and any(math.isnan(g) for g in grads)  # NaN where the graph has NaN
