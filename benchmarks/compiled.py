@@ -15,6 +15,9 @@ plus 1e-4·Σp², one SGD step (lr 0.05) per batch. Six ways to take that step:
     straight     hand-written pure Python generated straight-line code: a local variable per weight,
                  no checks (the pure-Python limit)
 
+The two hand-written ones backpropagate every example, also those whose hinge loss is 0 (whose
+δ is 0), as the graph and the compiled code do: the same arithmetic, so the times compare.
+
 All of them start from the same weights; the script checks that their losses and gradients agree
 (the compiled step bit for bit with the graph step, the others to 1e-12 relative) before timing.
 Each repeat runs every variant once, in turn (interleaved, so all see the same machine load);
@@ -97,10 +100,8 @@ def listcomp_grads(weights: Weights, batch: list) -> tuple[float, Weights]:
             a = [zi if zi > 0.0 else 0.0 for zi in z] if li < last else z
             activations.append(a)
         margin = 1.0 - y * a[0]
-        if margin <= 0.0:
-            continue
-        loss_sum += margin
-        delta = [-y / m]
+        loss_sum += margin if margin > 0.0 else 0.0
+        delta = [-y / m if margin > 0.0 else 0.0]  # backpropagated even when 0, as the others do
         for li in range(last, -1, -1):
             a_in = activations[li]
             layer_grads = grads[li]
@@ -135,8 +136,10 @@ def straight_line_source(sizes: list[int]) -> str:
             lines.append(f"        z{l + 1}_{j} = {row[-1]} + {terms}")
             if l < last:
                 lines.append(f"        a{l + 1}_{j} = z{l + 1}_{j} if z{l + 1}_{j} > 0.0 else 0.0")
-    lines += [f"        margin = 1.0 - y * z{last + 1}_0", "        if margin <= 0.0:", "            continue",
-              "        loss_sum += margin", f"        d{last + 1}_0 = -y * inv_m"]
+    lines += [f"        margin = 1.0 - y * z{last + 1}_0", "        if margin > 0.0:",
+              "            loss_sum += margin", f"            d{last + 1}_0 = -y * inv_m",
+              "        else:  # backpropagated even when 0, as the other variants do",
+              f"            d{last + 1}_0 = 0.0"]
     for l in range(last, -1, -1):
         for j, row in enumerate(names[l]):
             for k, w in enumerate(row[:-1]):
