@@ -346,3 +346,15 @@ def test_a_nan_example_stops_fit_at_the_same_step_with_the_same_parameters():
     (message, params, grads), (message_, params_, grads_) = outcomes
     assert message == message_ and params == params_
     assert same(grads, grads_) and any(math.isnan(g) for g in grads)  # NaN where the graph has NaN
+
+
+def test_a_replaced_parameter_is_noticed_by_the_per_call_check():
+    model = MLP(2, [3, 1], seed=18)
+    data = make_moons(10, seed=18)
+    compiled = compile_loss(model, hinge)
+    compiled.grad(data)
+    neuron = model.layers[0].neurons[0]
+    neuron.w[0] = Value(0.25, "L1.n1.w1")  # a new Value object the compiled code does not know
+    with pytest.warns(UserWarning, match="different structure"):
+        got = compiled_path(compiled, model, data)
+    assert got == graph_path(model, hinge, data)
