@@ -174,21 +174,20 @@ def _signature(trace: _Trace, param_index: dict[Value, int]) -> tuple:
         stack = [start]
         while stack:
             node = stack[-1]
+            parents = node._parents
             if node in keys:
                 stack.pop()
-                continue
-            unnamed = [p for p in node._parents if p not in keys]
-            computed = [p for p in unnamed if p._parents]
-            for leaf in unnamed:
-                if not leaf._parents:
-                    keys[leaf] = (leaf._op or "leaf", repr(leaf.data))
-            if not node._parents:
+            elif not parents:
                 keys[node] = (node._op or "leaf", repr(node.data))
-            elif computed:
-                stack.extend(reversed(computed))
-            else:
+            elif all(map(keys.__contains__, parents)):  # every parent named: name this node
                 keys[node] = ("node", len(parts))
-                parts.append((node._op, tuple(map(keys.__getitem__, node._parents))))
+                parts.append((node._op, tuple(map(keys.__getitem__, parents))))
+            else:  # name the new leaves now, and the computed parents first
+                unnamed = [p for p in parents if p not in keys]
+                for leaf in unnamed:
+                    if not leaf._parents:
+                        keys[leaf] = (leaf._op or "leaf", repr(leaf.data))
+                stack.extend(reversed([p for p in unnamed if p._parents]))
     return (tuple(parts), keys[trace.root], tuple(keys[o] for o in trace.outputs), trace.several_outputs)
 
 
