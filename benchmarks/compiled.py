@@ -21,8 +21,12 @@ The two hand-written ones backpropagate every example, also those whose hinge lo
 All of them start from the same weights; the script checks that their losses and gradients agree
 (the compiled step bit for bit with the graph step, the others to 1e-12 relative) before timing.
 Each repeat runs every variant once, in turn (interleaved, so all see the same machine load);
-the tables give the median time per example. Other processes share the machine: compare the
-ratios within one run, and read the load average printed with them.
+the tables give the median time per example. Times are this process's CPU time
+(`time.process_time`) unless `--wall`: on a machine shared with other busy processes, a step
+longer than a scheduler time slice is always interrupted, so wall-clock time grows with the
+batch for every variant (2x from batch 256 to 1,024 at load 4 on 2 cores, even for the
+straight-line code) although the work per example does not. Compare ratios within one run,
+and read the load average printed with them.
 """
 
 from __future__ import annotations
@@ -195,22 +199,40 @@ def check_agreement(batch: list) -> None:
             sys.exit(f"{name} differs from the graph step by {worst:.2g} (relative)")
 
 
+def ratio_cells(t: dict[str, float], ratios: bool) -> str:
+    """The three ratios of a table row (empty when a variant is missing)."""
+    if not ratios:
+        return ""
+    return (f" {t['graph'] / t['compiled']:.1f}x | {t['compiled'] / t['listcomp']:.2f} "
+            f"| {t['compiled'] / t['straight']:.2f} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 16, 64 and 256; 5 repeats")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated subset (compiled,straight,...); ratios need graph, compiled, "
+                             "listcomp and straight")
+    parser.add_argument("--wall", action="store_true",
+                        help="time by the wall clock instead of this process's CPU time")
     args = parser.parse_args(argv)
+    clock = time.perf_counter if args.wall else time.process_time
     sizes = [16, 64, 256] if args.quick else SIZES
     repeats = args.repeats or (5 if args.quick else 7)
     data = make_moons(max(sizes), noise=0.1, seed=0)
     check_agreement(data[:64])
     load_before = os.getloadavg()
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"load average before: {', '.join(f'{x:.2f}' for x in load_before)}\n")
+          f"load average before: {', '.join(f'{x:.2f}' for x in load_before)}; "
+          f"{'wall-clock' if args.wall else 'CPU'} time\n")
     names = ["graph", "graph/64", "compiled", "compiled .grad", "listcomp", "straight"]
-    print("| batch | " + " | ".join(f"{n} µs/ex" for n in names)
-          + " | graph / compiled | compiled / listcomp | compiled / straight |")
-    print("|---:|" + "---:|" * (len(names) + 3))
+    if args.variants:
+        names = [n for n in names if n in args.variants.split(",")]
+    ratios = all(n in names for n in ("graph", "compiled", "listcomp", "straight"))
+    ratio_header = " graph / compiled | compiled / listcomp | compiled / straight |" if ratios else ""
+    print("| batch | " + " | ".join(f"{n} µs/ex" for n in names) + " |" + ratio_header)
+    print("|---:|" + "---:|" * (len(names) + (3 if ratios else 0)))
     per_example: dict[str, dict[int, float]] = {n: {} for n in names}
     best: dict[str, dict[int, float]] = {n: {} for n in names}
     for m in sizes:
@@ -241,24 +263,21 @@ def main(argv: list[str] | None = None) -> None:
         times: dict[str, list[float]] = {n: [] for n in names}
         for _ in range(repeats):
             for n in names:
-                t = time.perf_counter()
+                t = clock()
                 steps[n]()
-                times[n].append(time.perf_counter() - t)
+                times[n].append(clock() - t)
         medians = {n: statistics.median(times[n]) / m * 1e6 for n in names}
         for n in names:
             per_example[n][m] = medians[n]
             best[n][m] = min(times[n]) / m * 1e6
-        cells = " | ".join(f"{medians[n]:.1f}" for n in names)
-        print(f"| {m} | {cells} | {medians['graph'] / medians['compiled']:.1f}x "
-              f"| {medians['compiled'] / medians['listcomp']:.2f} | {medians['compiled'] / medians['straight']:.2f} |",
+        print(f"| {m} | " + " | ".join(f"{medians[n]:.1f}" for n in names) + " |" + ratio_cells(medians, ratios),
               flush=True)
     print("\nBest of the repeats (least disturbed by other processes), µs per example:\n")
-    print("| batch | " + " | ".join(names) + " | graph / compiled | compiled / listcomp | compiled / straight |")
-    print("|---:|" + "---:|" * (len(names) + 3))
+    print("| batch | " + " | ".join(names) + " |" + ratio_header)
+    print("|---:|" + "---:|" * (len(names) + (3 if ratios else 0)))
     for m in sizes:
         b = {n: best[n][m] for n in names}
-        print(f"| {m} | " + " | ".join(f"{b[n]:.1f}" for n in names) + f" | {b['graph'] / b['compiled']:.1f}x "
-              f"| {b['compiled'] / b['listcomp']:.2f} | {b['compiled'] / b['straight']:.2f} |")
+        print(f"| {m} | " + " | ".join(f"{b[n]:.1f}" for n in names) + " |" + ratio_cells(b, ratios))
     print("\nPer-example cost, max/min over the batch sizes (target: flat within 20%, i.e. <= 1.20):\n")
     print("| variant | median | best |")
     print("|---|---:|---:|")
