@@ -199,6 +199,27 @@ def check_agreement(batch: list) -> None:
             sys.exit(f"{name} differs from the graph step by {worst:.2g} (relative)")
 
 
+def fixed_costs(model: MLP, compiled: object, example: tuple, repeats: int, clock: Callable[[], float]) -> None:
+    """What a compiled step pays once per batch, whatever its size (median µs)."""
+    optimizer = SGD(model.parameters(), lr=LR)
+    parts: dict[str, Callable[[], object]] = {
+        "per-call check (one example re-traced, structure compared)":
+            lambda: compiled._check_structure(example),  # type: ignore[attr-defined]
+        "l2 node (l2_penalty over 337 parameters)": lambda: l2_penalty(model.parameters(), ALPHA),
+        "optimiser step (SGD over 337 Values)": optimizer.step,
+    }
+    print("\nFixed costs of a compiled step (paid once per batch):\n")
+    print("| part | µs |")
+    print("|---|---:|")
+    for name, part in parts.items():
+        times = []
+        for _ in range(repeats):
+            t = clock()
+            part()
+            times.append(clock() - t)
+        print(f"| {name} | {statistics.median(times) * 1e6:.0f} |")
+
+
 def ratio_cells(t: dict[str, float], ratios: bool) -> str:
     """The three ratios of a table row (empty when a variant is missing)."""
     if not ratios:
@@ -286,8 +307,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {n} | {max(med) / min(med):.2f} | {max(top) / min(top):.2f} |")
     model = MLP(2, [16, 16, 1], seed=1)
     t = time.perf_counter()
-    compile_loss(model, hinge, strict=True).grad(data[:64])
+    compiled = compile_loss(model, hinge, strict=True)
+    compiled.grad(data[:64])
     print(f"\nFirst call (trace, check, generate, exec, run batch 64): {(time.perf_counter() - t) * 1e3:.1f} ms")
+    fixed_costs(model, compiled, data[0], repeats=max(repeats, 21), clock=clock)
     print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
