@@ -544,6 +544,8 @@ class CompiledLoss:
     def source(self) -> str:
         """The generated Python (after the first example was traced: `.grad(...)`, or
         `compile_loss(..., example=(x, y))`)."""
+        if not self._source and self.fallback_reason is not None:
+            raise RuntimeError(f"nothing was compiled: {self.fallback_reason}")
         if not self._source:
             raise RuntimeError("nothing traced yet: call .grad(examples) or compile_loss(..., example=(x, y))")
         return self._source

@@ -175,6 +175,8 @@ def test_source_compiles_names_every_parameter_and_marks_forward_backward_and_la
 def test_source_before_anything_is_traced_says_how_to_get_it():
     with pytest.raises(RuntimeError, match="nothing traced yet"):
         compile_loss(MLP(2, [1], seed=0), hinge).source
+    with pytest.raises(RuntimeError, match="nothing was compiled: .*reads a Value's .data"):
+        compile_loss(MLP(2, [1], seed=0), branchy, example=([1.0, 2.0], 1)).source
 
 
 def test_parameters_changed_between_calls_are_picked_up():
