@@ -34,8 +34,10 @@ fresh Value, so their values, errors and NaNs are the engine's own.
 
 from __future__ import annotations
 
+import itertools
 import keyword
 import math
+import operator
 import re
 import sys
 import threading
@@ -46,7 +48,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 from ._checks import as_float
 from .batch import _float_mean, batch_mean, per_example_grads
-from .engine import Op, Value, _value_power, gc_paused, logsumexp, topological_order
+from .engine import Op, Value, _value_power, gc_paused, logsumexp, topological_order, weighted_sum
 from .losses import bce_with_logits, l2_penalty
 
 Scores = Union[float, list[float]]  # one example's model output as plain numbers
@@ -275,50 +277,150 @@ def _node_names(trace: _Trace, namer: _Namer, leaf_names: dict[Value, str]) -> d
     return names
 
 
-Local = Union[str, tuple[str, str]]  # a local derivative: an expression, or ("step", condition) for 1/0
+Local = Union[str, tuple[str, str]]  # a local derivative: an expression, or ("step", z) for ReLU's 1/0
+Rule = Callable[[str, list[str]], tuple[list[str], list[Local]]]  # (name, parents' names) -> code
+
+
+# Inline forms of the common ops: the statements computing a node named v from its parents'
+# names a, and each parent's local derivative. Where the engine has had more than one exact
+# formula (how it divides, what ReLU and abs make of NaN), each is listed: the one that gives
+# the engine's numbers is chosen by `_inline_rule`, none if none does (then the engine computes).
+
+def _add(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = {a[0]} + {a[1]}"], ["1.0", "1.0"]
+
+
+def _sub(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = {a[0]} - {a[1]}"], ["1.0", "-1.0"]
+
+
+def _mul(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = {a[0]} * {a[1]}"], [a[1], a[0]]
+
+
+def _neg(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = -{a[0]}"], ["-1.0"]
+
+
+def _divide_by_inverse(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"inv_{v} = 1.0 / {a[1]}", f"{v} = {a[0]} * inv_{v}"], [f"inv_{v}", f"-{v} * inv_{v}"]
+
+
+def _divide(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = {a[0]} / {a[1]}"], [f"(1.0 / {a[1]})", f"-({v} / {a[1]})"]
+
+
+def _weighted_sum_rule(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    n = (len(a) - 1) // 2  # parents: n weights, n inputs, the bias; b + w1*x1 + w2*x2 + ... left to right
+    terms = " + ".join(f"{w} * {x}" for w, x in zip(a[:n], a[n:2 * n]))
+    return [f"{v} = {a[-1]} + {terms}"], [*a[n:2 * n], *a[:n], "1.0"]
+
+
+def _relu_zero_for_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = {a[0]} if {a[0]} > 0.0 else 0.0"], [("step", a[0])]
+
+
+def _relu_keeps_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = 0.0 if {a[0]} <= 0.0 else {a[0]}"], [("step or nan", a[0])]
+
+
+def _tanh(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = _tanh({a[0]})"], [f"(1.0 - {v} * {v})"]
+
+
+def _abs_zero_for_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    x = a[0]
+    return [f"{v} = abs({x})"], [f"(1.0 if {x} > 0.0 else (-1.0 if {x} < 0.0 else 0.0))"]
+
+
+def _abs_keeps_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    x = a[0]
+    return [f"{v} = abs({x})"], [f"(1.0 if {x} > 0.0 else -1.0 if {x} < 0.0 else 0.0 if {x} == 0.0 else {x})"]
+
+
+_RULES: dict[str, list[Rule]] = {
+    "+": [_add], "-": [_sub], "*": [_mul], "neg": [_neg], "/": [_divide, _divide_by_inverse],
+    Op.WEIGHTED_SUM: [_weighted_sum_rule], "relu": [_relu_keeps_nan, _relu_zero_for_nan], "tanh": [_tanh],
+    "abs": [_abs_keeps_nan, _abs_zero_for_nan],
+}
+_MAKERS: dict[str, tuple[int, Callable[..., Value]]] = {  # how the engine makes each: arity, function
+    "+": (2, operator.add), "-": (2, operator.sub), "*": (2, operator.mul), "neg": (1, operator.neg),
+    "/": (2, operator.truediv), "relu": (1, Value.relu), "tanh": (1, Value.tanh), "abs": (1, Value.abs),
+    Op.WEIGHTED_SUM: (5, lambda w1, w2, x1, x2, b: weighted_sum([w1, w2], [x1, x2], b)),
+}
+_PROBES = (-2.5, -0.0, 0.0, 0.5, 3.0, 1e-310, -1e308, 1e308, math.inf, -math.inf, math.nan)
+_UPSTREAMS = (1.0, -0.5, 0.0, math.inf, math.nan)
+_CHOSEN: dict[str, Optional[Rule]] = {}
+
+
+def _inline_rule(op: str) -> Optional[Rule]:
+    """The inline form of `op` that gives the engine's numbers, or None (computed once)."""
+    if op not in _CHOSEN:
+        _CHOSEN[op] = next((rule for rule in _RULES.get(op, []) if _agrees_with_engine(op, rule)), None)
+    return _CHOSEN[op]
+
+
+def _agrees_with_engine(op: str, rule: Rule) -> bool:
+    """Whether `rule`'s code gives exactly the engine's value, chain-rule shares and errors, on
+    ordinary and special numbers (±0, subnormal, huge, ±inf, NaN) and upstream gradients."""
+    arity, make = _MAKERS[op]
+    names = [f"p{i}" for i in range(arity)]
+    statements, locals_ = rule("v", names)
+    shares = ", ".join(_share(local, "g") for local in locals_)
+    source = "\n".join([f"def probe({', '.join(names)}, g):", *("    " + s for s in statements),
+                        f"    return v, ({shares},)"])
+    namespace = dict(_NAMESPACE)
+    exec(source, namespace)
+    probe: Callable = namespace["probe"]  # type: ignore[assignment]
+    n = len(_PROBES)
+    cases = (itertools.product(_PROBES, repeat=arity) if arity <= 2
+             else [tuple(_PROBES[(i * (j + 2) + j) % n] for j in range(arity)) for i in range(4 * n)])
+    for args in cases:
+        try:
+            node = make(*map(Value, args))
+        except (ArithmeticError, ValueError) as error:
+            expected: Union[type, Value] = type(error)
+        else:
+            expected = node
+        for g in _UPSTREAMS:
+            try:
+                value, got = probe(*args, g)
+            except (ArithmeticError, ValueError) as error:
+                if not (isinstance(expected, type) and isinstance(error, expected)):
+                    return False
+                continue
+            if not isinstance(expected, Value) or not _same(
+                    [value, *got], [expected.data, *(local * g for local in expected._local_grads)]):
+                return False
+    return True
 
 
 def _forward(node: Value, var: str, args: list[str], trace: _Trace) -> tuple[list[str], list[Local]]:
     """The statements computing `node` (named `var`, parents named `args`) exactly as the engine
     does, and the expression for its local derivative with respect to each parent."""
-    op = node._op
-    if op == "+":
-        return [f"{var} = {args[0]} + {args[1]}"], ["1.0", "1.0"]
-    if op == "-":
-        return [f"{var} = {args[0]} - {args[1]}"], ["1.0", "-1.0"]
-    if op == "*":
-        return [f"{var} = {args[0]} * {args[1]}"], [args[1], args[0]]
-    if op == "neg":
-        return [f"{var} = -{args[0]}"], ["-1.0"]
-    if op == "/":  # the engine multiplies by the inverse; 1.0 / 0.0 raises ZeroDivisionError
-        inverse = f"inv_{var}"
-        return ([f"{inverse} = 1.0 / {args[1]}", f"{var} = {args[0]} * {inverse}"],
-                [inverse, f"-{var} * {inverse}"])
-    if op == Op.WEIGHTED_SUM:
-        n = (len(args) - 1) // 2
-        terms = " + ".join(f"{w} * {x}" for w, x in zip(args[:n], args[n:2 * n]))
-        return [f"{var} = {args[-1]} + {terms}"], [*args[n:2 * n], *args[:n], "1.0"]
-    if op == "relu":
-        return [f"{var} = {args[0]} if {args[0]} > 0.0 else 0.0"], [("step", f"{args[0]} > 0.0")]
-    if op == "tanh":
-        return [f"{var} = _tanh({args[0]})"], [f"(1.0 - {var} * {var})"]
-    if op == "abs":
-        return ([f"{var} = abs({args[0]})"],
-                [f"(1.0 if {args[0]} > 0.0 else (-1.0 if {args[0]} < 0.0 else 0.0))"])
+    rule = _inline_rule(node._op)
+    if rule is not None:
+        return rule(var, args)
     call = _engine_call(node, args, trace)
     locals_: list[Local] = [f"d{k}_{var}" for k in range(len(args))]
     return [f"{var}, {', '.join(map(str, locals_))} = {call}"], locals_
 
 
-_BY_ENGINE = {"exp", "log", "sigmoid", "softplus"}
+_BY_ENGINE = {"exp", "log", "sigmoid", "softplus", "sqrt", "relu", "tanh", "abs"}  # Value methods
 
 
 def _engine_call(node: Value, args: list[str], trace: _Trace) -> str:
-    """For the ops with longer formulas: a call that lets the engine compute value and local
-    derivatives on fresh Values, so the numbers, the errors and the NaNs are the engine's."""
+    """For the ops with longer formulas (or no inline form that agrees with the engine): a call
+    that lets the engine compute value and local derivatives on fresh Values, so the numbers,
+    the errors and the NaNs are the engine's."""
     op = node._op
-    if op in _BY_ENGINE:
+    if op in _BY_ENGINE and hasattr(Value, op):
         return f"_unary(_Value.{op}, {args[0]})"
+    if op in _MAKERS:
+        if op == Op.WEIGHTED_SUM:
+            n = (len(args) - 1) // 2
+            return f"_weighted_sum_of(({', '.join(args[:n])},), ({', '.join(args[n:2 * n])},), {args[-1]})"
+        return f"_by_engine(_MAKERS[{op!r}][1], {', '.join(args)})"
     if op.startswith("**"):
         if node not in trace.exponents:
             raise NotCompilable(f"no exponent recorded for the node {op!r}")
@@ -330,7 +432,7 @@ def _engine_call(node: Value, args: list[str], trace: _Trace) -> str:
     if op == "bce":
         return f"_bce({args[0]}, {_literal(_bce_label(node))})"
     raise NotCompilable(
-        f"the operation {op!r} has no compiled form (known: + - * / neg relu tanh abs exp log "
+        f"the operation {op!r} has no compiled form (known: + - * / neg relu tanh abs exp log sqrt "
         "sigmoid softplus ** pow logsumexp bce and neurons' w·x+b)"
     )
 
@@ -354,8 +456,11 @@ def _same(a: Sequence[float], b: Sequence[float]) -> bool:
 def _share(local: Local, upstream: str) -> str:
     """The chain rule on one edge, `local * upstream`, written so that it gives the same float:
     1.0·g is g, -1.0·g is -g, and a step (ReLU's 1 or 0) is g or 0.0·g (which keeps NaN)."""
-    if isinstance(local, tuple):
-        return f"({upstream} if {local[1]} else 0.0 * {upstream})"
+    if isinstance(local, tuple):  # ReLU's derivative at z: 1, 0 (and z itself, NaN, when kept)
+        kind, z = local
+        if kind == "step":
+            return f"({upstream} if {z} > 0.0 else 0.0 * {upstream})"
+        return f"({upstream} if {z} > 0.0 else 0.0 * {upstream} if {z} <= 0.0 else {z} * {upstream})"
     if local == "1.0":
         return upstream
     if local == "-1.0":
@@ -435,6 +540,16 @@ def _logsumexp(xs: Sequence[float]) -> tuple[float, ...]:
     return (node.data, *node._local_grads)
 
 
+def _by_engine(make: Callable[..., Value], *args: float) -> tuple[float, ...]:
+    node = make(*map(Value, args))
+    return (node.data, *node._local_grads)
+
+
+def _weighted_sum_of(weights: Sequence[float], inputs: Sequence[float], bias: float) -> tuple[float, ...]:
+    node = weighted_sum([Value(w) for w in weights], [Value(x) for x in inputs], Value(bias))
+    return (node.data, *node._local_grads)
+
+
 def _bce(z: float, label: float) -> tuple[float, float]:
     node = bce_with_logits(Value(z), label)
     return node.data, node._local_grads[0]
@@ -442,7 +557,8 @@ def _bce(z: float, label: float) -> tuple[float, float]:
 
 _NAMESPACE = {
     "_Value": Value, "_unary": _unary, "_power": _power, "_value_power_of": _value_power_of,
-    "_logsumexp": _logsumexp, "_bce": _bce, "_tanh": math.tanh, "_INF": math.inf, "_NAN": math.nan,
+    "_logsumexp": _logsumexp, "_bce": _bce, "_by_engine": _by_engine, "_weighted_sum_of": _weighted_sum_of,
+    "_MAKERS": _MAKERS, "_tanh": math.tanh, "_INF": math.inf, "_NAN": math.nan,
 }
 
 
@@ -736,13 +852,15 @@ class CompiledLoss:
 
 
 def known_stable(model: Any, loss_fn: object) -> bool:
-    """True for a library model (MLP, Layer, Neuron) with a library loss (hinge, mse,
+    """True for a library model (MLP, Layer, Neuron; no normalisation layers) with a library loss (hinge, mse,
     bce_with_logits, softmax_cross_entropy): code known to build the same graph for every
     example of a target and to have no side effects, so tracing it changes nothing. `fit`
     compiles these by itself; other models and losses can be compiled with `compile_loss`."""
     from .losses import hinge, mse, softmax_cross_entropy
     from .nn import MLP, Layer, Neuron
 
+    if getattr(model, "norms", None) or getattr(model, "couples_examples", False):
+        return False  # normalisation layers: batch statistics couple the examples, or new node kinds
     return type(model) in (MLP, Layer, Neuron) and loss_fn in (hinge, mse, bce_with_logits, softmax_cross_entropy)
 
 
