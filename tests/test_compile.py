@@ -360,3 +360,15 @@ def test_a_replaced_parameter_is_noticed_by_the_per_call_check():
     with pytest.warns(UserWarning, match="different structure"):
         got = compiled_path(compiled, model, data)
     assert got == graph_path(model, hinge, data)
+
+
+def test_inline_forms_are_checked_against_the_engine():
+    from micrograd_batch import compile as compile_module
+
+    def identity_as_relu(v, a):  # right for positive numbers only
+        return [f"{v} = {a[0]}"], ["1.0"]
+
+    assert not compile_module._agrees_with_engine("relu", identity_as_relu)
+    for op, rules in compile_module._RULES.items():
+        agreeing = [rule for rule in rules if compile_module._agrees_with_engine(op, rule)]
+        assert len(agreeing) == 1 and compile_module._inline_rule(op) is agreeing[0]  # one exact form each
