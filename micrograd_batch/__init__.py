@@ -13,12 +13,14 @@ The data flow, one module per stage:
     viz.py      graphs to graphviz / SVG, one cluster per example (import micrograd_batch.viz)
     persist.py  models saved to and loaded from JSON, exactly and atomically
     parallel.py a batch's examples split over worker processes, gradients averaged
+    compile.py  one example's graph traced once -> straight-line Python, run for every example
 
 The course (lessons, the δ recursion by hand, charts) lives in `micrograd_batch.lessons`;
 it imports the library, never the other way round.
 """
 
 from .batch import batch_mean, batch_sum, clip_per_example, mean_of, per_example_grads
+from .compile import CompiledLoss, NotCompilable, compile_loss
 from .engine import Op, Value, gc_paused, logsumexp, topological_order, weighted_sum
 from .data import make_blobs, make_moons, minibatches
 from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
@@ -70,6 +72,9 @@ __all__ = [
     "load_model",
     "load_parameters_into",
     "ModelFileError",
+    "compile_loss",
+    "CompiledLoss",
+    "NotCompilable",
 ]
 
 __version__ = "0.1.0"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Union
 
 from .batch import batch_mean
+from .compile import CompiledLoss, known_stable
 from .data import minibatches
 from ._checks import is_whole_number
 from .engine import Value, gc_paused
@@ -86,17 +87,20 @@ def _model_outputs(model: Callable, examples: Sequence[tuple], inference: bool =
 
 def train_step(
     model: Module, batch: Sequence[tuple], loss_fn: LossFn, optimizer: Optimizer, l2: float = 0.0,
-    parallel: Optional[DataParallel] = None,
+    parallel: Optional[DataParallel] = None, compiled: Optional[CompiledLoss] = None,
 ) -> tuple[float, list[Optional[bool]]]:
     """One mini-batch step: per-example graphs, `batch_mean`, backward, optimiser step.
 
     With `parallel` (a `DataParallel` over the same model and loss), its worker processes
-    compute the batch's mean gradient instead; the l2 term is added here.
+    compute the batch's mean gradient instead; the l2 term is added here. With `compiled`
+    (`compile_loss(model, loss_fn)`), its generated code gives the same numbers, bit for bit,
+    when it can; otherwise the graph path runs.
     Returns the batch loss and, per example, whether the prediction was right. Raises
     FloatingPointError (parameters untouched) if the loss or a gradient is not finite.
     """
     optimizer.zero_grad()
-    if parallel is None:
+    computed = compiled.loss_and_grads(batch, l2) if compiled is not None and parallel is None else None
+    if parallel is None and computed is None:
         with gc_paused():  # building a graph makes many objects and no cycles: skip the GC passes
             outputs: Sequence[Union[Output, Scores]] = _model_outputs(model, batch)
             loss = batch_mean([loss_fn(out, y) for out, (_, y) in zip(outputs, batch)])
@@ -105,7 +109,10 @@ def train_step(
         loss_value = loss.data
         if math.isfinite(loss_value):
             loss.backward()
+    elif computed is not None:  # the compiled code: p.grad += the mean gradient (+ the l2 term's)
+        loss_value, outputs = computed
     else:
+        assert parallel is not None
         loss_value, outputs = parallel.grad_and_outputs(batch)  # p.grad += the mean gradient
         if l2:
             penalty = l2_penalty(model.parameters(), l2)
@@ -130,6 +137,7 @@ def fit(
     verbose: bool = True,
     on_epoch: Optional[Callable[[int, History], None]] = None,
     workers: Workers = 1,
+    compiled: bool = True,
 ) -> History:
     """Train `model` on `examples` [(x, y), ...] with mini-batches; return the `History`.
 
@@ -140,7 +148,10 @@ def fit(
     batch's gradient in that many processes, or on a `concurrent.futures.Executor` given instead
     (`parallel.DataParallel`; `loss_fn` must then be a module-level function). A NaN or infinite loss or
     gradient (or a number too large for a float: OverflowError) raises `TrainingDiverged`
-    naming the epoch and step, leaving the last good parameters in the model.
+    naming the epoch and step, leaving the last good parameters in the model. `compiled`
+    (default) runs each step through `compile_loss(model, loss_fn)` for a library model and loss
+    (`compile.known_stable`): the same History, bit for bit, several times faster; False
+    always uses the graph path.
     """
     if not callable(model) or not callable(getattr(model, "parameters", None)):
         raise TypeError(f"fit needs a model (a callable Module), got {type(model).__name__}")
@@ -159,14 +170,17 @@ def fit(
                          "normalises over the whole batch (its examples are coupled); use workers=1")
     optimizer = optimizer or SGD(model.parameters(), lr=0.05)
     with DataParallel(model, loss_fn, workers) if parallel_wanted else nullcontext() as parallel:
+        stable = compiled and parallel is None and known_stable(model, loss_fn)
+        compiler = CompiledLoss(model, loss_fn) if stable else None
         return _train(model, examples, loss_fn, optimizer, epochs, batch_size, l2, shuffle, seed,
-                      verbose, on_epoch, parallel)
+                      verbose, on_epoch, parallel, compiler)
 
 
 def _train(
     model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Optimizer, epochs: int,
     batch_size: int, l2: float, shuffle: bool, seed: Optional[int], verbose: bool,
     on_epoch: Optional[Callable[[int, History], None]], parallel: Optional[DataParallel],
+    compiled: Optional[CompiledLoss] = None,
 ) -> History:
     """The epochs of `fit`, its arguments checked."""
     history = History()
@@ -178,7 +192,7 @@ def _train(
                               seed=None if seed is None else seed + epoch)
         for step, batch in enumerate(batches, start=1):
             try:
-                loss, correct = train_step(model, batch, loss_fn, optimizer, l2, parallel)
+                loss, correct = train_step(model, batch, loss_fn, optimizer, l2, parallel, compiled)
             except (FloatingPointError, OverflowError) as error:  # the step changed nothing
                 raise TrainingDiverged(epoch, step, str(error) or type(error).__name__) from error
             history.steps += 1

@@ -1,0 +1,880 @@
+"""One example's graph traced once, turned into straight-line Python for its forward and backward.
+
+Every example of a batch builds a graph of the same shape; only the numbers differ. So
+`compile_loss(model, loss_fn)` builds ONE example's graph with the real engine, and writes it out
+as Python source: one statement per node for the forward pass, then the backward pass -- the
+chain rule, each node's gradient the sum of `local_derivative * g_consumer` -- in exactly the
+order `backward()` visits the nodes. That backward part *is* the δ recursion, unrolled:
+
+    g_L1_n1_a = L2_n2_w1 * g_L2_n2_z + L2_n1_w1 * g_L2_n1_z           # Σ_j w_j1 δ_j
+    g_L1_n1_z = (g_L1_n1_a if L1_n1_z > 0.0 else 0.0 * g_L1_n1_a)     # times ReLU'(z): δ
+    g_L1_n1_w1 += x1 * g_L1_n1_z                                      # a weight's share: δ·a_in
+
+The source is `exec`-ed once and then run for every example of every batch, with the
+parameters' current values read on each call. `.grad(examples)` gives exactly what
+`batch_mean([loss_fn(model(x), y) for x, y in examples]).backward()` gives, bit for bit: the
+same operations in the same order, the mean loss from the same `math.fsum`-based mean.
+
+Never a silently wrong gradient: a graph traced once is only right if its structure does not
+depend on the numbers. So
+
+  * while tracing, every read of `Value.data` from outside the library is caught: that is
+    how a Python `if` on a value, or a value smuggled out as a plain number, shows itself;
+  * every target y gets its own traced graph (targets enter a loss as constants or as the
+    choice of an output), and each is traced twice, and on a second example, and compared;
+  * every call re-traces one of its examples with the real engine and checks its structure
+    and its loss against the compiled code.
+
+Whatever fails a check runs on the graph path instead (or raises `NotCompilable` with
+`strict=True`). ReLU, abs and hinge are no problem: their local derivatives are expressions
+such as `(1.0 if z > 0.0 else 0.0)`. Operations whose formulas are less trivial (exp, log,
+sigmoid, powers, logsumexp, the fused cross-entropy) are evaluated by the engine itself on a
+fresh Value, so their values, errors and NaNs are the engine's own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import keyword
+import math
+import operator
+import re
+import sys
+import threading
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
+
+from ._checks import as_float
+from .batch import _float_mean, batch_mean, per_example_grads
+from .engine import Op, Value, _value_power, gc_paused, logsumexp, topological_order, weighted_sum
+from .losses import bce_with_logits, l2_penalty
+
+Scores = Union[float, list[float]]  # one example's model output as plain numbers
+LossFn = Callable[[Any, Any], Value]
+
+MAX_TARGETS = 16  # distinct targets compiled per loss; beyond that, the graph path
+_LIBRARY_MODULES = {f"{__package__}.{name}" for name in ("engine", "losses", "batch", "nn", "compile")}
+_TRACE_LOCK = threading.RLock()  # one trace at a time patches the Value class
+
+
+class NotCompilable(Exception):
+    """The model and loss cannot be compiled safely (the message says why); use the graph path."""
+
+
+class _Changed(NotCompilable):
+    """A per-call check found a graph unlike the compiled one: worth a warning."""
+
+
+# ---- tracing one example with the real engine ---------------------------------------------
+
+@dataclass
+class _Trace:
+    """One example's graph as the engine built it, and what tracing saw on the way."""
+
+    root: Value  # the example's loss L_i
+    outputs: list[Value]  # the model's output(s)
+    several_outputs: bool  # the model returned a list
+    inputs: list[Value]  # the leaves made from x
+    nodes: list[Value]  # every node, each after its parents (forward order; traced with watch only)
+    exponents: dict[Value, float]  # x ** e nodes -> e (the op text shows e rounded)
+    data_reads: list[str]  # where code outside the library read Value.data
+
+
+@contextmanager
+def _watching() -> Iterator[tuple[list[str], dict[Value, float]]]:
+    """While tracing: note every read of `Value.data` made outside the library, and the exact
+    exponent of every `x ** e`. The class attributes are restored on the way out."""
+    slot = Value.__dict__["data"]
+    original_pow = Value.__dict__["__pow__"]
+    reads: list[str] = []
+    exponents: dict[Value, float] = {}
+
+    def read(value: Value) -> float:
+        frame = sys._getframe(1)
+        if frame.f_globals.get("__name__") not in _LIBRARY_MODULES:
+            reads.append(f"{frame.f_code.co_filename}:{frame.f_lineno} ({frame.f_code.co_name})")
+        return slot.__get__(value, Value)
+
+    def write(value: Value, data: float) -> None:
+        slot.__set__(value, data)
+
+    def power(base: Value, exponent: object) -> Value:
+        out = original_pow(base, exponent)
+        if not isinstance(exponent, Value) and isinstance(out, Value):
+            exponents[out] = as_float(exponent)
+        return out
+
+    with _TRACE_LOCK:
+        try:
+            setattr(Value, "data", property(read, write))
+            setattr(Value, "__pow__", power)
+            yield reads, exponents
+        finally:
+            setattr(Value, "data", slot)
+            setattr(Value, "__pow__", original_pow)
+
+
+def _trace(model: Callable, loss_fn: LossFn, x: Sequence[float], y: object, watch: bool) -> _Trace:
+    """Build one example's graph with the real engine: model(x), then loss_fn(output, y)."""
+    inputs = [Value(as_float(v), f"x{i + 1}") for i, v in enumerate(x)]
+    reads: list[str] = []
+    exponents: dict[Value, float] = {}
+    with gc_paused():
+        if watch:
+            with _watching() as (reads, exponents):
+                out = model(inputs)
+                loss = loss_fn(out, y)
+        else:
+            out = model(inputs)
+            loss = loss_fn(out, y)
+    several = not isinstance(out, Value)
+    outputs = list(out) if several else [out]
+    if not isinstance(loss, Value) or not all(isinstance(o, Value) for o in outputs):
+        raise NotCompilable("the model must return Values and the loss one Value")
+    if not loss._parents:
+        raise NotCompilable("the loss is a leaf, not computed from the model's output")
+    nodes = _forward_order([loss, *outputs]) if watch else []  # for writing code; checks need no order
+    return _Trace(loss, outputs, several, inputs, nodes, exponents, reads)
+
+
+def _forward_order(roots: Sequence[Value]) -> list[Value]:
+    """Every node under `roots`, each after all of its parents (iterative depth-first postorder,
+    parents in their stored order: layer by layer, neuron by neuron for an MLP)."""
+    order: list[Value] = []
+    seen: set[Value] = set()
+    for root in roots:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(root._parents))]
+        while stack:
+            node, parents = stack[-1]
+            for parent in parents:
+                if parent not in seen:
+                    seen.add(parent)
+                    if not parent._parents:  # a leaf: placed at once, no stack frame
+                        order.append(parent)
+                        continue
+                    stack.append((parent, iter(parent._parents)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def _signature(trace: _Trace, param_index: dict[Value, int]) -> tuple:
+    """The graph's structure as a comparable tuple: each computed node's kind and parents, where
+    a parent is named by its role (parameter i, input i, a constant and its value, or computed
+    node k), and where the loss and the outputs are. Cheap: the per-call check runs it."""
+    keys: dict[Value, object] = dict(param_index)
+    keys.update((v, ("input", i)) for i, v in enumerate(trace.inputs))
+    parts: list[tuple] = []
+    for start in (trace.root, *trace.outputs):
+        stack = [start]
+        while stack:
+            node = stack[-1]
+            parents = node._parents
+            if node in keys:
+                stack.pop()
+            elif not parents:
+                keys[node] = (node._op or "leaf", repr(node.data))
+            elif all(map(keys.__contains__, parents)):  # every parent named: name this node
+                keys[node] = ("node", len(parts))
+                parts.append((node._op, tuple(map(keys.__getitem__, parents))))
+            else:  # name the new leaves now, and the computed parents first
+                unnamed = [p for p in parents if p not in keys]
+                for leaf in unnamed:
+                    if not leaf._parents:
+                        keys[leaf] = (leaf._op or "leaf", repr(leaf.data))
+                stack.extend(reversed([p for p in unnamed if p._parents]))
+    return (tuple(parts), keys[trace.root], tuple(keys[o] for o in trace.outputs), trace.several_outputs)
+
+
+# ---- writing the code ------------------------------------------------------------------------
+
+def _literal(x: float) -> str:
+    """A float as Python source that reads back as exactly the same float."""
+    if math.isnan(x):
+        return "_NAN"
+    if math.isinf(x):
+        return "_INF" if x > 0 else "-_INF"
+    return repr(x)
+
+
+def _identifier(label: str) -> str:
+    """A label such as 'L1.n2.w1' as a Python name: 'L1_n2_w1' ('' if it has no usable form)."""
+    name = re.sub(r"\W", "_", label)
+    if not name or name[0].isdigit() or keyword.iskeyword(name) or name.startswith("_"):
+        return ""
+    return name
+
+
+_OP_WORDS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "pow": "pow", Op.WEIGHTED_SUM: "z"}
+
+
+class _Namer:
+    """Unique Python names for a trace's nodes: parameters by label, neurons as `L1_n2_z` (w·a+b)
+    and `L1_n2_a` (its activation), the loss `loss`, everything else `<op><k>`."""
+
+    def __init__(self, reserved: set[str]) -> None:
+        self.used = set(reserved)
+        self.counts: dict[str, int] = {}
+
+    def fresh(self, base: str) -> str:
+        """`base`, or `base` with a number appended if that name is taken."""
+        name, k = base, 1
+        while name in self.used or f"g_{name}" in self.used:
+            k += 1
+            name = f"{base}_{k}"
+        self.used.add(name)
+        return name
+
+    def numbered(self, word: str) -> str:
+        """`word1`, `word2`, ...: the next free numbered name for an op."""
+        while True:
+            self.counts[word] = self.counts.get(word, 0) + 1
+            name = f"{word}{self.counts[word]}"
+            if name not in self.used:
+                self.used.add(name)
+                return name
+
+
+def _neuron_prefix(node: Value) -> str:
+    """'L1_n2' for the fused pre-activation of neuron L1.n2 (from its bias's label), else ''."""
+    if node._op != Op.WEIGHTED_SUM or not node._parents[-1].label.endswith(".b"):
+        return ""
+    return _identifier(node._parents[-1].label[:-2])
+
+
+def _node_names(trace: _Trace, namer: _Namer, leaf_names: dict[Value, str]) -> dict[Value, str]:
+    """A name (or, for a constant, a literal) for every node of `trace`."""
+    names = dict(leaf_names)
+    for node in trace.nodes:
+        if node in names:
+            continue
+        if not node._parents:
+            if node._op != Op.CONST:
+                raise NotCompilable(
+                    f"the graph reads a Value that is neither a parameter of the model nor an "
+                    f"input ({node!r}); its gradient would be lost, so it is not compiled"
+                )
+            names[node] = _literal(node.data)
+            continue
+        prefix = _neuron_prefix(node)
+        parent_prefix = _neuron_prefix(node._parents[0]) if len(node._parents) == 1 else ""
+        if node is trace.root:
+            names[node] = namer.fresh("loss")
+        elif prefix:
+            names[node] = namer.fresh(f"{prefix}_z")
+        elif parent_prefix:
+            names[node] = namer.fresh(f"{parent_prefix}_a")
+        else:
+            word = _OP_WORDS.get(node._op) or _identifier(node._op.replace("**", "pow")) or "v"
+            names[node] = namer.numbered(word)
+    return names
+
+
+Local = Union[str, tuple[str, str]]  # a local derivative: an expression, or ("step", z) for ReLU's 1/0
+Rule = Callable[[str, list[str]], tuple[list[str], list[Local]]]  # (name, parents' names) -> code
+
+
+# Inline forms of the common ops: the statements computing a node named v from its parents'
+# names a, and each parent's local derivative. Where the engine has had more than one exact
+# formula (how it divides, what ReLU and abs make of NaN), each is listed: the one that gives
+# the engine's numbers is chosen by `_inline_rule`, none if none does (then the engine computes).
+
+def _add(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = {a[0]} + {a[1]}"], ["1.0", "1.0"]
+
+
+def _sub(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = {a[0]} - {a[1]}"], ["1.0", "-1.0"]
+
+
+def _mul(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = {a[0]} * {a[1]}"], [a[1], a[0]]
+
+
+def _neg(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = -{a[0]}"], ["-1.0"]
+
+
+def _divide_by_inverse(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"inv_{v} = 1.0 / {a[1]}", f"{v} = {a[0]} * inv_{v}"], [f"inv_{v}", f"-{v} * inv_{v}"]
+
+
+def _divide(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = {a[0]} / {a[1]}"], [f"(1.0 / {a[1]})", f"-({v} / {a[1]})"]
+
+
+def _weighted_sum_rule(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    n = (len(a) - 1) // 2  # parents: n weights, n inputs, the bias; b + w1*x1 + w2*x2 + ... left to right
+    terms = " + ".join(f"{w} * {x}" for w, x in zip(a[:n], a[n:2 * n]))
+    return [f"{v} = {a[-1]} + {terms}"], [*a[n:2 * n], *a[:n], "1.0"]
+
+
+def _relu_zero_for_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = {a[0]} if {a[0]} > 0.0 else 0.0"], [("step", a[0])]
+
+
+def _relu_keeps_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = 0.0 if {a[0]} <= 0.0 else {a[0]}"], [("step or nan", a[0])]
+
+
+def _tanh(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = _tanh({a[0]})"], [f"(1.0 - {v} * {v})"]
+
+
+def _abs_zero_for_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    x = a[0]
+    return [f"{v} = abs({x})"], [f"(1.0 if {x} > 0.0 else (-1.0 if {x} < 0.0 else 0.0))"]
+
+
+def _abs_keeps_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    x = a[0]
+    return [f"{v} = abs({x})"], [f"(1.0 if {x} > 0.0 else -1.0 if {x} < 0.0 else 0.0 if {x} == 0.0 else {x})"]
+
+
+_RULES: dict[str, list[Rule]] = {
+    "+": [_add], "-": [_sub], "*": [_mul], "neg": [_neg], "/": [_divide, _divide_by_inverse],
+    Op.WEIGHTED_SUM: [_weighted_sum_rule], "relu": [_relu_keeps_nan, _relu_zero_for_nan], "tanh": [_tanh],
+    "abs": [_abs_keeps_nan, _abs_zero_for_nan],
+}
+_MAKERS: dict[str, tuple[int, Callable[..., Value]]] = {  # how the engine makes each: arity, function
+    "+": (2, operator.add), "-": (2, operator.sub), "*": (2, operator.mul), "neg": (1, operator.neg),
+    "/": (2, operator.truediv), "relu": (1, Value.relu), "tanh": (1, Value.tanh), "abs": (1, Value.abs),
+    Op.WEIGHTED_SUM: (5, lambda w1, w2, x1, x2, b: weighted_sum([w1, w2], [x1, x2], b)),
+}
+_PROBES = (-2.5, -0.0, 0.0, 0.5, 3.0, 1e-310, -1e308, 1e308, math.inf, -math.inf, math.nan)
+_UPSTREAMS = (1.0, -0.5, 0.0, math.inf, math.nan)
+_CHOSEN: dict[str, Optional[Rule]] = {}
+
+
+def _inline_rule(op: str) -> Optional[Rule]:
+    """The inline form of `op` that gives the engine's numbers, or None (computed once)."""
+    if op not in _CHOSEN:
+        _CHOSEN[op] = next((rule for rule in _RULES.get(op, []) if _agrees_with_engine(op, rule)), None)
+    return _CHOSEN[op]
+
+
+def _agrees_with_engine(op: str, rule: Rule) -> bool:
+    """Whether `rule`'s code gives exactly the engine's value, chain-rule shares and errors, on
+    ordinary and special numbers (±0, subnormal, huge, ±inf, NaN) and upstream gradients."""
+    arity, make = _MAKERS[op]
+    names = [f"p{i}" for i in range(arity)]
+    statements, locals_ = rule("v", names)
+    shares = ", ".join(_share(local, "g") for local in locals_)
+    source = "\n".join([f"def probe({', '.join(names)}, g):", *("    " + s for s in statements),
+                        f"    return v, ({shares},)"])
+    namespace = dict(_NAMESPACE)
+    exec(source, namespace)
+    probe: Callable = namespace["probe"]  # type: ignore[assignment]
+    n = len(_PROBES)
+    cases = (itertools.product(_PROBES, repeat=arity) if arity <= 2
+             else [tuple(_PROBES[(i * (j + 2) + j) % n] for j in range(arity)) for i in range(4 * n)])
+    for args in cases:
+        try:
+            node = make(*map(Value, args))
+        except (ArithmeticError, ValueError) as error:
+            expected: Union[type, Value] = type(error)
+        else:
+            expected = node
+        for g in _UPSTREAMS:
+            try:
+                value, got = probe(*args, g)
+            except (ArithmeticError, ValueError) as error:
+                if not (isinstance(expected, type) and isinstance(error, expected)):
+                    return False
+                continue
+            if not isinstance(expected, Value) or not _same(
+                    [value, *got], [expected.data, *(local * g for local in expected._local_grads)]):
+                return False
+    return True
+
+
+def _forward(node: Value, var: str, args: list[str], trace: _Trace) -> tuple[list[str], list[Local]]:
+    """The statements computing `node` (named `var`, parents named `args`) exactly as the engine
+    does, and the expression for its local derivative with respect to each parent."""
+    rule = _inline_rule(node._op)
+    if rule is not None:
+        return rule(var, args)
+    call = _engine_call(node, args, trace)
+    locals_: list[Local] = [f"d{k}_{var}" for k in range(len(args))]
+    return [f"{var}, {', '.join(map(str, locals_))} = {call}"], locals_
+
+
+_BY_ENGINE = {"exp", "log", "sigmoid", "softplus", "sqrt", "relu", "tanh", "abs"}  # Value methods
+
+
+def _engine_call(node: Value, args: list[str], trace: _Trace) -> str:
+    """For the ops with longer formulas (or no inline form that agrees with the engine): a call
+    that lets the engine compute value and local derivatives on fresh Values, so the numbers,
+    the errors and the NaNs are the engine's."""
+    op = node._op
+    if op in _BY_ENGINE and hasattr(Value, op):
+        return f"_unary(_Value.{op}, {args[0]})"
+    if op in _MAKERS:
+        if op == Op.WEIGHTED_SUM:
+            n = (len(args) - 1) // 2
+            return f"_weighted_sum_of(({', '.join(args[:n])},), ({', '.join(args[n:2 * n])},), {args[-1]})"
+        return f"_by_engine(_MAKERS[{op!r}][1], {', '.join(args)})"
+    if op.startswith("**"):
+        if node not in trace.exponents:
+            raise NotCompilable(f"no exponent recorded for the node {op!r}")
+        return f"_power({args[0]}, {_literal(trace.exponents[node])})"
+    if op == "pow":
+        return f"_value_power_of({args[0]}, {args[1]})"
+    if op == "logsumexp":
+        return f"_logsumexp(({', '.join(args)},))"
+    if op == "bce":
+        return f"_bce({args[0]}, {_literal(_bce_label(node))})"
+    raise NotCompilable(
+        f"the operation {op!r} has no compiled form (known: + - * / neg relu tanh abs exp log sqrt "
+        "sigmoid softplus ** pow logsumexp bce and neurons' w·x+b)"
+    )
+
+
+def _bce_label(node: Value) -> float:
+    """The label a `bce_with_logits` node was made with (it is not stored): the one of 0 and 1
+    that reproduces the node's value and local derivative exactly."""
+    z = node._parents[0].data
+    fits = [label for label in (0.0, 1.0)
+            if _same(_bce(z, label), (node.data, node._local_grads[0]))]
+    if len(fits) != 1:
+        raise NotCompilable(f"cannot tell the label of a bce_with_logits node at logit {z!r}")
+    return fits[0]
+
+
+def _same(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Equal numbers, NaN matching NaN."""
+    return all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b, strict=True))
+
+
+def _share(local: Local, upstream: str) -> str:
+    """The chain rule on one edge, `local * upstream`, written so that it gives the same float:
+    1.0·g is g, -1.0·g is -g, and a step (ReLU's 1 or 0) is g or 0.0·g (which keeps NaN)."""
+    if isinstance(local, tuple):  # ReLU's derivative at z: 1, 0 (and z itself, NaN, when kept)
+        kind, z = local
+        if kind == "step":
+            return f"({upstream} if {z} > 0.0 else 0.0 * {upstream})"
+        return f"({upstream} if {z} > 0.0 else 0.0 * {upstream} if {z} <= 0.0 else {z} * {upstream})"
+    if local == "1.0":
+        return upstream
+    if local == "-1.0":
+        return f"-{upstream}"
+    return f"{local} * {upstream}"
+
+
+def _example_code(trace: _Trace, names: dict[Value, str], accumulators: dict[Value, str]) -> list[str]:
+    """Forward statements, then backward statements, for one example of one target."""
+    model_part = set(_forward_order(trace.outputs))
+    lines: list[str] = []
+    local_derivatives: dict[Value, list[Local]] = {}
+    section = None
+    for node in trace.nodes:
+        if not node._parents:
+            continue
+        part = _layer_of(node) if node in model_part else "the loss"
+        if part != section:
+            lines.append(f"# ---- forward: {part}")
+            section = part
+        statements, local_derivatives[node] = _forward(node, names[node], [names[p] for p in node._parents], trace)
+        lines.extend(statements)
+    output = ", ".join(names[o] for o in trace.outputs)
+    lines.append(f"append_loss({names[trace.root]})")
+    lines.append(f"append_output([{output}])" if trace.several_outputs else f"append_output({output})")
+    # Backward, node by node in backward()'s order. A node's gradient is the sum of the shares
+    # its consumers passed back, added in the order backward() adds them (all consumers come
+    # before it); a parameter's share goes into its accumulator at once.
+    shares: dict[Value, list[str]] = {trace.root: ["seed"]}
+    section = None
+    for node in (n for n in topological_order(trace.root) if n._parents):
+        part = _layer_of(node) if node in model_part else "the loss"
+        if part != section:
+            lines.append(f"# ---- backward: {part}")
+            section = part
+        upstream = f"g_{names[node]}"
+        note = "  # dL/dL_i = 1/m: the batch-mean node's share" if node is trace.root else ""
+        lines.append(f"{upstream} = {' + '.join(shares.pop(node))}{note}")
+        for parent, local in zip(node._parents, local_derivatives[node]):
+            if parent in accumulators:
+                lines.append(f"{accumulators[parent]} += {_share(local, upstream)}")
+            elif parent._parents:
+                shares.setdefault(parent, []).append(_share(local, upstream))
+    return lines
+
+
+def _layer_of(node: Value) -> str:
+    """'layer L1' for a node computed from parameters labelled 'L1.…' (or from such nodes)."""
+    for parent in node._parents:
+        if not parent._parents and "." in parent.label:
+            return f"layer {parent.label.split('.')[0]}"
+    for parent in node._parents:
+        if parent._parents:
+            return _layer_of(parent)
+    return "the model"
+
+
+# ---- helpers the generated code calls ----------------------------------------------------
+
+def _unary(method: Callable[[Value], Value], x: float) -> tuple[float, float]:
+    node = method(Value(x))
+    return node.data, node._local_grads[0]
+
+
+def _power(x: float, exponent: float) -> tuple[float, float]:
+    node = Value(x) ** exponent
+    return node.data, node._local_grads[0]
+
+
+def _value_power_of(base: float, exponent: float) -> tuple[float, float, float]:
+    node = _value_power(Value(base), Value(exponent))
+    return node.data, node._local_grads[0], node._local_grads[1]
+
+
+def _logsumexp(xs: Sequence[float]) -> tuple[float, ...]:
+    node = logsumexp([Value(x) for x in xs])
+    return (node.data, *node._local_grads)
+
+
+def _by_engine(make: Callable[..., Value], *args: float) -> tuple[float, ...]:
+    node = make(*map(Value, args))
+    return (node.data, *node._local_grads)
+
+
+def _weighted_sum_of(weights: Sequence[float], inputs: Sequence[float], bias: float) -> tuple[float, ...]:
+    node = weighted_sum([Value(w) for w in weights], [Value(x) for x in inputs], Value(bias))
+    return (node.data, *node._local_grads)
+
+
+def _bce(z: float, label: float) -> tuple[float, float]:
+    node = bce_with_logits(Value(z), label)
+    return node.data, node._local_grads[0]
+
+
+_NAMESPACE = {
+    "_Value": Value, "_unary": _unary, "_power": _power, "_value_power_of": _value_power_of,
+    "_logsumexp": _logsumexp, "_bce": _bce, "_by_engine": _by_engine, "_weighted_sum_of": _weighted_sum_of,
+    "_MAKERS": _MAKERS, "_tanh": math.tanh, "_INF": math.inf, "_NAN": math.nan,
+}
+
+
+def _program_source(params: list[Value], param_names: list[str], nin: int,
+                    bodies: list[tuple[str, list[str]]]) -> str:
+    """The whole generated module: one function that runs a batch, examples last to first."""
+    inputs = ", ".join(f"x{i + 1}" for i in range(nin)) + ("," if nin == 1 else "")
+    grads = [f"g_{name}" for name in param_names]
+    lines = [
+        "# Generated by micrograd_batch.compile_loss from one traced example's graph.",
+        "# Forward: one statement per node. Backward: the chain rule, node by node in the order",
+        "# Value.backward() takes them: g_X is dL/dX (for a neuron's z: its δ), the sum of the",
+        "# shares local_derivative * g_consumer its consumers pass back; a parameter's share is",
+        "# added to its gradient g_w at once. Examples run last to first, as backward() reaches",
+        "# them through the batch-mean node, so every sum is added up in the same order.",
+        "",
+        "def run_batch(xs, targets, seed, parameters, gradients):",
+        "    # the parameters' current values, and their gradients so far (each example adds its share)",
+        f"    ({', '.join(param_names)},) = parameters",
+        f"    ({', '.join(grads)},) = gradients",
+        "    losses = []",
+        "    outputs = []",
+        "    append_loss, append_output = losses.append, outputs.append",
+        f"    for ({inputs}), target in zip(xs, targets):",
+    ]
+    for k, (description, body) in enumerate(bodies):
+        indent = "        "
+        if len(bodies) > 1:
+            lines.append(f"        {'if' if k == 0 else 'elif'} target == {k}:  # y = {description}")
+            indent += "    "
+        lines.extend(indent + line for line in body)
+    lines.append(f"    return losses, outputs, ({', '.join(grads)},)")
+    return "\n".join(lines) + "\n"
+
+
+# ---- the compiled loss -----------------------------------------------------------------------
+
+def _target_key(y: object) -> Optional[tuple]:
+    """A dict key for a target: its type and value (1, 1.0 and True stay apart); None when it
+    is unhashable."""
+    try:
+        key = (type(y), tuple((type(v), v) for v in y)) if isinstance(y, (list, tuple)) else (type(y), y)
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _plain_inputs(x: object, nin: int) -> Optional[Sequence[float]]:
+    """x as `nin` floats, or None when the graph path should see it (wrong length, Values,
+    not a sequence: it raises its own error or handles it). A number the engine refuses
+    (a string, a bool) raises the engine's TypeError."""
+    if isinstance(x, (str, bytes)) or not hasattr(x, "__len__") or len(x) != nin:
+        return None
+    if all(type(v) is float for v in x):  # type: ignore[attr-defined]
+        return x  # type: ignore[return-value]
+    if any(isinstance(v, Value) for v in x):  # type: ignore[attr-defined]
+        return None
+    return [as_float(v) for v in x]  # type: ignore[attr-defined]
+
+
+@dataclass
+class _Target:
+    """One target's compiled body and the structure it was compiled from."""
+
+    description: str
+    signature: tuple
+    body: list[str]
+
+
+class CompiledLoss:
+    """`loss_fn(model(x), y)` compiled to straight-line Python; see the module docstring.
+
+    `.grad(examples)` returns the mean loss and adds the mean gradient (1/m) Σ_i ∇θ L_i into
+    each parameter's `.grad`, exactly as `batch_mean([...]).backward()` would. `.source` is the
+    generated code. `fallback_reason` is None while the compiled code is in use, else why the
+    graph path is used instead. With `strict=True`, that case raises `NotCompilable`.
+    """
+
+    def __init__(self, model: Any, loss_fn: LossFn, *, strict: bool = False) -> None:
+        if not callable(model) or not callable(getattr(model, "parameters", None)):
+            raise TypeError(f"compile_loss needs a model (a callable Module), got {type(model).__name__}")
+        if not callable(loss_fn):
+            raise TypeError(f"loss_fn must be a function (output, y) -> loss, got {type(loss_fn).__name__}")
+        self.model = model
+        self.loss_fn = loss_fn
+        self.strict = strict
+        self.params: list[Value] = list(model.parameters())
+        self.fallback_reason: Optional[str] = None
+        self._param_index = {p: i for i, p in enumerate(self.params)}
+        self._nin: Optional[int] = None
+        self._targets: dict[tuple, int] = {}
+        self._compiled: list[_Target] = []
+        self._run: Optional[Callable] = None
+        self._source = ""
+        self._calls = 0
+
+    @property
+    def source(self) -> str:
+        """The generated Python (after the first example was traced: `.grad(...)`, or
+        `compile_loss(..., example=(x, y))`)."""
+        if not self._source and self.fallback_reason is not None:
+            raise RuntimeError(f"nothing was compiled: {self.fallback_reason}")
+        if not self._source:
+            raise RuntimeError("nothing traced yet: call .grad(examples) or compile_loss(..., example=(x, y))")
+        return self._source
+
+    def trace(self, x: Sequence[float], y: object) -> None:
+        """Compile for the target `y`, tracing the example (x, y) (`.grad` does this as needed)."""
+        plain = _plain_inputs(x, len(x)) if hasattr(x, "__len__") else None
+        key = _target_key(y)
+        if plain is None or key is None:
+            self._give_up(NotCompilable("inputs must be a list of numbers and the target hashable"))
+            return
+        if key not in self._targets and self.fallback_reason is None:
+            try:
+                self._add_target(key, plain, y, [])
+            except NotCompilable as error:
+                self._give_up(error)
+
+    def grad(self, examples: Sequence[tuple]) -> float:
+        """The mean loss over `examples` [(x, y), ...]; adds the mean gradient into each
+        parameter's `.grad` (accumulating, like `backward()`)."""
+        start = [p.grad for p in self.params]
+        result = self._run_batch(examples, start)
+        if result is None:
+            with gc_paused():
+                loss = batch_mean([self.loss_fn(self.model(x), y) for x, y in examples])
+                loss.backward()
+            return loss.data
+        losses, _, grads = result
+        for p, g in zip(self.params, grads):
+            p.grad = g
+        return _float_mean(losses)
+
+    def loss_and_grads(self, examples: Sequence[tuple], l2: float = 0.0) -> Optional[tuple[float, list[Scores]]]:
+        """`fit`'s step: the mean loss plus `l2`·Σp², with the gradients of
+        `(batch_mean(...) + l2_penalty(params, l2)).backward()` added into `.grad` (only when
+        the loss is finite, as `train_step` does), and each example's output as numbers.
+        None when the graph path must be used (nothing was changed then)."""
+        start = [p.grad for p in self.params]
+        penalty = l2_penalty(self.params, l2) if l2 else None
+        if penalty is not None:  # backward() reaches the l2 node before the examples
+            start = [g + d for g, d in zip(start, penalty._local_grads)]
+        result = self._run_batch(examples, start)
+        if result is None:
+            return None
+        losses, outputs, grads = result
+        loss = _float_mean(losses)
+        if penalty is not None:
+            loss = loss + penalty.data
+        if math.isfinite(loss):
+            for p, g in zip(self.params, grads):
+                p.grad = g
+        return loss, outputs
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _give_up(self, error: NotCompilable) -> None:
+        """Use the graph path from now on (or raise, when strict)."""
+        if self.strict:
+            raise error
+        self.fallback_reason = str(error)
+
+    def _run_batch(self, examples: Sequence[tuple], start: list[float]) -> Optional[tuple]:
+        """Run the compiled code over `examples`: (losses, outputs, new gradients), or None."""
+        if isinstance(examples, Value) or not hasattr(examples, "__len__") or not len(examples):
+            raise ValueError("examples must be a non-empty list of (x, y) pairs")
+        if self.fallback_reason is not None:
+            return None
+        try:
+            prepared = self._prepare(examples)
+            if prepared is None:
+                return None
+            xs, targets = prepared
+            check = self._calls % len(examples)
+            self._calls += 1
+            expected = self._check_structure(examples[check])
+            run = self._run
+            assert run is not None
+            losses, outputs, grads = run(xs, targets, 1.0 / len(examples), [p.data for p in self.params], start)
+            losses.reverse()
+            outputs.reverse()
+            if not _same([losses[check]], [expected]):
+                raise _Changed(f"example {check}'s compiled loss {losses[check]!r} differs from its graph's "
+                                    f"{expected!r}: the model or loss changed")
+        except NotCompilable as error:
+            self._give_up(error)
+            if isinstance(error, _Changed):
+                warnings.warn(f"compiled loss: using the graph path from now on: {error}", stacklevel=3)
+            return None
+        return losses, outputs, grads
+
+    def _prepare(self, examples: Sequence[tuple]) -> Optional[tuple[list, list[int]]]:
+        """The inputs and target numbers of `examples`, last to first; compiles new targets."""
+        xs, targets = [], []
+        added = False
+        for x, y in reversed(examples):
+            plain = _plain_inputs(x, self._nin if self._nin is not None else len(x)) if hasattr(x, "__len__") else None
+            key = _target_key(y)
+            if plain is None or key is None:
+                return None  # the graph path takes it (and raises its own error if it is bad)
+            number = self._targets.get(key)
+            if number is None:
+                number = self._add_target(key, plain, y, examples)
+                added = True
+            xs.append(plain)
+            targets.append(number)
+        if added:
+            self._build()
+        return xs, targets
+
+    def _add_target(self, key: tuple, x: Sequence[float], y: object, examples: Sequence[tuple]) -> int:
+        """Trace (x, y), check the trace is repeatable, and keep the code for target y."""
+        if len(self._targets) >= MAX_TARGETS:
+            raise NotCompilable(
+                f"more than {MAX_TARGETS} distinct targets: targets are compiled in as constants, "
+                "so a regression with many target values runs on the graph path")
+        trace = self._checked_trace(x, y)
+        signature = _signature(trace, self._param_index)
+        again = self._checked_trace(x, y)
+        if _signature(again, self._param_index) != signature or not _same([again.root.data], [trace.root.data]):
+            raise NotCompilable("tracing the same example twice gave different graphs: the model or the loss "
+                                "depends on something besides its inputs (randomness, a counter, a global)")
+        own = {id(n) for n in trace.nodes if n._parents}
+        if own & {id(n) for n in again.nodes if n._parents}:
+            raise NotCompilable("two traces share a computed node: the graph is not built per example")
+        other = next((ex[0] for ex in examples if _target_key(ex[1]) == key and ex[0] is not x), None)
+        other_x = _plain_inputs(other, len(x)) if other is not None and hasattr(other, "__len__") else None
+        if other_x is not None and _signature(self._checked_trace(other_x, y), self._param_index) != signature:
+            raise NotCompilable("two examples with the same target gave graphs of different structure")
+        self._nin = len(x)
+        namer = _Namer(set(_NAMESPACE) | {"run_batch", "xs", "targets", "target", "seed", "parameters",
+                                          "gradients", "losses", "outputs", "append_loss",
+                                          "append_output"} | {f"x{i + 1}" for i in range(len(x))})
+        names, accumulators = self._leaf_names(trace, namer)
+        body = _example_code(trace, _node_names(trace, namer, names), accumulators)
+        self._targets[key] = len(self._compiled)
+        self._compiled.append(_Target(" ".join(repr(y).split())[:60], signature, body))
+        self._verify(trace, x, len(self._compiled) - 1, body)
+        return self._targets[key]
+
+    def _checked_trace(self, x: Sequence[float], y: object) -> _Trace:
+        """A trace of (x, y) that read no Value's number outside the library."""
+        trace = _trace(self.model, self.loss_fn, x, y, watch=True)
+        if trace.data_reads:
+            raise NotCompilable(
+                f"{trace.data_reads[0]} reads a Value's .data while the graph is built, so the graph "
+                "may depend on the numbers (a Python `if` on a value?) and cannot be traced once")
+        return trace
+
+    def _leaf_names(self, trace: _Trace, namer: _Namer) -> tuple[dict[Value, str], dict[Value, str]]:
+        """Names of the inputs and of ALL parameters (by label), and their gradient accumulators."""
+        names = {v: f"x{i + 1}" for i, v in enumerate(trace.inputs)}
+        self._param_names = []
+        for i, p in enumerate(self.params):
+            name = namer.fresh(_identifier(p.label) or f"p{i + 1}")
+            namer.used.add(f"g_{name}")
+            self._param_names.append(name)
+        names.update(zip(self.params, self._param_names))
+        return names, {p: f"g_{name}" for p, name in zip(self.params, self._param_names)}
+
+    def _build(self) -> None:
+        """exec the generated module once (again, when a new target was added)."""
+        bodies = [(t.description, t.body) for t in self._compiled]
+        assert self._nin is not None
+        self._source = _program_source(self.params, self._param_names, self._nin, bodies)
+        namespace = dict(_NAMESPACE)
+        exec(compile(self._source, "<compiled loss>", "exec"), namespace)
+        self._run = namespace["run_batch"]  # type: ignore[assignment]
+
+    def _verify(self, trace: _Trace, x: Sequence[float], number: int, body: list[str]) -> None:
+        """The new code's loss and gradient for the traced example equal its graph's, bit for bit."""
+        self._build()
+        assert self._run is not None
+        losses, _, grads = self._run([x], [number], 1.0, [p.data for p in self.params], [0.0] * len(self.params))
+        (expected,) = per_example_grads([trace.root], self.params)
+        if not _same(losses, [trace.root.data]) or not _same(list(grads), expected):
+            raise NotCompilable("the compiled code disagrees with the graph on the traced example")
+
+    def _check_structure(self, example: tuple) -> float:
+        """Re-trace one example of this call with the real engine; its structure must be the
+        one compiled for its target. Returns its loss, to compare with the compiled one."""
+        x, y = example
+        trace = _trace(self.model, self.loss_fn, list(x), y, watch=False)
+        target = self._compiled[self._targets[_target_key(y)]]  # type: ignore[index]
+        if _signature(trace, self._param_index) != target.signature:
+            raise _Changed("an example's graph has a different structure from the compiled one: "
+                                "the model or the loss changed, or depends on the data")
+        return trace.root.data
+
+
+def known_stable(model: Any, loss_fn: object) -> bool:
+    """True for a library model (MLP, Layer, Neuron; no normalisation layers) with a library loss (hinge, mse,
+    bce_with_logits, softmax_cross_entropy): code known to build the same graph for every
+    example of a target and to have no side effects, so tracing it changes nothing. `fit`
+    compiles these by itself; other models and losses can be compiled with `compile_loss`."""
+    from .losses import hinge, mse, softmax_cross_entropy
+    from .nn import MLP, Layer, Neuron
+
+    if getattr(model, "norms", None) or getattr(model, "couples_examples", False):
+        return False  # normalisation layers: batch statistics couple the examples, or new node kinds
+    return type(model) in (MLP, Layer, Neuron) and loss_fn in (hinge, mse, bce_with_logits, softmax_cross_entropy)
+
+
+def compile_loss(model: Any, loss_fn: LossFn, *, example: Optional[tuple] = None,
+                 strict: bool = False) -> CompiledLoss:
+    """`loss_fn(model(x), y)` compiled: one example's graph traced once and written out as
+    straight-line Python (`.source`), run for every example by `.grad(examples)`.
+
+    Tracing happens on first use, or now for `example=(x, y)`. Whatever cannot be compiled
+    safely runs on the graph path (`.fallback_reason` says why), or raises `NotCompilable`
+    when `strict`.
+    """
+    compiled = CompiledLoss(model, loss_fn, strict=strict)
+    if example is not None:
+        x, y = example
+        compiled.trace(x, y)
+    return compiled

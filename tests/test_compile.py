@@ -1,0 +1,374 @@
+"""compile_loss: the generated straight-line code gives the graph path's numbers, bit for bit,
+and refuses (falls back to the graph path, or raises when strict) whatever it cannot trace once."""
+
+import math
+import random
+import warnings
+from unittest import mock
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from micrograd_batch import (
+    MLP, SGD, Adam, CompiledLoss, Neuron, NotCompilable, Value, batch_mean, bce_with_logits,
+    compile_loss, fit, hinge, l2_penalty, logsumexp, make_blobs, make_moons, mse,
+    softmax_cross_entropy, train_step, weighted_sum,
+)
+from micrograd_batch.compile import known_stable
+
+from gradcheck import numeric_gradient
+
+
+def same(a, b):
+    """Equal floats, NaN matching NaN (what 'bit for bit' means for our purposes)."""
+    return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b))
+
+
+def graph_path(model, loss_fn, examples, start=None):
+    """batch_mean(...).backward() on the real graph: the mean loss and the parameters' grads."""
+    params = model.parameters()
+    for p, g in zip(params, start or [0.0] * len(params)):
+        p.grad = g
+    loss = batch_mean([loss_fn(model(x), y) for x, y in examples])
+    loss.backward()
+    return loss.data, [p.grad for p in params]
+
+
+def compiled_path(compiled, model, examples, start=None):
+    params = model.parameters()
+    for p, g in zip(params, start or [0.0] * len(params)):
+        p.grad = g
+    loss = compiled.grad(examples)
+    return loss, [p.grad for p in params]
+
+
+def kitchen_sink(out, y):
+    """A custom loss that uses every operation the engine has (and a target-dependent constant)."""
+    o = out[0] if isinstance(out, list) else out
+    soft = (o * o + 1.0)
+    terms = [
+        (o - y).abs(), soft.log(), (o * 0.25).exp(), soft ** 0.5, soft ** (1 / 3), soft.sqrt() / 2.0,
+        o.softplus(), (-o).tanh(), o.sigmoid(), (o - 0.1).relu(), 2.0 ** (o * 0.1), soft ** (o * 0.1),
+        logsumexp([o, o * 2.0, o * 0.0 + 0.5]), bce_with_logits(o, 1 if y > 0 else 0),
+        weighted_sum([o, o], [o * 0.5, soft], o), 3.0 / soft, 1.0 - o, -o,
+    ]
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t * 0.1
+    return total
+
+
+LOSSES = {
+    "hinge": (hinge, 1, lambda rng, nout: rng.choice([-1, 1])),
+    "mse": (mse, 2, lambda rng, nout: [rng.choice([-1.0, 0.5, 2.0]) for _ in range(nout)]),
+    "bce": (bce_with_logits, 1, lambda rng, nout: rng.choice([0, 1])),
+    "softmax": (softmax_cross_entropy, 3, lambda rng, nout: rng.randrange(nout)),
+    "kitchen_sink": (kitchen_sink, 1, lambda rng, nout: rng.choice([-1.0, 1.0])),
+}
+
+
+@settings(max_examples=100)
+@given(
+    loss_name=st.sampled_from(sorted(LOSSES)),
+    nin=st.integers(1, 3),
+    hidden=st.lists(st.integers(1, 4), max_size=2),
+    activation=st.sampled_from(["relu", "tanh", "sigmoid", "linear"]),
+    fused=st.booleans(),
+    m=st.integers(1, 12),
+    seed=st.integers(0, 10**6),
+)
+@example(loss_name="kitchen_sink", nin=2, hidden=[3], activation="relu", fused=True, m=5, seed=1)
+def test_compiled_loss_and_gradients_equal_the_graphs_bit_for_bit(loss_name, nin, hidden, activation, fused, m,
+                                                                  seed):
+    loss_fn, nout, target = LOSSES[loss_name]
+    rng = random.Random(seed)
+    model = MLP(nin, [*hidden, nout], activation=activation, seed=seed, fused=fused)
+    examples = [([rng.uniform(-2, 2) for _ in range(nin)], target(rng, nout)) for _ in range(m)]
+    start = [rng.uniform(-1, 1) for _ in model.parameters()]  # .grad accumulates onto what is there
+    compiled = compile_loss(model, loss_fn, strict=True)
+    got = compiled_path(compiled, model, examples, start)
+    want = graph_path(model, loss_fn, examples, start)
+    assert got[0] == want[0] and same(got[1], want[1])
+    assert compiled.fallback_reason is None
+
+
+def test_the_compiled_gradient_is_the_central_difference_gradient():
+    model = MLP(2, [4, 1], activation="tanh", seed=3)
+    examples = make_moons(10, seed=3)
+    compiled = compile_loss(model, kitchen_sink, strict=True)
+    params = model.parameters()
+    _, grads = compiled_path(compiled, model, examples)
+
+    def loss_at(values):
+        for p, v in zip(params, values):
+            p.data = v
+        return graph_path(model, kitchen_sink, examples)[0]
+
+    values = [p.data for p in params]
+    numeric = numeric_gradient(loss_at, values)
+    for p, v in zip(params, values):
+        p.data = v
+    assert all(abs(g - n) <= 1e-6 * max(1.0, abs(n)) for g, n in zip(grads, numeric))
+
+
+def test_fits_step_with_l2_equals_the_graph_step_bit_for_bit():
+    data = make_moons(64, noise=0.1, seed=4)
+    a, b = MLP(2, [16, 16, 1], seed=4), MLP(2, [16, 16, 1], seed=4)
+    opt_a, opt_b = SGD(a.parameters(), lr=0.05, momentum=0.9), SGD(b.parameters(), lr=0.05, momentum=0.9)
+    compiled = compile_loss(a, hinge, strict=True)
+    for step in range(5):
+        batch = data[step * 12:(step + 1) * 12]
+        got = train_step(a, batch, hinge, opt_a, l2=1e-4, compiled=compiled)
+        want = train_step(b, batch, hinge, opt_b, l2=1e-4)
+        assert got == want
+        assert [p.data for p in a.parameters()] == [p.data for p in b.parameters()]
+        assert [p.grad for p in a.parameters()] == [p.grad for p in b.parameters()]
+
+
+@pytest.mark.parametrize("loss_fn,data,nout,make_optimizer", [
+    (hinge, make_moons(60, noise=0.1, seed=5), 1, lambda ps: SGD(ps, lr=0.1, momentum=0.9)),
+    (bce_with_logits, make_moons(40, noise=0.1, seed=6, signed=False), 1, lambda ps: Adam(ps, lr=0.02)),
+    (softmax_cross_entropy, make_blobs(45, seed=7), 3, lambda ps: Adam(ps, lr=0.02)),
+])
+def test_fit_with_and_without_compilation_gives_the_same_history_and_model(loss_fn, data, nout, make_optimizer):
+    runs = []
+    for compiled in (True, False):
+        model = MLP(2, [8, 8, nout], seed=8)
+        results = []
+
+        def recording(self, *args, **kwargs):
+            results.append(original(self, *args, **kwargs))
+            return results[-1]
+
+        original = CompiledLoss.loss_and_grads
+        with mock.patch.object(CompiledLoss, "loss_and_grads", recording):
+            history = fit(model, data, loss_fn, make_optimizer(model.parameters()), epochs=3, batch_size=16,
+                          l2=1e-4, verbose=False, compiled=compiled)
+        assert len(results) == (history.steps if compiled else 0)
+        assert all(r is not None for r in results)  # every step ran the compiled code
+        runs.append((history.loss, history.accuracy, history.steps, [p.data for p in model.parameters()]))
+    assert runs[0] == runs[1]  # exactly: every number equal
+
+
+def test_fit_compiles_library_models_and_losses_only():
+    model = MLP(2, [3, 1], seed=0)
+    assert known_stable(model, hinge) and known_stable(model, softmax_cross_entropy)
+    assert not known_stable(model, lambda out, y: hinge(out, y))
+    assert not known_stable(lambda x: x[0], hinge)
+
+
+def test_source_compiles_names_every_parameter_and_marks_forward_backward_and_layers():
+    model = MLP(2, [3, 1], seed=0)
+    compiled = compile_loss(model, hinge, example=([0.5, -0.5], 1))
+    source = compiled.source
+    compile(source, "<test>", "exec")
+    for p in model.parameters():
+        assert p.label.replace(".", "_") in source
+    for marker in ("# ---- forward: layer L1", "# ---- forward: layer L2", "# ---- forward: the loss",
+                   "# ---- backward: the loss", "# ---- backward: layer L2", "# ---- backward: layer L1"):
+        assert marker in source
+    assert "g_L1_n1_w1 += x1 * g_L1_n1_z" in source  # a weight's share: δ times its input
+    assert "g_L1_n1_z = (g_L1_n1_a if L1_n1_z > 0.0 else 0.0 * g_L1_n1_a" in source  # ReLU'(z): an expression
+
+
+def test_source_before_anything_is_traced_says_how_to_get_it():
+    with pytest.raises(RuntimeError, match="nothing traced yet"):
+        compile_loss(MLP(2, [1], seed=0), hinge).source
+    with pytest.raises(RuntimeError, match="nothing was compiled: .*reads a Value's .data"):
+        compile_loss(MLP(2, [1], seed=0), branchy, example=([1.0, 2.0], 1)).source
+
+
+def test_parameters_changed_between_calls_are_picked_up():
+    model = MLP(2, [4, 1], seed=9)
+    data = make_moons(16, seed=9)
+    compiled = compile_loss(model, hinge, strict=True)
+    compiled_path(compiled, model, data)
+    for p in model.parameters():
+        p.data = p.data * 0.5 + 0.1
+    assert compiled_path(compiled, model, data) == graph_path(model, hinge, data)
+
+
+def branchy(out, y):
+    """A data-dependent graph: a Python `if` on a value."""
+    return out * 2.0 if out.data > 0 else (out * -1.0).relu()
+
+
+def test_a_loss_that_branches_on_a_value_is_detected():
+    model = MLP(2, [4, 1], seed=10)
+    data = make_moons(20, seed=10)
+    with pytest.raises(NotCompilable, match=r"test_compile\.py:\d+ \(branchy\) reads a Value's \.data"):
+        compile_loss(model, branchy, strict=True).grad(data)
+    compiled = compile_loss(model, branchy)
+    assert compiled_path(compiled, model, data) == graph_path(model, branchy, data)  # the graph path
+    assert "reads a Value's .data" in compiled.fallback_reason
+
+
+def test_tracing_restores_the_value_class_even_when_the_loss_raises():
+    data_slot, power = Value.__dict__["data"], Value.__dict__["__pow__"]
+
+    def broken(out, y):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        compile_loss(MLP(2, [1], seed=0), broken).grad([([1.0, 2.0], 1)])
+    assert Value.__dict__["data"] is data_slot and Value.__dict__["__pow__"] is power
+
+
+def test_a_loss_that_changes_between_traces_is_detected():
+    calls = [0]
+
+    def alternating(out, y):  # a different graph on every other call: a counter, not the data
+        calls[0] += 1
+        return hinge(out, y) if calls[0] % 2 else hinge(out, y) * 1.0
+
+    model = MLP(2, [3, 1], seed=11)
+    with pytest.raises(NotCompilable, match="different graphs"):
+        compile_loss(model, alternating, strict=True).grad(make_moons(8, seed=11))
+
+
+def test_a_loss_whose_constant_changes_between_calls_falls_back_with_a_warning():
+    settings_ = {"scale": 1.0}
+
+    def scaled(out, y):
+        return hinge(out, y) * settings_["scale"]
+
+    model = MLP(2, [3, 1], seed=12)
+    data = make_moons(10, seed=12)
+    compiled = compile_loss(model, scaled)
+    assert compiled_path(compiled, model, data) == graph_path(model, scaled, data)
+    assert compiled.fallback_reason is None
+    settings_["scale"] = 3.0  # an annealed weight: the compiled constant is stale now
+    with pytest.warns(UserWarning, match="graph path from now on"):
+        got = compiled_path(compiled, model, data)
+    assert got == graph_path(model, scaled, data)
+    assert compiled.fallback_reason is not None
+
+
+def test_values_outside_the_model_unknown_ops_and_the_l2_node_are_refused():
+    model = MLP(2, [2, 1], seed=13)
+    data = make_moons(6, seed=13)
+    temperature = Value(2.0, "temperature")  # trainable, but not a parameter of the model
+
+    def tempered(out, y):
+        return hinge(out * temperature, y)
+
+    def custom_op(out, y):
+        return Value(out.data ** 3, "", (out,), (3 * out.data ** 2,), "cube")
+
+    def with_l2(out, y):
+        return hinge(out, y) + l2_penalty(model.parameters(), 1e-3)
+
+    for loss_fn, reason in [(tempered, "neither a parameter"), (with_l2, "αΣp²")]:
+        with pytest.raises(NotCompilable, match=reason):
+            compile_loss(model, loss_fn, strict=True).grad(data)
+        compiled = compile_loss(model, loss_fn)
+        assert compiled_path(compiled, model, data) == graph_path(model, loss_fn, data)
+    with pytest.raises(NotCompilable, match="reads a Value's"):  # custom ops read .data to build
+        compile_loss(model, custom_op, strict=True).grad(data)
+
+
+def test_many_distinct_targets_run_on_the_graph_path():
+    model = MLP(1, [3, 1], seed=14)
+    data = [([i / 10], i / 7) for i in range(30)]
+    compiled = compile_loss(model, mse)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # expected, and the numbers are the same: no warning
+        assert compiled_path(compiled, model, data) == graph_path(model, mse, data)
+    assert "distinct targets" in compiled.fallback_reason
+
+
+def identity_neuron():
+    neuron = Neuron(1, nonlin=False)
+    neuron.w[0].data, neuron.b.data = 1.0, 0.0
+    return neuron
+
+
+@pytest.mark.parametrize("loss_fn,bad_x,error", [
+    (lambda o, y: (o + 1.0).log(), -2.0, ValueError),
+    (lambda o, y: 1.0 / o, 0.0, ZeroDivisionError),
+    (lambda o, y: (o + 1.0) ** 0.5, -3.0, ValueError),
+    (lambda o, y: 2.0 ** o * (o + 1.0) ** o, -3.0, ValueError),
+])
+def test_the_compiled_code_raises_the_engines_error(loss_fn, bad_x, error):
+    model = identity_neuron()
+    compiled = compile_loss(model, loss_fn, strict=True)
+    compiled.grad([([1.0], 0), ([2.0], 0)])  # compiled on good examples
+    with pytest.raises(error):
+        graph_path(model, loss_fn, [([bad_x], 0)])
+    with pytest.raises(error):
+        compiled.grad([([1.0], 0), ([bad_x], 0)])
+
+
+@pytest.mark.parametrize("x", [math.nan, math.inf, -math.inf, 1e308])
+def test_nan_and_inf_propagate_exactly_as_on_the_graph(x):
+    model = MLP(2, [3, 1], seed=15)
+    data = [([0.5, 0.5], 1), ([x, 0.5], -1), ([0.1, -0.2], 1)]
+    compiled = compile_loss(model, kitchen_sink, strict=True)
+    compiled.grad([([0.5, 0.5], 1), ([0.2, 0.1], -1)])  # both targets compiled on ordinary inputs
+    got = compiled_path(compiled, model, data)
+    want = graph_path(model, kitchen_sink, data)
+    assert same([got[0]], [want[0]]) and same(got[1], want[1])
+
+
+@pytest.mark.parametrize("examples,error,match", [
+    ([], ValueError, "non-empty"),
+    ([([1.0, 2.0, 3.0], 1)], ValueError, "expected 2 inputs"),
+    ([(["a", 2.0], 1)], TypeError, "real number"),
+    ([([True, 2.0], 1)], TypeError, "real number"),
+    ([([1.0, 2.0], 0)], ValueError, "labels in"),
+    ([([1.0, 2.0], 1, 3)], ValueError, "unpack"),
+])
+def test_bad_input_gets_the_graph_paths_error(examples, error, match):
+    model = MLP(2, [3, 1], seed=16)
+    compiled = compile_loss(model, hinge)
+    compiled.grad([([0.5, 0.5], 1)])
+    with pytest.raises(error, match=match):
+        compiled.grad(examples)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match="needs a model"):
+        compile_loss("model", hinge)
+    with pytest.raises(TypeError, match="loss_fn must be a function"):
+        compile_loss(MLP(2, [1], seed=0), "hinge")
+
+
+def test_a_nan_example_stops_fit_at_the_same_step_with_the_same_parameters():
+    from micrograd_batch import TrainingDiverged
+
+    data = make_moons(40, noise=0.1, seed=17)
+    data[23] = ([math.nan, 0.0], 1)
+    outcomes = []
+    for compiled in (True, False):
+        model = MLP(2, [4, 1], seed=17)
+        with pytest.raises(TrainingDiverged) as info:
+            fit(model, data, hinge, epochs=3, batch_size=8, l2=1e-3, verbose=False, compiled=compiled)
+        outcomes.append((str(info.value), [p.data for p in model.parameters()], [p.grad for p in model.parameters()]))
+    (message, params, grads), (message_, params_, grads_) = outcomes
+    assert message == message_ and params == params_
+    assert same(grads, grads_)  # NaN where the graph has NaN (or untouched when the loss is NaN)
+
+
+def test_a_replaced_parameter_is_noticed_by_the_per_call_check():
+    model = MLP(2, [3, 1], seed=18)
+    data = make_moons(10, seed=18)
+    compiled = compile_loss(model, hinge)
+    compiled.grad(data)
+    neuron = model.layers[0].neurons[0]
+    neuron.w[0] = Value(0.25, "L1.n1.w1")  # a new Value object the compiled code does not know
+    with pytest.warns(UserWarning, match="different structure"):
+        got = compiled_path(compiled, model, data)
+    assert got == graph_path(model, hinge, data)
+
+
+def test_inline_forms_are_checked_against_the_engine():
+    from micrograd_batch import compile as compile_module
+
+    def identity_as_relu(v, a):  # right for positive numbers only
+        return [f"{v} = {a[0]}"], ["1.0"]
+
+    assert not compile_module._agrees_with_engine("relu", identity_as_relu)
+    for op, rules in compile_module._RULES.items():
+        agreeing = [rule for rule in rules if compile_module._agrees_with_engine(op, rule)]
+        assert len(agreeing) == 1 and compile_module._inline_rule(op) is agreeing[0]  # one exact form each
