@@ -454,6 +454,13 @@ def _buffers_of(model: object) -> list[list[float]]:
     return [] if buffers is None else list(buffers())
 
 
+def check_checkpointable(model: object, optimizer: object, path: object = "checkpoint.json") -> None:
+    """A TypeError/ValueError, before any work, unless `model` and `optimizer` can be saved in a
+    checkpoint at `path` and restored exactly (see `save_checkpoint`)."""
+    _checked_path(path)
+    _check_matching(model, optimizer)  # type: ignore[arg-type]
+
+
 def _check_matching(model: MLP, optimizer: Optimizer) -> None:
     """A TypeError/ValueError unless `optimizer` updates exactly `model.parameters()`, in order."""
     if not isinstance(model, MLP):
