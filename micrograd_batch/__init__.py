@@ -24,7 +24,7 @@ from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entro
 from .nn import MLP, Layer, Module, Neuron
 from .optim import SGD, Adam, Optimizer
 from .parallel import DataParallel, parallel_batch_grad
-from .persist import ModelFileError, load_model, load_parameters_into, save_model
+from .persist import ModelFileError, load_checkpoint, load_model, load_parameters_into, save_checkpoint, save_model
 from .train import History, TrainingDiverged, accuracy, fit, train_step
 
 __all__ = [
@@ -65,6 +65,8 @@ __all__ = [
     "load_model",
     "load_parameters_into",
     "ModelFileError",
+    "save_checkpoint",
+    "load_checkpoint",
 ]
 
 __version__ = "0.1.0"
