@@ -321,6 +321,7 @@ class _Run:
     verbose: bool
     on_epoch: Optional[Callable[[int, History], None]]
     checkpoint: Optional[PathLike]
+    fingerprint: str = ""  # of the examples, computed once when checkpointing
 
 
 def _fingerprint(examples: Sequence[tuple]) -> str:
@@ -351,7 +352,7 @@ def _progress(run: _Run, schedule: Schedule, history: History, epochs_done: int)
         "history": asdict(history),
         "schedule": {"batch_size": schedule.batch_size, "shuffle": schedule.shuffle,
                      "seed": schedule.seed, "l2": run.l2, "micro_batch_size": run.micro_batch_size},
-        "data": {"examples": len(run.examples), "fingerprint": _fingerprint(run.examples)},
+        "data": {"examples": len(run.examples), "fingerprint": run.fingerprint},
     }
 
 
@@ -554,7 +555,7 @@ def fit(
                         int(seed) if seed is not None else random.SystemRandom().randrange(2**63))
     with _workers(model, loss_fn, workers) as parallel:
         run = _Run(model, examples, loss_fn, optimizer, l2, micro_batch_size, parallel, verbose,
-                   on_epoch, checkpoint)
+                   on_epoch, checkpoint, _fingerprint(examples) if checkpoint is not None else "")
         history, done = History(), 0
         if checkpoint is not None and resume:
             history, done, schedule = _resume(run, schedule, seed_given=seed is not None)
