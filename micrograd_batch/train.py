@@ -361,9 +361,11 @@ def _resume(run: _Run, schedule: Schedule, seed_given: bool) -> tuple[History, i
     schedule with the checkpoint's shuffling seed). No file: a fresh start."""
     assert run.checkpoint is not None
     expected = _progress(run, schedule, History(), 0)
+    if not seed_given:  # seed=None: this run takes the checkpoint's seed
+        del expected["schedule"]["seed"]
 
     def check(progress: dict[str, Any]) -> None:
-        _check_progress(progress, expected, schedule.epochs, seed_given, run.checkpoint)
+        _check_progress(progress, expected, schedule.epochs, run.checkpoint)
 
     try:
         progress = load_checkpoint(run.checkpoint, run.model, run.optimizer, check=check)  # type: ignore[arg-type]
@@ -374,16 +376,14 @@ def _resume(run: _Run, schedule: Schedule, seed_given: bool) -> tuple[History, i
     return history, progress["epochs_done"], Schedule(schedule.epochs, schedule.batch_size, schedule.shuffle, seed)
 
 
-def _check_progress(progress: dict[str, Any], expected: dict[str, Any], epochs: int, seed_given: bool,
-                    source: object) -> None:
-    """ModelFileError naming the first way a checkpoint's progress does not fit this run."""
+def _check_progress(progress: dict[str, Any], expected: dict[str, Any], epochs: int, source: object) -> None:
+    """ModelFileError naming the first way a checkpoint's progress does not fit this run (whose
+    own progress, `expected`, holds what must match)."""
     if set(progress) != set(expected) or not all(isinstance(progress[k], dict) for k in ("schedule", "data")):
         raise ModelFileError(source, f"'progress' must have exactly the keys {sorted(expected)}")
     seed = progress["schedule"].get("seed")
     if type(seed) is not int:
         raise ModelFileError(source, f"the checkpoint's shuffling seed is {seed!r:.40}, expected an integer")
-    if not seed_given:  # seed=None: this run takes the checkpoint's
-        progress["schedule"]["seed"] = expected["schedule"]["seed"]
     for part in ("schedule", "data"):
         for key, ours in expected[part].items():
             theirs = progress[part].get(key)
@@ -391,7 +391,6 @@ def _check_progress(progress: dict[str, Any], expected: dict[str, Any], epochs: 
                 what = ("the examples differ" if key == "fingerprint"
                         else f"{key} is {theirs!r:.40}, this run has {ours!r}")
                 raise ModelFileError(source, f"the checkpoint was made for another run: {what}")
-    progress["schedule"]["seed"] = seed
     done = progress["epochs_done"]
     if not is_whole_number(done, 0) or done > epochs:
         raise ModelFileError(source, f"the checkpoint has {done!r:.20} epochs done; this run has epochs={epochs}")
