@@ -566,16 +566,25 @@ def interrupted_at(n, operation, filename):
         sys.settrace(previous)
 
 
+def write_model(model, path):
+    save_model(model, path)
+
+
+def write_checkpoint(model, path):
+    persist.save_checkpoint(path, model, SGD(model.parameters(), lr=0.1, momentum=0.5), {"epochs_done": 1})
+
+
 @needs_proc
 @pytest.mark.parametrize("existing", [True, False])
-def test_ctrl_c_at_every_line_of_save_model_leaves_old_or_new_and_no_debris(model, tmp_path, existing):
+@pytest.mark.parametrize("write", [write_model, write_checkpoint])
+def test_ctrl_c_at_every_line_of_a_save_leaves_old_or_new_and_no_debris(model, tmp_path, existing, write):
     path = tmp_path / "m.json"
     old_model = MLP(3, [4, 2], seed=99)
-    save_model(model, path)
+    write(model, path)
     new = path.read_bytes()
     old = None
     if existing:
-        save_model(old_model, path)
+        write(old_model, path)
         old = path.read_bytes()
     else:
         path.unlink()
@@ -583,13 +592,13 @@ def test_ctrl_c_at_every_line_of_save_model_leaves_old_or_new_and_no_debris(mode
     n, interrupted = 0, True
     while interrupted:
         n += 1
-        interrupted = interrupted_at(n, lambda: save_model(model, path), persist.__file__)
+        interrupted = interrupted_at(n, lambda: write(model, path), persist.__file__)
         now = path.read_bytes() if path.exists() else None
         assert now in (old, new), f"interrupt at line {n} tore the file"
         assert listing(tmp_path) == (["m.json"] if now is not None else []), f"debris at line {n}"
         assert open_fds() == fds, f"a descriptor leaked at line {n}"
         if interrupted and existing:  # put the old file back for the next run
-            save_model(old_model, path)
+            write(old_model, path)
         elif interrupted and now is not None:
             path.unlink()
     assert n > 20  # it really walked through the function's lines
