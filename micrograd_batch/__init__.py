@@ -4,6 +4,7 @@ The data flow, one module per stage:
 
     data.py     examples (x, y) and their mini-batches
     nn.py       model(x) builds ONE example's graph of Values   (engine.py: Value, backward)
+    norm.py     BatchNorm (couples a batch's examples), LayerNorm (does not)
     losses.py   that example's loss L_i
     batch.py    batch_mean(L_1 ... L_m): one node, local derivative 1/m to each example
     engine.py   loss.backward(): parameter.grad = (1/m) Σ_i dL_i/dθ
@@ -17,11 +18,12 @@ The course (lessons, the δ recursion by hand, charts) lives in `micrograd_batch
 it imports the library, never the other way round.
 """
 
-from .batch import batch_mean, batch_sum, mean_of, per_example_grads
+from .batch import batch_mean, batch_sum, clip_per_example, mean_of, per_example_grads
 from .engine import Op, Value, backpropagate, gc_paused, logsumexp, topological_order, weighted_sum
 from .data import make_blobs, make_moons, minibatches
 from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
 from .nn import MLP, Layer, Module, Neuron
+from .norm import BatchNorm, LayerNorm
 from .optim import SGD, Adam, Optimizer
 from .parallel import DataParallel, parallel_batch_grad
 from .persist import ModelFileError, load_checkpoint, load_model, load_parameters_into, save_checkpoint, save_model
@@ -39,10 +41,13 @@ __all__ = [
     "batch_sum",
     "per_example_grads",
     "mean_of",
+    "clip_per_example",
     "Module",
     "Neuron",
     "Layer",
     "MLP",
+    "BatchNorm",
+    "LayerNorm",
     "mse",
     "hinge",
     "bce_with_logits",

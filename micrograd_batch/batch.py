@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
+from ._checks import as_float
 from .engine import Op, Value
 
 
@@ -105,3 +106,21 @@ def mean_of(vectors: Sequence[Sequence[float]]) -> list[float]:
     if len(lengths) > 1:
         raise ValueError(f"mean_of vectors of different lengths {sorted(lengths)}")
     return [_float_mean(column) for column in zip(*vectors)]
+
+
+def clip_per_example(losses: Sequence[Value], params: Sequence[Value], max_norm: float) -> list[list[float]]:
+    """Each example's gradient (`per_example_grads`) clipped to Euclidean norm at most `max_norm`.
+
+    g_i is kept when ‖g_i‖ <= C and scaled to g_i · C/‖g_i‖ otherwise: the clipping step of
+    DP-SGD (Abadi et al., 2016), which bounds what any ONE example can do to a step. It needs
+    the per-example gradients: clipping the batch gradient (their mean) bounds only the sum.
+    The mean of the result is DP-SGD's gradient before its noise; params' grads are left alone.
+    """
+    max_norm = as_float(max_norm)
+    if not 0.0 < max_norm < math.inf:
+        raise ValueError(f"max_norm must be a positive finite number, got {max_norm!r}")
+    clipped = []
+    for grad in per_example_grads(losses, params):
+        norm = math.sqrt(math.fsum(g * g for g in grad))
+        clipped.append(grad if norm <= max_norm else [g * (max_norm / norm) for g in grad])
+    return clipped

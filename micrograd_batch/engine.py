@@ -36,6 +36,7 @@ class Op:
     WEIGHTED_SUM = "Σwx+b"  # a neuron's fused pre-activation (weighted_sum)
     BATCH_MEAN = "mean"  # the batch-loss node (batch.batch_mean): 1/m to each example
     BATCH_SUM = "Σ"  # the batch-sum node (batch.batch_sum): 1 to each example
+    BATCH_STAT = "over the batch"  # a feature's batch mean or variance (norm.BatchNorm): couples examples
 
 
 class Value:
@@ -383,8 +384,8 @@ def gc_paused() -> Iterator[None]:
     being built. Wrap graph building and backward in it: `with gc_paused(): ...`.
     """
     was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    try:  # disabled inside the try: a Ctrl-C right after it still re-enables the collector
+        gc.disable()
         yield
     finally:
         if was_enabled:

@@ -10,10 +10,14 @@ Calling a model on ONE example builds that example's graph; a batch is a list of
 from __future__ import annotations
 
 import random
-from typing import Callable, Sequence, Union
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, Union
 
 from ._checks import as_float, is_whole_number
 from .engine import Value, _weighted_sum
+
+if TYPE_CHECKING:
+    from .norm import BatchNorm, LayerNorm
 
 Activation = Callable[[Value], Value]
 
@@ -96,13 +100,17 @@ class Neuron(Module):
 
     def forward(self, inputs: Sequence[Value]) -> Value:
         """act(w·x + b) for inputs already checked and made Values (the fast inner path)."""
+        return self._act(self.pre_activation(inputs))
+
+    def pre_activation(self, inputs: Sequence[Value]) -> Value:
+        """z = w·x + b, before the activation (a normalisation layer goes in between)."""
         if self.fused:
             z = _weighted_sum(self.w, inputs, self.b)
         else:
             z = self.b
             for wi, xi in zip(self.w, inputs):
                 z = z + wi * xi  # micrograd's chain: one * and one + node per input
-        return self._act(z)
+        return z
 
     def parameters(self) -> list[Value]:
         """The weights, then the bias."""
@@ -144,6 +152,11 @@ class MLP(Module):
     global `random` state; without it they come from `random`, as in micrograd.
     Calling it on one example (a list of `nin` numbers) returns a Value, or a list of Values
     when there are several outputs.
+
+    `norm="batch"` or `"layer"` puts a `BatchNorm` or `LayerNorm` between each hidden layer's
+    weighted sums and its activation (see `norm.py`). A batch-norm model in training mode
+    couples the examples, so it runs on the whole batch at once: `model.forward_batch(xs)`.
+    `train()` / `eval()` switch its norms' mode and return the model.
     """
 
     def __init__(
@@ -154,11 +167,13 @@ class MLP(Module):
         output_activation: str = "linear",
         seed: int | None = None,
         fused: bool = True,
+        norm: str | None = None,
     ) -> None:
         if isinstance(nouts, int) or not nouts:
             raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r}")
         _activation_named(activation)
         _activation_named(output_activation)
+        norms = _norm_layers(norm, nouts[:-1])  # checked before any weight is drawn
         rng = random.Random(seed) if seed is not None else None
         sizes = [nin, *nouts]
         self.nin = nin
@@ -175,8 +190,12 @@ class MLP(Module):
             )
             for i in range(len(nouts))
         ]
+        self.norm = norm
+        self.norms = norms
 
     def __call__(self, x: Sequence[Union[Value, float]]) -> Union[Value, list[Value]]:
+        if self.norms:
+            return self._call_normalised(x)
         out = _as_inputs(x, self.nin)
         for layer in self.layers:
             out = layer.forward(out)
@@ -188,8 +207,94 @@ class MLP(Module):
         return [self.nin, *(len(layer.neurons) for layer in self.layers)]
 
     def parameters(self) -> list[Value]:
-        """Each layer's parameters, layer by layer (micrograd's order)."""
-        return [p for layer in self.layers for p in layer.parameters()]
+        """Each layer's parameters, layer by layer (micrograd's order); with `norm`, each hidden
+        layer's are followed by its norm's γs and βs."""
+        params: list[Value] = []
+        for i, layer in enumerate(self.layers):
+            params += layer.parameters()
+            if i < len(self.norms):
+                params += self.norms[i].parameters()
+        return params
+
+    # ---- normalisation layers (norm="batch" or "layer") ----------------------------------------
+
+    @property
+    def couples_examples(self) -> bool:
+        """True when one example's output depends on the other examples of its batch: a
+        `BatchNorm` in training mode. Such a model must see the whole batch (`forward_batch`)."""
+        return any(n.couples_examples for n in self.norms)
+
+    def train(self, mode: bool = True) -> MLP:
+        """Put every norm in training mode (or eval mode with `mode=False`); returns the model."""
+        for n in self.norms:
+            n.train(mode)
+        return self
+
+    def eval(self) -> MLP:
+        """Put every norm in eval mode (BatchNorm uses its running statistics); returns the model."""
+        return self.train(False)
+
+    @contextmanager
+    def evaluating(self) -> Iterator[MLP]:
+        """`with model.evaluating():` -- eval mode inside the block; afterwards every norm is back
+        in the mode it had (also after an exception or Ctrl-C)."""
+        modes = [getattr(n, "training", False) for n in self.norms]
+        try:
+            yield self.eval()
+        finally:
+            for n, mode in zip(self.norms, modes):
+                n.train(mode)
+
+    def forward_batch(self, xs: Sequence[Sequence[Union[Value, float]]]) -> list[Union[Value, list[Value]]]:
+        """The outputs for a whole batch, computed layer by layer over all its examples, so a
+        `BatchNorm` can normalise each feature over the batch. Without norms it equals
+        `[model(x) for x in xs]`. A BatchNorm in training mode updates its running statistics."""
+        rows = self._batch_inputs(xs)
+        for i, layer in enumerate(self.layers):
+            if i < len(self.norms):
+                pre = [[n.pre_activation(row) for n in layer.neurons] for row in rows]
+                act = layer.neurons[0]._act
+                rows = [[act(z) for z in row] for row in self.norms[i].normalise_batch(pre)]
+            else:
+                rows = [layer.forward(row) for row in rows]
+        return [row[0] if len(row) == 1 else row for row in rows]
+
+    def _batch_inputs(self, xs: Sequence[Sequence[Union[Value, float]]]) -> list[list[Value]]:
+        """Every example's inputs as Values, checked; an error names the example."""
+        if isinstance(xs, (str, bytes, Value)) or not hasattr(xs, "__len__") or not len(xs):
+            raise ValueError(f"forward_batch takes a non-empty list of examples, got {xs!r:.60}")
+        rows = []
+        for i, x in enumerate(xs):
+            try:
+                rows.append(_as_inputs(x, self.nin))
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"example {i + 1}: {error}") from None
+        return rows
+
+    def _call_normalised(self, x: Sequence[Union[Value, float]]) -> Union[Value, list[Value]]:
+        """One example through a model with norms; refused while a BatchNorm needs the batch."""
+        if self.couples_examples:
+            raise ValueError(
+                "this MLP has batch norm in training mode: it normalises each feature over the "
+                "whole batch, so it cannot run on one example. Pass the batch: "
+                "model.forward_batch([x1, x2, ...]); or call model.eval() to use the running statistics")
+        return self.forward_batch([x])[0]
 
     def __repr__(self) -> str:
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
+
+
+NORMS = ("batch", "layer")
+"""The values of MLP's `norm` option besides None."""
+
+
+def _norm_layers(norm: str | None, widths: Sequence[int]) -> list[Union[BatchNorm, LayerNorm]]:
+    """One BatchNorm or LayerNorm per hidden layer of these widths (none for `norm=None`)."""
+    if norm is None:
+        return []
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; choose one of {list(NORMS)} or None")
+    from .norm import BatchNorm, LayerNorm  # here: norm.py builds on this module's Module
+
+    kind = BatchNorm if norm == "batch" else LayerNorm
+    return [kind(width, name=f"{norm[0]}n{i + 1}") for i, width in enumerate(widths)]

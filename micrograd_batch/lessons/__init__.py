@@ -9,6 +9,10 @@ The course imports the library (`micrograd_batch.*`); nothing in the library imp
     delta_recursion        the δ recursion on a deeper MLP, layer by layer, equals autograd
     two_moons              mini-batch SGD with batch sizes 1, 16 and the full batch
     estimator_variance     a mini-batch gradient is unbiased and its variance falls like 1/m
+    batch_norm             batch norm DOES average over the batch: the examples become coupled
+    sum_or_mean            batch_sum vs batch_mean: the learning rate for SGD, eps for Adam
+    per_example_clipping   DP-SGD clips each example's gradient: why per-example gradients matter
+    matrix_form            the same batch gradient as matrix products, one row per example
 
 Support modules: `by_hand` (the δ recursion on plain lists), `charts` (pictures), `common`.
 """
@@ -19,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 
-from . import average_activations, batch_by_hand, delta_recursion, estimator_variance, two_moons
+from . import (average_activations, batch_by_hand, batch_norm, delta_recursion, estimator_variance,
+               matrix_form, per_example_clipping, sum_or_mean, two_moons)
 
 Demo = Callable[[Union[str, Path], bool], list[Path]]
 
@@ -46,6 +51,14 @@ LESSONS: dict[str, Lesson] = {
                two_moons.demo_two_moons),
         Lesson("estimator-variance", "Why is a mini-batch gradient good enough? How good?",
                estimator_variance.demo_estimator_variance),
+        Lesson("batch-norm", "Does anything average activations over the batch? Yes: batch norm.",
+               batch_norm.demo_batch_norm),
+        Lesson("sum-or-mean", "Sum or mean? What changes with the learning rate and the optimiser?",
+               sum_or_mean.demo_sum_or_mean),
+        Lesson("per-example-clipping", "Why would you ever need per-example gradients?",
+               per_example_clipping.demo_per_example_clipping),
+        Lesson("matrix-form", "The same thing with matrices: where does the batch go in the tensor formulas?",
+               matrix_form.demo_matrix_form),
     )
 }
 """Every lesson by its command-line name, in the order of the tour."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from . import by_hand
 from .batch_by_hand import batch_by_hand
@@ -14,35 +16,86 @@ from ..nn import MLP
 
 @dataclass
 class ShortcutComparison:
-    """The true batch gradient next to the averaged-activation shortcut, for one case."""
+    """The true batch gradient next to the averaged-activation shortcut, for one case, and the
+    largest covariance over the batch between an error signal and what multiplies it."""
 
     case: str
     true: list[float]
     shortcut: list[float]
     relative_difference: float
     max_abs_difference: float
+    largest_covariance: float
+
+
+def covariance(u: Sequence[float], v: Sequence[float]) -> float:
+    """The covariance over the batch, mean(u·v) - mean(u)·mean(v): zero exactly when the mean of
+    the products equals the product of the means."""
+    m = len(u)
+    return math.fsum(a * b for a, b in zip(u, v)) / m - math.fsum(u) / m * math.fsum(v) / m
+
+
+def shortcut_covariances(model: MLP, batch: Batch, loss: str = "mse") -> list[float]:
+    """Every covariance over the batch that the shortcut drops, one per product it replaces by a
+    product of means: ∂L/∂a ⊙ g'(z) at the output, (Wᵀδ) ⊙ g'(z) in each hidden layer, and
+    δ_j · a_k for each weight. All zero => the shortcut gives exactly the true gradient."""
+    layers = by_hand.read_weights(model)
+    records = [by_hand.backprop_example(layers, x, y, loss) for x, y in batch]
+    L = len(layers)
+    out = [covariance([r.dL_da[j] for r in records], [r.g_prime[L][j] for r in records])
+           for j in range(len(records[0].dL_da))]
+    for l in range(1, L):
+        W_next = layers[l].W
+        back = [[math.fsum(W_next[j][k] * r.delta[l + 1][j] for j in range(len(W_next)))
+                 for k in range(len(W_next[0]))] for r in records]
+        out += [covariance([row[k] for row in back], [r.g_prime[l][k] for r in records]) for k in range(len(back[0]))]
+    for l in range(1, L + 1):
+        out += [covariance([r.delta[l][j] for r in records], [r.a[l - 1][k] for r in records])
+                for j in range(len(records[0].delta[l])) for k in range(len(records[0].a[l - 1]))]
+    return out
 
 
 def compare_shortcut(model: MLP, batch: Batch, case: str = "", loss: str = "mse") -> ShortcutComparison:
     """The true mean-of-per-example-gradients vs `by_hand.averaged_activation_gradient`."""
     true = by_hand.batch_gradient(model, batch, loss)
     shortcut = by_hand.averaged_activation_gradient(model, batch, loss)
+    largest = max(abs(c) for c in shortcut_covariances(model, batch, loss))
     return ShortcutComparison(case, true, shortcut, by_hand.relative_difference(shortcut, true),
-                              by_hand.max_abs_difference(shortcut, true))
+                              by_hand.max_abs_difference(shortcut, true), largest)
+
+
+def with_errors(model: MLP, inputs: Sequence[Sequence[float]], errors: Sequence[float]) -> Batch:
+    """Examples whose targets make the output error ŷ - y equal `errors` (one output)."""
+    return [(list(x), by_hand.forward(model, x)[1][-1][0] - e) for x, e in zip(inputs, errors)]
+
+
+def one_linear_neuron(w: float = 0.5, b: float = 0.25) -> MLP:
+    """ŷ = w·x + b: an MLP with one input and one linear output neuron, weights set by hand."""
+    model = MLP(1, [1], activation="linear", seed=0)
+    neuron = model.layers[0].neurons[0]
+    neuron.w[0].data, neuron.b.data = w, b
+    return model
 
 
 def average_activations() -> list[ShortcutComparison]:
-    """Four cases: the shortcut is wrong for the tanh network on BY_HAND_BATCH, wrong for a
-    purely linear network too (it is about products, not only the nonlinearity), and exact
-    for a batch of one example and for a batch whose examples share the same input."""
+    """Six cases. The shortcut differs for the tanh network on BY_HAND_BATCH and for a purely
+    linear network (it is about products, not only the nonlinearity). It is exact whenever
+    every dropped covariance is zero: a batch of one; examples sharing one input; a linear
+    network whose examples have equal errors; and one linear neuron with x = (0, 1, 2) and
+    errors (1, -2, 1), where both x and the error vary but not together."""
     tanh_net = by_hand_model()
     linear_net = by_hand_model(activation="linear")
     same_input = [([0.5, -1.0], 1.0), ([0.5, -1.0], -0.5), ([0.5, -1.0], 0.2)]
+    inputs = [x for x, _ in BY_HAND_BATCH]
+    neuron = one_linear_neuron()
     return [
         compare_shortcut(tanh_net, BY_HAND_BATCH, "tanh net, 3 different examples"),
         compare_shortcut(linear_net, BY_HAND_BATCH, "linear net, 3 different examples"),
         compare_shortcut(tanh_net, BY_HAND_BATCH[:1], "tanh net, a batch of 1"),
         compare_shortcut(tanh_net, same_input, "tanh net, 3 examples, same x"),
+        compare_shortcut(linear_net, with_errors(linear_net, inputs, [0.5, 0.5, 0.5]),
+                         "linear net, 3 x's, equal errors"),
+        compare_shortcut(neuron, with_errors(neuron, [[0.0], [1.0], [2.0]], [1.0, -2.0, 1.0]),
+                         "1 neuron, x=(0,1,2), e=(1,-2,1)"),
     ]
 
 
@@ -71,10 +124,15 @@ def demo_average_activations(out_dir: PathLike = "out", quick: bool = False) -> 
          "   (the shortcut)")
     say("The mean of a product is not the product of the means unless the factors do not vary")
     say("together over the batch; and g'(z) of a nonlinearity adds more such products (δ1 = w·δ2·g'(z1)).")
-    say("\nRelative difference ‖shortcut - true‖ / ‖true‖ in four cases:")
+    say("\nSix cases: relative difference ‖shortcut - true‖/‖true‖, largest difference, and the largest")
+    say("covariance over the batch between an error signal and what multiplies it:")
+    say(f"  {'case':<34}{'relative':>10}{'max |diff|':>12}{'max |cov|':>12}")
     for c in average_activations():
-        verdict = "coincide" if c.relative_difference < 1e-12 else "DIFFER"
-        say(f"  {c.case:<34} {c.relative_difference:10.3g}   {verdict}")
-    say("The shortcut is exact only when nothing varies across the batch that multiplies the")
-    say("error (one example, or one shared input); a linear network does NOT rescue it.")
+        verdict = "exact" if c.max_abs_difference <= 1e-12 else "DIFFER"
+        say(f"  {c.case:<34}{c.relative_difference:>10.4g}{c.max_abs_difference:>12.2g}"
+            f"{c.largest_covariance:>12.2g}   {verdict}")
+    say("The shortcut is exact when every one of those covariances is zero: then each mean of a")
+    say("product equals the product of the means. A batch of one or a shared input are special")
+    say("cases; so are equal errors in a linear net, and x = (0, 1, 2) with errors (1, -2, 1), where")
+    say("both vary but not together. A linear network alone does NOT rescue it.")
     return []

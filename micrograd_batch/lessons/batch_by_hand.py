@@ -47,6 +47,8 @@ def demo_batch_by_hand(out_dir: PathLike = "out", quick: bool = False) -> list[P
     gradient) and draw the batch graph to out_dir/batch_graph.svg. Returns the files written."""
     r = batch_by_hand()
     names = [p.label for p in r.model.parameters()]
+    say("THE ANSWER: you average the GRADIENTS, nothing else. One node, batch_mean(L_1..L_m), joins the")
+    say("examples' losses with local derivative 1/m to each; nothing is averaged on the way forward.\n")
     say("A 2-2-1 network (tanh hidden layer, linear output), squared error, a batch of 3.")
     say("Each example goes forward and backward ON ITS OWN, with its own z, a, g'(z) and δ:")
     for i, ((x, y), rec) in enumerate(zip(r.batch, r.records), start=1):

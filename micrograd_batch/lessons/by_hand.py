@@ -12,7 +12,7 @@ and then, for a mini-batch, the per-example gradients are AVERAGED:
     ∂L_batch/∂θ = (1/m) Σ_i ∂L_i/∂θ
 
 Nothing else is averaged: each example keeps its own z, a, g'(z) and δ. The same numbers come
-out of `batch_mean(losses).backward()` (see `lessons.py`, which checks it).
+out of `batch_mean(losses).backward()` (lessons/batch_by_hand.py checks it).
 
 For contrast, `averaged_activation_gradient` computes what you get by averaging the
 activations, g'(z) and the output error over the batch FIRST and then using the one-example
@@ -146,7 +146,7 @@ LOSSES: dict[str, tuple[Callable[[Vector, Target], float], Callable[[Vector, Tar
 """name -> (L(a, y), ∂L/∂a): one example's loss on the output a = a^L, as in `losses.py`."""
 
 
-def _loss_named(name: str) -> tuple[Callable[[Vector, Target], float], Callable[[Vector, Target], Vector]]:
+def loss_named(name: str) -> tuple[Callable[[Vector, Target], float], Callable[[Vector, Target], Vector]]:
     """The (value, derivative) pair of the loss called `name`, or a ValueError listing them."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
@@ -180,7 +180,7 @@ def read_weights(model: object) -> list[LayerWeights]:
         neurons = layer.neurons
         for n in neurons:
             if n.activation not in ACTIVATIONS:
-                raise ValueError(f"unknown activation {n.activation!r}; manual.py knows {sorted(ACTIVATIONS)}")
+                raise ValueError(f"unknown activation {n.activation!r}; the δ recursion knows {sorted(ACTIVATIONS)}")
         out.append(LayerWeights(
             W=[[w.data for w in n.w] for n in neurons],
             b=[n.b.data for n in neurons],
@@ -284,7 +284,7 @@ def backprop_example(model: object, x: Sequence[float], y: Target, loss: str = "
     """Forward pass, δ recursion and gradients for ONE example (x, y) under `loss`
     (a name in `LOSSES`: "mse", "hinge", "bce_with_logits", "softmax_cross_entropy")."""
     layers = read_weights(model)
-    value_fn, grad_fn = _loss_named(loss)
+    value_fn, grad_fn = loss_named(loss)
     z, a = forward(layers, x)
     g_prime: list[Vector] = [[]] + [[ACTIVATIONS[name][1](zj) for name, zj in zip(layer.activations, z[l])]
                       for l, layer in enumerate(layers, start=1)]

@@ -24,7 +24,7 @@ LOSS_FUNCTIONS: dict[str, Callable[..., Value]] = {
     "bce": bce_with_logits,
     "softmax_cross_entropy": softmax_cross_entropy,
 }
-"""The autograd losses of `losses.py` under the names `manual.LOSSES` uses."""
+"""The autograd losses of `losses.py` under the names `by_hand.LOSSES` uses."""
 
 
 def autograd_batch_loss(model: MLP, batch: Sequence[tuple], loss: str = "mse") -> Value:

@@ -44,7 +44,7 @@ def delta_recursion(
 def demo_delta_recursion(out_dir: PathLike = "out", quick: bool = False) -> list[Path]:
     """Print demo 3: δ per layer per example for a 3-4-4-2 network, tanh with squared error
     and relu with softmax cross-entropy, each matching autograd. Writes nothing; returns []."""
-    say("The δ recursion, written with plain lists (micrograd_batch/by_hand.py), per example:")
+    say("The δ recursion, written with plain lists (micrograd_batch/lessons/by_hand.py), per example:")
     say("  δ^L = ∂L/∂a^L ⊙ g'(z^L),   δ^l = (W^(l+1))ᵀ δ^(l+1) ⊙ g'(z^l),   ∂L/∂W^l = δ^l (a^(l-1))ᵀ")
     for activation, loss in (("tanh", "mse"), ("relu", "softmax_cross_entropy")):
         r = delta_recursion(activation=activation, loss=loss, n_examples=3 if quick else 4)
@@ -53,6 +53,6 @@ def demo_delta_recursion(out_dir: PathLike = "out", quick: bool = False) -> list
             say(f"  example {i}:")
             for l in range(len(rec.delta) - 1, 0, -1):
                 say(f"    δ{l} = [{fmt_vec(rec.delta[l], 7)} ]")
-        say(f"  {len(r.manual)} parameters; max |manual - autograd| = {r.max_abs_difference:.1e}")
+        say(f"  {len(r.manual)} parameters; max |δ recursion - autograd| = {r.max_abs_difference:.1e}")
     say("\nThe recursion holds unchanged for every example; the batch only averages the results.")
     return []

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import by_hand
-from .charts import Series, save_line_chart
+from .charts import INSTALL_HINT, Series, have_matplotlib, line_chart, save_svg
 from .common import PathLike, say
 from ..data import make_moons
 from ..nn import MLP
@@ -41,6 +41,12 @@ class VarianceStudy:
     per_example_variance: float
 
 
+def finite_population_factor(m: int, n: int) -> float:
+    """(N - m)/(N - 1): how much less a mean of m examples drawn WITHOUT replacement from N varies
+    than one of m independent draws (1 at m = 1, 0 at m = N)."""
+    return (n - m) / (n - 1)
+
+
 def fit_loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
     """Least-squares line log10(y) = slope·log10(x) + intercept; returns (slope, intercept)."""
     lx = [math.log10(x) for x in xs]
@@ -65,7 +71,7 @@ def estimator_variance(
     per-example gradient is computed once (by the δ recursion) and batches just average them.
     Theory: E[ĝ] = g (unbiased) and E‖ĝ - g‖² = (σ²/m)·(N - m)/(N - 1), where σ² is the mean
     squared distance of a per-example gradient to g; the last factor, the finite-population
-    correction, is ≥ 0.97 here because N is much larger than 64, so the slope is close to -1.
+    correction, stays close to 1 while m ≪ N (the demo prints it per m), so the slope is close to -1.
     """
     data = make_moons(n_examples, noise=0.2, seed=seed, signed=False)
     model = MLP(2, [8, 8, 1], activation="tanh", seed=seed)
@@ -88,7 +94,7 @@ def estimator_variance(
             total = [t + e for t, e in zip(total, estimate)]
         mean_estimate = [t / trials for t in total]
         variance = squared / trials
-        predicted = sigma2 / m * (n - m) / (n - 1)
+        predicted = sigma2 / m * finite_population_factor(m, n)
         rows.append(VarianceRow(m, by_hand.relative_difference(mean_estimate, full),
                                 math.sqrt(predicted / trials) / norm, variance, predicted))
     slope, _ = fit_loglog_slope([r.m for r in rows], [r.total_variance for r in rows])
@@ -101,24 +107,30 @@ def demo_estimator_variance(out_dir: PathLike = "out", quick: bool = False) -> l
     study = estimator_variance(trials=trials)
     say(f"A fixed MLP 2-8-8-1 and {study.n_examples} two-moons examples; the full-batch gradient g")
     say(f"has norm {study.full_gradient_norm:.4f}. For each batch size m, {trials} random mini-batches:")
-    say(f"  {'m':>4} {'‖mean ĝ - g‖/‖g‖':>18} {'(noise alone)':>14} {'E‖ĝ - g‖²':>12} {'σ²/m·fpc':>12}")
+    say(f"  {'m':>4} {'‖mean ĝ - g‖/‖g‖':>18} {'(noise alone)':>14} {'E‖ĝ - g‖²':>12} {'σ²/m·fpc':>12}"
+        f" {'fpc':>7}")
     for r in study.rows:
+        fpc = finite_population_factor(r.m, study.n_examples)
         say(f"  {r.m:>4} {r.relative_error:>18.4f} {r.expected_error:>14.4f} "
-             f"{r.total_variance:>12.5f} {r.predicted_variance:>12.5f}")
+            f"{r.total_variance:>12.5f} {r.predicted_variance:>12.5f} {fpc:>7.4f}")
+    say("  fpc = (N - m)/(N - 1), the finite-population correction: mini-batches drawn without replacement.")
     say(f"Fitted slope of log variance against log m: {study.slope:.3f} (theory: -1).")
     say("The average of many mini-batch gradients lands on the full gradient: what error is left")
     say("is of the size that sampling noise alone explains, and it shrinks with more trials, so")
     say("the estimate is unbiased. Its variance falls like 1/m: 4x the batch halves its spread.")
+    if not have_matplotlib():
+        say(f"  (no chart: {INSTALL_HINT})")
+        return []
     rows = study.rows
     fitted = [rows[0].total_variance * (r.m / rows[0].m) ** study.slope for r in rows]
-    path = save_line_chart(
-        Path(out_dir) / "variance.svg",
+    chart = line_chart(
         [Series("measured E‖ĝ - g‖²", [r.m for r in rows], [r.total_variance for r in rows], markers=True),
          Series("theory σ²/m · (N-m)/(N-1)", [r.m for r in rows], [r.predicted_variance for r in rows],
                 dashed=True),
-         Series(f"fitted slope {study.slope:.2f}", [r.m for r in rows], fitted, dashed=True, width=1.0)],
+         Series(f"fitted slope {study.slope:.2f}", [r.m for r in rows], fitted, dashed=True)],
         title="Variance of the mini-batch gradient", x_label="batch size m",
         y_label="mean squared distance to full gradient", log_x=True, log_y=True,
         x_ticks=[r.m for r in rows])
+    path = save_svg(chart, Path(out_dir) / "variance.svg")
     say(f"  wrote {path}")
     return [path]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from .charts import Series, save_decision_boundary, save_line_chart
+from .charts import INSTALL_HINT, Series, decision_boundary, have_matplotlib, line_chart, save_svg
 from .common import Batch, PathLike, say
 from ..data import make_moons
 from ..engine import Value
@@ -101,19 +101,22 @@ def demo_two_moons(out_dir: PathLike = "out", quick: bool = False) -> list[Path]
     say("Every run computed the same number of per-example gradients. Batch size 1 turned them")
     say("into many small noisy steps; the full batch into a few exact, averaged ones. Per example")
     say("seen, small batches make more progress here; per STEP the big batch is the better guess.")
+    if not have_matplotlib():
+        say(f"  (no charts: {INSTALL_HINT})")
+        return []
     out = Path(out_dir)
     files = [
-        save_line_chart(out / "two_moons_loss.svg", [Series(r.label, r.examples_seen, r.loss) for r in runs],
-                        title="Training loss vs examples seen", x_label="examples seen",
-                        y_label="mean bce loss (training set)"),
-        save_line_chart(out / "two_moons_accuracy.svg",
-                        [Series(r.label, r.examples_seen, r.test_accuracy) for r in runs],
-                        title="Test accuracy vs examples seen", x_label="examples seen",
-                        y_label="test accuracy", y_range=(0.4, 1.0), legend="bottom-right"),
-        save_decision_boundary(out / "two_moons_boundary.svg", [(x[0], x[1], y) for x, y in train],
-                               [(r.label, _score_of(r.model)) for r in runs if r.model is not None],
-                               bounds=(-1.5, 2.5, -1.0, 1.5), resolution=30 if quick else 40,
-                               title=f"Decision boundaries after {epochs * 200} examples seen"),
+        save_svg(line_chart([Series(r.label, r.examples_seen, r.loss) for r in runs],
+                            title="Training loss vs examples seen", x_label="examples seen",
+                            y_label="mean bce loss (training set)"), out / "two_moons_loss.svg"),
+        save_svg(line_chart([Series(r.label, r.examples_seen, r.test_accuracy) for r in runs],
+                            title="Test accuracy vs examples seen", x_label="examples seen",
+                            y_label="test accuracy", y_range=(0.4, 1.0)), out / "two_moons_accuracy.svg"),
+        save_svg(decision_boundary([(x[0], x[1], y) for x, y in train],
+                                   [(r.label, _score_of(r.model)) for r in runs if r.model is not None],
+                                   bounds=(-1.5, 2.5, -1.0, 1.5), resolution=30 if quick else 40,
+                                   title=f"Decision boundaries after {epochs * 200} examples seen"),
+                 out / "two_moons_boundary.svg"),
     ]
     for f in files:
         say(f"  wrote {f}")

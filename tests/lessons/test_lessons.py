@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from micrograd_batch import mean_of, mse, per_example_grads
 from micrograd_batch.lessons import (average_activations, batch_by_hand, by_hand, delta_recursion,
@@ -38,13 +40,44 @@ def test_batch_by_hand_mean_of_per_example_gradients_equals_autograd():
     assert r.root.data == pytest.approx(sum(rec.loss for rec in r.records) / 3)
 
 
-def test_average_activations_differs_except_in_the_special_cases():
+def test_average_activations_is_exact_exactly_where_the_covariances_vanish():
     cases = {c.case: c for c in average_activations.average_activations()}
-    assert len(cases) == 4
-    assert cases["tanh net, 3 different examples"].relative_difference > 0.5
-    assert cases["linear net, 3 different examples"].relative_difference > 0.5
-    assert cases["tanh net, a batch of 1"].max_abs_difference <= 1e-12
-    assert cases["tanh net, 3 examples, same x"].max_abs_difference <= 1e-12
+    assert len(cases) == 6
+    for name in ("tanh net, 3 different examples", "linear net, 3 different examples"):
+        assert cases[name].relative_difference > 0.5 and cases[name].largest_covariance > 0.1
+    for name in ("tanh net, a batch of 1", "tanh net, 3 examples, same x", "linear net, 3 x's, equal errors",
+                 "1 neuron, x=(0,1,2), e=(1,-2,1)"):
+        assert cases[name].max_abs_difference <= 1e-12 and cases[name].largest_covariance <= 1e-12, name
+    neuron_case = cases["1 neuron, x=(0,1,2), e=(1,-2,1)"]
+    assert neuron_case.true == neuron_case.shortcut == [0.0, 0.0]  # 0 = 0: x and e vary, not together
+
+
+finite = st.floats(-5, 5, allow_nan=False)
+
+
+@given(st.lists(st.tuples(finite, finite), min_size=2, max_size=8), finite, finite)
+def test_one_neuron_shortcut_misses_by_exactly_twice_the_covariance(pairs, w, b):
+    xs, errors = [p[0] for p in pairs], [p[1] for p in pairs]
+    neuron = average_activations.one_linear_neuron(w, b)
+    c = average_activations.compare_shortcut(neuron, average_activations.with_errors(neuron, [[x] for x in xs], errors))
+    actual_errors = [w * x + b - (w * x + b - e) for x, e in zip(xs, errors)]  # as rounded in the targets
+    cov = average_activations.covariance(actual_errors, xs)
+    assert c.true[0] - c.shortcut[0] == pytest.approx(2 * cov, abs=1e-9)  # ∂L/∂w: mean(2ex) vs 2·mean(e)·mean(x)
+    assert c.true[1] == pytest.approx(c.shortcut[1], abs=1e-12)            # ∂L/∂b: mean(2e) both ways
+
+
+@given(st.lists(finite, min_size=2, max_size=8).filter(lambda xs: max(xs) - min(xs) > 0.1),
+       st.lists(finite, min_size=8, max_size=8))
+def test_errors_uncorrelated_with_the_input_make_the_shortcut_exact(xs, raw):
+    raw = raw[:len(xs)]
+    m = len(xs)
+    mean_x = sum(xs) / m
+    slope = average_activations.covariance(raw, xs) / average_activations.covariance(xs, xs)
+    errors = [e - slope * (x - mean_x) for e, x in zip(raw, xs)]  # remove the part that covaries with x
+    neuron = average_activations.one_linear_neuron()
+    c = average_activations.compare_shortcut(neuron, average_activations.with_errors(neuron, [[x] for x in xs], errors))
+    assert c.largest_covariance <= 1e-9
+    assert c.max_abs_difference <= 1e-9
 
 
 @pytest.mark.parametrize("activation, loss", [("tanh", "mse"), ("relu", "softmax_cross_entropy"),
@@ -84,7 +117,8 @@ def test_two_moons_runs_see_the_same_number_of_examples():
     assert runs[0].loss[-1] < runs[0].loss[0]  # batch size 1 makes progress in 3 epochs
 
 
-def test_demo_functions_write_svgs_that_parse(tmp_path, capsys):
+@pytest.mark.slow
+def test_demo_functions_write_svgs_that_parse(tmp_path, capsys, needs_matplotlib):
     written = two_moons.demo_two_moons(tmp_path, quick=True)
     written += estimator_variance.demo_estimator_variance(tmp_path, quick=True)
     names = {p.name for p in written}
@@ -110,7 +144,7 @@ def test_text_only_demos_print_their_claims(capsys):
     assert average_activations.demo_average_activations() == []
     assert delta_recursion.demo_delta_recursion(quick=True) == []
     text = capsys.readouterr().out
-    assert "DIFFER" in text and "coincide" in text and "δ3" in text
+    assert "DIFFER" in text and "exact" in text and "δ3" in text
 
 
 def test_cli_help_and_unknown_command(capsys):
@@ -129,7 +163,8 @@ def test_cli_runs_one_demo(tmp_path, capsys):
     assert "shortcut" in capsys.readouterr().out
 
 
-def test_tour_from_the_command_line_lists_its_files(tmp_path):
+@pytest.mark.slow
+def test_tour_from_the_command_line_lists_its_files(tmp_path, needs_matplotlib):
     result = subprocess.run([sys.executable, "-m", "micrograd_batch", "tour", "--quick", "--out", str(tmp_path)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -140,8 +175,28 @@ def test_tour_from_the_command_line_lists_its_files(tmp_path):
         assert_svg(tmp_path / name)
 
 
-def test_demo_script_runs_on_its_own(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "demos" / "average_activations.py"),
-                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=60)
+def test_finite_population_factor():
+    assert estimator_variance.finite_population_factor(1, 2000) == 1.0
+    assert estimator_variance.finite_population_factor(2000, 2000) == 0.0
+    assert round(estimator_variance.finite_population_factor(64, 2000), 4) == 0.9685  # what README states
+
+
+def test_the_library_never_imports_the_course_or_matplotlib():
+    code = ("import sys, micrograd_batch, micrograd_batch.viz, micrograd_batch.persist, micrograd_batch.parallel; "
+            "bad = [m for m in sys.modules if m.startswith(('matplotlib', 'micrograd_batch.lessons', 'numpy'))]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_without_matplotlib_the_tour_prints_its_numbers_and_says_how_to_get_the_charts(tmp_path):
+    code = ("import sys; sys.modules['matplotlib'] = None; "  # as if it were not installed
+            "from micrograd_batch.__main__ import run_tour; from pathlib import Path; "
+            f"run_tour(Path({str(tmp_path)!r}), quick=True, names=['estimator-variance', 'matrix-form'])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "DIFFER" in result.stdout
+    assert "pip install 'micrograd_batch[course]'" in result.stdout
+    assert "Fitted slope" in result.stdout and "autograd through batch_mean" in result.stdout
+    assert not list(tmp_path.glob("*.svg"))
+    from micrograd_batch.lessons import charts
+    assert charts.have_matplotlib()  # here, in the test environment, it is installed

@@ -1,0 +1,249 @@
+"""Normalisation layers: `BatchNorm` couples the examples of a batch; `LayerNorm` does not.
+
+Everywhere else in this library each example builds its own graph, and only `batch_mean`
+joins them. Batch normalisation (Ioffe & Szegedy, 2015) is the exception: in training mode it
+normalises feature j of example i with the mean and variance of feature j over the WHOLE batch,
+
+    μ_j  = (1/m) Σ_k x_kj                    one node, parents x_1j..x_mj (kind Op.BATCH_STAT)
+    σ²_j = (1/m) Σ_k (x_kj - μ_j)²           one node, parents x_1j..x_mj (kind Op.BATCH_STAT)
+    x̂_ij = (x_ij - μ_j) / √(σ²_j + eps)      one node per example, parents x_ij, μ_j, σ²_j
+    y_ij = γ_j · x̂_ij + β_j
+
+so example i's output depends on every example's input: ∂y_ij/∂x_kj ≠ 0 for k ≠ i. The two
+statistics nodes are the only nodes shared by the examples that are not parameters.
+
+In eval mode BatchNorm uses its running statistics instead (plain numbers, entered as
+constants), and the examples are independent again. `LayerNorm` normalises over the features
+of ONE example, so it never couples examples.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence, Union
+
+from ._checks import as_float, is_whole_number
+from .engine import Op, Value
+from .nn import Module
+
+Number = Union[Value, float]
+
+
+# ---- the nodes: forward value, parents, and the local derivatives beside it ------------------
+
+
+def _mean_node(values: Sequence[Value], label: str, kind: str) -> Value:
+    """μ = (1/m) Σ_k v_k as ONE node with the m values as parents; dμ/dv_k = 1/m."""
+    m = len(values)
+    mean = math.fsum(v.data for v in values) / m
+    return Value(mean, label, tuple(values), (1.0 / m,) * m, kind)
+
+
+def _variance_node(values: Sequence[Value], mean: float, label: str, kind: str) -> Value:
+    """σ² = (1/m) Σ_k (v_k - μ)² (biased) as ONE node with the m values as parents.
+
+    Its local derivatives are the total ones, dσ²/dv_k = 2 (v_k - μ)/m: the path through μ
+    adds -(2/m²) Σ_k (v_k - μ), which is zero, so the node needs no edge from μ.
+    """
+    m = len(values)
+    deviations = [v.data - mean for v in values]
+    variance = math.fsum(d * d for d in deviations) / m
+    return Value(variance, label, tuple(values), tuple(2.0 * d / m for d in deviations), kind)
+
+
+def _normalised(x: Value, mean: Value, variance: Value, eps: float) -> Value:
+    """x̂ = (x - μ)/s with s = √(σ² + eps), one node with parents x, μ, σ².
+
+    dx̂/dx = 1/s,  dx̂/dμ = -1/s,  dx̂/dσ² = -(x - μ)/(2 s³).
+    """
+    s = math.sqrt(variance.data + eps)
+    centred = x.data - mean.data
+    return Value(centred / s, "", (x, mean, variance), (1.0 / s, -1.0 / s, -centred / (2.0 * s**3)),
+                 "normalise")
+
+
+# ---- argument checks ----------------------------------------------------------------------------
+
+
+def _as_row(x: object, width: int, where: str) -> list[Value]:
+    """One example's `width` features as Values (numbers become leaves x1, x2, ...), checked:
+    the right length, real numbers or Values, and finite."""
+    if isinstance(x, (str, bytes, Value)) or not hasattr(x, "__len__") or not hasattr(x, "__iter__"):
+        raise TypeError(f"{where} must be a list of {width} numbers, got {type(x).__name__}")
+    row = list(x)  # type: ignore[call-overload]
+    if len(row) != width:
+        raise ValueError(f"{where} has {len(row)} features, expected {width}")
+    values = [v if isinstance(v, Value) else Value(as_float(v), f"x{j + 1}") for j, v in enumerate(row)]
+    for j, v in enumerate(values):
+        if not math.isfinite(v.data):
+            # a number given as input is bad input; one computed upstream is a numerical failure
+            # (FloatingPointError, as the optimisers raise: `fit` reports it as TrainingDiverged)
+            error = FloatingPointError if v._parents else ValueError
+            raise error(f"{where}, feature {j + 1} is {v.data}: normalisation needs finite inputs "
+                        "(one NaN or inf would spread to every output it is averaged into)")
+    return values
+
+
+def _as_batch(batch: object, width: int) -> list[list[Value]]:
+    """A batch of m examples, each `width` features, as m lists of Values (see `_as_row`)."""
+    if isinstance(batch, (str, bytes, Value)) or not hasattr(batch, "__len__"):
+        raise TypeError(f"BatchNorm takes a batch: a list of examples, each a list of {width} "
+                        f"numbers, got {type(batch).__name__}")
+    rows = list(batch)  # type: ignore[call-overload]
+    if not rows:
+        raise ValueError("BatchNorm got an empty batch: there must be at least one example")
+    return [_as_row(x, width, f"example {i + 1}") for i, x in enumerate(rows)]
+
+
+def _checked_settings(num_features: object, eps: object) -> tuple[int, float]:
+    """`num_features` (a whole number >= 1) and `eps` (a positive finite float), checked."""
+    if not is_whole_number(num_features):
+        raise ValueError(f"num_features must be a whole number >= 1, got {num_features!r}")
+    eps = as_float(eps)
+    if not 0.0 < eps < math.inf:
+        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
+    return int(num_features), eps  # type: ignore[call-overload]
+
+
+# ---- the modules ----------------------------------------------------------------------------------
+
+
+class BatchNorm(Module):
+    """Batch normalisation over a batch of m examples of `num_features` features each, with
+    the semantics of PyTorch's `BatchNorm1d(num_features, eps, momentum)`.
+
+    `bn(batch)` takes m examples (lists of numbers or Values) and returns m lists of Values.
+    Training mode (the default) normalises with the batch mean and the biased batch variance,
+    and updates `running_mean` and `running_var` (plain lists of floats, starting at 0s and 1s):
+    r ← (1 - momentum)·r + momentum·s, with the UNBIASED batch variance for `running_var`.
+    Eval mode (`eval()`) normalises with the running statistics; `train()` switches back.
+    `parameters()` are γ_1..γ_n (initially 1), then β_1..β_n (initially 0).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, name: str = "bn") -> None:
+        self.num_features, self.eps = _checked_settings(num_features, eps)
+        self.momentum = as_float(momentum)
+        if not 0.0 <= self.momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        self.name = name
+        self.gamma = [Value(1.0, f"{name}.γ{j + 1}") for j in range(self.num_features)]
+        self.beta = [Value(0.0, f"{name}.β{j + 1}") for j in range(self.num_features)]
+        self.running_mean = [0.0] * self.num_features
+        self.running_var = [1.0] * self.num_features
+        self.training = True
+
+    def __call__(self, batch: Sequence[Sequence[Number]]) -> list[list[Value]]:  # type: ignore[override]
+        """The normalised batch: m lists of `num_features` Values (see the class docstring)."""
+        rows = _as_batch(batch, self.num_features)
+        if self.training:
+            means, variances = self._batch_statistics(rows)
+        else:
+            means, variances = self._running_statistics(len(rows))
+        out = [[g * _normalised(x, mean, var, self.eps) + b
+                for x, mean, var, g, b in zip(row, means[i], variances[i], self.gamma, self.beta)]
+               for i, row in enumerate(rows)]
+        if self.training:  # last, and both at once: an interrupted call leaves them all-old
+            self._update_running_statistics(means[0], variances[0], len(rows))
+        return out
+
+    def _batch_statistics(self, rows: list[list[Value]]) -> tuple[list[list[Value]], list[list[Value]]]:
+        """μ_j and σ²_j nodes, one list per example (the same nodes: shared by every example)."""
+        m = len(rows)
+        if m < 2:
+            raise ValueError(
+                "BatchNorm in training mode needs a batch of at least 2 examples: it normalises "
+                "each feature with its variance over the batch, which is 0 for one example (every "
+                "output would be β). Pass a bigger batch, or call eval() to use the running statistics")
+        columns = [[row[j] for row in rows] for j in range(self.num_features)]
+        means = [_mean_node(col, f"μ{j + 1}", Op.BATCH_STAT) for j, col in enumerate(columns)]
+        variances = [_variance_node(col, mu.data, f"σ²{j + 1}", Op.BATCH_STAT)
+                     for j, (col, mu) in enumerate(zip(columns, means))]
+        return [means] * m, [variances] * m
+
+    def _update_running_statistics(self, means: list[Value], variances: list[Value], m: int) -> None:
+        """r ← (1 - momentum)·r + momentum·s, with the unbiased variance σ²·m/(m - 1)."""
+        keep, new = 1.0 - self.momentum, self.momentum
+        running_mean = [keep * r + new * mu.data for r, mu in zip(self.running_mean, means)]
+        running_var = [keep * r + new * var.data * m / (m - 1) for r, var in zip(self.running_var, variances)]
+        self.running_mean, self.running_var = running_mean, running_var
+
+    def _running_statistics(self, m: int) -> tuple[list[list[Value]], list[list[Value]]]:
+        """The running statistics as constants, fresh ones for each example: every example's
+        graph stays its own, as without normalisation."""
+        means = [[Value(r, f"running μ{j + 1}", _op=Op.CONST) for j, r in enumerate(self.running_mean)]
+                 for _ in range(m)]
+        variances = [[Value(r, f"running σ²{j + 1}", _op=Op.CONST) for j, r in enumerate(self.running_var)]
+                     for _ in range(m)]
+        return means, variances
+
+    def normalise_batch(self, rows: Sequence[Sequence[Number]]) -> list[list[Value]]:
+        """The normalised batch: the same as calling the module (the interface MLP uses)."""
+        return self(rows)
+
+    @property
+    def couples_examples(self) -> bool:
+        """True in training mode: each example's output then depends on the others' inputs."""
+        return self.training
+
+    def train(self, mode: bool = True) -> BatchNorm:
+        """Switch to training mode (batch statistics), or to eval mode with `mode=False`."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> BatchNorm:
+        """Switch to eval mode: normalise with the running statistics; examples independent."""
+        return self.train(False)
+
+    def parameters(self) -> list[Value]:
+        """γ_1..γ_n, then β_1..β_n."""
+        return self.gamma + self.beta
+
+    def __repr__(self) -> str:
+        mode = "train" if self.training else "eval"
+        return f"BatchNorm({self.num_features}, eps={self.eps:g}, momentum={self.momentum:g}, {mode})"
+
+
+class LayerNorm(Module):
+    """Layer normalisation (Ba et al., 2016): normalise ONE example over its own features,
+
+        y_j = γ_j · (x_j - μ)/√(σ² + eps) + β_j,   μ, σ² the mean and biased variance of x_1..x_n,
+
+    so every example is normalised on its own and the examples stay independent (the contrast
+    to `BatchNorm`). `ln(x)` takes one example's `num_features` numbers or Values and returns
+    a list of Values. `parameters()` are γ_1..γ_n (initially 1), then β_1..β_n (initially 0).
+    """
+
+    couples_examples = False
+    """Never: each example is normalised with its own statistics."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, name: str = "ln") -> None:
+        self.num_features, self.eps = _checked_settings(num_features, eps)
+        self.name = name
+        self.gamma = [Value(1.0, f"{name}.γ{j + 1}") for j in range(self.num_features)]
+        self.beta = [Value(0.0, f"{name}.β{j + 1}") for j in range(self.num_features)]
+
+    def __call__(self, x: Sequence[Number]) -> list[Value]:
+        """One example, normalised over its features: a list of `num_features` Values."""
+        row = _as_row(x, self.num_features, "LayerNorm's input")
+        mean = _mean_node(row, "μ", "mean of x")
+        variance = _variance_node(row, mean.data, "σ²", "variance of x")
+        return [g * _normalised(v, mean, variance, self.eps) + b for v, g, b in zip(row, self.gamma, self.beta)]
+
+    def normalise_batch(self, rows: Sequence[Sequence[Number]]) -> list[list[Value]]:
+        """Each example of a batch normalised on its own."""
+        return [self(row) for row in rows]
+
+    def train(self, mode: bool = True) -> LayerNorm:
+        """LayerNorm behaves the same in both modes; returns the module (for symmetry)."""
+        return self
+
+    def eval(self) -> LayerNorm:
+        """LayerNorm behaves the same in both modes; returns the module (for symmetry)."""
+        return self
+
+    def parameters(self) -> list[Value]:
+        """γ_1..γ_n, then β_1..β_n."""
+        return self.gamma + self.beta
+
+    def __repr__(self) -> str:
+        return f"LayerNorm({self.num_features}, eps={self.eps:g})"
