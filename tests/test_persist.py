@@ -539,10 +539,11 @@ def ctrl_c_blocked():
     return hasattr(signal, "pthread_sigmask") and signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
 
-def interrupted_at(n, operation, filename):
-    """Run `operation`, raising KeyboardInterrupt at the n-th line executed in `filename` (the
-    module under test), as a Ctrl-C would; lines where SIGINT is blocked, where a real Ctrl-C
-    would wait, are not counted. True if it was interrupted, False if it finished first."""
+def interrupted_at(n, operation, where):
+    """Run `operation`, raising KeyboardInterrupt at the n-th line executed in a file whose path
+    contains `where` (the package), as a Ctrl-C would; lines where SIGINT is blocked, where a
+    real Ctrl-C would wait, are not counted. True if it was interrupted, False if it finished.
+    (tests/faults.py does the same, but does not yet skip lines where SIGINT is blocked.)"""
     count = [0]
 
     def local(frame, event, arg):
@@ -553,7 +554,7 @@ def interrupted_at(n, operation, filename):
         return local
 
     def start(frame, event, arg):
-        return local if frame.f_code.co_filename == filename else None
+        return local if where in frame.f_code.co_filename else None
 
     previous = sys.gettrace()
     sys.settrace(start)
@@ -592,7 +593,7 @@ def test_ctrl_c_at_every_line_of_a_save_leaves_old_or_new_and_no_debris(model, t
     n, interrupted = 0, True
     while interrupted:
         n += 1
-        interrupted = interrupted_at(n, lambda: write(model, path), persist.__file__)
+        interrupted = interrupted_at(n, lambda: write(model, path), "micrograd_batch")
         now = path.read_bytes() if path.exists() else None
         assert now in (old, new), f"interrupt at line {n} tore the file"
         assert listing(tmp_path) == (["m.json"] if now is not None else []), f"debris at line {n}"
