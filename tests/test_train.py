@@ -15,6 +15,7 @@ from micrograd_batch import (
     make_moons, mse, softmax_cross_entropy,
 )
 from micrograd_batch.nn import Layer, Neuron
+from state import assert_unchanged, snapshot
 
 
 def test_two_moons_reaches_97_percent_training_accuracy_in_seconds():
@@ -185,17 +186,22 @@ def test_accuracy_and_fit_refuse_nan_inputs(nout):
     assert [p.data for p in model.parameters()] == before
 
 
-def test_accuracy_changes_no_state():
-    model = MLP(2, [4, 2], seed=5)
-    rng = random.Random(1)
-    for p in model.parameters():
-        p.grad = rng.uniform(-1, 1)
-    xs = [[Value(0.3), Value(-0.2)], [0.1, 0.9]]  # Value inputs too: their grads stay as well
+@settings(max_examples=20, deadline=None)
+@given(nout=st.integers(1, 3), output_activation=st.sampled_from(["linear", "tanh", "sigmoid"]),
+       grads=st.lists(st.floats(-5, 5), min_size=1, max_size=40), seed=st.integers(0, 9))
+def test_accuracy_changes_no_state(nout, output_activation, grads, seed):
+    """Every Value reachable from the parameters and the inputs keeps its data and grad (tests/state.py),
+    and the global random state is left alone."""
+    model = MLP(2, [4, nout], output_activation=output_activation, seed=seed)
+    for p, g in zip(model.parameters(), grads * 40):
+        p.grad = g
+    xs = [[Value(0.3), Value(-0.2)], [0.1, 0.9], [Value(-1.5), 2.0]]
     xs[0][0].grad = 7.0
-    before = [(p.data, p.grad) for p in model.parameters()] + [(v.data, v.grad) for v in xs[0]]
-    state = random.getstate()
-    accuracy(model, [(xs[0], 0), (xs[1], 1)])
-    assert [(p.data, p.grad) for p in model.parameters()] + [(v.data, v.grad) for v in xs[0]] == before
+    labels = [0, 1, 0] if nout > 1 else [1, -1, 1] if output_activation != "sigmoid" else [1, 0, 0]
+    roots = [*model.parameters(), *(v for x in xs for v in x if isinstance(v, Value))]
+    before, state = snapshot(*roots), random.getstate()
+    accuracy(model, list(zip(xs, labels)))
+    assert_unchanged(before, snapshot(*roots))
     assert random.getstate() == state
 
 
