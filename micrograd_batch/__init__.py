@@ -19,20 +19,19 @@ it imports the library, never the other way round.
 """
 
 from .batch import batch_mean, batch_sum, clip_per_example, mean_of, per_example_grads
-from .engine import Op, Value, backpropagate, gc_paused, logsumexp, topological_order, weighted_sum
+from .engine import Op, Value, gc_paused, logsumexp, topological_order, weighted_sum
 from .data import make_blobs, make_moons, minibatches
 from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
 from .nn import MLP, Layer, Module, Neuron
 from .norm import BatchNorm, LayerNorm
 from .optim import SGD, Adam, Optimizer
-from .parallel import DataParallel, parallel_batch_grad
+from .parallel import DataParallel, WorkerDied, parallel_batch_grad
 from .persist import ModelFileError, load_checkpoint, load_model, load_parameters_into, save_checkpoint, save_model
 from .train import History, TrainingDiverged, accuracy, fit, train_step
 
 __all__ = [
     "Value",
     "Op",
-    "backpropagate",
     "topological_order",
     "weighted_sum",
     "logsumexp",
@@ -66,6 +65,7 @@ __all__ = [
     "TrainingDiverged",
     "DataParallel",
     "parallel_batch_grad",
+    "WorkerDied",
     "save_model",
     "load_model",
     "load_parameters_into",

@@ -7,7 +7,7 @@ so bad input never turns into a silent wrong number or a crash deep inside.
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import Sequence
+from typing import Any, Sequence
 
 
 def as_float(data: object) -> float:
@@ -21,15 +21,28 @@ def as_float(data: object) -> float:
 
 def is_whole_number(x: object, minimum: int = 1) -> bool:
     """True for a whole number (an int, or any `numbers.Integral` such as numpy.int64; not a
-    bool) of at least `minimum`: a count, a size, a batch size."""
+    bool) of at least `minimum`: a count, a size, a batch size. Callers keep `int(x)`."""
     return isinstance(x, Integral) and not isinstance(x, bool) and int(x) >= minimum
 
 
-def check_values(items: Sequence[object], name: str) -> None:
-    """Raise a TypeError naming the first item of `items` that is not a Value."""
-    for i, item in enumerate(items):
-        if not isinstance(item, _value_type()):
-            raise TypeError(f"{name}: item {i} is {type(item).__name__}, expected a Value")
+def as_seed(seed: Any) -> Any:
+    """A random seed as `random.Random` takes it: any whole number (numpy.int64 too) becomes
+    an int; None, str, bytes and the other seeds `random` accepts pass through unchanged."""
+    if isinstance(seed, Integral) and not isinstance(seed, bool):
+        return int(seed)
+    return seed
+
+
+def check_values(
+    items: Sequence[object], name: str, item: str = "item", expected: str = "a Value"
+) -> None:
+    """Raise a TypeError naming the first of `items` that is not a Value, e.g.
+    "SGD: parameter 2 is float, expected a Value" (`name`: the function; `item`: what one of
+    `items` is called there; `expected`: what it should have been)."""
+    value_type = _value_type()
+    for i, x in enumerate(items):
+        if not isinstance(x, value_type):
+            raise TypeError(f"{name}: {item} {i} is {type(x).__name__}, expected {expected}")
 
 
 def _value_type() -> type:

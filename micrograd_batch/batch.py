@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
-from ._checks import as_float
-from .engine import Op, Value
+from ._checks import as_float, check_values
+from .engine import Op, Value, topological_order
 
 
 def _as_losses(losses: Iterable[Value], name: str) -> tuple[Value, ...]:
@@ -27,11 +27,7 @@ def _as_losses(losses: Iterable[Value], name: str) -> tuple[Value, ...]:
     parents = tuple(losses)
     if not parents:
         raise ValueError(f"{name} of an empty batch: there must be at least one example")
-    for i, loss in enumerate(parents):
-        if not isinstance(loss, Value):
-            raise TypeError(
-                f"{name}: item {i} is {type(loss).__name__}, expected a per-example loss Value"
-            )
+    check_values(parents, name, expected="a per-example loss Value")
     return parents
 
 
@@ -58,7 +54,7 @@ def batch_sum(losses: Iterable[Value]) -> Value:
     """One node L = Σ_i L_i over the per-example losses; dL/dL_i = 1 for every example."""
     parents = _as_losses(losses, "batch_sum")
     value = _float_sum([v.data for v in parents])
-    return Value(value, "Σ batch", parents, (1.0,) * len(parents), Op.BATCH_SUM)
+    return Value(value, "Σ batch", parents=parents, local_grads=(1.0,) * len(parents), op=Op.BATCH_SUM)
 
 
 def batch_mean(losses: Iterable[Value]) -> Value:
@@ -69,7 +65,7 @@ def batch_mean(losses: Iterable[Value]) -> Value:
     parents = _as_losses(losses, "batch_mean")
     m = len(parents)
     value = _float_mean([v.data for v in parents])
-    return Value(value, "mean batch", parents, (1.0 / m,) * m, Op.BATCH_MEAN)
+    return Value(value, "mean batch", parents=parents, local_grads=(1.0 / m,) * m, op=Op.BATCH_MEAN)
 
 
 def per_example_grads(losses: Sequence[Value], params: Sequence[Value]) -> list[list[float]]:
@@ -77,14 +73,16 @@ def per_example_grads(losses: Sequence[Value], params: Sequence[Value]) -> list[
 
     Returns m lists, one per loss, of len(params) numbers: [dL_i/dθ_1, ..., dL_i/dθ_n].
     Their mean over i equals what `batch_mean(losses).backward()` puts into the params' grads.
-    The params' `.grad` values are restored afterwards, so this can sit beside a training step.
+    Every `.grad` in the graph -- parameters, inputs, constants and intermediate nodes, not
+    only `params` -- is as it was afterwards, so this can sit beside a training step.
     """
     losses = _as_losses(losses, "per_example_grads")
     params = list(params)
-    for i, p in enumerate(params):
-        if not isinstance(p, Value):
-            raise TypeError(f"per_example_grads: parameter {i} is {type(p).__name__}, expected a Value")
-    saved = [p.grad for p in params]
+    check_values(params, "per_example_grads", item="parameter")
+    graph = {id(v): v for loss in losses for v in topological_order(loss)}
+    graph.update((id(p), p) for p in params)
+    nodes = list(graph.values())
+    saved = [v.grad for v in nodes]  # every gradient this function could touch
     grads = []
     try:
         for loss in losses:
@@ -93,8 +91,8 @@ def per_example_grads(losses: Sequence[Value], params: Sequence[Value]) -> list[
             loss.backward()
             grads.append([p.grad for p in params])
     finally:
-        for p, g in zip(params, saved):
-            p.grad = g
+        for v, g in zip(nodes, saved):
+            v.grad = g
     return grads
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Set
 from numbers import Real
 from typing import Iterator, Sequence, TypeVar
 
-from ._checks import is_whole_number
+from ._checks import as_seed, is_whole_number
 
 Example = TypeVar("Example")
 
@@ -31,9 +31,10 @@ def minibatches(
         raise TypeError(f"examples must be a list of examples, got {type(examples).__name__}")
     if len(examples) == 0:
         raise ValueError("no examples to make mini-batches from")
+    batch_size = int(batch_size)
     order = list(range(len(examples)))
     if shuffle:
-        random.Random(seed).shuffle(order)
+        random.Random(as_seed(seed)).shuffle(order)
     for start in range(0, len(order), batch_size):
         indices = order[start:start + batch_size]
         if drop_last and len(indices) < batch_size:
@@ -61,7 +62,8 @@ def make_moons(
     if not is_whole_number(n_samples, 2):
         raise ValueError(f"n_samples must be a whole number >= 2, got {n_samples!r}")
     _check_scale(noise, "noise")
-    rng = random.Random(seed)
+    rng = random.Random(as_seed(seed))
+    n_samples = int(n_samples)
     n_upper = n_samples // 2
     n_lower = n_samples - n_upper
     negative = -1 if signed else 0
@@ -75,27 +77,40 @@ def make_moons(
     return [([a + rng.gauss(0.0, noise), b + rng.gauss(0.0, noise)], y) for (a, b), y in examples]
 
 
+def _is_finite_number(v: object) -> bool:
+    """True for a real number (not a bool) that is neither infinite nor NaN."""
+    return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _checked_centers(centers: object) -> list[list[float]]:
+    """Cluster centres as a list of points: non-empty, each the same number (>= 1) of finite
+    coordinates; a ValueError showing what was given otherwise."""
+    def refuse(what: str) -> ValueError:
+        return ValueError(f"centers must be {what}, got {centers!r:.60}")
+
+    if isinstance(centers, (str, bytes, Mapping, Set)) or not hasattr(centers, "__len__"):
+        raise refuse("a non-empty list of points")
+    if any(isinstance(c, (str, bytes)) or not hasattr(c, "__iter__") for c in centers):  # type: ignore[attr-defined]
+        raise refuse("a list of points")
+    points = [list(c) for c in centers]  # type: ignore[attr-defined]
+    if not points or any(not p or len(p) != len(points[0]) for p in points):
+        raise refuse("points with the same number (>= 1) of coordinates")
+    if not all(_is_finite_number(v) for p in points for v in p):
+        raise refuse("points of finite numbers (centre coordinates)")
+    return points
+
+
 def make_blobs(
     n_samples: int = 90, centers: Sequence[Sequence[float]] = ((-2.0, 0.0), (2.0, 0.0), (0.0, 2.5)),
     spread: float = 0.6, seed: int | None = 0,
 ) -> list[tuple[list[float], int]]:
     """Gaussian clusters around `centers`, one class per centre (labels 0, 1, ...), seeded."""
-    if isinstance(centers, (str, bytes)) or not hasattr(centers, "__len__") or not centers:
-        raise ValueError(f"centers must be a non-empty list of points, got {centers!r:.60}")
-    if any(isinstance(c, (str, bytes)) or not hasattr(c, "__iter__") for c in centers):
-        raise ValueError(f"centers must be a list of points, got {centers!r:.60}")
-    points = [list(c) for c in centers]
-    if any(not p or len(p) != len(points[0]) for p in points):
-        raise ValueError(f"centers must be points with the same number (>= 1) of coordinates, "
-                         f"got {centers!r:.60}")
-    if not all(isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
-               for p in points for v in p):
-        raise ValueError(f"centre coordinates must be finite numbers, got {centers!r:.60}")
+    points = _checked_centers(centers)
     _check_scale(spread, "spread")
-    if not is_whole_number(n_samples, len(centers)):
-        raise ValueError(f"n_samples must be a whole number >= {len(centers)}, got {n_samples!r}")
-    rng = random.Random(seed)
+    if not is_whole_number(n_samples, len(points)):
+        raise ValueError(f"n_samples must be a whole number >= {len(points)}, got {n_samples!r}")
+    rng = random.Random(as_seed(seed))
     return [
         ([c + rng.gauss(0.0, spread) for c in points[i % len(points)]], i % len(points))
-        for i in range(n_samples)
+        for i in range(int(n_samples))
     ]

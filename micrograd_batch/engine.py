@@ -1,14 +1,17 @@
 """The scalar autograd engine: `Value`, its operations, and reverse-mode backpropagation.
 
 Every operation creates one new `Value` that remembers its parents and, beside its forward
-value, the *local derivative* of its output with respect to each parent. `backward()` then walks
-the graph once, from the output back to the leaves, in an iterative topological order (no
-recursion, so graphs of millions of nodes are fine) and applies the chain rule:
+value, the *local derivative* of its output with respect to each parent. `backward()` then puts
+the graph in topological order (each node before the nodes it was computed from) and walks it
+once, from the output back to the leaves, applying the chain rule at every edge:
 
     parent.grad += local_derivative * node.grad
 
 That single rule is the whole of backpropagation; a batch of examples is nothing more than a
 graph with one per-example sub-graph per example, joined by a batch-loss node (see `batch.py`).
+
+Forward values are exactly the floats Python computes: `Value(a) / b` is `a / b` bit for bit,
+`Value(x).exp()` is `math.exp(x)`, and NaN goes in, NaN comes out.
 """
 
 from __future__ import annotations
@@ -16,9 +19,7 @@ from __future__ import annotations
 import gc
 import math
 from contextlib import contextmanager
-from itertools import chain
 from numbers import Real
-from operator import attrgetter
 from typing import Iterable, Iterator, Sequence, Union
 
 from ._checks import as_float, check_values
@@ -42,29 +43,34 @@ class Op:
 class Value:
     """A scalar in a computation graph: its `data`, its gradient `grad`, and how it was made.
 
-    `data` is the forward value. `grad` is d(output)/d(this value) after `output.backward()`.
-    `_parents` are the Values this one was computed from and `_local_grads` the partial
-    derivatives of this value with respect to each of them, in the same order.
-    (`_pending` is the backward pass's scratch counter; it is 0 outside of it.)
+    `Value(2.0, "w")` is a leaf (an input or a parameter). Operations make the other nodes,
+    as `Value(data, parents=(a, b), local_grads=(da, db), op="*")`: `parents` are the Values
+    this one was computed from and `local_grads` the partial derivatives of this value with
+    respect to each of them, in the same order. `data` is the forward value, `grad` is
+    d(output)/d(this value) after `output.backward()`.
     """
 
-    __slots__ = ("data", "grad", "_parents", "_local_grads", "_op", "label", "_pending")
+    __slots__ = ("data", "grad", "_parents", "_local_grads", "_op", "label", "_pending", "_pass")
+    _pending: int  # backward's scratch: consumers not yet processed in the pass stamped `_pass`
+    # (set only once a pass has stamped the node: never read before, so never initialised)
 
     def __init__(
         self,
         data: Number,
         label: str = "",
-        _parents: tuple[Value, ...] = (),
-        _local_grads: tuple[float, ...] = (),
-        _op: str = "",
+        parents: tuple[Value, ...] = (),
+        local_grads: tuple[float, ...] = (),
+        op: str = "",
     ) -> None:
         self.data: float = data if type(data) is float else as_float(data)
+        if type(label) is not str:
+            raise TypeError(f"a Value's label must be a str, got {type(label).__name__}: {label!r:.40}")
         self.grad: float = 0.0
-        self._parents = _parents
-        self._local_grads = _local_grads
-        self._op = _op
+        self._parents = parents
+        self._local_grads = local_grads
+        self._op = op
         self.label = label
-        self._pending = 0
+        self._pass: object = None  # the backward pass that last counted this node's consumers
 
     def __repr__(self) -> str:
         name = f"{self.label}, " if self.label else ""
@@ -80,59 +86,61 @@ class Value:
         """True for a Value not computed from others: an input, a parameter or a constant."""
         return not self._parents
 
-    # ---- arithmetic: forward value, and the local derivative right beside it ----------------
+    # ---- arithmetic: the forward value, and beside it the local derivative of each parent ---
 
     def __add__(self, other: Operand) -> Value:
         other = _coerce(other)
         if other is NotImplemented:
             return NotImplemented
-        return Value(self.data + other.data, "", (self, other), (1.0, 1.0), "+")
-
-    def __mul__(self, other: Operand) -> Value:
-        other = _coerce(other)
-        if other is NotImplemented:
-            return NotImplemented
-        return Value(self.data * other.data, "", (self, other), (other.data, self.data), "*")
-
-    def __truediv__(self, other: Operand) -> Value:
-        other = _coerce(other)
-        if other is NotImplemented:
-            return NotImplemented
-        if other.data == 0.0:
-            raise ZeroDivisionError(f"division by zero: {self.data!r} / {other!r}")
-        inverse = 1.0 / other.data
-        quotient = self.data * inverse
-        # d(a/b)/da = 1/b,  d(a/b)/db = -a/b^2
-        return Value(quotient, "", (self, other), (inverse, -quotient * inverse), "/")
-
-    def __pow__(self, exponent: Operand) -> Value:
-        if isinstance(exponent, Value):
-            return _value_power(self, exponent)
-        exponent = as_float(exponent)
-        base = self.data
-        if base == 0.0 and exponent < 0.0:
-            raise ZeroDivisionError(f"0 cannot be raised to a negative power ({exponent!r})")
-        if base < 0.0 and not exponent.is_integer():
-            raise ValueError(
-                f"a negative base ({base!r}) to a non-integer power ({exponent!r}) is not real"
-            )
-        # d(x^n)/dx = n x^(n-1); at x = 0 that is 0 for n = 0 or n >= 1 and +inf for 0 < n < 1
-        if exponent == 0.0:
-            local = 0.0
-        elif base == 0.0 and exponent < 1.0:
-            local = math.inf
-        else:
-            local = exponent * _power(base, exponent - 1.0)
-        return Value(_power(base, exponent), "", (self,), (local,), f"**{exponent:g}")
-
-    def __neg__(self) -> Value:
-        return Value(-self.data, "", (self,), (-1.0,), "neg")
+        # d(a+b)/da = 1, d(a+b)/db = 1
+        return Value(self.data + other.data, parents=(self, other), local_grads=(1.0, 1.0), op="+")
 
     def __sub__(self, other: Operand) -> Value:
         other = _coerce(other)
         if other is NotImplemented:
             return NotImplemented
-        return Value(self.data - other.data, "", (self, other), (1.0, -1.0), "-")
+        # d(a-b)/da = 1, d(a-b)/db = -1
+        return Value(self.data - other.data, parents=(self, other), local_grads=(1.0, -1.0), op="-")
+
+    def __mul__(self, other: Operand) -> Value:
+        a, other = self.data, _coerce(other)
+        if other is NotImplemented:
+            return NotImplemented
+        b = other.data
+        # d(ab)/da = b, d(ab)/db = a
+        return Value(a * b, parents=(self, other), local_grads=(b, a), op="*")
+
+    def __truediv__(self, other: Operand) -> Value:
+        a, other = self.data, _coerce(other)
+        if other is NotImplemented:
+            return NotImplemented
+        b = other.data
+        if b == 0.0:
+            raise ZeroDivisionError(f"division by zero: {a!r} / {other!r}")
+        quotient = a / b  # exactly Python's a / b (not a * (1/b), which can differ by an ulp)
+        # d(a/b)/da = 1/b, d(a/b)/db = -a/b² = -(a/b)/b
+        return Value(quotient, parents=(self, other), local_grads=(1.0 / b, -(quotient / b)), op="/")
+
+    def __pow__(self, exponent: Operand) -> Value:
+        if isinstance(exponent, Value):
+            return _value_power(self, exponent)
+        n, x = as_float(exponent), self.data
+        if x == 0.0 and n < 0.0:
+            raise ZeroDivisionError(f"0 cannot be raised to a negative power ({n!r})")
+        if x < 0.0 and math.isfinite(n) and not n.is_integer():
+            raise ValueError(f"a negative base ({x!r}) to a non-integer power ({n!r}) is not real")
+        # d(x^n)/dx = n x^(n-1); at x = 0 that is 0 for n = 0 or n >= 1 and +inf for 0 < n < 1
+        if n == 0.0:
+            local = 0.0
+        elif x == 0.0 and n < 1.0:
+            local = math.inf
+        else:
+            local = n * _power(x, n - 1.0)
+        return Value(_power(x, n), parents=(self,), local_grads=(local,), op=f"**{n:g}")
+
+    def __neg__(self) -> Value:
+        # d(-x)/dx = -1
+        return Value(-self.data, parents=(self,), local_grads=(-1.0,), op="neg")
 
     def __radd__(self, other: Operand) -> Value:
         return self + other
@@ -158,7 +166,7 @@ class Value:
             return NotImplemented
         return _value_power(base, self)
 
-    # ---- elementwise functions -------------------------------------------------------------
+    # ---- elementwise functions: the forward value, and beside it the local derivative ---------
 
     def exp(self) -> Value:
         """e^x; its derivative is itself. Overflows to +inf (like float arithmetic) past ~709."""
@@ -166,70 +174,87 @@ class Value:
             out = math.exp(self.data)
         except OverflowError:
             out = math.inf
-        return Value(out, "", (self,), (out,), "exp")
+        # d(e^x)/dx = e^x
+        return Value(out, parents=(self,), local_grads=(out,), op="exp")
 
     def log(self) -> Value:
-        """Natural logarithm, defined for x > 0 only; d/dx log x = 1/x."""
+        """Natural logarithm, defined for x > 0 (and NaN gives NaN); d/dx log x = 1/x."""
         x = self.data
-        if not x > 0.0:
+        if x <= 0.0:
             raise ValueError(f"log is defined only for positive numbers, got {x!r}")
-        return Value(math.log(x), "", (self,), (1.0 / x,), "log")
+        # d(log x)/dx = 1/x
+        return Value(math.log(x), parents=(self,), local_grads=(1.0 / x,), op="log")
 
     def tanh(self) -> Value:
         """Hyperbolic tangent; d/dx tanh x = 1 - tanh(x)^2."""
         t = math.tanh(self.data)
-        return Value(t, "", (self,), (1.0 - t * t,), "tanh")
+        # d(tanh x)/dx = 1 - tanh(x)²
+        return Value(t, parents=(self,), local_grads=(1.0 - t * t,), op="tanh")
 
     def sigmoid(self) -> Value:
         """Logistic sigmoid 1/(1+e^-x), computed without overflow; derivative s(1-s)."""
-        x = self.data
-        if x >= 0.0:
-            s = 1.0 / (1.0 + math.exp(-x))
-        else:
-            e = math.exp(x)
-            s = e / (1.0 + e)
-        return Value(s, "", (self,), (s * (1.0 - s),), "sigmoid")
+        s = stable_sigmoid(self.data)
+        # dσ/dx = σ(1 - σ)
+        return Value(s, parents=(self,), local_grads=(s * (1.0 - s),), op="sigmoid")
 
     def relu(self) -> Value:
-        """max(0, x); its derivative is 1 for x > 0 and 0 otherwise (0 at x = 0, like PyTorch)."""
+        """max(0, x); its derivative is 1 for x > 0 and 0 otherwise (0 at x = 0, like PyTorch).
+        NaN in gives NaN out, with a NaN derivative (as in PyTorch), never a silent 0."""
         x = self.data
-        return Value(x if x > 0.0 else 0.0, "", (self,), (1.0 if x > 0.0 else 0.0,), "relu")
+        # d relu/dx = 1 for x > 0, 0 for x <= 0
+        if x > 0.0:
+            return Value(x, parents=(self,), local_grads=(1.0,), op="relu")
+        if x <= 0.0:
+            return Value(0.0, parents=(self,), local_grads=(0.0,), op="relu")
+        return Value(x, parents=(self,), local_grads=(x,), op="relu")  # NaN
 
     def softplus(self) -> Value:
         """log(1 + e^x), computed without overflow; its derivative is sigmoid(x)."""
         x = self.data
-        out = max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-        slope = 1.0 / (1.0 + math.exp(-x)) if x >= 0.0 else math.exp(x) / (1.0 + math.exp(x))
-        return Value(out, "", (self,), (slope,), "softplus")
+        # d softplus/dx = σ(x)
+        return Value(stable_softplus(x), parents=(self,), local_grads=(stable_sigmoid(x),), op="softplus")
 
     def abs(self) -> Value:
-        """|x|; its derivative is sign(x), taken as 0 at x = 0."""
+        """|x|; its derivative is sign(x), taken as 0 at x = 0 (NaN for NaN)."""
         x = self.data
-        sign = 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
-        return Value(abs(x), "", (self,), (sign,), "abs")
+        # d|x|/dx = sign(x)
+        sign = 1.0 if x > 0.0 else -1.0 if x < 0.0 else 0.0 if x == 0.0 else x
+        return Value(abs(x), parents=(self,), local_grads=(sign,), op="abs")
 
     def __abs__(self) -> Value:
         return self.abs()
 
     def sqrt(self) -> Value:
-        """Square root, x ** 0.5 (x >= 0)."""
-        if self.data < 0.0:
-            raise ValueError(f"sqrt is defined only for non-negative numbers, got {self.data!r}")
-        return self**0.5
+        """Square root (x >= 0), exactly `math.sqrt`; d/dx √x = 1/(2√x), +inf at 0."""
+        x = self.data
+        if x < 0.0:
+            raise ValueError(f"sqrt is defined only for non-negative numbers, got {x!r}")
+        root = math.sqrt(x)
+        # d√x/dx = 1/(2√x)
+        local = 0.5 / root if root else math.inf
+        return Value(root, parents=(self,), local_grads=(local,), op="sqrt")
 
     # ---- backpropagation -------------------------------------------------------------------
 
     def backward(self, seed: float = 1.0) -> None:
         """Fill in `.grad` of every Value this one depends on: d(self)/d(that value).
 
+        The algorithm is the textbook one, spelled out in `textbook_backward`: put the graph in
+        topological order, each node before its parents (`topological_order`); set this
+        node's grad to `seed`; then, node by node in that order, apply the chain rule
+        `parent.grad += local * node.grad` to each of its edges. It runs as `fused_backward`,
+        the same walk in one pass, which gives bit for bit the same numbers, faster.
+
         `self.grad` is set to `seed` (1.0: the derivative of a value with respect to itself).
         Gradients of intermediate nodes are recomputed from zero on every call, so each of them
         holds its derivative afterwards. Gradients of leaves (parameters, inputs) *accumulate*
         across calls, as in PyTorch: call `zero_grad()` on the model, or set them to 0.0,
         before the next backward pass. Calling backward() twice on one graph doubles the leaf
-        gradients and leaves the intermediate ones as after the first call.
+        gradients and leaves the intermediate ones as after the first call. An interrupted
+        pass (Ctrl-C) leaves the leaves' gradients partly accumulated, but never affects a
+        later pass.
         """
-        _apply_chain_rule(self, seed)
+        fused_backward(self, as_float(seed))
 
 
 def _coerce(other: object) -> Value:
@@ -244,7 +269,7 @@ def _coerce(other: object) -> Value:
     if type(other) is float or type(other) is int or (
         isinstance(other, Real) and not isinstance(other, bool)
     ):
-        return Value(float(other), "", (), (), Op.CONST)
+        return Value(float(other), op=Op.CONST)  # type: ignore[arg-type]
     return NotImplemented  # type: ignore[return-value]
 
 
@@ -257,7 +282,8 @@ def _value_power(base: Value, exponent: Value) -> Value:
         )
     out = _power(a, b)
     # d(a^b)/da = b a^(b-1),  d(a^b)/db = a^b log a
-    return Value(out, "", (base, exponent), (b * _power(a, b - 1.0), out * math.log(a)), "pow")
+    local_grads = (b * _power(a, b - 1.0), out * math.log(a))
+    return Value(out, parents=(base, exponent), local_grads=local_grads, op="pow")
 
 
 def _power(base: float, exponent: float) -> float:
@@ -268,6 +294,22 @@ def _power(base: float, exponent: float) -> float:
         negative = base < 0.0 and exponent % 2.0 == 1.0
         return -math.inf if negative else math.inf
 
+
+def stable_sigmoid(x: float) -> float:
+    """1 / (1 + e^-x) for a float, without overflow at either end (the one home of the formula,
+    used by `Value.sigmoid`, `Value.softplus` and `losses.bce_with_logits`)."""
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)  # x < 0 or NaN: e^x cannot overflow
+    return e / (1.0 + e)
+
+
+def stable_softplus(x: float) -> float:
+    """log(1 + e^x) for a float, without overflow: max(x, 0) + log(1 + e^-|x|)."""
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+# ---- backpropagation ---------------------------------------------------------------------------
 
 def topological_order(root: Value) -> list[Value]:
     """Every Value that `root` depends on, `root` first, each node before all of its parents.
@@ -300,78 +342,68 @@ def topological_order(root: Value) -> list[Value]:
     return order
 
 
-def backpropagate(root: Value, seed: float = 1.0) -> list[Value]:
-    """Reverse-mode differentiation from `root`: the chain rule applied node by node.
+def textbook_backward(root: Value, seed: float = 1.0) -> None:
+    """Backpropagation as a textbook writes it: a topological order, then the chain rule.
 
-    Returns the nodes processed (root first, in that order), then the leaves reached. See
-    `Value.backward` for how gradients of intermediate nodes and of leaves are treated.
+    This is the definition `Value.backward()` follows; `fused_backward` computes exactly
+    these numbers (the same additions in the same order), in one walk instead of two.
     """
-    order = _apply_chain_rule(root, seed)
-    return order + _leaves_below(order)
+    order = topological_order(root)  # root first, every node before its parents
+    for node in order:
+        if node._parents:  # intermediate nodes start from zero; leaves accumulate
+            node.grad = 0.0
+    root.grad = as_float(seed)
+    for node in order:  # from the output back to the inputs
+        for parent, local in zip(node._parents, node._local_grads):
+            parent.grad += local * node.grad  # the chain rule, one edge
 
 
-def _apply_chain_rule(root: Value, seed: float) -> list[Value]:
-    """The backward pass itself; returns the non-leaf nodes in the order they were processed.
+def fused_backward(root: Value, seed: float) -> None:
+    """The backward pass `Value.backward()` runs: `textbook_backward` in one walk, faster.
 
-    The same walk as `topological_order`, with the chain rule applied as each node is
-    released (its gradient is complete by then), and three savings that matter on big graphs:
+    The chain rule is applied to a node's edges the moment its gradient is complete, i.e.
+    when all its consumers have been processed, so ordering and chain rule share one walk
+    (Kahn's algorithm, as in `topological_order`). Three savings matter on big graphs:
     leaves (parameters, inputs, constants) take no part in the ordering -- they pass nothing
     on, they only receive; each node counts its pending consumers in its own `_pending` slot
-    instead of a dict; and the cyclic garbage collector is paused meanwhile (see `gc_paused`).
+    instead of a dict; and the cyclic garbage collector is paused meanwhile (`gc_paused`).
     Non-leaf nodes are processed in exactly the order `topological_order` gives them, so
     every gradient is accumulated in the same order, bit for bit.
+
+    Each pass stamps the nodes it counts with a token of its own (`_pass`): a counter left
+    over from an interrupted pass belongs to an old token and is simply counted afresh, so a
+    Ctrl-C at any moment cannot affect a later pass, and there is nothing to clean up.
     """
-    seed = as_float(seed)
     with gc_paused():
-        try:
-            nodes = _count_pending_consumers(root)
-            for node in nodes:
-                node.grad = 0.0
-            root.grad = seed
-            order: list[Value] = []
-            ready = [root]
-            while ready:
-                node = ready.pop()
-                order.append(node)
-                upstream = node.grad
-                for parent, local in zip(node._parents, node._local_grads):
-                    parent.grad += local * upstream  # the chain rule, one edge
-                    if parent._parents:  # release a non-leaf parent after its last consumer
-                        parent._pending -= 1
-                        if not parent._pending:
-                            ready.append(parent)
-        except BaseException:  # e.g. KeyboardInterrupt: leave every counter at 0 again
-            for node in topological_order(root):
-                node._pending = 0
-            raise
-        return order
+        _count_pending_consumers(root, this_pass=object())
+        root.grad = seed
+        ready = [root]
+        while ready:
+            node = ready.pop()
+            upstream = node.grad
+            for parent, local in zip(node._parents, node._local_grads):
+                parent.grad += local * upstream  # the chain rule, one edge
+                if parent._parents:  # release a non-leaf parent after its last consumer
+                    parent._pending -= 1
+                    if not parent._pending:
+                        ready.append(parent)
 
 
-def _count_pending_consumers(root: Value) -> list[Value]:
-    """Set each non-leaf Value's `_pending` to its number of consumers under `root`.
-
-    Returns those Values, `root` first. A counter of 0 means "not reached yet", which holds
-    for every Value before the walk, since the backward pass counts each one back down to 0.
-    """
-    nodes = [root]
+def _count_pending_consumers(root: Value, this_pass: object) -> None:
+    """Stamp each non-leaf Value under `root` with `this_pass`, set its `_pending` to its number
+    of consumers under `root`, and its grad to 0 (intermediate gradients start from zero)."""
     stack = [root]
     while stack:
         node = stack.pop()
         for parent in node._parents:
             if parent._parents:
-                if parent._pending:
+                if parent._pass is this_pass:
                     parent._pending += 1
-                else:
+                else:  # first reached in this pass: whatever an old pass left is overwritten
+                    parent._pass = this_pass
                     parent._pending = 1
-                    nodes.append(parent)
+                    parent.grad = 0.0
                     stack.append(parent)
-    return nodes
-
-
-def _leaves_below(order: list[Value]) -> list[Value]:
-    """The distinct leaves that the nodes of `order` read, in the order they are first read."""
-    parents = dict.fromkeys(chain.from_iterable(map(attrgetter("_parents"), order)))
-    return [node for node in parents if not node._parents]
 
 
 @contextmanager
@@ -392,29 +424,32 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value) -> Value:
+# ---- fused nodes ---------------------------------------------------------------------------------
+
+def weighted_sum(
+    weights: Sequence[Value], inputs: Sequence[Value], bias: Value, *, check: bool = True
+) -> Value:
     """One node for w·x + b, with 2n+1 parents: the fused form of a neuron's pre-activation.
 
     Its value is computed in the same order as `bias + w1*x1 + w2*x2 + ...`, and its local
     derivatives are d/dw_i = x_i, d/dx_i = w_i, d/db = 1, so it gives exactly the numbers a
     chain of `*` and `+` nodes gives, with n+1 nodes fewer to build and walk.
+    `check=False` skips the argument checks, for a caller that made the Values itself
+    (a neuron, on its inner path).
     """
-    weights, inputs = list(weights), list(inputs)
-    check_values([*weights, *inputs, bias], "weighted_sum")
-    if len(weights) != len(inputs):
-        raise ValueError(f"weighted_sum: {len(weights)} weights but {len(inputs)} inputs")
-    return _weighted_sum(weights, inputs, bias)
-
-
-def _weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value) -> Value:
-    """`weighted_sum` without the argument checks, for callers that made the Values (nn)."""
+    if check:
+        weights, inputs = list(weights), list(inputs)
+        check_values([*weights, *inputs, bias], "weighted_sum")
+        if len(weights) != len(inputs):
+            raise ValueError(f"weighted_sum: {len(weights)} weights but {len(inputs)} inputs")
     w_data = [w.data for w in weights]
     x_data = [x.data for x in inputs]
     total = bias.data
     for w, x in zip(w_data, x_data):
         total += w * x
     # d/dw_i = x_i, d/dx_i = w_i, d/db = 1
-    return Value(total, "", (*weights, *inputs, bias), (*x_data, *w_data, 1.0), Op.WEIGHTED_SUM)
+    return Value(total, parents=(*weights, *inputs, bias), local_grads=(*x_data, *w_data, 1.0),
+                 op=Op.WEIGHTED_SUM)
 
 
 def logsumexp(values: Iterable[Value]) -> Value:
@@ -431,7 +466,9 @@ def logsumexp(values: Iterable[Value]) -> Value:
     top = max(data)
     if not all(math.isfinite(x) for x in data):
         value = math.nan if any(math.isnan(x) for x in data) else top
-        return Value(value, "", parents, (math.nan,) * len(parents), "logsumexp")
+        return Value(value, parents=parents, local_grads=(math.nan,) * len(parents), op="logsumexp")
     exps = [math.exp(x - top) for x in data]
     total = sum(exps)
-    return Value(top + math.log(total), "", parents, tuple(e / total for e in exps), "logsumexp")
+    # d/dv_i = e^(v_i - top) / Σ_j e^(v_j - top) = softmax(v)_i
+    return Value(top + math.log(total), parents=parents, local_grads=tuple(e / total for e in exps),
+                 op="logsumexp")

@@ -11,8 +11,8 @@ import math
 from numbers import Real
 from typing import Iterable, Sequence, Union
 
-from ._checks import as_float
-from .engine import Value, logsumexp
+from ._checks import as_float, check_values, is_whole_number
+from .engine import Value, logsumexp, stable_sigmoid, stable_softplus
 
 Output = Union[Value, Sequence[Value]]
 
@@ -24,9 +24,7 @@ def _as_list(output: Output) -> list[Value]:
     if isinstance(output, (str, bytes)) or not isinstance(output, Iterable):
         raise TypeError(f"model output is {type(output).__name__}, expected a Value or a list")
     outputs = list(output)
-    for i, o in enumerate(outputs):
-        if not isinstance(o, Value):
-            raise TypeError(f"model output {i} is {type(o).__name__}, expected a Value")
+    check_values(outputs, "loss", item="model output")
     if not outputs:
         raise ValueError("the model output is empty")
     return outputs
@@ -40,6 +38,14 @@ def _as_targets(target: object, count: int) -> list[float]:
     if len(targets) != count:
         raise ValueError(f"expected {count} targets for {count} outputs, got {len(targets)}")
     return [as_float(t) for t in targets]
+
+
+def _one_output(output: Output, loss: str) -> Value:
+    """The single output a loss of one score or logit needs, or a clear error."""
+    outputs = _as_list(output)
+    if len(outputs) != 1:
+        raise ValueError(f"{loss} takes one output (a score or logit), got {len(outputs)} outputs")
+    return outputs[0]
 
 
 def _check_label(y: object, allowed: tuple[float, ...], loss: str) -> float:
@@ -67,7 +73,7 @@ def mse(output: Output, target: Union[float, Sequence[float]]) -> Value:
 def hinge(score: Value, y: float) -> Value:
     """Max-margin loss relu(1 - y·score) for a label y in {-1, +1} (micrograd's SVM loss)."""
     label = _check_label(y, (-1.0, 1.0), "hinge")
-    (score,) = _as_list(score)
+    score = _one_output(score, "hinge")
     return (1.0 - label * score).relu()
 
 
@@ -78,11 +84,11 @@ def bce_with_logits(logit: Value, y: float) -> Value:
     local derivative  d/dz = sigmoid(z) - y
     """
     label = _check_label(y, (0.0, 1.0), "bce_with_logits")
-    (logit,) = _as_list(logit)
+    logit = _one_output(logit, "bce_with_logits")
     z = logit.data
-    loss = max(z, 0.0) - label * z + math.log1p(math.exp(-abs(z)))
-    p = 1.0 / (1.0 + math.exp(-z)) if z >= 0.0 else math.exp(z) / (1.0 + math.exp(z))
-    return Value(loss, "", (logit,), (p - label,), "bce")
+    # d/dz = σ(z) - y
+    return Value(stable_softplus(z) - label * z, parents=(logit,),
+                 local_grads=(stable_sigmoid(z) - label,), op="bce")
 
 
 def softmax_cross_entropy(logits: Sequence[Value], y: int) -> Value:
@@ -91,9 +97,9 @@ def softmax_cross_entropy(logits: Sequence[Value], y: int) -> Value:
     Its derivative with respect to z_j is softmax(z)_j - [j = y].
     """
     outputs = _as_list(logits)
-    if not isinstance(y, int) or isinstance(y, bool) or not 0 <= y < len(outputs):
-        raise ValueError(f"class label must be an int in [0, {len(outputs)}), got {y!r}")
-    return logsumexp(outputs) - outputs[y]
+    if not is_whole_number(y, 0) or not int(y) < len(outputs):  # type: ignore[call-overload]
+        raise ValueError(f"class label must be an int in [0, {len(outputs)}), got {y!r:.40}")
+    return logsumexp(outputs) - outputs[int(y)]  # type: ignore[call-overload]
 
 
 def l2_penalty(params: Sequence[Value], alpha: float) -> Value:
@@ -102,9 +108,9 @@ def l2_penalty(params: Sequence[Value], alpha: float) -> Value:
     One node with the parameters as parents; local derivative d/dp = 2·alpha·p.
     """
     params = tuple(params)
-    for i, p in enumerate(params):
-        if not isinstance(p, Value):
-            raise TypeError(f"l2_penalty: parameter {i} is {type(p).__name__}, expected a Value")
+    check_values(params, "l2_penalty", item="parameter")
     alpha = as_float(alpha)
     value = alpha * math.fsum(p.data * p.data for p in params)
-    return Value(value, "L2", params, tuple(2.0 * alpha * p.data for p in params), "αΣp²")
+    # d/dp = 2·alpha·p
+    return Value(value, "L2", parents=params, local_grads=tuple(2.0 * alpha * p.data for p in params),
+                 op="αΣp²")

@@ -10,11 +10,13 @@ Calling a model on ONE example builds that example's graph; a batch is a list of
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Set
 from contextlib import contextmanager
+from numbers import Integral
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence, Union
 
-from ._checks import as_float, is_whole_number
-from .engine import Value, _weighted_sum
+from ._checks import as_float, as_seed, is_whole_number
+from .engine import Value, weighted_sum
 
 if TYPE_CHECKING:
     from .norm import BatchNorm, LayerNorm
@@ -44,11 +46,18 @@ def _activation_named(name: str) -> Activation:
 
 def _as_inputs(x: Sequence[Union[Value, float]], expected: int) -> list[Value]:
     """One example's inputs as Values (numbers become leaves labelled x1, x2, ...), checked."""
-    if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
+    if isinstance(x, (str, bytes, Mapping, Set)) or not hasattr(x, "__len__"):
         raise TypeError(f"a model takes a list of {expected} numbers, got {type(x).__name__}")
     if len(x) != expected:
         raise ValueError(f"expected {expected} inputs, got {len(x)}")
     return [xi if isinstance(xi, Value) else Value(as_float(xi), f"x{i + 1}") for i, xi in enumerate(x)]
+
+
+def _size(n: object, what: str) -> int:
+    """A layer width as an int (numpy integers too), or a ValueError naming what it counts."""
+    if not is_whole_number(n):
+        raise ValueError(f"a layer needs a positive whole number of {what}, got {n!r:.40}")
+    return int(n)  # type: ignore[call-overload]
 
 
 class Module:
@@ -89,7 +98,7 @@ class Neuron(Module):
         if not is_whole_number(nin):
             raise ValueError(f"a neuron needs a positive whole number of inputs, got {nin!r}")
         draw = (rng or random).uniform
-        self.w = [Value(draw(-1, 1), f"{name}.w{i + 1}") for i in range(nin)]
+        self.w = [Value(draw(-1, 1), f"{name}.w{i + 1}") for i in range(int(nin))]
         self.b = Value(0.0, f"{name}.b")
         self.activation = activation if nonlin else "linear"
         self._act = _activation_named(self.activation)
@@ -105,7 +114,7 @@ class Neuron(Module):
     def pre_activation(self, inputs: Sequence[Value]) -> Value:
         """z = w·x + b, before the activation (a normalisation layer goes in between)."""
         if self.fused:
-            z = _weighted_sum(self.w, inputs, self.b)
+            z = weighted_sum(self.w, inputs, self.b, check=False)
         else:
             z = self.b
             for wi, xi in zip(self.w, inputs):
@@ -126,7 +135,7 @@ class Layer(Module):
     def __init__(self, nin: int, nout: int, name: str = "L", **kwargs: object) -> None:
         if not is_whole_number(nout):
             raise ValueError(f"a layer needs a positive whole number of neurons, got {nout!r}")
-        self.neurons = [Neuron(nin, name=f"{name}.n{j + 1}", **kwargs) for j in range(nout)]  # type: ignore[arg-type]
+        self.neurons = [Neuron(nin, name=f"{name}.n{j + 1}", **kwargs) for j in range(int(nout))]  # type: ignore[arg-type]
 
     def __call__(self, x: Sequence[Union[Value, float]]) -> Union[Value, list[Value]]:
         out = self.forward(_as_inputs(x, len(self.neurons[0].w)))
@@ -169,14 +178,14 @@ class MLP(Module):
         fused: bool = True,
         norm: str | None = None,
     ) -> None:
-        if isinstance(nouts, int) or not nouts:
-            raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r}")
+        if isinstance(nouts, (Integral, str, bytes, Mapping, Set)) or not nouts:
+            raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r:.60}")
         _activation_named(activation)
         _activation_named(output_activation)
-        norms = _norm_layers(norm, nouts[:-1])  # checked before any weight is drawn
-        rng = random.Random(seed) if seed is not None else None
-        sizes = [nin, *nouts]
-        self.nin = nin
+        sizes = [_size(nin, "inputs"), *(_size(n, "neurons") for n in nouts)]
+        norms = _norm_layers(norm, sizes[1:-1])  # checked before any weight is drawn
+        rng = random.Random(as_seed(seed)) if seed is not None else None
+        self.nin = sizes[0]
         self.activation = activation
         self.output_activation = output_activation
         self.layers = [

@@ -170,9 +170,9 @@ class BatchNorm(Module):
     def _running_statistics(self, m: int) -> tuple[list[list[Value]], list[list[Value]]]:
         """The running statistics as constants, fresh ones for each example: every example's
         graph stays its own, as without normalisation."""
-        means = [[Value(r, f"running μ{j + 1}", _op=Op.CONST) for j, r in enumerate(self.running_mean)]
+        means = [[Value(r, f"running μ{j + 1}", op=Op.CONST) for j, r in enumerate(self.running_mean)]
                  for _ in range(m)]
-        variances = [[Value(r, f"running σ²{j + 1}", _op=Op.CONST) for j, r in enumerate(self.running_var)]
+        variances = [[Value(r, f"running σ²{j + 1}", op=Op.CONST) for j, r in enumerate(self.running_var)]
                      for _ in range(m)]
         return means, variances
 

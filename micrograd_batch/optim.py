@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-from ._checks import as_float
+from ._checks import as_float, check_values
 from .engine import Value
 
 
@@ -20,9 +20,7 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError("the optimiser got no parameters to update")
-        for i, p in enumerate(self.params):
-            if not isinstance(p, Value):
-                raise TypeError(f"parameter {i} is {type(p).__name__}, expected a Value")
+        check_values(self.params, type(self).__name__, item="parameter")
         self.lr = as_float(lr)
         if not 0.0 < self.lr < math.inf:
             raise ValueError(f"learning rate must be a positive finite number, got {lr!r}")
@@ -43,14 +41,37 @@ class Optimizer:
                 )
         return grads
 
-    def _check_new_values(self, new_data: list[float]) -> None:
-        """Refuse a step that would make a parameter NaN or infinite (called before any change)."""
+    def _check_new_values(self, new_data: list[float], state: str = "") -> None:
+        """Refuse a step that would make a parameter, or the optimiser's `state` for one (its
+        velocity, its moments), NaN or infinite (called before any change)."""
         for i, value in enumerate(new_data):
             if not math.isfinite(value):
+                what = f"parameter {i} ({self.params[i].label or 'unlabelled'})"
                 raise FloatingPointError(
-                    f"this step would make parameter {i} ({self.params[i].label or 'unlabelled'}) "
-                    f"{value}; no parameter was updated"
+                    f"this step would make {f'the {state} of ' if state else ''}{what} {value}; "
+                    "no parameter was updated"
                 )
+
+    def _commit(self, new_data: list[float], **state: object) -> None:
+        """Write a computed step: every parameter's new value and the optimiser's new state
+        (attributes named by `state`), all of it or -- if interrupted, e.g. by Ctrl-C -- none.
+
+        The old values are read first, before anything changes; if anything interrupts the
+        writes, they are all put back before the interrupt goes on.
+        """
+        old_data = [p.data for p in self.params]
+        old_state = {name: getattr(self, name) for name in state}
+        try:
+            for name, value in state.items():
+                setattr(self, name, value)
+            for p, value in zip(self.params, new_data):
+                p.data = value
+        except BaseException:  # KeyboardInterrupt above all: undo every write, then re-raise
+            for name, value in old_state.items():
+                setattr(self, name, value)
+            for p, value in zip(self.params, old_data):
+                p.data = value
+            raise
 
     def step(self) -> None:
         """Update every parameter once from its `.grad` -- all of them, or (on a NaN or infinite
@@ -88,10 +109,11 @@ class SGD(Optimizer):
             velocity.append(g)
             new_data.append(p.data - self.lr * g)
         self._check_new_values(new_data)
+        self._check_new_values(velocity, "velocity")
         if self.momentum:
-            self.velocity = velocity
-        for p, value in zip(self.params, new_data):
-            p.data = value
+            self._commit(new_data, velocity=velocity)
+        else:
+            self._commit(new_data)
 
 
 class Adam(Optimizer):
@@ -137,6 +159,6 @@ class Adam(Optimizer):
             vs.append(v)
             new_data.append(p.data - self.lr * m_hat / (math.sqrt(v_hat) + self.eps))
         self._check_new_values(new_data)
-        self.t, self.m, self.v = t, ms, vs
-        for p, value in zip(self.params, new_data):
-            p.data = value
+        self._check_new_values(ms, "first moment m")
+        self._check_new_values(vs, "second moment v")
+        self._commit(new_data, t=t, m=ms, v=vs)

@@ -16,7 +16,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from numbers import Integral, Real
-from typing import Any, Callable, ContextManager, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Optional, Sequence, Union
 
 from ._checks import as_float, is_whole_number
 from .batch import batch_mean, batch_sum
@@ -26,6 +26,9 @@ from .losses import l2_penalty
 from .nn import Layer, Module, Neuron
 from .optim import SGD, Optimizer
 from .persist import ModelFileError, PathLike, check_checkpointable, load_checkpoint, save_checkpoint
+
+if TYPE_CHECKING:  # for the annotation only: train does not import the parallel part to run
+    from .parallel import Workers
 
 Output = Union[Value, Sequence[Value]]
 Scores = Union[float, list[float]]  # one example's model output as plain numbers
@@ -480,11 +483,11 @@ def _check_parts(model: object, loss_fn: object, optimizer: object, on_epoch: ob
 
 
 def _check_numbers(model: object, epochs: object, workers: object, l2: object,
-                   micro_batch_size: object) -> float:
-    """ValueErrors for counts and sizes that are not whole numbers, or a negative l2; returns l2."""
-    for name, value in (("epochs", epochs), ("workers", workers)):
-        if not is_whole_number(value):
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+                   micro_batch_size: object) -> tuple[float, bool]:
+    """ValueErrors for counts and sizes that are not whole numbers, or a negative l2; returns
+    l2 and whether `workers` asks for parallel gradients."""
+    if not is_whole_number(epochs):
+        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
     try:
         l2_value = as_float(l2)
     except OverflowError:  # an int beyond the float range
@@ -493,26 +496,34 @@ def _check_numbers(model: object, epochs: object, workers: object, l2: object,
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
     if micro_batch_size is not None and not is_whole_number(micro_batch_size):
         raise ValueError(f"micro_batch_size must be a whole number >= 1 or None, got {micro_batch_size!r}")
+    parallel = _uses_workers(workers)
     if getattr(model, "couples_examples", False):
-        _check_independent_pieces(workers, micro_batch_size)
-    return l2_value
+        _check_independent_pieces(parallel, micro_batch_size)
+    return l2_value, parallel
 
 
-def _check_independent_pieces(workers: object, micro_batch_size: object) -> None:
+def _uses_workers(workers: object) -> bool:
+    """`parallel.uses_workers`: an Executor or a whole number > 1 (ValueError if neither)."""
+    from .parallel import uses_workers
+
+    return uses_workers(workers)
+
+
+def _check_independent_pieces(parallel: bool, micro_batch_size: object) -> None:
     """ValueError if a model whose examples are coupled would have its batches split."""
     if micro_batch_size is not None:
         raise ValueError("micro-batching needs independent examples, but this model's batch norm "
                          "normalises each feature with the batch's mean and variance (its examples "
                          "are coupled), so a micro-batch's gradient is not a part of the batch's; "
                          "train it without micro_batch_size")
-    if workers != 1:
-        raise ValueError("workers > 1 splits each batch over processes, but this model's batch norm "
+    if parallel:
+        raise ValueError("workers splits each batch over processes, but this model's batch norm "
                          "normalises over the whole batch (its examples are coupled); use workers=1")
 
 
-def _workers(model: Module, loss_fn: LossFn, workers: int) -> ContextManager[Any]:
-    """A `DataParallel` pool for `workers` > 1, else nothing (imported only when needed)."""
-    if workers == 1:
+def _workers(model: Module, loss_fn: LossFn, workers: Workers, parallel: bool) -> ContextManager[Any]:
+    """A `DataParallel` over `workers` when `parallel`, else nothing (imported only when needed)."""
+    if not parallel:
         return nullcontext()
     from .parallel import DataParallel
 
@@ -531,7 +542,7 @@ def fit(
     shuffle: bool = True,
     seed: Optional[int] = 0,
     micro_batch_size: Optional[int] = None,
-    workers: int = 1,
+    workers: Workers = 1,
     checkpoint: Optional[PathLike] = None,
     resume: bool = False,
     verbose: bool = True,
@@ -543,7 +554,8 @@ def fit(
     plus `l2`·Σp² (l2 >= 0), then `optimizer` (default SGD, lr 0.05) steps.
     `micro_batch_size` builds each batch's graphs that many examples at a time (the same
     gradient, to rounding, in less memory); `workers` > 1 computes each batch's gradient in
-    that many processes (`parallel.DataParallel`; `loss_fn` must then be picklable).
+    that many processes, or on a `concurrent.futures.Executor` given instead
+    (`parallel.DataParallel`; `loss_fn` must then be a module-level function).
     Which examples: `epochs` passes over `examples` in batches of `batch_size`, shuffled by
     `seed` + epoch (seed None: a random seed, kept in checkpoints).
     Checkpoints: with `checkpoint=PATH`, the model, optimiser state, History and shuffling
@@ -556,7 +568,7 @@ def fit(
     epoch and step, leaving the last good parameters in the model. NaN inputs are refused.
     """
     _check_parts(model, loss_fn, optimizer, on_epoch)
-    l2 = _check_numbers(model, epochs, workers, l2, micro_batch_size)
+    l2, parallel_wanted = _check_numbers(model, epochs, workers, l2, micro_batch_size)
     list(minibatches(examples, batch_size))  # refuse bad data or batch sizes before any work
     _check_no_nan_inputs(examples, "fit")
     optimizer = optimizer or SGD(model.parameters(), lr=0.05)
@@ -566,7 +578,7 @@ def fit(
         raise TypeError(f"seed must be a whole number or None, got {type(seed).__name__}")
     schedule = Schedule(epochs, batch_size, bool(shuffle),
                         int(seed) if seed is not None else random.SystemRandom().randrange(2**63))
-    with _workers(model, loss_fn, workers) as parallel:
+    with _workers(model, loss_fn, workers, parallel_wanted) as parallel:
         run = _Run(model, examples, loss_fn, optimizer, l2, micro_batch_size, parallel, verbose,
                    on_epoch, checkpoint, _fingerprint(examples) if checkpoint is not None else "")
         history, done = History(), 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from typing import Callable, Sequence
 
 
@@ -21,3 +23,13 @@ def numeric_gradient(
 ) -> list[float]:
     """The central-difference gradient of f at xs, one component per input."""
     return [central_difference(f, xs, i, h) for i in range(len(xs))]
+
+
+RTOL = 1e-5
+
+
+def assert_close(ad: float, fd: float, what: str) -> None:
+    """A backward gradient `ad` against a central difference `fd`: |ad - fd| <= 1e-5·max(1, |fd|)
+    (the tolerance is derived in test_engine.py's docstring)."""
+    assert math.isfinite(ad), f"{what}: backward gave {ad}"
+    assert abs(ad - fd) <= RTOL * max(1.0, abs(fd)), f"{what}: backward {ad!r} vs finite difference {fd!r}"

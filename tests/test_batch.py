@@ -1,18 +1,27 @@
 """The batch-loss node: one node, 1/m to each example, and its gradient is the mean of the
-per-example gradients for every activation and every loss."""
+per-example gradients for every activation and every loss; per_example_grads leaves every
+gradient in the graph as it was; junk gives a clear error."""
 
 import math
+import os
 import random
 import sys
+from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
+from gradcheck import assert_close, central_difference
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from junk import FUZZ, attempt, junk, same, snapshot
+from state import assert_unchanged
+from state import snapshot as graph_snapshot
 
 from micrograd_batch import (
     MLP, Value, batch_mean, batch_sum, bce_with_logits, hinge, make_blobs, make_moons, mean_of,
-    mse, per_example_grads, softmax_cross_entropy,
+    mse, per_example_grads, softmax_cross_entropy, topological_order,
 )
+
+EXAMPLES = int(os.environ.get("MGB_FUZZ_EXAMPLES", "150"))
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "linear"]
 
@@ -132,3 +141,135 @@ def test_batch_node_rejects_empty_and_non_values():
         batch_mean(Value(1.0))
     with pytest.raises(ValueError, match="empty"):
         mean_of([])
+
+
+def test_batch_mean_of_huge_losses_is_finite():
+    assert batch_mean([Value(1e308), Value(1e308)]).data == 1e308
+
+
+def test_batch_sum_of_infinite_losses_follows_float_arithmetic():
+    assert batch_sum([Value(1e308), Value(1e308)]).data == math.inf
+    assert math.isnan(batch_mean([Value(math.inf), Value(-math.inf)]).data)
+
+
+# ---- per_example_grads leaves every gradient alone ------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), m=st.integers(1, 8), cut=st.integers(0, 40),
+       activation=st.sampled_from(["tanh", "relu"]), prior=st.sampled_from(["backward", "junk"]))
+@example(seed=0, m=8, cut=3, activation="tanh", prior="backward")  # the reported case
+def test_per_example_grads_leaves_every_grad_in_the_graph_as_it_was(seed, m, cut, activation, prior):
+    """Every Value reachable from the losses -- parameters passed or not, inputs, constants,
+    intermediate nodes -- has the same data and grad afterwards, bit for bit."""
+    model = MLP(2, [4, 1], activation=activation, seed=seed)
+    rng = random.Random(seed)
+    losses = [mse(model([rng.uniform(-2, 2), rng.uniform(-2, 2)]), rng.uniform(-1, 1))
+              for _ in range(m)]
+    if prior == "backward":  # a training step's gradients, waiting for optimizer.step()
+        batch_mean(losses).backward()
+    else:  # any gradients at all, even on intermediate nodes
+        for v in {id(v): v for loss in losses for v in topological_order(loss)}.values():
+            v.grad = rng.uniform(-5, 5)
+    params = model.parameters()
+    before = graph_snapshot(*losses, *params)
+    each = per_example_grads(losses, params[:cut])
+    assert_unchanged(before, graph_snapshot(*losses, *params))
+    assert len(each) == m and all(len(g) == len(params[:cut]) for g in each)
+
+
+def test_per_example_grads_then_a_step_uses_the_batch_gradient():
+    """The reported case: after batch_mean(losses).backward(), per_example_grads on some of the
+    parameters must not change what the optimiser then sees for the others."""
+    model = MLP(2, [4, 1], activation="tanh", seed=0)
+    batch = make_moons(8, seed=1)
+    losses = [mse(model(x), y) for x, y in batch]
+    batch_mean(losses).backward()
+    grads = [p.grad for p in model.parameters()]
+    per_example_grads(losses, model.parameters()[:3])
+    assert [p.grad for p in model.parameters()] == grads
+
+
+@settings(max_examples=max(10, EXAMPLES // 3), deadline=None)
+@given(st.integers(0, 10**6), st.lists(st.lists(st.floats(-2, 2), min_size=2, max_size=2),
+                                       min_size=1, max_size=5))
+def test_per_example_grads_average_to_the_batch_gradient(seed, xs):
+    """mean_of(per_example_grads) == batch gradient, and each per-example gradient is right."""
+    model = MLP(2, [3, 1], activation="tanh", seed=seed)
+    params = model.parameters()
+    losses = [bce_with_logits(model(x), i % 2) for i, x in enumerate(xs)]
+    for p in params:
+        p.grad = 7.0  # per_example_grads must give these back afterwards
+    each = per_example_grads(losses, params)
+    assert [p.grad for p in params] == [7.0] * len(params)
+    model.zero_grad()
+    batch_mean(losses).backward()
+    for got, want in zip(mean_of(each), [p.grad for p in params]):
+        assert abs(got - want) <= 1e-12 * max(1.0, abs(want))
+    # one example's gradient, against finite differences of that example's loss alone
+    base = [p.data for p in params]
+
+    def loss0(values):
+        for p, v in zip(params, values):
+            p.data = v
+        return bce_with_logits(model(xs[0]), 0).data
+
+    for i in range(len(params)):
+        fd = central_difference(loss0, base, i)
+        assert_close(each[0][i], fd, f"example 0, parameter {i}")
+    loss0(base)
+
+
+# ---- junk -----------------------------------------------------------------------------------------
+
+@FUZZ
+@given(st.sampled_from([batch_mean, batch_sum]), junk)
+def test_batch_nodes_with_junk(fn, losses):
+    ok, out = attempt(fn, losses)
+    if ok:
+        items = list(losses)
+        assert items and all(isinstance(v, Value) for v in items)
+        total = math.fsum(v.data for v in items)
+        assert same(out.data, total if fn is batch_sum else total / len(items))
+
+
+@FUZZ
+@given(junk)
+def test_per_example_grads_with_junk_losses(losses):
+    model = MLP(2, [2, 1], seed=0)
+    for p in model.parameters():
+        p.grad = 0.25
+    before = snapshot(model)
+    ok, grads = attempt(per_example_grads, losses, model.parameters())
+    assert snapshot(model) == before  # grads given back, data untouched, success or not
+    if ok:
+        assert len(grads) == len(list(losses))
+
+
+@pytest.mark.parametrize("params", [[1.0], [Value(1.0), "w"], [None]])
+def test_per_example_grads_with_junk_params(params):
+    loss = Value(2.0) * Value(3.0)
+    with pytest.raises(TypeError):
+        per_example_grads([loss], params)
+
+
+@FUZZ
+@given(junk)
+@example([[1.0, 2.0], [3.0]])
+def test_mean_of_with_junk(vectors):
+    ok, out = attempt(mean_of, vectors)
+    if ok:
+        rows = [list(v) for v in vectors]
+        assert rows and len({len(r) for r in rows}) == 1, f"mean_of accepted ragged {rows!r}"
+        assert all(close(o, exact_mean(c)) for o, c in zip(out, zip(*rows)))
+
+
+def exact_mean(column):
+    """The mean in exact rational arithmetic, rounded once (float arithmetic for inf/NaN)."""
+    if all(math.isfinite(x) for x in column):
+        return float(sum(Fraction(x) for x in column) / len(column))
+    return sum(column) / len(column)
+
+
+def close(a, b):
+    """Equal to within two roundings (sum, then divide), NaN equal to NaN."""
+    return same(a, b) or math.isclose(a, b, rel_tol=4e-16)

@@ -1,6 +1,11 @@
 """Data sets and mini-batches: seeded, complete, and checked."""
 
+import math
+
+import numpy as np
 import pytest
+from hypothesis import example, given
+from junk import FUZZ, attempt, junk, sizes
 
 from micrograd_batch import make_blobs, make_moons, minibatches
 
@@ -47,3 +52,47 @@ def test_make_blobs_labels_each_centre():
     assert sorted({y for _, y in data}) == [0, 1, 2]
     with pytest.raises(ValueError, match="n_samples"):
         make_blobs(1)
+
+
+def test_numpy_integers_are_accepted_for_sizes_and_seeds():
+    examples = list(range(10))
+    assert list(minibatches(examples, np.int64(4), seed=np.int64(3))) == list(minibatches(examples, 4, seed=3))
+    assert make_moons(np.int64(12), seed=np.int64(1)) == make_moons(12, seed=1)
+    assert make_blobs(np.int32(9), seed=np.int64(2)) == make_blobs(9, seed=2)
+
+
+# ---- junk -------------------------------------------------------------------------------------------
+
+@FUZZ
+@given(junk, sizes, junk, junk, junk)
+@example({"a": 1, "b": 2}, 1, False, 0, False)  # a dict has a length but no positions
+@example({1, 2, 3}, 2, True, 0, False)
+def test_minibatches_with_junk(examples, batch_size, shuffle, seed, drop_last):
+    ok, batches = attempt(lambda: list(minibatches(examples, batch_size, shuffle, seed, drop_last)))
+    if ok:
+        items = [e for b in batches for e in b]
+        assert all(0 < len(b) <= batch_size for b in batches)
+        if not drop_last:
+            assert sorted(map(id, items)) == sorted(map(id, examples))
+
+
+@FUZZ
+@given(sizes, junk, junk, junk)
+@example(10, math.nan, 0, True)
+@example(10, math.inf, 0, True)
+def test_make_moons_with_junk(n, noise, seed, signed):
+    ok, data = attempt(make_moons, n, noise, seed, signed)
+    if ok:
+        assert len(data) == n
+        assert all(len(x) == 2 and all(math.isfinite(v) for v in x) for x, _ in data)
+
+
+@FUZZ
+@given(sizes, junk, junk)
+@example(10, [], 0.5)
+@example(10, [[0.0, 0.0]], math.nan)
+def test_make_blobs_with_junk(n, centers, spread):
+    ok, data = attempt(make_blobs, n, centers, spread)
+    if ok:
+        assert len(data) == n
+        assert all(all(math.isfinite(v) for v in x) for x, _ in data)

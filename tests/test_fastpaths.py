@@ -3,28 +3,21 @@
 - the fused neuron node (`weighted_sum`) against micrograd's chain of `*` and `+` nodes;
 - the fused backward pass (ordering and chain rule in one walk, leaves left out of the
   ordering) against the textbook version: `topological_order`, then the chain rule;
-- the int/float shortcut for constants;
-- data-parallel gradients against the serial batch mean (to 1e-12: only the order of the
-  floating-point additions differs);
-- and a 1,000,000-node chain backpropagates under the default recursion limit.
+- the int/float shortcut for constants.
+(Data-parallel gradients against the serial ones: tests/test_parallel.py.)
 """
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
-import pickle
-import sys
 from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from micrograd_batch import MLP, Value, backpropagate, batch_mean, topological_order, weighted_sum
-from micrograd_batch.engine import gc_paused
+from micrograd_batch import MLP, Value, batch_mean, topological_order, weighted_sum
+from micrograd_batch.engine import textbook_backward
 from micrograd_batch.losses import hinge, l2_penalty
-from micrograd_batch.parallel import DataParallel, chunk_sums, parallel_batch_grad, split
 
 finite = st.floats(min_value=-10.0, max_value=10.0, allow_nan=False)
 
@@ -33,18 +26,6 @@ def moons_like(m: int, shift: float = 0.0) -> list[tuple[list[float], int]]:
     """A small deterministic two-class batch (no dependency on data.py)."""
     return [([((i * 7) % 13) / 6.5 - 1.0 + shift, ((i * 5) % 11) / 5.5 - 1.0], 1 if i % 2 else -1)
             for i in range(m)]
-
-
-def textbook_backward(root: Value) -> None:
-    """The plain backward pass: topological order first, then the chain rule node by node."""
-    order = topological_order(root)
-    for node in order:
-        if node._parents:
-            node.grad = 0.0
-    root.grad = 1.0
-    for node in order:
-        for parent, local in zip(node._parents, node._local_grads):
-            parent.grad += local * node.grad
 
 
 def train_steps(model: MLP, batch: list, steps: int = 3) -> list[tuple[float, list[float]]]:
@@ -99,11 +80,8 @@ def test_backward_gives_exactly_the_textbook_gradients_of_every_node():
     expected = [v.grad for v in order]
     for v in order:
         v.grad = 0.0
-    processed = backpropagate(loss)
+    loss.backward()
     assert [v.grad for v in order] == expected
-    inner = [v for v in order if v._parents]
-    assert processed[: len(inner)] == inner  # non-leaf nodes: the same order, so the same sums
-    assert {id(v) for v in processed} == {id(v) for v in order} and len(processed) == len(order)
 
 
 def test_backward_from_a_leaf_and_repeated_backward_behave_as_documented():
@@ -128,115 +106,3 @@ def test_int_and_float_constants_take_the_shortcut_with_the_same_numbers():
         x + "1"
 
 
-@pytest.mark.parametrize("enabled", [True, False])
-def test_gc_paused_restores_the_collector_state_even_after_an_error(enabled):
-    was = gc.isenabled()
-    try:
-        gc.enable() if enabled else gc.disable()
-        with pytest.raises(RuntimeError):
-            with gc_paused():
-                assert not gc.isenabled()
-                raise RuntimeError("inside")
-        assert gc.isenabled() == enabled
-        Value(1.0).backward()
-        assert gc.isenabled() == enabled
-    finally:
-        gc.enable() if was else gc.disable()
-
-
-def test_split_keeps_every_example_once_in_order():
-    examples = list(range(10))
-    chunks = split(examples, 3)
-    assert [len(c) for c in chunks] == [4, 3, 3]
-    assert [e for c in chunks for e in c] == examples
-    assert split(examples[:2], 5) == [[0], [1]]
-    with pytest.raises(ValueError, match="whole number"):
-        split(examples, 0)
-
-
-def serial_mean(model: MLP, batch: list) -> tuple[float, list[float]]:
-    """The plain path: batch_mean of the per-example losses, one backward pass."""
-    model.zero_grad()
-    loss = batch_mean([hinge(model(x), y) for x, y in batch])
-    loss.backward()
-    return loss.data, [p.grad for p in model.parameters()]
-
-
-def test_chunk_sums_add_up_to_m_times_the_batch_mean():
-    model = MLP(2, [6, 1], seed=4)
-    batch = moons_like(10)
-    loss, grads = serial_mean(model, batch)
-    sums = [chunk_sums(model, chunk, hinge) for chunk in split(batch, 3)]
-    assert sum(s for s, _, _ in sums) / 10 == pytest.approx(loss, abs=1e-12)
-    for k, g in enumerate(grads):
-        assert sum(gs[k] for _, gs, _ in sums) / 10 == pytest.approx(g, abs=1e-12)
-    outputs = [scores for _, _, chunk in sums for scores in chunk]
-    assert outputs == [model(x).data for x, _ in batch]
-
-
-@pytest.mark.parametrize("workers", [2, 3])
-def test_parallel_gradient_equals_the_serial_one(workers):
-    model = MLP(2, [16, 16, 1], seed=7)
-    batch = moons_like(50, shift=0.2)
-    loss, grads = serial_mean(model, batch)
-    model.zero_grad()
-    with DataParallel(model, hinge, workers=workers) as parallel:
-        parallel_loss = parallel.grad(batch)
-        assert parallel_loss == pytest.approx(loss, abs=1e-12)
-        assert max(abs(p.grad - g) for p, g in zip(model.parameters(), grads)) <= 1e-12
-        # the workers follow the parent's parameters from step to step
-        for p in model.parameters():
-            p.data -= 0.1 * p.grad
-        loss, grads = serial_mean(model, batch)
-        model.zero_grad()
-        assert parallel.grad(batch) == pytest.approx(loss, abs=1e-12)
-        assert max(abs(p.grad - g) for p, g in zip(model.parameters(), grads)) <= 1e-12
-
-
-def test_one_shot_parallel_gradient_with_spawned_processes_accumulates_like_backward():
-    model = MLP(2, [4, 1], seed=8)
-    batch = moons_like(9)
-    loss, grads = serial_mean(model, batch)
-    model.zero_grad()
-    for p in model.parameters():
-        p.grad = 1.0
-    with DataParallel(model, hinge, workers=2, context=multiprocessing.get_context("spawn")) as par:
-        assert par.grad(batch) == pytest.approx(loss, abs=1e-12)
-    assert max(abs(p.grad - (1.0 + g)) for p, g in zip(model.parameters(), grads)) <= 1e-12
-    model.zero_grad()
-    assert parallel_batch_grad(model, batch, hinge, workers=2) == pytest.approx(loss, abs=1e-12)
-
-
-def test_models_pickle_for_spawned_workers():
-    model = MLP(2, [3, 1], seed=9)
-    copy = pickle.loads(pickle.dumps(model))
-    assert copy([0.5, -1.0]).data == model([0.5, -1.0]).data
-
-
-def test_million_node_chain_backward_without_recursion_error():
-    assert sys.getrecursionlimit() <= 10_000
-    x = Value(1.0)
-    y = x
-    with gc_paused():
-        for _ in range(1_000_000):
-            y = y + x  # 1,000,000 add nodes in a chain, each also reading x
-    y.backward()
-    assert x.grad == 1_000_001.0 and y.data == 1_000_001.0
-
-
-def test_interrupted_backward_leaves_no_stale_counters():
-    class Interrupt:
-        """A local derivative whose product raises, as a Ctrl-C in the middle would."""
-
-        def __mul__(self, other):
-            raise KeyboardInterrupt
-
-    x = Value(2.0)
-    shared = x * x + x
-    broken = Value(1.0, "", (shared, shared), (Interrupt(), 1.0), "boom")
-    with pytest.raises(KeyboardInterrupt):
-        broken.backward()
-    assert all(node._pending == 0 for node in topological_order(broken))
-    x.grad = 0.0
-    (shared * 3.0).backward()  # the shared nodes must be counted afresh
-    assert x.grad == 3.0 * (2 * 2.0 + 1)

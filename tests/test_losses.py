@@ -1,10 +1,15 @@
-"""Per-example losses: closed forms, gradients against finite differences, stability at ±1000."""
+"""Per-example losses: closed forms, gradients against finite differences, stability at ±1000,
+NaN, and clear errors for junk."""
 
 import math
 
+import numpy as np
 import pytest
-
 from gradcheck import numeric_gradient
+from hypothesis import example, given
+from hypothesis import strategies as st
+from junk import FUZZ, attempt, junk, same
+
 from micrograd_batch import Value, bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
 
 
@@ -104,3 +109,91 @@ def test_bad_labels_and_targets_raise_clear_errors():
         mse([Value(0.0), "x"], [1.0, 2.0])
     with pytest.raises(TypeError, match="target is str"):
         mse(Value(0.0), "12")
+
+
+def test_hinge_exactly_at_the_margin_has_gradient_zero():
+    s = Value(1.0)
+    loss = hinge(s, 1)  # relu(1 - 1·1) = relu(0)
+    loss.backward()
+    assert loss.data == 0.0 and s.grad == 0.0
+
+
+def test_softmax_cross_entropy_of_equal_huge_logits_is_log_two():
+    z = [Value(1000.0), Value(1000.0)]
+    loss = softmax_cross_entropy(z, 0)
+    loss.backward()
+    # log(e^1000 + e^1000) - 1000 = log 2; 1000 + log 2 is rounded to a multiple of 2^-43
+    assert abs(loss.data - math.log(2.0)) <= 2.0**-43
+    assert (z[0].grad, z[1].grad) == (-0.5, 0.5)  # softmax - one_hot = (0.5 - 1, 0.5)
+
+
+def test_softmax_cross_entropy_of_opposite_huge_logits():
+    z = [Value(1000.0), Value(-1000.0)]
+    loss = softmax_cross_entropy(z, 1)  # -log softmax_1 = 2000 (e^-2000 vanishes)
+    loss.backward()
+    assert loss.data == 2000.0 and (z[0].grad, z[1].grad) == (1.0, -1.0)
+    right = [Value(1000.0), Value(-1000.0)]
+    ok = softmax_cross_entropy(right, 0)
+    ok.backward()
+    assert ok.data == 0.0 and (right[0].grad, right[1].grad) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("z, y, loss, grad", [
+    (1000.0, 1, 0.0, 0.0),     # confident and right
+    (1000.0, 0, 1000.0, 1.0),  # confident and wrong: softplus(1000) = 1000, d/dz = σ(z) - y
+    (-1000.0, 1, 1000.0, -1.0),
+    (-1000.0, 0, 0.0, 0.0),
+])
+def test_bce_with_logits_at_plus_minus_1000(z, y, loss, grad):
+    v = Value(z)
+    out = bce_with_logits(v, y)
+    out.backward()
+    assert (out.data, v.grad) == (loss, grad)
+
+
+@pytest.mark.parametrize("loss", [lambda s: hinge(s, 1), lambda s: hinge(s, -1),
+                                  lambda s: bce_with_logits(s, 1), lambda s: mse(s, 0.5)])
+def test_a_nan_score_gives_a_nan_loss_and_gradient(loss):
+    s = Value(math.nan)
+    out = loss(s)
+    out.backward()
+    assert math.isnan(out.data) and math.isnan(s.grad)
+
+
+@pytest.mark.parametrize("loss", [hinge, bce_with_logits])
+def test_a_loss_of_one_score_given_several_says_so(loss):
+    with pytest.raises(ValueError, match="takes one output .* got 3 outputs"):
+        loss([Value(0.1), Value(0.2), Value(0.3)], 1)
+
+
+def test_numpy_integer_class_labels_are_accepted():
+    z = [Value(0.3), Value(-1.1), Value(2.0)]
+    assert softmax_cross_entropy(z, np.int64(2)).data == softmax_cross_entropy(z, 2).data
+    with pytest.raises(ValueError, match=r"int in \[0, 3\)"):
+        softmax_cross_entropy(z, np.int64(3))
+
+
+# ---- junk -------------------------------------------------------------------------------------------
+
+outputs = st.one_of(junk, st.builds(Value, st.floats()),
+                    st.lists(st.builds(Value, st.floats(-5, 5)), min_size=0, max_size=3))
+LOSSES = {"mse": mse, "hinge": hinge, "bce": bce_with_logits, "softmax": softmax_cross_entropy}
+
+
+@FUZZ
+@given(st.sampled_from(sorted(LOSSES)), outputs, junk)
+def test_losses_with_junk(name, output, target):
+    ok, loss = attempt(LOSSES[name], output, target)
+    if ok:
+        assert isinstance(loss, Value) and type(loss.data) is float
+        loss.backward()
+
+
+@FUZZ
+@given(junk, junk)
+@example([1.0, 2.0], 0.1)
+@example([Value(1.0), None], 0.1)
+def test_l2_penalty_with_junk(params, alpha):
+    ok, out = attempt(l2_penalty, params, alpha)
+    if ok:
+        assert same(out.data, float(alpha) * math.fsum(p.data ** 2 for p in params))

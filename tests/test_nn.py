@@ -1,11 +1,20 @@
-"""Neuron, Layer, MLP: micrograd's API where they overlap, activations, seeding, input checks."""
+"""Neuron, Layer, MLP: micrograd's API where they overlap, activations, seeding, batch gradients
+against finite differences, NaN, several outputs, numpy sizes, and input checks."""
 
 import math
+import os
 import random
 
+import numpy as np
 import pytest
+from gradcheck import assert_close, central_difference
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from junk import FUZZ, attempt, is_real, junk, sizes, snapshot
 
-from micrograd_batch import MLP, Layer, Neuron, Value
+from micrograd_batch import MLP, Layer, Neuron, Value, batch_mean, batch_sum, mse, weighted_sum
+
+EXAMPLES = int(os.environ.get("MGB_FUZZ_EXAMPLES", "150"))
 
 
 def test_mlp_matches_micrograd_architecture_and_parameter_order():
@@ -97,3 +106,126 @@ def test_zero_grad_clears_every_parameter():
     assert any(p.grad for p in model.parameters())
     model.zero_grad()
     assert all(p.grad == 0.0 for p in model.parameters())
+
+
+def test_zero_grad_between_calls_gives_the_same_gradients_again():
+    model = MLP(2, [3, 1], seed=0)
+    loss = (model([0.3, -0.2]) - 1.0) ** 2
+    loss.backward()
+    first = [p.grad for p in model.parameters()]
+    model.zero_grad()
+    loss.backward()
+    assert [p.grad for p in model.parameters()] == first
+
+
+def test_several_outputs_are_a_list_you_must_reduce_to_one_value():
+    """A model with k > 1 outputs returns a plain list of k Values (documented in MLP). A list
+    has no backward(): pick one output, or reduce them to one Value (a loss, batch_sum, ...)."""
+    model = MLP(2, [3, 2], seed=1)
+    out = model([0.4, -0.6])
+    assert isinstance(out, list) and len(out) == 2 and all(isinstance(o, Value) for o in out)
+    with pytest.raises(AttributeError):
+        out.backward()
+    # summing the outputs gives the sum of the gradients of each output
+    separate = []
+    for o in out:
+        model.zero_grad()
+        o.backward()
+        separate.append([p.grad for p in model.parameters()])
+    model.zero_grad()
+    batch_sum(out).backward()
+    for got, g0, g1 in zip((p.grad for p in model.parameters()), *separate):
+        # equal up to the order of the additions into .grad (a few ulps)
+        assert math.isclose(got, g0 + g1, rel_tol=1e-12, abs_tol=1e-15)
+
+
+@settings(max_examples=max(10, EXAMPLES // 3), deadline=None)
+@given(st.integers(1, 3), st.lists(st.integers(1, 3), min_size=1, max_size=3),
+       st.sampled_from(["tanh", "sigmoid", "linear", "relu"]), st.sampled_from(["tanh", "linear"]),
+       st.integers(0, 10**6), st.booleans(),
+       st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=1, max_size=4))
+def test_mlp_batch_gradient_matches_finite_differences(nin, nouts, act, out_act, seed, fused, batch):
+    """d batch_mean(mse) / d parameter, for every parameter of a random MLP, vs finite differences."""
+    model = MLP(nin, nouts, activation=act, output_activation=out_act, seed=seed, fused=fused)
+    params = model.parameters()
+    batch = [(x[:nin], 0.3) for x in batch]
+    if act == "relu":  # a pre-activation within reach of h of relu's kink would fool the check
+        for x, _ in batch:
+            h = x[:nin]
+            for layer in model.layers[:-1]:
+                pre = [weighted_sum(n.w, [Value(v) if not isinstance(v, Value) else v for v in h], n.b).data
+                       for n in layer.neurons]
+                if any(abs(z) < 1e-3 for z in pre):
+                    return
+                h = [max(z, 0.0) for z in pre]
+
+    def loss_at(values):
+        for p, v in zip(params, values):
+            p.data = v
+        return batch_mean([mse(model(x), [y] * nouts[-1]) for x, y in batch])
+
+    base = [p.data for p in params]
+    loss = loss_at(base)
+    model.zero_grad()
+    loss.backward()
+    grads = [p.grad for p in params]
+    for i in range(len(params)):
+        fd = central_difference(lambda vs: loss_at(vs).data, base, i)
+        assert_close(grads[i], fd, f"parameter {i} ({params[i].label})")
+    loss_at(base)
+
+
+# ---- NaN, numpy sizes, inputs that are not a list ----------------------------------------------------
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "linear"])
+def test_nan_inputs_give_nan_outputs_and_gradients(activation):
+    model = MLP(2, [4, 1], activation=activation, seed=0)
+    out = model([math.nan, math.nan])
+    assert math.isnan(out.data)
+    out.backward()
+    assert math.isnan(model.parameters()[0].grad)
+
+
+def test_numpy_integers_are_accepted_as_sizes_and_seeds():
+    model = MLP(np.int64(2), [np.int64(3), np.int32(1)], seed=np.int64(5))
+    twin = MLP(2, [3, 1], seed=5)
+    assert model.sizes == [2, 3, 1] and all(type(n) is int for n in model.sizes)
+    assert [p.data for p in model.parameters()] == [p.data for p in twin.parameters()]
+    assert len(Layer(np.int64(2), np.int64(3)).neurons) == 3
+    assert len(Neuron(np.uint8(4)).w) == 4
+
+
+@pytest.mark.parametrize("x", [{0: 5.0, 1: 7.0}, {5.0, 7.0}, frozenset({1.0, 2.0})])
+def test_a_dict_or_a_set_is_not_an_input_vector(x):
+    model = MLP(2, [3, 1], seed=0)
+    with pytest.raises(TypeError, match="list of 2 numbers"):
+        model(x)
+
+
+# ---- junk ---------------------------------------------------------------------------------------------
+
+@FUZZ
+@given(sizes, st.one_of(st.lists(sizes, max_size=3), sizes), junk, junk, junk)
+def test_mlp_constructor_with_junk(nin, nouts, activation, output_activation, seed):
+    ok, model = attempt(MLP, nin, nouts, activation=activation,
+                        output_activation=output_activation, seed=seed)
+    if ok:
+        assert model.sizes == [nin, *nouts]
+
+
+@FUZZ
+@given(junk)
+@example([math.nan, 1.0])
+@example([1e308, -1e308])
+@example([True, 1.0])
+@example({0: 5.0, 1: 7.0})
+@example({5.0, 7.0})
+def test_model_call_with_junk(x):
+    model = MLP(2, [3, 2], seed=1)
+    before = snapshot(model)
+    ok, out = attempt(model, x)
+    assert snapshot(model) == before
+    if ok:
+        assert isinstance(x, (list, tuple)) and len(x) == 2
+        assert all(isinstance(v, Value) or is_real(v) for v in x)
+        assert isinstance(out, list) and len(out) == 2 and all(isinstance(o, Value) for o in out)

@@ -1,10 +1,15 @@
-"""Optimisers: the update rules in closed form, and convergence on a known quadratic."""
+"""Optimisers: the update rules in closed form, convergence on a known quadratic, a step that is
+all-or-nothing (non-finite results, Ctrl-C at any line), and junk settings refused."""
 
 import math
 
 import pytest
+from faults import interrupt_everywhere
+from hypothesis import example, given
+from hypothesis import strategies as st
+from junk import FUZZ, attempt, junk, snapshot, state_of
 
-from micrograd_batch import SGD, Adam, Value
+from micrograd_batch import MLP, SGD, Adam, Value
 
 TARGET = [3.0, -2.0, 0.5]
 
@@ -75,3 +80,101 @@ def test_bad_settings_raise_clear_errors():
         SGD([Value(1.0)], lr=0.1, momentum=1.5)
     with pytest.raises(ValueError, match="betas"):
         Adam([Value(1.0)], betas=(0.9, 1.0))
+
+
+# ---- a step is all or nothing ------------------------------------------------------------------------
+
+def optimiser_mid_training(kind):
+    """An optimiser two steps in (so its velocity or moments are not zero), with fresh grads."""
+    params = [Value(i - 1.5, f"p{i}") for i in range(4)]
+    opt = SGD(params, lr=0.1, momentum=0.9, weight_decay=0.01) if kind == "SGD" else Adam(params, lr=0.1)
+    for step in range(2):
+        for i, p in enumerate(params):
+            p.grad = 0.3 * (i + 1) - step
+        opt.step()
+    for i, p in enumerate(params):
+        p.grad = 0.05 - 0.2 * i
+    return opt
+
+
+def full_state(opt):
+    """The parameters' values and the optimiser's own state (velocity; m, v, t; ...)."""
+    return [p.data for p in opt.params], state_of(opt)
+
+
+@pytest.mark.parametrize("kind", ["SGD", "Adam"])
+def test_a_step_interrupted_at_any_line_leaves_all_old_or_all_new_state(kind):
+    old = full_state(optimiser_mid_training(kind))
+    stepped = optimiser_mid_training(kind)
+    stepped.step()
+    new = full_state(stepped)
+    assert new[0] != old[0] and new[1] != old[1]  # the step changes both: the check can fail
+
+    def check(opt, interrupted):
+        now = full_state(opt)
+        assert now in (old, new), "a Ctrl-C left the step half done"
+        if not interrupted:
+            assert now == new
+
+    assert interrupt_everywhere(lambda: optimiser_mid_training(kind), lambda opt: opt.step(), check) > 10
+
+
+def test_adam_refuses_a_step_that_would_make_its_second_moment_infinite():
+    """g = 1e200 is finite, but g² overflows: v = inf would freeze the parameter for good."""
+    p, q = Value(1.0, "w1"), Value(2.0, "w2")
+    opt = Adam([p, q], lr=0.1)
+    p.grad, q.grad = 1e200, 0.5
+    before = full_state(opt)
+    with pytest.raises(FloatingPointError, match="second moment v of parameter 0"):
+        opt.step()
+    assert full_state(opt) == before
+    p.grad = 1.0  # and a sane gradient afterwards moves both parameters
+    opt.step()
+    assert p.data < 1.0 and q.data < 2.0 and all(math.isfinite(v) for v in opt.v)
+
+
+# ---- junk ----------------------------------------------------------------------------------------------
+
+hyper = st.one_of(st.floats(), junk)
+
+
+@FUZZ
+@given(st.sampled_from(["SGD", "Adam"]), hyper, hyper, hyper, hyper,
+       st.lists(st.one_of(st.floats(), st.sampled_from([1e308, -1e308, 0.0])), min_size=9, max_size=9))
+@example("SGD", 1e300, 0.0, 0.0, 0.0, [1e10] * 9)  # a finite step that overflows the parameters
+@example("SGD", math.inf, 0.0, 0.0, 0.0, [0.0] * 9)  # inf · 0 = nan
+@example("SGD", 0.1, 0.0, math.nan, 0.0, [0.0] * 9)  # weight_decay = nan
+@example("Adam", 0.1, (0.9, 0.999), 0.0, 0.0, [0.0] * 9)  # eps = 0: 0/0 half-way through a step
+@example("Adam", 0.1, (0.9, 0.999), -1e-8, math.nan, [1.0] * 9)
+@example("Adam", 0.1, (0.9, 0.999), 1e-8, 0.0, [1e200] * 9)  # g² overflows: v would be inf
+def test_optimisers_with_junk(kind, lr, a, b, c, grads):
+    """Junk hyper-parameters are refused, or every step either keeps the parameters and the
+    optimiser's state finite or raises FloatingPointError having changed nothing."""
+    model = MLP(2, [2, 1], seed=0)
+    params = model.parameters()
+    if kind == "SGD":
+        ok, opt = attempt(SGD, params, lr=lr, momentum=a, weight_decay=b)
+    else:
+        ok, opt = attempt(Adam, params, lr=lr, betas=a, eps=b, weight_decay=c)
+    if not ok:
+        return
+    for _ in range(3):
+        for p, g in zip(params, grads):
+            p.grad = g
+        before, state = snapshot(model), state_of(opt)
+        ok, _ = attempt(opt.step)
+        if ok:
+            assert all(math.isfinite(p.data) for p in params), "a step made a parameter non-finite"
+            moments = getattr(opt, "m", []) + getattr(opt, "v", []) + getattr(opt, "velocity", [])
+            assert all(math.isfinite(x) for x in moments), "a step made the optimiser state non-finite"
+        else:
+            assert snapshot(model) == before and state_of(opt) == state
+            return
+
+
+@FUZZ
+@given(junk, junk)
+def test_optimiser_params_junk(params, lr):
+    ok, opt = attempt(SGD, params, lr=lr)
+    if ok:
+        assert all(isinstance(p, Value) for p in opt.params)
