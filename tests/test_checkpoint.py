@@ -90,19 +90,27 @@ def params(model):
     return [p.data.hex() for p in model.parameters()]
 
 
+def whole_and_resumed(build, path, epochs, stop_after, batch_size):
+    """Train a `build()` run for `epochs` in one go, and another in two calls of fit: up to
+    `stop_after` with a checkpoint, then resumed by a fresh model and optimiser.
+    Returns (whole model, its History, resumed model, its History)."""
+    model, data, opt = build()
+    whole = fit(model, data, hinge, opt, epochs=epochs, batch_size=batch_size, verbose=False)
+    first, data, opt1 = build()
+    fit(first, data, hinge, opt1, epochs=stop_after, batch_size=batch_size, verbose=False, checkpoint=path)
+    second, data, opt2 = build()
+    resumed = fit(second, data, hinge, opt2, epochs=epochs, batch_size=batch_size, verbose=False,
+                  checkpoint=path, resume=True)
+    return model, whole, second, resumed
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_resuming_after_epoch_3_equals_the_uninterrupted_run(tmp_path, optimizer):
     def build():
         model, data, sgd = sgd_setup()
         return model, data, sgd if optimizer == "sgd" else Adam(model.parameters(), lr=0.02)
 
-    model, data, opt = build()
-    whole = fit(model, data, hinge, opt, epochs=6, batch_size=8, verbose=False)
-    first, data, opt1 = build()
-    fit(first, data, hinge, opt1, epochs=3, batch_size=8, verbose=False, checkpoint=tmp_path / "c")
-    second, data, opt2 = build()
-    resumed = fit(second, data, hinge, opt2, epochs=6, batch_size=8, verbose=False,
-                  checkpoint=tmp_path / "c", resume=True)
+    model, whole, second, resumed = whole_and_resumed(build, tmp_path / "c", 6, 3, batch_size=8)
     assert params(second) == params(model)
     assert (resumed.loss, resumed.accuracy, resumed.steps) == (whole.loss, whole.accuracy, whole.steps)
 
@@ -319,13 +327,7 @@ def test_a_batch_norm_model_resumes_with_its_running_statistics_bit_for_bit(tmp_
     def running(model):
         return [[v.hex() for v in n.running_mean + n.running_var] for n in model.norms]
 
-    model, data, opt = build()
-    whole = fit(model, data, hinge, opt, epochs=4, batch_size=10, verbose=False)
-    first, data, opt1 = build()
-    fit(first, data, hinge, opt1, epochs=2, batch_size=10, verbose=False, checkpoint=tmp_path / "c")
-    second, data, opt2 = build()
-    resumed = fit(second, data, hinge, opt2, epochs=4, batch_size=10, verbose=False,
-                  checkpoint=tmp_path / "c", resume=True)
+    model, whole, second, resumed = whole_and_resumed(build, tmp_path / "c", 4, 2, batch_size=10)
     assert running(second) == running(model) and running(model) != running(build()[0])
     assert params(second) == params(model) and resumed.loss == whole.loss
     assert resumed.accuracy == whole.accuracy  # measured in eval mode, with the running statistics
