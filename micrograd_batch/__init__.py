@@ -28,7 +28,7 @@ from .nn import MLP, Layer, Module, Neuron
 from .norm import BatchNorm, LayerNorm
 from .optim import SGD, Adam, Optimizer
 from .parallel import DataParallel, WorkerDied, parallel_batch_grad
-from .persist import ModelFileError, load_model, load_parameters_into, save_model
+from .persist import ModelFileError, load_checkpoint, load_model, load_parameters_into, save_checkpoint, save_model
 from .train import History, TrainingDiverged, accuracy, fit, train_step
 
 __all__ = [
@@ -75,6 +75,8 @@ __all__ = [
     "compile_loss",
     "CompiledLoss",
     "NotCompilable",
+    "save_checkpoint",
+    "load_checkpoint",
 ]
 
 __version__ = "0.1.0"

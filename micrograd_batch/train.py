@@ -1,28 +1,40 @@
 """The training loop: epochs of mini-batches, each one a forward pass per example, one batch-loss
-node, one backward pass and one optimiser step — with a guard that stops on a NaN or infinite loss.
+node, one backward pass and one optimiser step — with a guard that stops on a NaN or infinite loss,
+optional micro-batches, worker processes, and checkpoints a killed run resumes from exactly.
+
+Two functions do the work, and `fit` only checks its arguments and connects them:
+`batch_gradient` computes one batch's loss and gradient, `_run_epochs` loops over the epochs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import random
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence, Union
+from dataclasses import asdict, dataclass, field
+from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Optional, Sequence, Union
 
-from .batch import batch_mean
+from ._checks import as_float, is_whole_number
+from .batch import batch_mean, batch_sum
 from .compile import CompiledLoss, known_stable
 from .data import minibatches
-from ._checks import is_whole_number
 from .engine import Value, gc_paused
 from .losses import l2_penalty
-from .nn import Module
+from .nn import Layer, Module, Neuron
 from .optim import SGD, Optimizer
-from .parallel import DataParallel, Scores, Workers, plain_scores, uses_workers
+from .persist import ModelFileError, PathLike, check_checkpointable, load_checkpoint, save_checkpoint
+
+if TYPE_CHECKING:  # for the annotation only: train does not import the parallel part to run
+    from .parallel import Workers
 
 Output = Union[Value, Sequence[Value]]
+Scores = Union[float, list[float]]  # one example's model output as plain numbers
 LossFn = Callable[..., Value]  # loss_fn(model(x), y): one example's loss L_i
+Batch = Sequence[tuple]
 
 
 class TrainingDiverged(FloatingPointError):
@@ -40,7 +52,14 @@ class TrainingDiverged(FloatingPointError):
 
 @dataclass
 class History:
-    """What `fit` measured: per-epoch mean training loss and accuracy, and steps taken."""
+    """What `fit` measured, one entry per epoch.
+
+    `loss[e]`: the mean of epoch e's batch losses, each measured as its step began (the running
+    training loss). `accuracy[e]`: the fraction of the training examples the model classifies
+    right as it stands at the END of epoch e (None for regression targets, or when the decision
+    rule cannot be told; see `accuracy`). `steps`: optimiser steps taken. `seconds`: wall-clock
+    time, the one field a resumed run does not reproduce.
+    """
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[Optional[float]] = field(default_factory=list)
@@ -48,111 +67,421 @@ class History:
     seconds: float = 0.0
 
 
-def is_correct(output: Union[Output, Scores], y: object) -> Optional[bool]:
-    """Whether one prediction is right: argmax for several outputs, the sign of the score for
-    labels -1/+1, score > 0 for labels 0/1. None when `y` is not a class label (regression).
-    `output` is the model's Value(s), or the same as plain numbers."""
-    scores = plain_scores(output)
+# ---- predictions and the decision rule --------------------------------------------------------
+
+THRESHOLDS = {"sigmoid": 0.5, "linear": 0.0, "tanh": 0.0}
+"""A one-output model's decision threshold by its output activation: a probability (sigmoid)
+is positive above 0.5, a score or logit (linear, tanh) above 0. ReLU outputs have no rule."""
+
+
+def scores_of(output: Union[Output, Scores]) -> Scores:
+    """A model output (one Value or a list) as plain numbers; numbers are passed through."""
+    if isinstance(output, (Value, int, float)):
+        return output.data if isinstance(output, Value) else float(output)
+    return [o.data if isinstance(o, Value) else float(o) for o in output]
+
+
+def _output_activation(model: object) -> Optional[str]:
+    """The activation of a model's output: an MLP's `output_activation`, a Neuron's or a
+    Layer's `activation` (if its neurons agree); None when it cannot be told."""
+    if isinstance(model, Neuron):
+        return model.activation
+    if isinstance(model, Layer):
+        kinds = {n.activation for n in model.neurons}
+        return kinds.pop() if len(kinds) == 1 else None
+    kind = getattr(model, "output_activation", None)
+    return kind if isinstance(kind, str) else None
+
+
+def decision_threshold(model: object, threshold: Optional[float] = None) -> Optional[float]:
+    """The score above which a one-output `model` predicts the positive class: `threshold` if
+    given, else by its output activation (`THRESHOLDS`); None when it cannot be told."""
+    if threshold is None:
+        kind = _output_activation(model)
+        return THRESHOLDS.get(kind) if kind is not None else None
+    value = as_float(threshold)
+    if not math.isfinite(value):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    return value
+
+
+def is_correct(output: Union[Output, Scores], y: object, threshold: Optional[float] = 0.0) -> Optional[bool]:
+    """Whether one prediction is right: argmax for several outputs (labels 0..n-1), the score
+    against `threshold` for one output (labels -1/+1 or 0/1: positive means 1). None when `y`
+    is not a class label (a regression target). ValueError for a class index out of range, a
+    NaN output, or a one-output model with labels but no `threshold` (None)."""
+    scores = scores_of(output)
+    values = scores if isinstance(scores, list) else [scores]
+    if any(math.isnan(v) for v in values):
+        raise ValueError(f"the model output is {scores!r}; a NaN output classifies nothing")
     if isinstance(scores, list):
-        if not isinstance(y, int) or isinstance(y, bool):
+        if not isinstance(y, Integral) or isinstance(y, bool):
             return None  # several outputs but no class index: a regression target
+        if not 0 <= int(y) < len(scores):
+            raise ValueError(f"label {y!r} is not a class of a model with {len(scores)} outputs "
+                             f"(expected 0 to {len(scores) - 1})")
         return scores.index(max(scores)) == y
-    if y in (-1, 1) or y in (0, 1):
-        return (scores > 0.0) == (y == 1)
+    if isinstance(y, bool) or not isinstance(y, Real) or y not in (-1, 0, 1):
+        return None
+    if threshold is None:
+        raise ValueError("cannot tell this model's decision rule (its output is not a sigmoid "
+                         "probability or a linear/tanh score); pass threshold=")
+    return (scores > threshold) == (y == 1)
+
+
+def _nan_input(examples: Sequence[Any]) -> Optional[tuple[int, int]]:
+    """(example, input) index of the first NaN input among examples (x, y), or None."""
+    for i, example in enumerate(examples):
+        x = example[0] if isinstance(example, (tuple, list)) and len(example) == 2 else None
+        if isinstance(x, (tuple, list)):
+            for j, xi in enumerate(x):
+                value = xi.data if isinstance(xi, Value) else xi
+                if isinstance(value, float) and math.isnan(value):
+                    return i, j
     return None
 
 
-def accuracy(model: Callable[[Sequence[float]], Output], examples: Sequence[tuple]) -> float:
-    """The fraction of `examples` (x, y) that `model` classifies correctly (see `is_correct`)."""
-    if not examples:
-        raise ValueError("accuracy of an empty list of examples")
-    right = [is_correct(out, y) for out, (_, y) in zip(_model_outputs(model, examples, inference=True), examples)]
+def _check_no_nan_inputs(examples: Sequence[Any], caller: str) -> None:
+    where = _nan_input(examples)
+    if where is not None:
+        raise ValueError(f"{caller}: input {where[1]} of example {where[0]} is NaN; a NaN input "
+                         "gives no meaningful loss or prediction")
+
+
+def _outputs(model: Callable[..., Any], xs: Sequence[Any], inference: bool = False) -> list[Any]:
+    """The model's output for each input: `model(x)`, one graph per example; or, for a model
+    whose examples are coupled (`couples_examples`: batch norm in training mode),
+    `model.forward_batch(xs)` -- or, with `inference`, `model(x)` per example in eval mode (the
+    running statistics, which are left unchanged), the mode restored after."""
+    if not getattr(model, "couples_examples", False):
+        return [model(x) for x in xs]
+    if not inference:
+        return list(model.forward_batch(xs))  # type: ignore[attr-defined]
+    with model.evaluating():  # type: ignore[attr-defined]
+        return [model(x) for x in xs]
+
+
+def _fraction_right(model: Callable[..., Any], examples: Sequence[tuple],
+                    threshold: Optional[float]) -> Optional[float]:
+    """The fraction of `examples` classified right (see `is_correct`); None if one label is
+    not a class label."""
+    with gc_paused():
+        outputs = [scores_of(out) for out in _outputs(model, [x for x, _ in examples], inference=True)]
+    right = [is_correct(out, y, threshold) for out, (_, y) in zip(outputs, examples)]
     if any(r is None for r in right):
-        raise ValueError("accuracy needs class labels (-1/+1, 0/1, or class indices)")
+        return None
     return sum(bool(r) for r in right) / len(right)
 
 
-def _model_outputs(model: Callable, examples: Sequence[tuple], inference: bool = False) -> list[Output]:
-    """The model's outputs for the inputs of `examples` [(x, y), ...]: `model(x)` per example,
-    or, for a model whose examples are coupled (`couples_examples`: batch norm in training
-    mode), `model.forward_batch` on all of them -- or, with `inference`, `model(x)` per example
-    in eval mode (the running statistics, which are left unchanged), the mode restored after."""
-    if not getattr(model, "couples_examples", False):
-        return [model(x) for x, _ in examples]
-    if not inference:
-        return model.forward_batch([x for x, _ in examples])  # type: ignore[attr-defined]
-    with model.evaluating():  # type: ignore[attr-defined]
-        return [model(x) for x, _ in examples]
+def accuracy(model: Callable[..., Output], examples: Sequence[tuple], *,
+             threshold: Optional[float] = None) -> float:
+    """The fraction of `examples` (x, y) that `model` classifies correctly.
+
+    The decision rule follows the output: several outputs -> argmax (labels 0..n-1); one output
+    -> the score above the model's threshold, 0.5 for a sigmoid probability, 0 for a linear or
+    tanh score (labels -1/+1 or 0/1). For other models pass `threshold=`. Raises ValueError for
+    labels that are not classes, NaN inputs or outputs, or an unknown rule. Changes nothing:
+    no parameter, no gradient.
+    """
+    examples = list(examples)
+    if not examples:
+        raise ValueError("accuracy of an empty list of examples")
+    _check_no_nan_inputs(examples, "accuracy")
+    fraction = _fraction_right(model, examples, decision_threshold(model, threshold))
+    if fraction is None:
+        raise ValueError("accuracy needs class labels (-1/+1, 0/1, or class indices)")
+    return fraction
+
+
+# ---- one batch: loss and gradient --------------------------------------------------------------
+
+def _pieces(batch: Batch, micro_batch_size: Optional[int]) -> list[Batch]:
+    """The batch itself, or its consecutive micro-batches of at most `micro_batch_size`."""
+    if micro_batch_size is None:
+        return [batch]
+    return [batch[i:i + micro_batch_size] for i in range(0, len(batch), micro_batch_size)]
+
+
+def batch_gradient(
+    model: Module, batch: Batch, loss_fn: LossFn, *, l2: float = 0.0,
+    micro_batch_size: Optional[int] = None, parallel: Any = None, compiled: Optional[CompiledLoss] = None,
+) -> tuple[float, list[Scores]]:
+    """One batch's mean loss (plus `l2`·Σp²); adds its gradient into every parameter's `.grad`.
+
+    The whole batch is one graph per example joined by `batch_mean`. With `micro_batch_size`
+    k, micro-batches of at most k examples are built and backpropagated one after another,
+    each loss with weight 1/m (so a micro-batch of k_j examples has weight k_j/m), and each
+    graph is freed before the next is built: the same gradient, up to the order of additions,
+    in the memory of one micro-batch. With `parallel` (a `DataParallel`), worker processes
+    compute each piece. With `compiled` (a `CompiledLoss` of this model and loss), its
+    straight-line code computes the whole batch, bit for bit as the graph would (it falls back to
+    the graph when it must). The l2 term's gradient goes in first, as `(batch_mean(...) +
+    l2_penalty(...)).backward()` would add it. Returns the loss and each example's output as
+    plain numbers; stops at the first non-finite piece (the loss returned is then not finite).
+    """
+    if compiled is not None and parallel is None and micro_batch_size is None:
+        computed = compiled.loss_and_grads(batch, l2)
+        if computed is not None:
+            return computed
+    m = len(batch)
+    loss_value, outputs = 0.0, []
+    if l2:
+        penalty = l2_penalty(model.parameters(), l2)
+        penalty.backward()  # p.grad += 2·l2·p
+        loss_value = penalty.data
+    for piece in _pieces(batch, micro_batch_size):
+        if parallel is not None:
+            piece_loss, piece_outputs = _piece_in_workers(model, piece, parallel, len(piece) / m)
+        else:
+            piece_loss, piece_outputs = _piece_here(model, piece, loss_fn, m)
+        loss_value += piece_loss
+        outputs.extend(piece_outputs)
+        if not math.isfinite(loss_value):
+            return loss_value, outputs
+    return loss_value, outputs
+
+
+def _piece_here(model: Module, piece: Batch, loss_fn: LossFn, m: int) -> tuple[float, list[Scores]]:
+    """(Σ_{i in piece} L_i) / m, with its gradient added into `.grad`; the piece's outputs.
+    The whole batch (m examples) is `batch_mean`; a micro-batch `batch_sum` seeded with 1/m.
+    The graph is built here and freed on return."""
+    with gc_paused():  # building a graph makes many objects and no cycles: skip the GC passes
+        outputs = _outputs(model, [x for x, _ in piece])
+        losses = [loss_fn(out, y) for out, (_, y) in zip(outputs, piece)]
+        whole = len(piece) == m
+        node = batch_mean(losses) if whole else batch_sum(losses)
+        loss = node.data if whole else node.data / m
+        if math.isfinite(loss):
+            node.backward(1.0 if whole else 1.0 / m)
+    return loss, [scores_of(out) for out in outputs]
+
+
+def _piece_in_workers(model: Module, piece: Batch, parallel: Any, weight: float) -> tuple[float, list[Scores]]:
+    """A piece's mean loss and outputs from the workers; adds `weight` × its mean gradient."""
+    if weight == 1.0:
+        loss, outputs = parallel.grad_and_outputs(piece)
+        return loss, list(outputs)
+    params = model.parameters()
+    before = [p.grad for p in params]
+    for p in params:
+        p.grad = 0.0
+    loss, outputs = parallel.grad_and_outputs(piece)
+    for p, g in zip(params, before):
+        p.grad = g + weight * p.grad
+    return weight * loss, list(outputs)
+
+
+def _step(model: Module, batch: Batch, loss_fn: LossFn, optimizer: Optimizer, l2: float,
+          micro_batch_size: Optional[int], parallel: Any,
+          compiled: Optional[CompiledLoss] = None) -> tuple[float, list[Scores]]:
+    """Zero the gradients, `batch_gradient`, and step; FloatingPointError if the loss is not
+    finite (the optimiser refuses non-finite gradients itself). Nothing changes on an error."""
+    optimizer.zero_grad()
+    loss, outputs = batch_gradient(model, batch, loss_fn, l2=l2, micro_batch_size=micro_batch_size,
+                                   parallel=parallel, compiled=compiled)
+    if not math.isfinite(loss):
+        optimizer.zero_grad()  # no half-summed gradient is left behind (the l2 part, earlier pieces)
+        raise FloatingPointError(f"the batch loss is {loss}")
+    optimizer.step()
+    return loss, outputs
 
 
 def train_step(
-    model: Module, batch: Sequence[tuple], loss_fn: LossFn, optimizer: Optimizer, l2: float = 0.0,
-    parallel: Optional[DataParallel] = None, compiled: Optional[CompiledLoss] = None,
+    model: Module, batch: Batch, loss_fn: LossFn, optimizer: Optimizer, l2: float = 0.0,
+    parallel: Any = None, *, micro_batch_size: Optional[int] = None, compiled: Optional[CompiledLoss] = None,
 ) -> tuple[float, list[Optional[bool]]]:
-    """One mini-batch step: per-example graphs, `batch_mean`, backward, optimiser step.
+    """One mini-batch step: `batch_gradient` (gradients zeroed first), then the optimiser step.
 
-    With `parallel` (a `DataParallel` over the same model and loss), its worker processes
-    compute the batch's mean gradient instead; the l2 term is added here. With `compiled`
-    (`compile_loss(model, loss_fn)`), its generated code gives the same numbers, bit for bit,
-    when it can; otherwise the graph path runs.
-    Returns the batch loss and, per example, whether the prediction was right. Raises
+    Returns the batch loss and, per example, whether the prediction was right (`is_correct`
+    with the model's decision threshold; None where it cannot be told). Raises
     FloatingPointError (parameters untouched) if the loss or a gradient is not finite.
     """
-    optimizer.zero_grad()
-    computed = compiled.loss_and_grads(batch, l2) if compiled is not None and parallel is None else None
-    if parallel is None and computed is None:
-        with gc_paused():  # building a graph makes many objects and no cycles: skip the GC passes
-            outputs: Sequence[Union[Output, Scores]] = _model_outputs(model, batch)
-            loss = batch_mean([loss_fn(out, y) for out, (_, y) in zip(outputs, batch)])
-        if l2:
-            loss = loss + l2_penalty(model.parameters(), l2)
-        loss_value = loss.data
-        if math.isfinite(loss_value):
-            loss.backward()
-    elif computed is not None:  # the compiled code: p.grad += the mean gradient (+ the l2 term's)
-        loss_value, outputs = computed
-    else:
-        assert parallel is not None
-        loss_value, outputs = parallel.grad_and_outputs(batch)  # p.grad += the mean gradient
-        if l2:
-            penalty = l2_penalty(model.parameters(), l2)
-            penalty.backward()  # p.grad += 2·l2·p
-            loss_value += penalty.data
-    if not math.isfinite(loss_value):
-        raise FloatingPointError(f"the batch loss is {loss_value}")
-    optimizer.step()
-    return loss_value, [is_correct(out, y) for out, (_, y) in zip(outputs, batch)]
+    loss, outputs = _step(model, batch, loss_fn, optimizer, l2, micro_batch_size, parallel, compiled)
+    threshold = decision_threshold(model)
+    return loss, [_safely_correct(out, y, threshold) for out, (_, y) in zip(outputs, batch)]
 
 
-def fit(
-    model: Module,
-    examples: Sequence[tuple],
-    loss_fn: LossFn,
-    optimizer: Optional[Optimizer] = None,
-    epochs: int = 10,
-    batch_size: int = 32,
-    l2: float = 0.0,
-    shuffle: bool = True,
-    seed: Optional[int] = 0,
-    verbose: bool = True,
-    on_epoch: Optional[Callable[[int, History], None]] = None,
-    workers: Workers = 1,
-    compiled: bool = True,
-) -> History:
-    """Train `model` on `examples` [(x, y), ...] with mini-batches; return the `History`.
+def _safely_correct(output: Scores, y: object, threshold: Optional[float]) -> Optional[bool]:
+    """`is_correct`, or None where the rule or the label does not apply."""
+    try:
+        return is_correct(output, y, threshold)
+    except ValueError:
+        return None
 
-    Each step averages `loss_fn(model(x), y)` over the batch with `batch_mean` (plus
-    `l2`·Σp² if given) and lets `optimizer` (default SGD, lr 0.05) step. With `verbose`, one
-    line per epoch and, during long epochs, a progress line every few seconds go to stderr.
-    `on_epoch(epoch, history)` is called after each epoch. `workers` > 1 computes each
-    batch's gradient in that many processes, or on a `concurrent.futures.Executor` given instead
-    (`parallel.DataParallel`; `loss_fn` must then be a module-level function). A NaN or infinite loss or
-    gradient (or a number too large for a float: OverflowError) raises `TrainingDiverged`
-    naming the epoch and step, leaving the last good parameters in the model. `compiled`
-    (default) runs each step through `compile_loss(model, loss_fn)` for a library model and loss
-    (`compile.known_stable`): the same History, bit for bit, several times faster; False
-    always uses the graph path.
-    """
+
+# ---- the epochs ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Schedule:
+    """Which examples each step sees: `epochs` passes in mini-batches of `batch_size`, shuffled
+    (when `shuffle`) by `random.Random(seed + epoch)`, so any epoch's order can be replayed."""
+
+    epochs: int
+    batch_size: int
+    shuffle: bool
+    seed: int
+
+    def batches(self, examples: Sequence[tuple], epoch: int) -> Iterator[list[tuple]]:
+        """Epoch `epoch`'s mini-batches (epochs count from 1)."""
+        return minibatches(examples, self.batch_size, shuffle=self.shuffle, seed=self.seed + epoch)
+
+
+@dataclass
+class _Run:
+    """What `_run_epochs` needs besides the schedule: the step, the data and the reporting."""
+
+    model: Module
+    examples: Sequence[tuple]
+    loss_fn: LossFn
+    optimizer: Optimizer
+    l2: float
+    micro_batch_size: Optional[int]
+    parallel: Any
+    verbose: bool
+    on_epoch: Optional[Callable[[int, History], None]]
+    checkpoint: Optional[PathLike]
+    fingerprint: str = ""  # of the examples, computed once when checkpointing
+    compiled: Optional[CompiledLoss] = None  # the straight-line step, where the model and loss allow
+
+
+def _fingerprint(examples: Sequence[tuple]) -> str:
+    """A SHA-256 of the examples' exact numbers (floats by their hex spelling), to tell whether
+    a checkpoint was made on the same data."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(_spelling(example).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _spelling(thing: object) -> str:
+    """`thing` as exact text: floats in hex, Values by their data, sequences item by item."""
+    if isinstance(thing, Value):
+        thing = thing.data
+    if isinstance(thing, float):
+        return thing.hex()
+    if isinstance(thing, (list, tuple)):
+        return "[" + ",".join(_spelling(t) for t in thing) + "]"
+    return repr(thing)
+
+
+def _progress(run: _Run, schedule: Schedule, history: History, epochs_done: int) -> dict[str, Any]:
+    """The loop's state for a checkpoint: enough to replay the rest of the run exactly."""
+    return {
+        "epochs_done": epochs_done,
+        "history": asdict(history),
+        "schedule": {"batch_size": schedule.batch_size, "shuffle": schedule.shuffle,
+                     "seed": schedule.seed, "l2": run.l2, "micro_batch_size": run.micro_batch_size},
+        "data": {"examples": len(run.examples), "fingerprint": run.fingerprint},
+    }
+
+
+def _resume(run: _Run, schedule: Schedule, seed_given: bool) -> tuple[History, int, Schedule]:
+    """Load `run.checkpoint` into the model and optimiser if it exists: (History, epochs done,
+    schedule with the checkpoint's shuffling seed). No file: a fresh start."""
+    assert run.checkpoint is not None
+    expected = _progress(run, schedule, History(), 0)
+    if not seed_given:  # seed=None: this run takes the checkpoint's seed
+        del expected["schedule"]["seed"]
+
+    def check(progress: dict[str, Any]) -> None:
+        _check_progress(progress, expected, schedule.epochs, run.checkpoint)
+
+    try:
+        progress = load_checkpoint(run.checkpoint, run.model, run.optimizer, check=check)  # type: ignore[arg-type]
+    except FileNotFoundError:
+        return History(), 0, schedule
+    history = History(**progress["history"])
+    seed = progress["schedule"]["seed"]
+    return history, progress["epochs_done"], Schedule(schedule.epochs, schedule.batch_size, schedule.shuffle, seed)
+
+
+def _check_progress(progress: dict[str, Any], expected: dict[str, Any], epochs: int, source: object) -> None:
+    """ModelFileError naming the first way a checkpoint's progress does not fit this run (whose
+    own progress, `expected`, holds what must match)."""
+    if set(progress) != set(expected) or not all(isinstance(progress[k], dict) for k in ("schedule", "data")):
+        raise ModelFileError(source, f"'progress' must have exactly the keys {sorted(expected)}")
+    seed = progress["schedule"].get("seed")
+    if type(seed) is not int:
+        raise ModelFileError(source, f"the checkpoint's shuffling seed is {seed!r:.40}, expected an integer")
+    for part in ("schedule", "data"):
+        for key, ours in expected[part].items():
+            theirs = progress[part].get(key)
+            if theirs != ours or type(theirs) is not type(ours):
+                what = ("the examples differ" if key == "fingerprint"
+                        else f"{key} is {theirs!r:.40}, this run has {ours!r}")
+                raise ModelFileError(source, f"the checkpoint was made for another run: {what}")
+    done = progress["epochs_done"]
+    if not is_whole_number(done, 0) or done > epochs:
+        raise ModelFileError(source, f"the checkpoint has {done!r:.20} epochs done; this run has epochs={epochs}")
+    _check_history(progress["history"], done, source)
+
+
+def _check_history(saved: object, epochs_done: int, source: object) -> None:
+    """ModelFileError unless `saved` is a History dict with one entry per epoch done."""
+    names = [f.name for f in History.__dataclass_fields__.values()]
+    if not isinstance(saved, dict) or sorted(saved) != sorted(names):
+        raise ModelFileError(source, f"the checkpoint's history must have exactly the keys {names}")
+    loss, acc = saved["loss"], saved["accuracy"]
+    if not (isinstance(loss, list) and isinstance(acc, list) and len(loss) == len(acc) == epochs_done):
+        raise ModelFileError(source, f"the checkpoint's history must have {epochs_done} losses and accuracies")
+    numbers = [*loss, *(a for a in acc if a is not None), saved["seconds"]]
+    if not all(type(v) in (int, float) and math.isfinite(v) for v in numbers) or not is_whole_number(saved["steps"], 0):
+        raise ModelFileError(source, "the checkpoint's history holds something other than finite numbers")
+
+
+def _train_epoch(run: _Run, schedule: Schedule, epoch: int, history: History) -> float:
+    """One epoch of steps; the mean of its batch losses. Raises TrainingDiverged."""
+    loss_sum, seen = 0.0, 0
+    last_report = time.perf_counter()
+    for step, batch in enumerate(schedule.batches(run.examples, epoch), start=1):
+        try:
+            loss, _ = _step(run.model, batch, run.loss_fn, run.optimizer, run.l2, run.micro_batch_size,
+                            run.parallel, run.compiled)
+        except (FloatingPointError, OverflowError) as error:  # the step changed nothing
+            raise TrainingDiverged(epoch, step, str(error) or type(error).__name__) from error
+        history.steps += 1
+        loss_sum += loss * len(batch)
+        seen += len(batch)
+        if run.verbose and time.perf_counter() - last_report > 5.0:
+            last_report = time.perf_counter()
+            print(f"  epoch {epoch}, step {step}: loss {loss:.4f}", file=sys.stderr, flush=True)
+    return loss_sum / seen
+
+
+def _run_epochs(run: _Run, schedule: Schedule, history: History, epochs_done: int) -> History:
+    """The epochs of `fit` after `epochs_done`: train, measure, checkpoint, report, `on_epoch`."""
+    started = time.perf_counter() - history.seconds
+    threshold = decision_threshold(run.model)
+    for epoch in range(epochs_done + 1, schedule.epochs + 1):
+        history.loss.append(_train_epoch(run, schedule, epoch, history))
+        history.accuracy.append(_epoch_accuracy(run, threshold))
+        history.seconds = time.perf_counter() - started
+        if run.checkpoint is not None:  # before on_epoch: a crash there loses nothing
+            save_checkpoint(run.checkpoint, run.model, run.optimizer,  # type: ignore[arg-type]
+                            _progress(run, schedule, history, epoch))
+        if run.verbose:
+            acc = history.accuracy[-1]
+            acc_text = f", accuracy {acc:.1%}" if acc is not None else ""
+            print(f"epoch {epoch}/{schedule.epochs}: loss {history.loss[-1]:.4f}{acc_text}"
+                  f" ({history.seconds:.1f} s)", file=sys.stderr, flush=True)
+        if run.on_epoch:
+            run.on_epoch(epoch, history)
+    return history
+
+
+def _epoch_accuracy(run: _Run, threshold: Optional[float]) -> Optional[float]:
+    """The training accuracy of the model as it stands; None where it does not apply."""
+    try:
+        return _fraction_right(run.model, run.examples, threshold)
+    except ValueError:  # no decision rule for these labels
+        return None
+
+
+# ---- fit -------------------------------------------------------------------------------------
+
+def _check_parts(model: object, loss_fn: object, optimizer: object, on_epoch: object) -> None:
+    """TypeErrors for a model, loss, optimiser or callback of the wrong kind."""
     if not callable(model) or not callable(getattr(model, "parameters", None)):
         raise TypeError(f"fit needs a model (a callable Module), got {type(model).__name__}")
     if not callable(loss_fn):
@@ -162,55 +491,114 @@ def fit(
         raise TypeError(f"optimizer must be an Optimizer (SGD, Adam), got {type(optimizer).__name__}")
     if on_epoch is not None and not callable(on_epoch):
         raise TypeError(f"on_epoch must be a function (epoch, history), got {type(on_epoch).__name__}")
+
+
+def _check_numbers(model: object, epochs: object, workers: object, l2: object,
+                   micro_batch_size: object) -> tuple[float, bool]:
+    """ValueErrors for counts and sizes that are not whole numbers, or a negative l2; returns
+    l2 and whether `workers` asks for parallel gradients."""
     if not is_whole_number(epochs):
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
-    parallel_wanted = uses_workers(workers)  # a whole number > 1 or an Executor (ValueError if neither)
-    if parallel_wanted and getattr(model, "couples_examples", False):
+    try:
+        l2_value = as_float(l2)
+    except OverflowError:  # an int beyond the float range
+        l2_value = math.inf
+    if not 0.0 <= l2_value < math.inf:
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
+    if micro_batch_size is not None and not is_whole_number(micro_batch_size):
+        raise ValueError(f"micro_batch_size must be a whole number >= 1 or None, got {micro_batch_size!r}")
+    parallel = _uses_workers(workers)
+    if getattr(model, "couples_examples", False):
+        _check_independent_pieces(parallel, micro_batch_size)
+    return l2_value, parallel
+
+
+def _uses_workers(workers: object) -> bool:
+    """`parallel.uses_workers`: an Executor or a whole number > 1 (ValueError if neither)."""
+    from .parallel import uses_workers
+
+    return uses_workers(workers)
+
+
+def _check_independent_pieces(parallel: bool, micro_batch_size: object) -> None:
+    """ValueError if a model whose examples are coupled would have its batches split."""
+    if micro_batch_size is not None:
+        raise ValueError("micro-batching needs independent examples, but this model's batch norm "
+                         "normalises each feature with the batch's mean and variance (its examples "
+                         "are coupled), so a micro-batch's gradient is not a part of the batch's; "
+                         "train it without micro_batch_size")
+    if parallel:
         raise ValueError("workers splits each batch over processes, but this model's batch norm "
                          "normalises over the whole batch (its examples are coupled); use workers=1")
-    optimizer = optimizer or SGD(model.parameters(), lr=0.05)
-    with DataParallel(model, loss_fn, workers) if parallel_wanted else nullcontext() as parallel:
-        stable = compiled and parallel is None and known_stable(model, loss_fn)
-        compiler = CompiledLoss(model, loss_fn) if stable else None
-        return _train(model, examples, loss_fn, optimizer, epochs, batch_size, l2, shuffle, seed,
-                      verbose, on_epoch, parallel, compiler)
 
 
-def _train(
-    model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Optimizer, epochs: int,
-    batch_size: int, l2: float, shuffle: bool, seed: Optional[int], verbose: bool,
-    on_epoch: Optional[Callable[[int, History], None]], parallel: Optional[DataParallel],
-    compiled: Optional[CompiledLoss] = None,
+def _workers(model: Module, loss_fn: LossFn, workers: Workers, parallel: bool) -> ContextManager[Any]:
+    """A `DataParallel` over `workers` when `parallel`, else nothing (imported only when needed)."""
+    if not parallel:
+        return nullcontext()
+    from .parallel import DataParallel
+
+    return DataParallel(model, loss_fn, workers)
+
+
+def fit(
+    model: Module,
+    examples: Sequence[tuple],
+    loss_fn: LossFn,
+    optimizer: Optional[Optimizer] = None,
+    *,
+    epochs: int = 10,
+    batch_size: int = 32,
+    l2: float = 0.0,
+    shuffle: bool = True,
+    seed: Optional[int] = 0,
+    micro_batch_size: Optional[int] = None,
+    workers: Workers = 1,
+    checkpoint: Optional[PathLike] = None,
+    resume: bool = False,
+    compiled: bool = True,
+    verbose: bool = True,
+    on_epoch: Optional[Callable[[int, History], None]] = None,
 ) -> History:
-    """The epochs of `fit`, its arguments checked."""
-    history = History()
-    started = time.perf_counter()
-    last_report = started
-    for epoch in range(1, epochs + 1):
-        loss_sum, seen, right = 0.0, 0, []
-        batches = minibatches(examples, batch_size, shuffle=shuffle,
-                              seed=None if seed is None else seed + epoch)
-        for step, batch in enumerate(batches, start=1):
-            try:
-                loss, correct = train_step(model, batch, loss_fn, optimizer, l2, parallel, compiled)
-            except (FloatingPointError, OverflowError) as error:  # the step changed nothing
-                raise TrainingDiverged(epoch, step, str(error) or type(error).__name__) from error
-            history.steps += 1
-            loss_sum += loss * len(batch)
-            seen += len(batch)
-            right.extend(correct)
-            if verbose and time.perf_counter() - last_report > 5.0:
-                last_report = time.perf_counter()
-                print(f"  epoch {epoch}, step {step}: loss {loss:.4f}", file=sys.stderr, flush=True)
-        history.loss.append(loss_sum / seen)
-        labelled = all(r is not None for r in right)
-        history.accuracy.append(sum(bool(r) for r in right) / len(right) if labelled else None)
-        history.seconds = time.perf_counter() - started
-        if verbose:
-            acc = history.accuracy[-1]
-            acc_text = f", accuracy {acc:.1%}" if acc is not None else ""
-            print(f"epoch {epoch}/{epochs}: loss {history.loss[-1]:.4f}{acc_text}"
-                  f" ({history.seconds:.1f} s)", file=sys.stderr, flush=True)
-        if on_epoch:
-            on_epoch(epoch, history)
-    return history
+    """Train `model` on `examples` [(x, y), ...] with mini-batches; return the `History`.
+
+    What each step computes: `loss_fn(model(x), y)` averaged over the batch with `batch_mean`,
+    plus `l2`·Σp² (l2 >= 0), then `optimizer` (default SGD, lr 0.05) steps.
+    `micro_batch_size` builds each batch's graphs that many examples at a time (the same
+    gradient, to rounding, in less memory); `workers` > 1 computes each batch's gradient in
+    that many processes, or on a `concurrent.futures.Executor` given instead
+    (`parallel.DataParallel`; `loss_fn` must then be a module-level function).
+    Which examples: `epochs` passes over `examples` in batches of `batch_size`, shuffled by
+    `seed` + epoch (seed None: a random seed, kept in checkpoints).
+    Checkpoints: with `checkpoint=PATH`, the model, optimiser state, History and shuffling
+    state are written there atomically at the end of every epoch, before `on_epoch`; with
+    `resume=True` too, a fresh model and optimiser built as before continue from that file (if
+    it exists) and end exactly where the uninterrupted run would (docs/checkpoints.md).
+    `compiled` (default) runs each whole-batch step through `compile_loss(model, loss_fn)`
+    for a library model and loss (`compile.known_stable`): the same History, bit for bit,
+    several times faster; False always builds the graphs.
+    Reporting: with `verbose`, one line per epoch (and a progress line every 5 s) on stderr;
+    `on_epoch(epoch, history)` after each epoch.
+    A NaN or infinite loss or gradient (or an overflow) raises `TrainingDiverged` naming the
+    epoch and step, leaving the last good parameters in the model. NaN inputs are refused.
+    """
+    _check_parts(model, loss_fn, optimizer, on_epoch)
+    l2, parallel_wanted = _check_numbers(model, epochs, workers, l2, micro_batch_size)
+    list(minibatches(examples, batch_size))  # refuse bad data or batch sizes before any work
+    _check_no_nan_inputs(examples, "fit")
+    optimizer = optimizer or SGD(model.parameters(), lr=0.05)
+    if checkpoint is not None:
+        check_checkpointable(model, optimizer, checkpoint)
+    if seed is not None and not isinstance(seed, Integral):
+        raise TypeError(f"seed must be a whole number or None, got {type(seed).__name__}")
+    schedule = Schedule(epochs, batch_size, bool(shuffle),
+                        int(seed) if seed is not None else random.SystemRandom().randrange(2**63))
+    with _workers(model, loss_fn, workers, parallel_wanted) as parallel:
+        run = _Run(model, examples, loss_fn, optimizer, l2, micro_batch_size, parallel, verbose,
+                   on_epoch, checkpoint, _fingerprint(examples) if checkpoint is not None else "")
+        if compiled and parallel is None and micro_batch_size is None and known_stable(model, loss_fn):
+            run.compiled = CompiledLoss(model, loss_fn)
+        history, done = History(), 0
+        if checkpoint is not None and resume:
+            history, done, schedule = _resume(run, schedule, seed_given=seed is not None)
+        return _run_epochs(run, schedule, history, done)

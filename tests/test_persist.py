@@ -6,14 +6,19 @@ import copy
 import json
 import os
 import random
+import signal
+import stat
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from micrograd_batch import MLP, Value
+from micrograd_batch import MLP, SGD, Value
 from micrograd_batch import persist
 from micrograd_batch.persist import (
     FORMAT_VERSION,
@@ -153,26 +158,6 @@ def test_only_an_mlp_can_be_saved(thing, tmp_path):
 
 # ---- atomic writes ---------------------------------------------------------------------------------
 
-class Crash(Exception):
-    pass
-
-
-def test_crash_during_json_dump_keeps_old_file(model, tmp_path, monkeypatch):
-    path = tmp_path / "m.json"
-    save_model(MLP(3, [4, 2], seed=99), path)
-    before = path.read_bytes()
-
-    def half_dump(obj, f, **kwargs):
-        f.write(json.dumps(obj, **kwargs)[:50])  # part of the new text reaches the temp file
-        raise Crash("disk full")
-
-    monkeypatch.setattr(persist.json, "dump", half_dump)
-    with pytest.raises(Crash):
-        save_model(model, path)
-    assert path.read_bytes() == before
-    assert listing(tmp_path) == ["m.json"]  # no temporary file left behind
-
-
 @pytest.mark.parametrize("where", ["replace", "fsync"])
 def test_crash_before_rename_keeps_old_file(model, tmp_path, monkeypatch, where):
     path = tmp_path / "m.json"
@@ -189,18 +174,6 @@ def test_crash_before_rename_keeps_old_file(model, tmp_path, monkeypatch, where)
     assert path.read_bytes() == before
     assert listing(tmp_path) == ["m.json"]
     assert param_bits(load_model(path)) == param_bits(MLP(3, [4, 2], seed=99))
-
-
-def test_interrupt_during_save_cleans_up(model, tmp_path, monkeypatch):
-    """Even a KeyboardInterrupt (not an Exception) removes the temporary file."""
-    def interrupted(obj, f, **kwargs):
-        f.write("{")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(persist.json, "dump", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        save_model(model, tmp_path / "m.json")
-    assert listing(tmp_path) == []
 
 
 def test_data_is_fsynced_before_the_rename(model, tmp_path, monkeypatch):
@@ -300,6 +273,8 @@ BAD_DICTS = {
     "weight null": (lambda d: d["layers"][0]["weights"][0].__setitem__(1, None), "weights\\[0\\]\\[1\\]"),
     "weight nested": (lambda d: d["layers"][0]["weights"][0].__setitem__(1, [0.5]), "weights\\[0\\]\\[1\\]"),
     "bias huge int": (lambda d: d["layers"][1]["biases"].__setitem__(0, 10**400), "too large"),
+    "weight int a float rounds": (lambda d: d["layers"][0]["weights"][0].__setitem__(0, 2**53 + 1),
+                                  "cannot hold exactly"),
     "sizes disagree with rows": (lambda d: d.update(nin=3), "weights\\[0\\]"),
     "claims a huge layer": (lambda d: d.update(nouts=[10**9, 1]), "weights"),
 }
@@ -330,6 +305,23 @@ def test_integer_parameters_are_accepted_as_floats(tmp_path):
     data["layers"][0]["weights"][0][0] = 2
     loaded = load_model(write(tmp_path / "m.json", data))
     assert loaded.parameters()[0].data == 2.0 and type(loaded.parameters()[0].data) is float
+
+
+@settings(max_examples=80, deadline=None)
+@given(number=st.integers())
+@example(number=9007199254740993)  # 2**53 + 1: it would load as 9007199254740992.0
+@example(number=-(2**60) - 1)
+@example(number=2**1023 * 3)
+def test_an_integer_parameter_loads_exactly_or_is_refused(number, tmp_path_factory):
+    data = good_dict()
+    data["layers"][1]["biases"][0] = number
+    path = write(tmp_path_factory.mktemp("int") / "m.json", data)
+    try:
+        loaded = load_model(path)
+    except ModelFileError as error:
+        assert float(number) != number if abs(number) < 2**1024 else "too large" in str(error)
+        return
+    assert loaded.parameters()[-1].data == number  # int == float compares exactly in Python
 
 
 json_values = st.recursive(
@@ -434,3 +426,181 @@ def test_model_from_dict_does_not_keep_references_to_the_dict():
     m = model_from_dict(data)
     m.parameters()[0].data += 1.0
     assert data == frozen
+
+
+# ---- paths, permissions, links, long names, special files ----------------------------------------
+
+def open_fds():
+    return sorted(os.listdir("/proc/self/fd"))
+
+
+needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+
+
+@needs_proc
+@pytest.mark.parametrize("not_a_path", [3, 0, 1, True, False, None, 3.0, [b"m.json"]])
+def test_a_number_is_never_taken_as_a_file_descriptor(model, not_a_path):
+    fds = open_fds()
+    for call in (lambda: load_model(not_a_path), lambda: save_model(model, not_a_path),
+                 lambda: load_parameters_into(model, not_a_path),
+                 lambda: persist.save_checkpoint(not_a_path, model, SGD(model.parameters())),
+                 lambda: persist.load_checkpoint(not_a_path, model, SGD(model.parameters()))):
+        with pytest.raises(TypeError, match="str, bytes or os.PathLike"):
+            call()
+    assert open_fds() == fds
+    os.fstat(0), os.fstat(1), os.fstat(2)  # still open
+
+
+def test_bytes_and_pathlike_paths_work(model, tmp_path):
+    save_model(model, os.fsencode(tmp_path / "b.json"))
+    assert param_bits(load_model(os.fsencode(tmp_path / "b.json"))) == param_bits(model)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_saving_keeps_the_permission_bits_of_an_existing_file(model, tmp_path):
+    path = tmp_path / "secret.json"
+    save_model(model, path)
+    os.chmod(path, 0o600)
+    save_model(model, path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    os.chmod(path, 0o640)
+    save_model(MLP(2, [1], seed=0), path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_saving_writes_through_a_symbolic_link(model, tmp_path):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "model.json"
+    save_model(MLP(2, [1], seed=0), target)
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    save_model(model, link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert param_bits(load_model(target)) == param_bits(model)
+    assert listing(tmp_path / "real") == ["model.json"] and listing(tmp_path) == ["link.json", "real"]
+    dangling = tmp_path / "dangling.json"  # a link to a file that does not exist yet
+    dangling.symlink_to(tmp_path / "real" / "new.json")
+    save_model(model, dangling)
+    assert dangling.is_symlink() and param_bits(load_model(tmp_path / "real" / "new.json")) == param_bits(model)
+
+
+@pytest.mark.parametrize("length", [200, 238, 250, 255])
+def test_saving_works_for_file_names_up_to_the_system_limit(model, tmp_path, length):
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+    if length > limit:
+        pytest.skip(f"names on this file system are limited to {limit} bytes")
+    path = tmp_path / ("m" * (length - 5) + ".json")
+    save_model(model, path)
+    save_model(model, path)
+    assert param_bits(load_model(path)) == param_bits(model)
+    assert listing(tmp_path) == [path.name]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_link_to_an_endless_device_is_refused_at_once(tmp_path):
+    link = tmp_path / "m.json"
+    link.symlink_to("/dev/zero")
+    started = time.perf_counter()
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        load_model(link)
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "m.json"
+    os.mkfifo(fifo)
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(pytest.raises(ModelFileError, load_model, fifo)),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    if worker.is_alive():  # unblock it: open the FIFO for writing, so the reader gets EOF
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("load_model blocked on a FIFO")
+    assert "not a regular file" in str(outcome[0].value)
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(model, tmp_path, monkeypatch):
+    path = tmp_path / "m.json"
+    save_model(model, path)
+    monkeypatch.setattr(persist, "MAX_FILE_BYTES", path.stat().st_size - 1)
+    with pytest.raises(ModelFileError, match="bytes"):
+        load_model(path)
+    monkeypatch.setattr(persist, "MAX_FILE_BYTES", path.stat().st_size)
+    assert param_bits(load_model(path)) == param_bits(model)
+
+
+# ---- Ctrl-C at every line of save_model ------------------------------------------------------------
+
+def ctrl_c_blocked():
+    """Whether a real Ctrl-C would be held back now (SIGINT blocked in this thread)."""
+    return hasattr(signal, "pthread_sigmask") and signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+def interrupted_at(n, operation, where):
+    """Run `operation`, raising KeyboardInterrupt at the n-th line executed in a file whose path
+    contains `where` (the package), as a Ctrl-C would; lines where SIGINT is blocked, where a
+    real Ctrl-C would wait, are not counted. True if it was interrupted, False if it finished.
+    (tests/faults.py does the same, but does not yet skip lines where SIGINT is blocked.)"""
+    count = [0]
+
+    def local(frame, event, arg):
+        if event == "line" and not ctrl_c_blocked():
+            count[0] += 1
+            if count[0] == n:
+                raise KeyboardInterrupt
+        return local
+
+    def start(frame, event, arg):
+        return local if where in frame.f_code.co_filename else None
+
+    previous = sys.gettrace()
+    sys.settrace(start)
+    try:
+        operation()
+        return False
+    except KeyboardInterrupt:
+        return True
+    finally:
+        sys.settrace(previous)
+
+
+def write_model(model, path):
+    save_model(model, path)
+
+
+def write_checkpoint(model, path):
+    persist.save_checkpoint(path, model, SGD(model.parameters(), lr=0.1, momentum=0.5), {"epochs_done": 1})
+
+
+@needs_proc
+@pytest.mark.parametrize("existing", [True, False])
+@pytest.mark.parametrize("write", [write_model, write_checkpoint])
+def test_ctrl_c_at_every_line_of_a_save_leaves_old_or_new_and_no_debris(model, tmp_path, existing, write):
+    path = tmp_path / "m.json"
+    old_model = MLP(3, [4, 2], seed=99)
+    write(model, path)
+    new = path.read_bytes()
+    old = None
+    if existing:
+        write(old_model, path)
+        old = path.read_bytes()
+    else:
+        path.unlink()
+    fds = open_fds()
+    n, interrupted = 0, True
+    while interrupted:
+        n += 1
+        interrupted = interrupted_at(n, lambda: write(model, path), "micrograd_batch")
+        now = path.read_bytes() if path.exists() else None
+        assert now in (old, new), f"interrupt at line {n} tore the file"
+        assert listing(tmp_path) == (["m.json"] if now is not None else []), f"debris at line {n}"
+        assert open_fds() == fds, f"a descriptor leaked at line {n}"
+        if interrupted and existing:  # put the old file back for the next run
+            write(old_model, path)
+        elif interrupted and now is not None:
+            path.unlink()
+    assert n > 20  # it really walked through the function's lines
+    assert path.read_bytes() == new  # the last run, not interrupted, saved the model

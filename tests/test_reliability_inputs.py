@@ -10,6 +10,7 @@ test_train.py and test_persist.py, which other branches are changing at the mome
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 from pathlib import Path
 
@@ -106,7 +107,12 @@ def test_fit_regression_with_several_outputs_reports_no_accuracy():
 
 @FUZZ
 @given(junk)
+@example(3)  # once taken as file descriptor 3: read and closed (pytest's saved stdin)
+@example(True)  # == 1: stdout
+@example(0)
 def test_save_and_load_with_junk(thing):
+    is_path = isinstance(thing, (str, bytes, os.PathLike))
+    fds = sorted(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
     with tempfile.TemporaryDirectory() as d:
         target = Path(d) / "m.json"
         ok, _ = attempt(save_model, thing, target)
@@ -116,6 +122,11 @@ def test_save_and_load_with_junk(thing):
                 fn(thing)
             except (TypeError, ValueError, OSError) as error:
                 assert str(error)
+                assert is_path or isinstance(error, TypeError), f"{thing!r} is not a path: {error!r}"
+            else:
+                assert is_path
         if isinstance(thing, (str, bytes)) and thing:
             with pytest.raises((ModelFileError, OSError)):
                 load_model(Path(d) / "absent")
+    if fds is not None:  # nothing opened and left open, nothing of ours closed
+        assert sorted(os.listdir("/proc/self/fd")) == fds

@@ -65,7 +65,8 @@ def test_ten_thousand_steps_keep_memory_flat_and_free_every_graph():
     tracemalloc.start()
     gc.disable()  # anything freed from now on is freed by reference counting alone
     try:
-        history = fit(model, examples, tracked_loss(refs, every=7, until=STEPS_PER_EPOCH * BATCH), SGD(model.parameters(), lr=0.05),
+        loss_fn = tracked_loss(refs, every=7, until=STEPS_PER_EPOCH * BATCH)
+        history = fit(model, examples, loss_fn, SGD(model.parameters(), lr=0.05),
                       epochs=EPOCHS, batch_size=BATCH, verbose=False, on_epoch=on_epoch)
         cyclic_garbage = gc.collect()
     finally:

@@ -1,14 +1,21 @@
-"""The training loop: it learns two-moons, reports progress, and stops cleanly on a NaN."""
+"""The training loop: it learns two-moons, reports progress, stops cleanly on a NaN, measures
+accuracy by the rule the output calls for, and micro-batches to the same parameters."""
 
 import math
+import random
 import time
+import weakref
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from micrograd_batch import (
-    MLP, SGD, Adam, TrainingDiverged, accuracy, bce_with_logits, fit, hinge, make_blobs,
+    MLP, SGD, Adam, TrainingDiverged, Value, accuracy, bce_with_logits, fit, hinge, make_blobs,
     make_moons, mse, softmax_cross_entropy,
 )
+from micrograd_batch.nn import Layer, Neuron
+from state import assert_unchanged, snapshot
 
 
 def test_two_moons_reaches_97_percent_training_accuracy_in_seconds():
@@ -103,3 +110,198 @@ def test_fit_with_worker_processes_follows_the_serial_run():
         [p.data for p in serial.parameters()], rel=0, abs=1e-12)
     with pytest.raises(ValueError, match="workers"):
         fit(serial, data, hinge, workers=0, verbose=False)
+
+
+# ---- accuracy: the decision rule follows the output ----------------------------------------------
+
+def by_hand(model, data, threshold):
+    """The fraction right, counted here: a one-output model's score above `threshold` means 1."""
+    return sum((model(x).data > threshold) == (y == 1) for x, y in data) / len(data)
+
+
+def test_accuracy_of_a_probability_output_uses_one_half():
+    """Issue 9: a sigmoid output trained with mse on 0/1 labels was reported at 0.5 (score > 0
+    is always true for a probability); its real accuracy at 0.5 is far higher."""
+    data = make_moons(200, noise=0.1, seed=0, signed=False)
+    model = MLP(2, [8, 1], activation="tanh", output_activation="sigmoid", seed=0)
+    history = fit(model, data, mse, Adam(model.parameters(), lr=0.05), epochs=30, batch_size=20,
+                  verbose=False)
+    assert by_hand(model, data, 0.0) == 0.5  # the old rule: every probability is > 0
+    assert accuracy(model, data) == by_hand(model, data, 0.5) >= 0.95
+    assert history.accuracy[-1] == accuracy(model, data)
+
+
+@pytest.mark.parametrize("output_activation, threshold", [("linear", 0.0), ("tanh", 0.0), ("sigmoid", 0.5)])
+@pytest.mark.parametrize("signed", [True, False])
+def test_accuracy_threshold_by_output_activation(output_activation, threshold, signed):
+    data = make_moons(40, noise=0.3, seed=1, signed=signed)
+    model = MLP(2, [5, 1], output_activation=output_activation, seed=4)
+    assert accuracy(model, data) == by_hand(model, data, threshold)
+    assert accuracy(model, data, threshold=0.25) == by_hand(model, data, 0.25)
+
+
+def test_accuracy_of_neurons_and_layers_follows_their_activation():
+    data = make_moons(30, noise=0.3, seed=2, signed=False)
+    random.seed(0)
+    neuron, layer = Neuron(2, activation="sigmoid"), Layer(2, 1, activation="sigmoid")
+    assert accuracy(neuron, data) == by_hand(neuron, data, 0.5)
+    assert accuracy(layer, data) == by_hand(layer, data, 0.5)
+
+
+def test_accuracy_with_several_outputs_is_argmax_and_refuses_a_label_out_of_range():
+    data = make_blobs(30, seed=3)
+    model = MLP(2, [4, 3], seed=3)
+    right = sum(max(range(3), key=lambda j: model(x)[j].data) == y for x, y in data) / len(data)
+    assert accuracy(model, data) == right
+    with pytest.raises(ValueError, match="label 7 is not a class of a model with 3 outputs"):
+        accuracy(model, data + [([0.0, 0.0], 7)])
+    with pytest.raises(ValueError, match="label -1"):
+        accuracy(model, [([0.0, 0.0], -1)])
+
+
+def test_accuracy_without_a_rule_asks_for_a_threshold():
+    model = MLP(2, [3, 1], output_activation="relu", seed=0)  # a ReLU output: no known threshold
+    data = make_moons(20, seed=0, signed=False)
+    with pytest.raises(ValueError, match="pass threshold="):
+        accuracy(model, data)
+    assert accuracy(model, data, threshold=0.1) == by_hand(model, data, 0.1)
+    custom = lambda x: Value(x[0])  # a model that is just a function: no rule either
+    with pytest.raises(ValueError, match="threshold="):
+        accuracy(custom, [([1.0], 1)])
+    assert accuracy(custom, [([1.0], 1), ([-1.0], 0)], threshold=0.0) == 1.0
+    for bad in (math.nan, math.inf, "0.5"):
+        with pytest.raises((TypeError, ValueError), match="threshold|real number"):
+            accuracy(model, data, threshold=bad)
+
+
+@pytest.mark.parametrize("nout", [1, 3])
+def test_accuracy_and_fit_refuse_nan_inputs(nout):
+    model = MLP(2, [3, nout], seed=0)
+    data = [([0.5, 0.5], 1), ([math.nan, 0.0], 0)]
+    before = [p.data for p in model.parameters()]
+    with pytest.raises(ValueError, match="input 0 of example 1 is NaN"):
+        accuracy(model, data)
+    with pytest.raises(ValueError, match="input 0 of example 1 is NaN"):
+        fit(model, data, mse if nout == 1 else softmax_cross_entropy, epochs=1, verbose=False)
+    assert [p.data for p in model.parameters()] == before
+
+
+@settings(max_examples=20, deadline=None)
+@given(nout=st.integers(1, 3), output_activation=st.sampled_from(["linear", "tanh", "sigmoid"]),
+       grads=st.lists(st.floats(-5, 5), min_size=1, max_size=40), seed=st.integers(0, 9))
+def test_accuracy_changes_no_state(nout, output_activation, grads, seed):
+    """Every Value reachable from the parameters and the inputs keeps its data and grad (tests/state.py),
+    and the global random state is left alone."""
+    model = MLP(2, [4, nout], output_activation=output_activation, seed=seed)
+    for p, g in zip(model.parameters(), grads * 40):
+        p.grad = g
+    xs = [[Value(0.3), Value(-0.2)], [0.1, 0.9], [Value(-1.5), 2.0]]
+    xs[0][0].grad = 7.0
+    labels = [0, 1, 0] if nout > 1 else [1, -1, 1] if output_activation != "sigmoid" else [1, 0, 0]
+    roots = [*model.parameters(), *(v for x in xs for v in x if isinstance(v, Value))]
+    before, state = snapshot(*roots), random.getstate()
+    accuracy(model, list(zip(xs, labels)))
+    assert_unchanged(before, snapshot(*roots))
+    assert random.getstate() == state
+
+
+def test_fit_reports_the_accuracy_of_the_model_at_the_end_of_each_epoch():
+    """History.accuracy[e] is the model as it stands after epoch e, not a running count."""
+    data = make_moons(60, noise=0.2, seed=4)
+    model = MLP(2, [8, 1], seed=2)
+    measured = []
+    history = fit(model, data, hinge, SGD(model.parameters(), lr=0.2, momentum=0.9), epochs=6,
+                  batch_size=8, verbose=False, on_epoch=lambda e, h: measured.append(accuracy(model, data)))
+    assert history.accuracy == measured
+    assert len(set(measured)) > 1  # it changed, so a running count would have differed somewhere
+
+
+@pytest.mark.parametrize("l2", [-1.0, math.nan, math.inf, -1e-300])
+def test_fit_refuses_a_negative_or_non_finite_l2(l2):
+    model = MLP(2, [3, 1], seed=0)
+    with pytest.raises(ValueError, match="l2 must be a finite number >= 0"):
+        fit(model, make_moons(10, seed=0), hinge, l2=l2, verbose=False)
+
+
+def test_fit_takes_its_options_by_keyword():
+    model = MLP(2, [3, 1], seed=0)
+    with pytest.raises(TypeError):
+        fit(model, make_moons(10, seed=0), hinge, None, 3)  # epochs=3, positionally: refused
+
+
+# ---- micro-batches -------------------------------------------------------------------------------
+
+def train(micro_batch_size, m, epochs=2, optimizer="sgd", l2=0.0, workers=1, n=None):
+    data = make_moons(n or 2 * m + 1, noise=0.2, seed=m)
+    model = MLP(2, [5, 1], activation="tanh", seed=1)
+    opt = (SGD(model.parameters(), lr=0.1, momentum=0.9) if optimizer == "sgd"
+           else Adam(model.parameters(), lr=0.01))
+    history = fit(model, data, hinge, opt, epochs=epochs, batch_size=m, l2=l2, verbose=False,
+                  micro_batch_size=micro_batch_size, workers=workers)
+    return [p.data for p in model.parameters()], history
+
+
+@settings(max_examples=25, deadline=None)
+@given(m=st.integers(1, 12), k=st.integers(1, 13), optimizer=st.sampled_from(["sgd", "adam"]),
+       l2=st.sampled_from([0.0, 1e-3]))
+def test_micro_batches_give_the_whole_batch_parameters(m, k, optimizer, l2):
+    """Each batch of m from micro-batches of at most k (k need not divide m): the parameters
+    after training equal whole-batch training to 1e-12 (only the order of additions differs)."""
+    whole, whole_history = train(None, m, optimizer=optimizer, l2=l2)
+    micro, micro_history = train(k, m, optimizer=optimizer, l2=l2)
+    assert micro == pytest.approx(whole, rel=0, abs=1e-12)
+    assert micro_history.loss == pytest.approx(whole_history.loss, rel=0, abs=1e-12)
+    assert micro_history.steps == whole_history.steps
+
+
+def test_micro_batch_graphs_are_freed_before_the_next_is_built():
+    """With micro-batches of 3, no more than 3 examples' graphs are alive at any time; the whole
+    batch of 12 keeps all 12 alive until its backward pass."""
+
+    class Tracked(Value):
+        pass
+
+    def peak_alive(micro_batch_size):
+        refs, peak = [], [0]
+
+        def loss_fn(output, y):
+            node = Tracked(0.0, "", (hinge(output, y),), (1.0,), "track")
+            node.data = node._parents[0].data
+            refs.append(weakref.ref(node))
+            peak[0] = max(peak[0], sum(r() is not None for r in refs))
+            return node
+
+        model = MLP(2, [3, 1], seed=0)
+        fit(model, make_moons(24, seed=0), loss_fn, epochs=1, batch_size=12, verbose=False,
+            micro_batch_size=micro_batch_size)
+        return peak[0]
+
+    assert peak_alive(3) == 3
+    assert peak_alive(None) == 12
+
+
+def test_micro_batches_over_worker_processes_match_too():
+    whole, _ = train(None, 8, n=24)
+    micro, _ = train(3, 8, n=24, workers=2)
+    assert micro == pytest.approx(whole, rel=0, abs=1e-12)
+
+
+def test_micro_batching_a_model_that_couples_examples_is_refused():
+    model = MLP(2, [4, 1], norm="batch", seed=0)  # batch norm: each example's output needs the batch
+    before = [p.data for p in model.parameters()]
+    with pytest.raises(ValueError, match="micro-batching needs independent examples.*batch norm"):
+        fit(model, make_moons(10, seed=0), hinge, micro_batch_size=2, verbose=False)
+    assert [p.data for p in model.parameters()] == before
+    fit(model, make_moons(10, seed=0), hinge, epochs=1, verbose=False)  # whole batches are fine
+    layer_norm = MLP(2, [4, 1], norm="layer", seed=0)  # normalises within one example: allowed
+    whole, micro = MLP(2, [4, 1], norm="layer", seed=0), layer_norm
+    fit(whole, make_moons(12, seed=0), hinge, epochs=2, batch_size=6, verbose=False)
+    fit(micro, make_moons(12, seed=0), hinge, epochs=2, batch_size=6, verbose=False, micro_batch_size=4)
+    assert [p.data for p in micro.parameters()] == pytest.approx([p.data for p in whole.parameters()],
+                                                                  rel=0, abs=1e-12)
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, "2", True])
+def test_micro_batch_size_must_be_a_whole_number(k):
+    with pytest.raises(ValueError, match="micro_batch_size"):
+        fit(MLP(2, [3, 1], seed=0), make_moons(10, seed=0), hinge, micro_batch_size=k, verbose=False)
