@@ -40,17 +40,36 @@ def shortcut_covariances(model: MLP, batch: Batch, loss: str = "mse") -> list[fl
     δ_j · a_k for each weight. All zero => the shortcut gives exactly the true gradient."""
     layers = by_hand.read_weights(model)
     records = [by_hand.backprop_example(layers, x, y, loss) for x, y in batch]
-    L = len(layers)
-    out = [covariance([r.dL_da[j] for r in records], [r.g_prime[L][j] for r in records])
-           for j in range(len(records[0].dL_da))]
-    for l in range(1, L):
+    return (_output_covariances(records, len(layers)) + _hidden_covariances(layers, records)
+            + _weight_covariances(records, len(layers)))
+
+
+def _output_covariances(records: Sequence[by_hand.ExampleBackprop], L: int) -> list[float]:
+    """cov(∂L/∂a_j, g'(z_j)) at the output layer L, one per output j."""
+    return [covariance([r.dL_da[j] for r in records], [r.g_prime[L][j] for r in records])
+            for j in range(len(records[0].dL_da))]
+
+
+def _hidden_covariances(layers: Sequence[by_hand.LayerWeights],
+                        records: Sequence[by_hand.ExampleBackprop]) -> list[float]:
+    """cov((Wᵀδ)_k, g'(z_k)) in each hidden layer, one per hidden neuron k."""
+    out: list[float] = []
+    for l in range(1, len(layers)):
         W_next = layers[l].W
         back = [[math.fsum(W_next[j][k] * r.delta[l + 1][j] for j in range(len(W_next)))
                  for k in range(len(W_next[0]))] for r in records]
-        out += [covariance([row[k] for row in back], [r.g_prime[l][k] for r in records]) for k in range(len(back[0]))]
+        out += [covariance([row[k] for row in back], [r.g_prime[l][k] for r in records])
+                for k in range(len(back[0]))]
+    return out
+
+
+def _weight_covariances(records: Sequence[by_hand.ExampleBackprop], L: int) -> list[float]:
+    """cov(δ_j, a_k) for each weight of each layer."""
+    out: list[float] = []
     for l in range(1, L + 1):
-        out += [covariance([r.delta[l][j] for r in records], [r.a[l - 1][k] for r in records])
-                for j in range(len(records[0].delta[l])) for k in range(len(records[0].a[l - 1]))]
+        deltas = [[r.delta[l][j] for r in records] for j in range(len(records[0].delta[l]))]
+        inputs = [[r.a[l - 1][k] for r in records] for k in range(len(records[0].a[l - 1]))]
+        out += [covariance(d, a) for d in deltas for a in inputs]
     return out
 
 

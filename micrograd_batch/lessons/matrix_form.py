@@ -112,26 +112,40 @@ def matrix_backprop(model: object, batch: Batch, loss: str = "mse") -> MatrixBac
     batch = list(batch)
     if not batch:
         raise ValueError("an empty batch: there must be at least one example (x, y)")
-    m = len(batch)
+    m, L = len(batch), len(layers)
     W: list[Matrix] = [[]] + [layer.W for layer in layers]
     b: list[list[float]] = [[]] + [layer.b for layer in layers]
-    A: list[Matrix] = [[[float(v) for v in x] for x, _ in batch]]
+    Z, A, G = _forward(layers, W, b, [[float(v) for v in x] for x, _ in batch])
+    dL_dA = [[d / m for d in grad_fn(a, y)] for a, (_, y) in zip(A[L], batch)]  # carries the 1/m
+    Delta = _backward(W, G, dL_dA)
+    grad_W: list[Matrix] = [[]] + [matmul(transpose(Delta[l]), A[l - 1]) for l in range(1, L + 1)]
+    grad_b: list[list[float]] = [[]] + [column_sums(Delta[l]) for l in range(1, L + 1)]
+    batch_loss = math.fsum(value_fn(a, y) for a, (_, y) in zip(A[L], batch)) / m
+    return MatrixBackprop(W, b, Z, A, G, Delta, grad_W, grad_b, batch_loss)
+
+
+def _forward(layers: Sequence[by_hand.LayerWeights], W: list[Matrix], b: list[list[float]],
+             X: Matrix) -> tuple[list[Matrix], list[Matrix], list[Matrix]]:
+    """Z^l = A^(l-1) W^lᵀ + b^l, A^l = g(Z^l) and G^l = g'(Z^l), layer by layer, one row per
+    example (index 0 is the input: A^0 = X, Z^0 and G^0 empty)."""
+    A: list[Matrix] = [X]
     Z: list[Matrix] = [[]]
     G: list[Matrix] = [[]]
     for l, layer in enumerate(layers, start=1):
         Z.append([[z + bias for z, bias in zip(row, b[l])] for row in matmul(A[l - 1], transpose(W[l]))])
         A.append(_apply([by_hand.ACTIVATIONS[name][0] for name in layer.activations], Z[l]))
         G.append(_apply([by_hand.ACTIVATIONS[name][1] for name in layer.activations], Z[l]))
-    L = len(layers)
-    dL_dA = [[d / m for d in grad_fn(a, y)] for a, (_, y) in zip(A[L], batch)]  # carries the 1/m
+    return Z, A, G
+
+
+def _backward(W: list[Matrix], G: list[Matrix], dL_dA: Matrix) -> list[Matrix]:
+    """Δ^L = ∂L/∂A^L ⊙ G^L, then Δ^l = (Δ^(l+1) W^(l+1)) ⊙ G^l: the δ recursion, all rows at once."""
+    L = len(W) - 1
     Delta: list[Matrix] = [[] for _ in range(L + 1)]
     Delta[L] = hadamard(dL_dA, G[L])
     for l in range(L - 1, 0, -1):
         Delta[l] = hadamard(matmul(Delta[l + 1], W[l + 1]), G[l])
-    grad_W: list[Matrix] = [[]] + [matmul(transpose(Delta[l]), A[l - 1]) for l in range(1, L + 1)]
-    grad_b: list[list[float]] = [[]] + [column_sums(Delta[l]) for l in range(1, L + 1)]
-    batch_loss = math.fsum(value_fn(a, y) for a, (_, y) in zip(A[L], batch)) / m
-    return MatrixBackprop(W, b, Z, A, G, Delta, grad_W, grad_b, batch_loss)
+    return Delta
 
 
 def averaged_first(Delta: Matrix, A: Matrix) -> Matrix:
