@@ -7,7 +7,7 @@ so bad input never turns into a silent wrong number or a crash deep inside.
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import Any, Sequence
+from typing import Any
 
 
 def as_float(data: object) -> float:
@@ -31,22 +31,3 @@ def as_seed(seed: Any) -> Any:
     if isinstance(seed, Integral) and not isinstance(seed, bool):
         return int(seed)
     return seed
-
-
-def check_values(
-    items: Sequence[object], name: str, item: str = "item", expected: str = "a Value"
-) -> None:
-    """Raise a TypeError naming the first of `items` that is not a Value, e.g.
-    "SGD: parameter 2 is float, expected a Value" (`name`: the function; `item`: what one of
-    `items` is called there; `expected`: what it should have been)."""
-    value_type = _value_type()
-    for i, x in enumerate(items):
-        if not isinstance(x, value_type):
-            raise TypeError(f"{name}: {item} {i} is {type(x).__name__}, expected {expected}")
-
-
-def _value_type() -> type:
-    """The Value class (imported late: engine imports this module)."""
-    from .engine import Value
-
-    return Value

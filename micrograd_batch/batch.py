@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
-from ._checks import as_float, check_values
-from .engine import Op, Value, topological_order
+from ._checks import as_float
+from .engine import Op, Value, check_values, topological_order
 
 
 def _as_losses(losses: Iterable[Value], name: str) -> tuple[Value, ...]:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from numbers import Real
 from typing import Iterable, Iterator, Sequence, Union
 
-from ._checks import as_float, check_values
+from ._checks import as_float
 
 Number = Union[int, float]
 Operand = Union["Value", int, float]
@@ -472,3 +472,14 @@ def logsumexp(values: Iterable[Value]) -> Value:
     # d/dv_i = e^(v_i - top) / Σ_j e^(v_j - top) = softmax(v)_i
     return Value(top + math.log(total), parents=parents, local_grads=tuple(e / total for e in exps),
                  op="logsumexp")
+
+
+def check_values(
+    items: Sequence[object], name: str, item: str = "item", expected: str = "a Value"
+) -> None:
+    """Raise a TypeError naming the first of `items` that is not a Value, e.g.
+    "SGD: parameter 2 is float, expected a Value" (`name`: the function; `item`: what one of
+    `items` is called there; `expected`: what it should have been)."""
+    for i, x in enumerate(items):
+        if not isinstance(x, Value):
+            raise TypeError(f"{name}: {item} {i} is {type(x).__name__}, expected {expected}")

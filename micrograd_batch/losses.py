@@ -11,8 +11,8 @@ import math
 from numbers import Real
 from typing import Iterable, Sequence, Union
 
-from ._checks import as_float, check_values, is_whole_number
-from .engine import Value, logsumexp, stable_sigmoid, stable_softplus
+from ._checks import as_float, is_whole_number
+from .engine import Value, check_values, logsumexp, stable_sigmoid, stable_softplus
 
 Output = Union[Value, Sequence[Value]]
 

@@ -13,13 +13,12 @@ import random
 from collections.abc import Mapping, Set
 from contextlib import contextmanager
 from numbers import Integral
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence, Union
+from typing import Callable, Iterator, Sequence, Union
 
 from ._checks import as_float, as_seed, is_whole_number
 from .engine import Value, weighted_sum
-
-if TYPE_CHECKING:
-    from .norm import BatchNorm, LayerNorm
+from .module import Module
+from .norm import BatchNorm, LayerNorm
 
 Activation = Callable[[Value], Value]
 
@@ -58,24 +57,6 @@ def _size(n: object, what: str) -> int:
     if not is_whole_number(n):
         raise ValueError(f"a layer needs a positive whole number of {what}, got {n!r:.40}")
     return int(n)  # type: ignore[call-overload]
-
-
-class Module:
-    """Anything with parameters: lists them, zeroes their gradients, and maps one example's
-    inputs to its output (subclasses define `__call__`)."""
-
-    def __call__(self, x: Sequence[Union[Value, float]]) -> Union[Value, list[Value]]:
-        """The output for ONE example: builds that example's graph."""
-        raise NotImplementedError
-
-    def parameters(self) -> list[Value]:
-        """The trainable Values of this module, in a fixed order."""
-        return []
-
-    def zero_grad(self) -> None:
-        """Set every parameter's `.grad` to 0 (gradients accumulate across backward calls)."""
-        for p in self.parameters():
-            p.grad = 0.0
 
 
 class Neuron(Module):
@@ -303,7 +284,6 @@ def _norm_layers(norm: str | None, widths: Sequence[int]) -> list[Union[BatchNor
         return []
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; choose one of {list(NORMS)} or None")
-    from .norm import BatchNorm, LayerNorm  # here: norm.py builds on this module's Module
 
     kind = BatchNorm if norm == "batch" else LayerNorm
     return [kind(width, name=f"{norm[0]}n{i + 1}") for i, width in enumerate(widths)]

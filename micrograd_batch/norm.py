@@ -24,7 +24,7 @@ from typing import Sequence, Union
 
 from ._checks import as_float, is_whole_number
 from .engine import Op, Value
-from .nn import Module
+from .module import Module
 
 Number = Union[Value, float]
 

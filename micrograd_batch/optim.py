@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-from ._checks import as_float, check_values
-from .engine import Value
+from ._checks import as_float
+from .engine import Value, check_values
 
 
 class Optimizer:
