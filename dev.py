@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 EXTRAS = {"demo": "course", "test": "course,test,distributed"}
 OLDEST, NEWEST = (3, 11), (3, 13)
-CORE_TESTS = ["tests/test_engine.py", "tests/test_batch.py", "tests/test_nn.py", "tests/test_losses.py",
-              "tests/test_optim.py", "tests/test_data.py", "tests/test_train.py", "tests/test_persist.py",
-              "tests/test_parallel.py", "tests/test_compile.py", "tests/test_norm.py"]
+CORE_TESTS = ["tests/test_engine.py", "tests/test_batch.py", "tests/test_nn.py", "tests/test_norm.py",
+              "tests/test_losses.py", "tests/test_optim.py", "tests/test_data.py", "tests/test_train.py",
+              "tests/test_persist.py", "tests/test_checkpoint.py", "tests/test_parallel.py",
+              "tests/test_compile.py", "tests/test_layout.py"]
 """The library's own tests: what runs on the newest Python too (the course and browser tests run
 on the Python that runs dev.py)."""
 
@@ -140,7 +141,7 @@ def test_newest_python() -> None:
             sys.exit(message)
         print(message, flush=True)
         return
-    interpreter = ensure_environment("test", ROOT / f".venv-{version}", python)
+    interpreter = ensure_environment("test,distributed", ROOT / f".venv-{version}", python)
     tests = [t for t in CORE_TESTS if (ROOT / t).exists()]
     run(interpreter, "-m", "pytest", "-p", "no:cacheprovider", "--hypothesis-profile=ci", "-m", "not slow", *tests)
 
