@@ -44,7 +44,7 @@ import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from ._checks import as_float
 from .batch import _float_mean, batch_mean, per_example_grads
@@ -173,24 +173,35 @@ def _signature(trace: _Trace, param_index: dict[Value, int]) -> tuple:
     keys.update((v, ("input", i)) for i, v in enumerate(trace.inputs))
     parts: list[tuple] = []
     for start in (trace.root, *trace.outputs):
-        stack = [start]
-        while stack:
-            node = stack[-1]
-            parents = node._parents
-            if node in keys:
-                stack.pop()
-            elif not parents:
-                keys[node] = (node._op or "leaf", repr(node.data))
-            elif all(map(keys.__contains__, parents)):  # every parent named: name this node
-                keys[node] = ("node", len(parts))
-                parts.append((node._op, tuple(map(keys.__getitem__, parents))))
-            else:  # name the new leaves now, and the computed parents first
-                unnamed = [p for p in parents if p not in keys]
-                for leaf in unnamed:
-                    if not leaf._parents:
-                        keys[leaf] = (leaf._op or "leaf", repr(leaf.data))
-                stack.extend(reversed([p for p in unnamed if p._parents]))
+        _name_nodes_under(start, keys, parts)
     return (tuple(parts), keys[trace.root], tuple(keys[o] for o in trace.outputs), trace.several_outputs)
+
+
+def _name_nodes_under(start: Value, keys: dict[Value, object], parts: list[tuple]) -> None:
+    """Give every node under `start` not yet in `keys` its role there, each computed node after
+    its parents (iterative depth-first), and append each computed node's (kind, parents) to `parts`."""
+    stack = [start]
+    while stack:
+        node = stack[-1]
+        parents = node._parents
+        if node in keys:
+            stack.pop()
+        elif not parents:
+            keys[node] = _leaf_key(node)
+        elif all(map(keys.__contains__, parents)):  # every parent named: name this node
+            keys[node] = ("node", len(parts))
+            parts.append((node._op, tuple(map(keys.__getitem__, parents))))
+        else:  # name the new leaves now, and the computed parents first
+            unnamed = [p for p in parents if p not in keys]
+            for leaf in unnamed:
+                if not leaf._parents:
+                    keys[leaf] = _leaf_key(leaf)
+            stack.extend(reversed([p for p in unnamed if p._parents]))
+
+
+def _leaf_key(leaf: Value) -> tuple[str, str]:
+    """A leaf that is neither a parameter nor an input, by its kind and exact value."""
+    return (leaf._op or "leaf", repr(leaf.data))
 
 
 # ---- writing the code ------------------------------------------------------------------------
@@ -364,6 +375,12 @@ def _agrees_with_engine(op: str, rule: Rule) -> bool:
     """Whether `rule`'s code gives exactly the engine's value, chain-rule shares and errors, on
     ordinary and special numbers (±0, subnormal, huge, ±inf, NaN) and upstream gradients."""
     arity, make = _MAKERS[op]
+    probe = _probe_function(rule, arity)
+    return all(_case_agrees(probe, args, _engine_outcome(make, args)) for args in _probe_cases(arity))
+
+
+def _probe_function(rule: Rule, arity: int) -> Callable:
+    """`rule`'s code as a function probe(p0, ..., g) -> (value, (each parent's share of g,))."""
     names = [f"p{i}" for i in range(arity)]
     statements, locals_ = rule("v", names)
     shares = ", ".join(_share(local, "g") for local in locals_)
@@ -371,27 +388,39 @@ def _agrees_with_engine(op: str, rule: Rule) -> bool:
                         f"    return v, ({shares},)"])
     namespace = dict(_NAMESPACE)
     exec(source, namespace)
-    probe: Callable = namespace["probe"]  # type: ignore[assignment]
+    return namespace["probe"]  # type: ignore[return-value]
+
+
+def _probe_cases(arity: int) -> Iterable[tuple[float, ...]]:
+    """The arguments to probe with: every pair of special numbers for one or two parents, else
+    a spread of 4·len(_PROBES) combinations."""
     n = len(_PROBES)
-    cases = (itertools.product(_PROBES, repeat=arity) if arity <= 2
-             else [tuple(_PROBES[(i * (j + 2) + j) % n] for j in range(arity)) for i in range(4 * n)])
-    for args in cases:
+    if arity <= 2:
+        return itertools.product(_PROBES, repeat=arity)
+    return [tuple(_PROBES[(i * (j + 2) + j) % n] for j in range(arity)) for i in range(4 * n)]
+
+
+def _engine_outcome(make: Callable[..., Value], args: tuple[float, ...]) -> Union[type, Value]:
+    """The node the engine makes from `args`, or the type of the error it raises."""
+    try:
+        return make(*map(Value, args))
+    except (ArithmeticError, ValueError) as error:
+        return type(error)
+
+
+def _case_agrees(probe: Callable, args: tuple[float, ...], expected: Union[type, Value]) -> bool:
+    """Whether `probe` on `args` gives the engine's value and shares (or its error) for every
+    upstream gradient."""
+    for g in _UPSTREAMS:
         try:
-            node = make(*map(Value, args))
+            value, got = probe(*args, g)
         except (ArithmeticError, ValueError) as error:
-            expected: Union[type, Value] = type(error)
-        else:
-            expected = node
-        for g in _UPSTREAMS:
-            try:
-                value, got = probe(*args, g)
-            except (ArithmeticError, ValueError) as error:
-                if not (isinstance(expected, type) and isinstance(error, expected)):
-                    return False
-                continue
-            if not isinstance(expected, Value) or not _same(
-                    [value, *got], [expected.data, *(local * g for local in expected._local_grads)]):
+            if not (isinstance(expected, type) and isinstance(error, expected)):
                 return False
+            continue
+        if not isinstance(expected, Value) or not _same(
+                [value, *got], [expected.data, *(local * g for local in expected._local_grads)]):
+            return False
     return True
 
 
@@ -471,31 +500,49 @@ def _share(local: Local, upstream: str) -> str:
 def _example_code(trace: _Trace, names: dict[Value, str], accumulators: dict[Value, str]) -> list[str]:
     """Forward statements, then backward statements, for one example of one target."""
     model_part = set(_forward_order(trace.outputs))
-    lines: list[str] = []
-    local_derivatives: dict[Value, list[Local]] = {}
-    section = None
-    for node in trace.nodes:
-        if not node._parents:
-            continue
-        part = _layer_of(node) if node in model_part else "the loss"
-        if part != section:
-            lines.append(f"# ---- forward: {part}")
-            section = part
-        statements, local_derivatives[node] = _forward(node, names[node], [names[p] for p in node._parents], trace)
-        lines.extend(statements)
+    lines, local_derivatives = _forward_code(trace, names, model_part)
     output = ", ".join(names[o] for o in trace.outputs)
     lines.append(f"append_loss({names[trace.root]})")
     lines.append(f"append_output([{output}])" if trace.several_outputs else f"append_output({output})")
-    # Backward, node by node in backward()'s order. A node's gradient is the sum of the shares
-    # its consumers passed back, added in the order backward() adds them (all consumers come
-    # before it); a parameter's share goes into its accumulator at once.
-    shares: dict[Value, list[str]] = {trace.root: ["seed"]}
+    lines.extend(_backward_code(trace, names, accumulators, model_part, local_derivatives))
+    return lines
+
+
+def _sections(nodes: Iterable[Value], model_part: set[Value]) -> Iterator[tuple[Optional[str], Value]]:
+    """Each computed node of `nodes`, with the name of its part ('layer L1', ..., 'the loss')
+    when the node starts a new part, else None."""
     section = None
-    for node in (n for n in topological_order(trace.root) if n._parents):
+    for node in nodes:
+        if not node._parents:
+            continue
         part = _layer_of(node) if node in model_part else "the loss"
-        if part != section:
+        yield (part if part != section else None), node
+        section = part
+
+
+def _forward_code(trace: _Trace, names: dict[Value, str],
+                  model_part: set[Value]) -> tuple[list[str], dict[Value, list[Local]]]:
+    """The forward statements, node by node, and each node's local derivatives."""
+    lines: list[str] = []
+    local_derivatives: dict[Value, list[Local]] = {}
+    for part, node in _sections(trace.nodes, model_part):
+        if part is not None:
+            lines.append(f"# ---- forward: {part}")
+        statements, local_derivatives[node] = _forward(node, names[node], [names[p] for p in node._parents], trace)
+        lines.extend(statements)
+    return lines, local_derivatives
+
+
+def _backward_code(trace: _Trace, names: dict[Value, str], accumulators: dict[Value, str],
+                   model_part: set[Value], local_derivatives: dict[Value, list[Local]]) -> list[str]:
+    """The backward statements, node by node in backward()'s order. A node's gradient is the sum
+    of the shares its consumers passed back, added in the order backward() adds them (all
+    consumers come before it); a parameter's share goes into its accumulator at once."""
+    lines: list[str] = []
+    shares: dict[Value, list[str]] = {trace.root: ["seed"]}
+    for part, node in _sections(topological_order(trace.root), model_part):
+        if part is not None:
             lines.append(f"# ---- backward: {part}")
-            section = part
         upstream = f"g_{names[node]}"
         note = "  # dL/dL_i = 1/m: the batch-mean node's share" if node is trace.root else ""
         lines.append(f"{upstream} = {' + '.join(shares.pop(node))}{note}")
@@ -777,6 +824,18 @@ class CompiledLoss:
             raise NotCompilable(
                 f"more than {MAX_TARGETS} distinct targets: targets are compiled in as constants, "
                 "so a regression with many target values runs on the graph path")
+        trace, signature = self._repeatable_trace(x, y)
+        self._check_other_example(key, x, y, examples, signature)
+        self._nin = len(x)
+        body = self._example_body(trace, nin=len(x))
+        self._targets[key] = len(self._compiled)
+        self._compiled.append(_Target(" ".join(repr(y).split())[:60], signature, body))
+        self._verify(trace, x, len(self._compiled) - 1, body)
+        return self._targets[key]
+
+    def _repeatable_trace(self, x: Sequence[float], y: object) -> tuple[_Trace, tuple]:
+        """A trace of (x, y) and its signature, after checking that tracing again gives a graph
+        of the same structure and loss, built anew (no computed node shared)."""
         trace = self._checked_trace(x, y)
         signature = _signature(trace, self._param_index)
         again = self._checked_trace(x, y)
@@ -786,20 +845,23 @@ class CompiledLoss:
         own = {id(n) for n in trace.nodes if n._parents}
         if own & {id(n) for n in again.nodes if n._parents}:
             raise NotCompilable("two traces share a computed node: the graph is not built per example")
+        return trace, signature
+
+    def _check_other_example(self, key: tuple, x: Sequence[float], y: object, examples: Sequence[tuple],
+                             signature: tuple) -> None:
+        """Another example of `examples` with the same target, if any, must give the same structure."""
         other = next((ex[0] for ex in examples if _target_key(ex[1]) == key and ex[0] is not x), None)
         other_x = _plain_inputs(other, len(x)) if other is not None and hasattr(other, "__len__") else None
         if other_x is not None and _signature(self._checked_trace(other_x, y), self._param_index) != signature:
             raise NotCompilable("two examples with the same target gave graphs of different structure")
-        self._nin = len(x)
+
+    def _example_body(self, trace: _Trace, *, nin: int) -> list[str]:
+        """Name the inputs, the parameters and the nodes, and write the traced example's code."""
         namer = _Namer(set(_NAMESPACE) | {"run_batch", "xs", "targets", "target", "seed", "parameters",
                                           "gradients", "losses", "outputs", "append_loss",
-                                          "append_output"} | {f"x{i + 1}" for i in range(len(x))})
+                                          "append_output"} | {f"x{i + 1}" for i in range(nin)})
         names, accumulators = self._leaf_names(trace, namer)
-        body = _example_code(trace, _node_names(trace, namer, names), accumulators)
-        self._targets[key] = len(self._compiled)
-        self._compiled.append(_Target(" ".join(repr(y).split())[:60], signature, body))
-        self._verify(trace, x, len(self._compiled) - 1, body)
-        return self._targets[key]
+        return _example_code(trace, _node_names(trace, namer, names), accumulators)
 
     def _checked_trace(self, x: Sequence[float], y: object) -> _Trace:
         """A trace of (x, y) that read no Value's number outside the library."""
