@@ -4,21 +4,31 @@
 it executes, then, for each k, sets the world up afresh and runs it again with a trace function
 that raises KeyboardInterrupt at the k-th line event (inside the operation or anything it
 calls in the package), and calls `check(state, interrupted)` afterwards. This is how a Ctrl-C
-arriving at any moment is simulated, deterministically.
+arriving at any moment is simulated, deterministically. Lines run while SIGINT is blocked
+(`signal.pthread_sigmask`) are skipped, since a real Ctrl-C would wait until it is unblocked.
+The injector keeps tracing until it raises, so it can also interrupt the handling of an earlier
+interrupt (tests/test_engine.py uses that for two Ctrl-C in a row).
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any, Callable, Optional
 
 PACKAGE = "micrograd_batch"
 
 
-class _Injector:
-    """A sys.settrace function that raises KeyboardInterrupt at line event number `at`."""
+def ctrl_c_blocked() -> bool:
+    """Whether a real Ctrl-C would be held back now (SIGINT blocked in this thread)."""
+    return hasattr(signal, "pthread_sigmask") and signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
-    def __init__(self, at: Optional[int], where: str) -> None:
+
+class Injector:
+    """A sys.settrace function that raises KeyboardInterrupt at line event number `at` of code
+    under `where` (None: only count the line events, in `count`)."""
+
+    def __init__(self, at: Optional[int] = None, where: str = PACKAGE) -> None:
         self.at = at
         self.where = where
         self.count = 0
@@ -29,7 +39,7 @@ class _Injector:
         return self._local
 
     def _local(self, frame: Any, event: str, arg: Any) -> Any:
-        if event == "line":
+        if event == "line" and not ctrl_c_blocked():
             self.count += 1
             if self.count == self.at:
                 raise KeyboardInterrupt(f"injected at line event {self.at}")
@@ -38,7 +48,7 @@ class _Injector:
 
 def count_line_events(operation: Callable[[], Any], where: str = PACKAGE) -> int:
     """How many line events of code under `where` one uninterrupted `operation()` executes."""
-    injector = _Injector(None, where)
+    injector = Injector(None, where)
     sys.settrace(injector)
     try:
         operation()
@@ -49,7 +59,7 @@ def count_line_events(operation: Callable[[], Any], where: str = PACKAGE) -> int
 
 def run_interrupted(operation: Callable[[], Any], at: int, where: str = PACKAGE) -> bool:
     """Run `operation()` with a KeyboardInterrupt raised at line event `at`; True if it was."""
-    injector = _Injector(at, where)
+    injector = Injector(at, where)
     sys.settrace(injector)
     try:
         operation()

@@ -40,7 +40,7 @@ import sys
 from fractions import Fraction
 
 import pytest
-from faults import interrupt_everywhere
+from faults import Injector, interrupt_everywhere
 from gradcheck import assert_close, central_difference, numeric_gradient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -527,25 +527,6 @@ class CtrlCOnce(float):
         return float(self) * other
 
 
-class CtrlCAt:
-    """A sys.settrace function raising KeyboardInterrupt at line event `at` of package code
-    (None: only count). It does not stop tracing until it raises, so it can interrupt the
-    handling of an earlier interrupt."""
-
-    def __init__(self, at=None):
-        self.at, self.count = at, 0
-
-    def __call__(self, frame, event, arg):
-        return self.line if "micrograd_batch" in frame.f_code.co_filename else None
-
-    def line(self, frame, event, arg):
-        if event == "line":
-            self.count += 1
-            if self.count == self.at:
-                raise KeyboardInterrupt(f"injected at line event {self.count}")
-        return self.line
-
-
 def backward_with_two_interrupts(at_node, at_line=None):
     """A fresh graph whose backward gets a Ctrl-C at the chain rule of its `at_node`-th inner
     node and a second one at line event `at_line` (wherever that falls: before the first,
@@ -555,7 +536,7 @@ def backward_with_two_interrupts(at_node, at_line=None):
     node = inner[at_node % len(inner)]
     poison = CtrlCOnce(node._local_grads[0])
     node._local_grads = (poison, *node._local_grads[1:])
-    tracer = CtrlCAt(at_line)
+    tracer = Injector(at_line)
     sys.settrace(tracer)
     try:
         root.backward()

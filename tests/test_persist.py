@@ -6,9 +6,7 @@ import copy
 import json
 import os
 import random
-import signal
 import stat
-import sys
 import tempfile
 import threading
 import time
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from faults import run_interrupted
 
 from micrograd_batch import MLP, SGD, Value
 from micrograd_batch import persist
@@ -534,39 +533,6 @@ def test_a_file_over_the_size_limit_is_refused_unread(model, tmp_path, monkeypat
 
 # ---- Ctrl-C at every line of save_model ------------------------------------------------------------
 
-def ctrl_c_blocked():
-    """Whether a real Ctrl-C would be held back now (SIGINT blocked in this thread)."""
-    return hasattr(signal, "pthread_sigmask") and signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
-
-
-def interrupted_at(n, operation, where):
-    """Run `operation`, raising KeyboardInterrupt at the n-th line executed in a file whose path
-    contains `where` (the package), as a Ctrl-C would; lines where SIGINT is blocked, where a
-    real Ctrl-C would wait, are not counted. True if it was interrupted, False if it finished.
-    (tests/faults.py does the same, but does not yet skip lines where SIGINT is blocked.)"""
-    count = [0]
-
-    def local(frame, event, arg):
-        if event == "line" and not ctrl_c_blocked():
-            count[0] += 1
-            if count[0] == n:
-                raise KeyboardInterrupt
-        return local
-
-    def start(frame, event, arg):
-        return local if where in frame.f_code.co_filename else None
-
-    previous = sys.gettrace()
-    sys.settrace(start)
-    try:
-        operation()
-        return False
-    except KeyboardInterrupt:
-        return True
-    finally:
-        sys.settrace(previous)
-
-
 def write_model(model, path):
     save_model(model, path)
 
@@ -593,7 +559,7 @@ def test_ctrl_c_at_every_line_of_a_save_leaves_old_or_new_and_no_debris(model, t
     n, interrupted = 0, True
     while interrupted:
         n += 1
-        interrupted = interrupted_at(n, lambda: write(model, path), "micrograd_batch")
+        interrupted = run_interrupted(lambda: write(model, path), n)
         now = path.read_bytes() if path.exists() else None
         assert now in (old, new), f"interrupt at line {n} tore the file"
         assert listing(tmp_path) == (["m.json"] if now is not None else []), f"debris at line {n}"
