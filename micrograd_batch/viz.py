@@ -828,8 +828,11 @@ def save_svg(root: Value, path: Union[str, Path], **draw_kwargs: object) -> Path
     so it is there even when rendering fails. The suffix of `path` becomes .svg (missing
     folders are created). Changes no Value.
     Returns the path of the SVG file. Raises GraphTooLarge (before writing anything) for
-    graphs over the size limit, and the errors of `svg_from_dot` when rendering fails.
+    graphs over the size limit, IsADirectoryError for a path that is a folder (nothing is
+    written beside it), and the errors of `svg_from_dot` when rendering fails.
     """
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"save_svg: {path} is a folder; give a file path such as {Path(path) / 'graph.svg'}")
     source = draw_dot(root, **draw_kwargs).source  # type: ignore[arg-type]
     svg_path = Path(path).with_suffix(".svg")
     svg_path.parent.mkdir(parents=True, exist_ok=True)

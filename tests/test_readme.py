@@ -90,3 +90,16 @@ def test_the_picture_shows_the_network_of_the_table():
     assert f"data {r.root.data:.3f}" in texts  # the batch loss of the table's network and batch
     assert {p.label.rsplit(".", 1)[0] for p in r.model.parameters()} <= texts  # its neurons' tables
     assert {"example 1", "example 2", "example 3"} <= {t.strip() for t in texts}
+
+
+def test_the_ten_line_loop_is_the_first_epoch_of_fit_bit_for_bit(tmp_path, monkeypatch):
+    from micrograd_batch import MLP, SGD, fit, hinge, make_moons
+
+    monkeypatch.chdir(tmp_path)
+    (example,) = re.findall(r"```python\n(.*?)```", TEXT, flags=re.S)
+    namespace = {"__name__": "readme"}
+    exec(compile(example, str(README), "exec"), namespace)
+    model = MLP(2, [16, 16, 1], seed=1)
+    fit(model, make_moons(100, noise=0.1, seed=0), hinge, SGD(model.parameters(), lr=0.1, momentum=0.9),
+        epochs=1, batch_size=16, verbose=False)
+    assert [p.data for p in model.parameters()] == [p.data for p in namespace["model"].parameters()]

@@ -533,3 +533,13 @@ def test_readme_picture_is_readable_at_800_px():
     assert len(svg.encode()) < 60_000
     texts = {t.text for t in ET.fromstring(svg).iter(SVG + "text")}
     assert {"example 1", "example 2", "example 3", "L1.n1: tanh", "L2.n1: linear"} <= texts
+
+
+def test_save_svg_refuses_a_folder_and_writes_nothing_beside_it(tmp_path):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    loss, _ = net_batch([2, 2, 1], 2)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        save_svg(loss, folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pictures"]  # no pictures.svg / .dot
+    assert list(folder.iterdir()) == []
