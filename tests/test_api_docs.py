@@ -3,7 +3,8 @@
 * Every name in `micrograd_batch.__all__` appears in backticks in docs/api.md, and the table
   under "## Everything `from micrograd_batch import ...` gives" lists exactly `__all__`.
 * Every `from micrograd_batch... import X` written in any docs/*.md code imports, and a name
-  documented as `from micrograd_batch import X` is in `__all__`.
+  documented as `from micrograd_batch import X` is in `__all__`; the names api.md lists under
+  "## Imported from their own modules" exist in the module their row names.
 * Every local link in docs/*.md resolves (to a file, or to a heading of the linked page).
 """
 
@@ -90,6 +91,17 @@ def test_every_import_the_docs_show_works():
         assert hasattr(imported, name), f"docs/{page}: `from {module} import {name}` fails"
         if module == "micrograd_batch":
             assert name in micrograd_batch.__all__, f"docs/{page} imports {name} from micrograd_batch, not in __all__"
+
+
+def test_the_names_documented_in_their_own_modules_exist_there():
+    rows = [row for row in section(API.read_text(encoding="utf-8"), "## Imported from their own modules").splitlines()
+            if row.startswith("| `micrograd_batch.")]
+    assert len(rows) >= 3
+    for row in rows:
+        module_cell, names_cell = [c.strip() for c in row.strip().strip("|").split("|")][:2]
+        module = importlib.import_module(module_cell.strip("`"))
+        for name in re.findall(r"`(\w+)`", names_cell):
+            assert hasattr(module, name), f"docs/api.md: {module.__name__}.{name} does not exist"
 
 
 def anchor(heading: str) -> str:
