@@ -44,6 +44,7 @@ optimiser's state and the training loop's progress, so a run can resume exactly:
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -274,6 +275,23 @@ def _ctrl_c_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def _checked_destination(path: object) -> str:
+    """The file `path` names, through symbolic links, once it is sure a file can be written
+    there: IsADirectoryError if `path` is a directory, FileNotFoundError or NotADirectoryError
+    naming the folder if that is missing or not a folder (TypeError for a non-path). Nothing
+    is created."""
+    name = os.fsdecode(_checked_path(path))
+    target = os.path.realpath(name)
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, "is a directory; give a file path", name)
+    folder = os.path.dirname(target)
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder, so no file can be written in it", folder)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, "no such folder to write the file in", folder)
+    return target
+
+
 def _fsync_directory(directory: str) -> None:
     """Make a rename in `directory` durable (POSIX); silently skipped where unsupported."""
     with _ctrl_c_deferred(), contextlib.suppress(OSError, AttributeError):
@@ -301,7 +319,7 @@ def _write_atomically(path: object, text: str) -> None:
     and is then renamed over it (`os.replace`). The temporary file is opened inside the `try`
     that removes it, so an error or Ctrl-C at any point leaves no file and no descriptor behind.
     """
-    target = os.path.realpath(os.fsdecode(_checked_path(path)))
+    target = _checked_destination(path)
     directory = os.path.dirname(target)
     mode = _permission_bits(target)
     payload = text.encode("utf-8")
@@ -329,12 +347,13 @@ def _write_atomically(path: object, text: str) -> None:
 def save_model(model: MLP, path: PathLike) -> None:
     """Write `model` to `path` as JSON, atomically: all of the new file or all of the old one.
 
-    The model is checked first (TypeError for a non-MLP or a path that is not a str, bytes or
-    os.PathLike; ValueError for a NaN or infinite parameter), before the disk is touched.
+    The model and path are checked first (TypeError for a non-MLP or a path that is not a str,
+    bytes or os.PathLike; ValueError for a NaN or infinite parameter; IsADirectoryError for a
+    directory; FileNotFoundError naming a missing folder), before the disk is touched.
     The write keeps an existing file's permission bits and writes through a symbolic link.
     """
     data = model_to_dict(model)
-    _checked_path(path)
+    _checked_destination(path)
     _write_atomically(path, json.dumps(data, allow_nan=False, indent=1) + "\n")
 
 
@@ -546,8 +565,9 @@ def _buffers_of(model: object) -> list[list[float]]:
 
 def check_checkpointable(model: object, optimizer: object, path: object = "checkpoint.json") -> None:
     """A TypeError/ValueError, before any work, unless `model` and `optimizer` can be saved in a
-    checkpoint at `path` and restored exactly (see `save_checkpoint`)."""
-    _checked_path(path)
+    checkpoint at `path` and restored exactly (see `save_checkpoint`); an OSError if `path` is a
+    directory or its folder is missing (see `_checked_destination`)."""
+    _checked_destination(path)
     _check_matching(model, optimizer)  # type: ignore[arg-type]
 
 

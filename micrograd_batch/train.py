@@ -8,6 +8,7 @@ Two functions do the work, and `fit` only checks its arguments and connects them
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import random
@@ -129,23 +130,29 @@ def is_correct(output: Union[Output, Scores], y: object, threshold: Optional[flo
     return (scores > threshold) == (y == 1)
 
 
-def _nan_input(examples: Sequence[Any]) -> Optional[tuple[int, int]]:
-    """(example, input) index of the first NaN input among examples (x, y), or None."""
-    for i, example in enumerate(examples):
-        x = example[0] if isinstance(example, (tuple, list)) and len(example) == 2 else None
-        if isinstance(x, (tuple, list)):
-            for j, xi in enumerate(x):
-                value = xi.data if isinstance(xi, Value) else xi
-                if isinstance(value, float) and math.isnan(value):
-                    return i, j
+def _non_finite(thing: object, name: str) -> Optional[str]:
+    """"name = value" (with the position, "name[j] = value", in a list or tuple) for the first
+    NaN or infinite number in `thing`, a number, a Value or a list or tuple of them; else None.
+    Anything else is left to the model and the loss to judge."""
+    items = enumerate(thing) if isinstance(thing, (list, tuple)) else [(None, thing)]
+    for j, item in items:
+        value = item.data if isinstance(item, Value) else item
+        if isinstance(value, Real) and not isinstance(value, Integral) and not math.isfinite(value):
+            return f"{name} = {value!r}" if j is None else f"{name}[{j}] = {value!r}"
     return None
 
 
-def _check_no_nan_inputs(examples: Sequence[Any], caller: str) -> None:
-    where = _nan_input(examples)
-    if where is not None:
-        raise ValueError(f"{caller}: input {where[1]} of example {where[0]} is NaN; a NaN input "
-                         "gives no meaningful loss or prediction")
+def _check_examples(examples: Sequence[Any], caller: str) -> None:
+    """ValueError naming the first example that is not an (x, y) pair, or whose inputs or
+    numeric target are not all finite (a NaN or infinity gives no meaningful loss or prediction)."""
+    for i, example in enumerate(examples):
+        if not isinstance(example, (tuple, list)) or len(example) != 2:
+            shape = f"of length {len(example)}" if isinstance(example, (tuple, list)) else f"{example!r:.30}"
+            raise ValueError(f"{caller}: each example must be an (x, y) pair; got {type(example).__name__} "
+                             f"{shape} at index {i} (for inputs xs and targets ys, pass list(zip(xs, ys)))")
+        problem = _non_finite(example[0], "x") or _non_finite(example[1], "y")
+        if problem:
+            raise ValueError(f"{caller}: example {i} has {problem}; inputs and targets must be finite")
 
 
 def _outputs(model: Callable[..., Any], xs: Sequence[Any], inference: bool = False) -> list[Any]:
@@ -180,13 +187,13 @@ def accuracy(model: Callable[..., Output], examples: Sequence[tuple], *,
     The decision rule follows the output: several outputs -> argmax (labels 0..n-1); one output
     -> the score above the model's threshold, 0.5 for a sigmoid probability, 0 for a linear or
     tanh score (labels -1/+1 or 0/1). For other models pass `threshold=`. Raises ValueError for
-    labels that are not classes, NaN inputs or outputs, or an unknown rule. Changes nothing:
-    no parameter, no gradient.
+    labels that are not classes, examples that are not (x, y) pairs, non-finite inputs or
+    targets, NaN outputs, or an unknown rule. Changes nothing: no parameter, no gradient.
     """
     examples = list(examples)
     if not examples:
         raise ValueError("accuracy of an empty list of examples")
-    _check_no_nan_inputs(examples, "accuracy")
+    _check_examples(examples, "accuracy")
     fraction = _fraction_right(model, examples, decision_threshold(model, threshold))
     if fraction is None:
         raise ValueError("accuracy needs class labels (-1/+1, 0/1, or class indices)")
@@ -371,9 +378,19 @@ def _progress(run: _Run, schedule: Schedule, history: History, epochs_done: int)
         "epochs_done": epochs_done,
         "history": asdict(history),
         "schedule": {"batch_size": schedule.batch_size, "shuffle": schedule.shuffle,
-                     "seed": schedule.seed, "l2": run.l2, "micro_batch_size": run.micro_batch_size},
+                     "seed": schedule.seed, "l2": run.l2, "micro_batch_size": run.micro_batch_size,
+                     "loss_fn": _identity(run.loss_fn)},
         "data": {"examples": len(run.examples), "fingerprint": run.fingerprint},
     }
+
+
+def _identity(function: object) -> str:
+    """A function's "module.qualname" (a callable object's class's; "functools.partial(f)" for a
+    partial of f), the same in every process: how a checkpoint tells which loss it was made with."""
+    if isinstance(function, functools.partial):
+        return f"functools.partial({_identity(function.func)})"
+    named = function if hasattr(function, "__qualname__") else type(function)
+    return f"{getattr(named, '__module__', None)}.{getattr(named, '__qualname__', '?')}"
 
 
 def _resume(run: _Run, schedule: Schedule, seed_given: bool) -> tuple[History, int, Schedule]:
@@ -513,6 +530,20 @@ def _check_numbers(model: object, epochs: object, workers: object, l2: object,
     return l2_value, parallel
 
 
+def _check_optimizer_holds(model: Module, optimizer: Optimizer) -> None:
+    """ValueError unless `optimizer` updates each of the model's parameters (in any order) and
+    nothing else: an optimiser built on another model's parameters would train nothing."""
+    held = getattr(optimizer, "params", None)
+    if held is None:  # an optimiser of our own kind keeps its parameters there; others cannot be told
+        return
+    ours = model.parameters()
+    if sorted(map(id, held)) != sorted(map(id, ours)):
+        shared = len({id(p) for p in held} & {id(p) for p in ours})
+        raise ValueError(f"the optimiser must update exactly model.parameters() (e.g. "
+                         f"SGD(model.parameters())); it holds {len(held)} parameters, {shared} of them "
+                         f"among the model's {len(ours)}")
+
+
 def _uses_workers(workers: object) -> bool:
     """`parallel.uses_workers`: an Executor or a whole number > 1 (ValueError if neither)."""
     from .parallel import uses_workers
@@ -580,13 +611,18 @@ def fit(
     Reporting: with `verbose`, one line per epoch (and a progress line every 5 s) on stderr;
     `on_epoch(epoch, history)` after each epoch.
     A NaN or infinite loss or gradient (or an overflow) raises `TrainingDiverged` naming the
-    epoch and step, leaving the last good parameters in the model. NaN inputs are refused.
+    epoch and step, leaving the last good parameters in the model. Examples that are not (x, y)
+    pairs, non-finite inputs or targets, and an optimiser that does not hold exactly
+    `model.parameters()` are refused before any work.
     """
     _check_parts(model, loss_fn, optimizer, on_epoch)
     l2, parallel_wanted = _check_numbers(model, epochs, workers, l2, micro_batch_size)
     list(minibatches(examples, batch_size))  # refuse bad data or batch sizes before any work
-    _check_no_nan_inputs(examples, "fit")
+    _check_examples(examples, "fit")
     optimizer = optimizer or SGD(model.parameters(), lr=0.05)
+    _check_optimizer_holds(model, optimizer)
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=PATH, the file to resume from")
     if checkpoint is not None:
         check_checkpointable(model, optimizer, checkpoint)
     if seed is not None and not isinstance(seed, Integral):

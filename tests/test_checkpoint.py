@@ -9,6 +9,7 @@ bit, its accuracies and step count exactly. History.seconds is wall-clock time a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import checkpoint_run
-from micrograd_batch import MLP, SGD, Adam, fit, hinge, make_moons
+from micrograd_batch import MLP, SGD, Adam, fit, hinge, make_moons, mse
 from micrograd_batch import persist
 from micrograd_batch.persist import ModelFileError, load_checkpoint, save_checkpoint
 
@@ -194,6 +195,8 @@ MISMATCHES = {
     "seed": ({}, dict(seed=1), "seed is 0"),
     "l2": ({}, dict(l2=1e-3), "l2 is 0.0"),
     "micro-batches": ({}, dict(micro_batch_size=2), "micro_batch_size is None"),
+    "loss function": ({}, dict(loss_fn=mse), "loss_fn is 'micrograd_batch.losses.hinge', "
+                                             "this run has 'micrograd_batch.losses.mse'"),
 }
 
 
@@ -211,12 +214,55 @@ def test_a_checkpoint_of_another_run_is_refused_naming_the_mismatch(tmp_path, na
     if "data_seed" in kwargs:
         other_data = make_moons(40, noise=0.2, seed=kwargs.pop("data_seed"))
     start, state = params(other), list(other_opt.velocity) if isinstance(other_opt, SGD) else None
+    loss_fn = kwargs.pop("loss_fn", hinge)
     with pytest.raises(ModelFileError, match=problem):
-        fit(other, other_data, hinge, other_opt, **{**dict(epochs=4, batch_size=8, verbose=False), **kwargs},
+        fit(other, other_data, loss_fn, other_opt, **{**dict(epochs=4, batch_size=8, verbose=False), **kwargs},
             checkpoint=tmp_path / "c", resume=True)
     assert params(other) == start  # nothing was loaded into the model
     assert state is None or other_opt.velocity == state
     assert (tmp_path / "c").read_bytes() == before  # nor was the checkpoint touched
+
+
+class Margin:
+    """A loss given as a callable object (named by its class)."""
+
+    def __call__(self, score, y):
+        return hinge(score, y)
+
+
+@pytest.mark.parametrize("loss_fn,name", [
+    (hinge, "micrograd_batch.losses.hinge"),
+    (functools.partial(hinge), "functools.partial(micrograd_batch.losses.hinge)"),
+    (Margin(), f"{__name__}.Margin"),
+])
+def test_the_checkpoint_names_the_loss_function(tmp_path, loss_fn, name):
+    model, data, opt = sgd_setup()
+    fit(model, data, loss_fn, opt, epochs=1, batch_size=8, verbose=False, checkpoint=tmp_path / "c")
+    assert json.loads((tmp_path / "c").read_text())["progress"]["schedule"]["loss_fn"] == name
+
+
+def test_resume_without_a_checkpoint_is_refused(tmp_path):
+    model, data, opt = sgd_setup()
+    start = params(model)
+    with pytest.raises(ValueError, match="resume=True needs checkpoint="):
+        fit(model, data, hinge, opt, epochs=2, verbose=False, resume=True)
+    assert params(model) == start
+
+
+@pytest.mark.parametrize("resume", [False, True])
+@pytest.mark.parametrize("where", ["a directory", "a missing folder"])
+def test_a_checkpoint_path_that_cannot_be_written_is_refused_before_training(tmp_path, where, resume):
+    model, data, opt = sgd_setup()
+    start, epochs_seen = params(model), []
+    if where == "a directory":
+        path, error, named = tmp_path, IsADirectoryError, str(tmp_path)
+    else:
+        path, error, named = tmp_path / "no" / "c.json", FileNotFoundError, os.path.realpath(tmp_path / "no")
+    with pytest.raises(error) as info:
+        fit(model, data, hinge, opt, epochs=2, verbose=False, checkpoint=path, resume=resume,
+            on_epoch=lambda epoch, history: epochs_seen.append(epoch))
+    assert info.value.filename == named and ".tmp" not in str(info.value)
+    assert params(model) == start and epochs_seen == [] and os.listdir(tmp_path) == []
 
 
 def damaged_versions(text):

@@ -184,9 +184,42 @@ def test_data_is_fsynced_before_the_rename(model, tmp_path, monkeypatch):
     assert events[:2] == ["fsync", "replace"]
 
 
-def test_missing_directory_is_an_oserror(model, tmp_path):
-    with pytest.raises(FileNotFoundError):
-        save_model(model, tmp_path / "no" / "such" / "m.json")
+def save_as(kind):
+    """save_model, or save_checkpoint with a fresh SGD, as a function (model, path)."""
+    if kind == "model":
+        return save_model
+    return lambda model, path: persist.save_checkpoint(path, model, SGD(model.parameters()), {})
+
+
+@pytest.mark.parametrize("kind", ["model", "checkpoint"])
+def test_a_missing_folder_is_named_not_the_temporary_file(model, tmp_path, kind):
+    save = save_as(kind)
+    folder = tmp_path / "no" / "such"
+    with pytest.raises(FileNotFoundError) as info:
+        save(model, folder / "m.json")
+    assert info.value.filename == os.path.realpath(folder) and ".tmp" not in str(info.value)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError) as info:
+        save(model, tmp_path / "file" / "m.json")
+    assert info.value.filename == os.path.realpath(tmp_path / "file")
+    assert listing(tmp_path) == ["file"]
+
+
+@pytest.mark.parametrize("kind", ["model", "checkpoint"])
+@pytest.mark.parametrize("link", [False, True])
+def test_a_directory_is_refused_as_a_file_path_and_nothing_is_written(model, tmp_path, kind, link):
+    save = save_as(kind)
+    folder = tmp_path / "models"
+    folder.mkdir()
+    target = folder
+    if link:
+        target = tmp_path / "link"
+        target.symlink_to(folder)
+    before = listing(tmp_path)
+    with pytest.raises(IsADirectoryError, match="give a file path") as info:
+        save(model, target)
+    assert info.value.filename == str(target)
+    assert listing(tmp_path) == before and listing(folder) == []  # no temporary file, here or in the parent
 
 
 # ---- bad files -----------------------------------------------------------------------------------

@@ -184,7 +184,8 @@ def test_step_that_would_overflow_the_parameters_is_refused():
 def test_infinite_logits_diverge_cleanly():
     from micrograd_batch import softmax_cross_entropy
     model = MLP(1, [2], seed=7)  # linear: logit_j = w_j x + b_j
-    examples = [([0.5], 0), ([math.inf], 1)]  # the second makes the logits ±inf
+    model.layers[0].neurons[0].w[0].data, model.layers[0].neurons[1].w[0].data = 2.0, -2.0
+    examples = [([0.5], 0), ([1e308], 1)]  # the second's logits overflow to ±inf (an inf input is refused)
     with pytest.raises(TrainingDiverged, match="epoch 1, step 2"):
         fit(model, examples, softmax_cross_entropy, epochs=1, batch_size=1, shuffle=False,
             verbose=False)

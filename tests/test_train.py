@@ -179,11 +179,76 @@ def test_accuracy_and_fit_refuse_nan_inputs(nout):
     model = MLP(2, [3, nout], seed=0)
     data = [([0.5, 0.5], 1), ([math.nan, 0.0], 0)]
     before = [p.data for p in model.parameters()]
-    with pytest.raises(ValueError, match="input 0 of example 1 is NaN"):
+    with pytest.raises(ValueError, match=r"example 1 has x\[0\] = nan"):
         accuracy(model, data)
-    with pytest.raises(ValueError, match="input 0 of example 1 is NaN"):
+    with pytest.raises(ValueError, match=r"example 1 has x\[0\] = nan"):
         fit(model, data, mse if nout == 1 else softmax_cross_entropy, epochs=1, verbose=False)
     assert [p.data for p in model.parameters()] == before
+
+
+NON_FINITE = {  # an example placed at index 3, and how the error spells the number
+    "NaN target": (([0.1, 1.0], math.nan), r"y = nan"),
+    "infinite target": (([0.1, 1.0], -math.inf), r"y = -inf"),
+    "NaN in a list target": (([0.1, 1.0], [0.0, math.nan]), r"y\[1\] = nan"),
+    "infinite input": (([math.inf, 1.0], 1), r"x\[0\] = inf"),
+    "infinite Value input": (([0.5, Value(-math.inf)], 1), r"x\[1\] = -inf"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NON_FINITE))
+@pytest.mark.parametrize("compiled", [True, False])
+def test_fit_and_accuracy_refuse_non_finite_inputs_and_targets_naming_the_example(name, compiled):
+    bad, spelling = NON_FINITE[name]
+    nout = len(bad[1]) if isinstance(bad[1], list) else 1
+    data = [(x, [float(y)] * nout if nout > 1 else y) for x, y in make_moons(10, seed=0)]
+    data.insert(3, bad)
+    model = MLP(2, [3, nout], seed=0)
+    before = [p.data for p in model.parameters()]
+    with pytest.raises(ValueError, match=rf"^fit: example 3 has {spelling}; "):
+        fit(model, data, mse, epochs=1, verbose=False, compiled=compiled)
+    assert [p.data for p in model.parameters()] == before  # refused before any step
+    if nout == 1:
+        with pytest.raises(ValueError, match=rf"^accuracy: example 3 has {spelling}; "):
+            accuracy(model, data)
+
+
+def not_pairs():
+    """Data given in the wrong shape, and the index of the first example that is not (x, y)."""
+    data = make_moons(10, seed=0)
+    xs, ys = [x for x, _ in data], [y for _, y in data]
+    yield (xs, ys), 0  # inputs and targets side by side instead of zipped
+    yield [*data[:4], (xs[4],), *data[5:]], 4
+    yield [*data[:2], (xs[2], ys[2], 0.5), *data[3:]], 2
+    yield [*data[:7], 7.0, *data[8:]], 7
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_fit_and_accuracy_want_x_y_pairs_and_name_the_first_that_is_not(compiled):
+    for examples, index in not_pairs():
+        model = MLP(2, [3, 1], seed=0)
+        before = [p.data for p in model.parameters()]
+        problem = rf"each example must be an \(x, y\) pair; got .* at index {index} .*zip\(xs, ys\)"
+        with pytest.raises(ValueError, match=problem):
+            fit(model, examples, hinge, epochs=1, verbose=False, compiled=compiled)
+        with pytest.raises(ValueError, match=problem):
+            accuracy(model, examples)
+        assert [p.data for p in model.parameters()] == before
+
+
+def test_fit_refuses_an_optimiser_that_does_not_hold_exactly_the_models_parameters():
+    data = make_moons(20, seed=0)
+    model = MLP(2, [4, 1], seed=0)
+    params = model.parameters()
+    before = [p.data for p in params]
+    others = MLP(2, [4, 1], seed=0).parameters()  # equal numbers, other Values: the reported no-op
+    for wrong in (others, params[:-1], params + params[:1], params + [Value(0.0)], others[:1] + params[1:]):
+        with pytest.raises(ValueError, match=r"exactly model.parameters\(\)"):
+            fit(model, data, hinge, SGD(wrong, lr=0.1), epochs=3, verbose=False)
+    assert [p.data for p in params] == before
+    twin = MLP(2, [4, 1], seed=0)  # any order will do, and gives the same steps
+    fit(model, data, hinge, SGD(params[::-1], lr=0.1), epochs=3, verbose=False)
+    fit(twin, data, hinge, SGD(twin.parameters(), lr=0.1), epochs=3, verbose=False)
+    assert [p.data for p in params] == [p.data for p in twin.parameters()] != before
 
 
 @settings(max_examples=20, deadline=None)
