@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import micrograd_batch.__main__ as cli
+import micrograd_batch.explore as explore_module
 from micrograd_batch import MLP, Value, batch_mean, batch_sum, mse, per_example_grads, topological_order, viz
 from micrograd_batch.explore import (
     ExplorerPage,
@@ -35,6 +37,7 @@ from micrograd_batch.lessons import by_hand
 from micrograd_batch.lessons.common import BY_HAND_BATCH, autograd_batch_loss, by_hand_model
 
 from browser import chromium
+from test_viz import inside, layout, needs_renderer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = re.compile(r'<script type="application/json" id="explorer-data">(.*?)</script>', re.S)
@@ -307,6 +310,52 @@ def test_save_html_writes_whole_pages_and_keeps_the_old_one_on_failure(tmp_path)
     assert sorted(p.name for p in target.parent.iterdir()) == ["explore.html"]
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_save_html_honours_the_umask_like_open(tmp_path, umask):
+    loss, _ = demo_loss(batch_size=1, sizes=(1, 1))
+    previous = os.umask(umask)
+    try:
+        opened = tmp_path / "opened.html"
+        opened.write_text("x", encoding="utf-8")
+        target = save_html(loss, tmp_path / "explore.html")
+        shown = explore(loss).save(tmp_path / "shown.html")
+    finally:
+        os.umask(previous)
+    expected = 0o666 & ~umask
+    assert stat.S_IMODE(opened.stat().st_mode) == expected
+    assert stat.S_IMODE(target.stat().st_mode) == expected
+    assert stat.S_IMODE(shown.stat().st_mode) == expected
+
+
+def _rendered(batch_size: int, sizes: tuple[int, ...]) -> tuple[dict, object, list[Value]]:
+    """The explorer's graph for `demo_loss(batch_size, sizes)`, rendered, with node i as "n<i>"."""
+    loss, model = demo_loss(batch_size=batch_size, sizes=sizes)
+    graph = explore_module._graph(loss, None)
+    drawn, _ = layout(viz.svg_from_dot(explore_module._dot(graph, {})))
+    return drawn, graph, model.parameters()
+
+
+@needs_renderer
+@pytest.mark.parametrize("batch_size, sizes", [(3, (2, 3, 1)), (2, (3, 2, 1)), (4, (2, 2, 1))])
+def test_rendered_reading_order_like_viz(batch_size, sizes):
+    """Parameters' box on top, then examples 1..m top to bottom; parameters in model order
+    (layer, neuron, weights then bias) top to bottom within each column; inputs x1..xn."""
+    drawn, graph, params = _rendered(batch_size, sizes)
+    clusters = [drawn[f"cluster_{k}"] for k in range(batch_size + 1)]
+    assert [c.top for c in clusters] == sorted(c.top for c in clusters)
+    assert all(upper.bottom < lower.top for upper, lower in zip(clusters, clusters[1:]))
+    assert all(inside(drawn[f"n{graph.index[id(p)]}"], clusters[0]) for p in params)
+    boxes = [drawn[f"n{graph.index[id(p)]}"] for p in params]  # model order
+    assert len({round(b.x) for b in boxes}) == len(sizes) - 1  # one column per layer
+    reading = sorted(boxes, key=lambda b: (round(b.x), b.y))  # column by column, top to bottom
+    assert [b.first for b in reading] == [p.label for p in params]
+    for number in range(1, batch_size + 1):
+        inputs = sorted((drawn[f"n{i}"] for i, v in enumerate(graph.nodes)
+                         if v.label.startswith("x") and graph.group.get(id(v)) == number), key=lambda b: b.y)
+        assert [b.first for b in inputs] == [f"x{j}" for j in range(1, sizes[0] + 1)], f"example {number}"
+        assert all(inside(b, clusters[number]) for b in inputs)
+
+
 def test_explore_shows_inline_in_jupyter_as_an_iframe(tmp_path):
     loss, model = demo_loss()
     shown = explore(loss, params=model.parameters())
@@ -515,10 +564,10 @@ def test_screenshot(opened, batch, tmp_path):
 def test_the_graph_can_be_shown_at_its_natural_size(opened, batch):
     page = opened.page
     fitted = page.locator("#graph svg").bounding_box()["width"]
-    page.get_by_label("fit the graph into the window").uncheck()
+    page.get_by_label("fit the graph's width into the window").uncheck()
     natural = page.locator("#graph svg").bounding_box()["width"]
     assert natural > fitted
-    page.get_by_label("fit the graph into the window").check()
+    page.get_by_label("fit the graph's width into the window").check()
     assert page.locator("#graph svg").bounding_box()["width"] == fitted
     opened.check_clean(batch.path.as_uri())
 
