@@ -4,7 +4,9 @@
 The page needs no server and no network (its CSS, script and SVG are all inline) and shows:
 
 * the batch graph laid out by Graphviz (`viz.svg_from_dot`), one box and one colour per example,
-  the shared parameters in a box of their own;
+  the shared parameters in a box of their own, in `viz.draw_dot`'s reading order (parameters
+  first in model order, then examples 1..m top to bottom, inputs x1..xn), fitted to the window's
+  width but never below `MIN_SCALE` of its natural size, scrolled to follow each step;
 * buttons Step, Back, Run to end and Reset (keys →, ←, End, Home) that walk the forward pass,
   one value per step in topological order, then the backward pass, one node per step in the
   order `Value.backward` processes them, each step written out as
@@ -415,7 +417,8 @@ def _cluster_title(number: int) -> str:
 
 def _add_nodes(dot: graphviz.Digraph, graph: _Graph, members: list[viz._Box], finals: dict[int, float]) -> None:
     """A record box for each of `members`: its Value's name (with its formula, when short), data
-    and grad, one under the other, written with the final numbers so that the boxes are wide enough."""
+    and grad, one under the other (side by side for a parameter), written with the final numbers
+    so that the boxes are wide enough."""
     for i in (int(box.name[1:]) for box in members):
         v = graph.nodes[i]
         fields = (graph.names[i], f"data {_short(v.data)}", f"grad {_short(finals.get(i, 0.0))}")
@@ -424,7 +427,10 @@ def _add_nodes(dot: graphviz.Digraph, graph: _Graph, members: list[viz._Box], fi
             formula = _expression(graph, v)
             fields = (f"{graph.names[i]} = {formula if len(formula) <= 20 else _op_text(graph, v)}", *fields[1:])
         name, value, grad = map(_escape_record, fields)
-        dot.node(f"n{i}", f"{name} | {value} | {grad}", id=f"n{i}", **fill)
+        record = f"{name} | {value} | {grad}"
+        if not v._parents and graph.group.get(id(v)) == viz.SHARED:  # a parameter: one line, they are many
+            record = "{" + record + "}"
+        dot.node(f"n{i}", record, id=f"n{i}", **fill)
 
 
 def _op_text(graph: _Graph, v: Value) -> str:
@@ -747,6 +753,18 @@ SCRIPT = """
     const done = at === steps.length ? " (done: every gradient is final)" : "";
     return "Backward pass: node " + (at - forwardCount) + " of " + (steps.length - forwardCount) + done;
   }
+  function reveal(step) {  // scroll the graph's box just enough to show the current node
+    const node = step && svg.querySelector("#n" + step.node);
+    if (!node) return;
+    const box = document.getElementById("graph");
+    const seen = box.getBoundingClientRect(), at = node.getBoundingClientRect();
+    if (at.top < seen.top || at.bottom > seen.bottom) {
+      box.scrollTop += at.top - seen.top - (seen.height - at.height) / 2;
+    }
+    if (at.left < seen.left || at.right > seen.right) {
+      box.scrollLeft += at.left - seen.left - (seen.width - at.width) / 2;
+    }
+  }
   function describe(step) {
     document.getElementById("status").textContent = statusText();
     const lines = step ? step.lines : ["Step walks the forward pass, then the backward pass."];
@@ -762,6 +780,7 @@ SCRIPT = """
     const step = at > 0 ? steps[at - 1] : null;
     mark(step, values);
     describe(step);
+    reveal(step);
     document.querySelectorAll("[data-action=reset], [data-action=back]").forEach((b) => { b.disabled = at === 0; });
     document.querySelectorAll("[data-action=step], [data-action=run]").forEach((b) => {
       b.disabled = at === steps.length;

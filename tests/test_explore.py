@@ -25,6 +25,7 @@ import micrograd_batch.__main__ as cli
 import micrograd_batch.explore as explore_module
 from micrograd_batch import MLP, Value, batch_mean, batch_sum, mse, per_example_grads, topological_order, viz
 from micrograd_batch.explore import (
+    MIN_SCALE,
     ExplorerPage,
     ShortcutUnavailable,
     demo_loss,
@@ -550,15 +551,58 @@ def test_the_jupyter_iframe_works(browser, batch, tmp_path):
     opened.page.close()
 
 
-def test_screenshot(opened, batch, tmp_path):
-    """A picture of the backward pass under way; UPDATE_SCREENSHOT=1 writes it to docs/explorer.png."""
+@pytest.fixture(scope="module")
+def default_page(tmp_path_factory) -> tuple[Path, int, int]:
+    """The page `python -m micrograd_batch explore` writes (3 examples, 2-3-1), and its numbers
+    of forward and backward steps (one per computed Value each)."""
+    loss, model = demo_loss()
+    path = save_html(loss, tmp_path_factory.mktemp("default") / "explore.html", params=model.parameters())
+    computed = sum(1 for v in topological_order(loss) if v._parents)
+    return path, computed, computed
+
+
+def visible_in_graph(page, selector: str) -> bool:
+    return page.evaluate("""(selector) => {
+        const seen = document.getElementById("graph").getBoundingClientRect();
+        const at = document.querySelector(selector).getBoundingClientRect();
+        return at.top >= seen.top && at.bottom <= seen.bottom && at.left >= seen.left && at.right <= seen.right;
+    }""", selector)
+
+
+@pytest.mark.parametrize("width", [1280, 1400])
+def test_the_default_page_is_readable_and_follows_the_step(browser, default_page, width):
+    """Fitted to the width, the graph is never drawn below MIN_SCALE (3/4) of its natural size, and
+    each step scrolls the graph's box to show the current node."""
+    path, forward, backward = default_page
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    page.goto(path.as_uri())
+    natural = float(re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', page.inner_html("#graph")).group(1)) * 4 / 3
+    shown = page.locator("#graph svg").bounding_box()["width"]
+    graph_box = page.locator("#graph").bounding_box()["width"]
+    assert shown / natural >= 0.74  # 11 pt text drawn at 10.8 px or more
+    assert shown >= MIN_SCALE * natural - 1 and shown >= min(natural, graph_box) - 2
+    for count in (3, forward, forward + 1, forward + backward // 2, forward + backward):
+        page.keyboard.press("Home")
+        for _ in range(count):
+            page.keyboard.press("ArrowRight")
+        assert visible_in_graph(page, ".node.cur"), f"step {count} at {width} px"
+    page.close()
+
+
+def test_screenshot(browser, default_page, tmp_path):
+    """The default page half-way through the backward pass; UPDATE_SCREENSHOT=1 writes it to
+    docs/explorer.png (the README's picture)."""
+    path, forward, backward = default_page
+    opened = open_page(browser, path.as_uri())
     page = opened.page
-    for _ in range(batch.forward_steps + 4):
+    for _ in range(forward + backward // 2):
         page.keyboard.press("ArrowRight")
+    assert status(page) == f"Backward pass: node {backward // 2} of {backward}"
     target = ROOT / "docs" / "explorer.png" if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "shot.png"
-    page.screenshot(path=str(target), clip={"x": 0, "y": 0, "width": 1280, "height": 650})
+    page.screenshot(path=str(target), clip={"x": 0, "y": 0, "width": 1280, "height": 800})
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    opened.check_clean(batch.path.as_uri())
+    opened.check_clean(path.as_uri())
+    page.close()
 
 
 def test_the_graph_can_be_shown_at_its_natural_size(opened, batch):
