@@ -4,7 +4,9 @@
 The page needs no server and no network (its CSS, script and SVG are all inline) and shows:
 
 * the batch graph laid out by Graphviz (`viz.svg_from_dot`), one box and one colour per example,
-  the shared parameters in a box of their own;
+  the shared parameters in a box of their own, in `viz.draw_dot`'s reading order (parameters
+  first in model order, then examples 1..m top to bottom, inputs x1..xn), fitted to the window's
+  width but never below `MIN_SCALE` of its natural size, scrolled to follow each step;
 * buttons Step, Back, Run to end and Reset (keys →, ←, End, Home) that walk the forward pass,
   one value per step in topological order, then the backward pass, one node per step in the
   order `Value.backward` processes them, each step written out as
@@ -31,7 +33,7 @@ import math
 import os
 import random
 import re
-import tempfile
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -51,6 +53,10 @@ EXAMPLE_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4
 """One colour per example, cycled (Okabe-Ito, readable by colour-blind viewers)."""
 
 SHARED_COLOUR, OTHER_COLOUR = "#6c8ebf", "#555555"
+
+MIN_SCALE = 0.75
+"""Fit the graph's width into the window" (on by default) shrinks it to no less than this
+fraction of its natural size (11 pt text stays 11 px): wider graphs scroll sideways."""
 OTHER = "o"  # panel column of contributions from outside the examples (e.g. an l2 penalty)
 
 PathLike = Union[str, Path]
@@ -308,11 +314,12 @@ def shortcut_gradient(root: Value, params: Sequence[Value]) -> list[float]:
 
 def _default_params(graph: _Graph) -> list[Value]:
     """The labelled, non-constant leaves shared by the examples (all of them without a batch of
-    2 or more), sorted by label."""
+    2 or more), in model order (`reading_keys`)."""
     several = graph.batch is not None and len(graph.batch._parents) > 1
     leaves = [v for v in graph.nodes if not v._parents and v.label and v.op != Op.CONST
               and (not several or graph.group.get(id(v)) == viz.SHARED)]
-    return sorted(leaves, key=lambda v: v.label)
+    keys = reading_keys(graph.nodes)
+    return sorted(leaves, key=lambda v: keys[id(v)])
 
 
 def _colour(number: int) -> str:
@@ -323,28 +330,81 @@ def _colour(number: int) -> str:
 
 
 def _dot(graph: _Graph, finals: dict[int, float]) -> str:
-    """The DOT source of the page's graph, top to bottom: a record box `name | data | grad` per
+    """The DOT source of the page's graph, left to right: a record box `name | data | grad` per
     Value (SVG id n<i>), an edge per input (id e<i>_<k>: the k-th input of node i), and a
-    cluster per example (id ex<number>) and for the shared Values."""
+    cluster per example (id ex<number>) and for the shared Values.
+
+    It is drawn in `viz.draw_dot`'s reading order: the parameters' box first (on top), then
+    examples 1..m top to bottom, then the batch node; within each column (rank) the boxes are
+    kept in order by invisible lines: parameters in model order, inputs x1..xn. As in viz, only
+    a parameter's lines into example 1 place it; those into the others do not (constraint=false)."""
     dot = graphviz.Digraph("explorer")
-    dot.attr(rankdir="TB", newrank="true", ranksep="0.25", nodesep="0.12", bgcolor="transparent")
+    # remincross=false: the final crossing pass would undo the kept orders (seen with 3 examples)
+    dot.attr(rankdir="LR", newrank="true", remincross="false", ranksep="0.3", nodesep="0.1", bgcolor="transparent")
     dot.attr("node", fontname=viz.FONT, fontsize="11", shape="record", height="0.2")
     dot.attr("edge", fontname=viz.FONT, fontsize="9", arrowsize="0.5")
-    clusters: dict[int, list[int]] = {}
-    for i, v in enumerate(graph.nodes):
-        clusters.setdefault(graph.group.get(id(v), viz.OUTSIDE), []).append(i)
-    for number, members in sorted(clusters.items()):
-        if number == viz.OUTSIDE:
+    boxes = _boxes(graph)
+    for name, members in viz._clusters(boxes):
+        if name is None:
             _add_nodes(dot, graph, members, finals)
             continue
-        title = _cluster_title(number)
+        number = {"shared": viz.SHARED, "stats": viz.STATS}[name] if name in ("shared", "stats") else int(name)
         with dot.subgraph(name=f"cluster_{number}") as box:
-            box.attr(label=title, id=f"ex{number}", color=_colour(number), penwidth="2",
+            box.attr(label=_cluster_title(number), id=f"ex{number}", color=_colour(number), penwidth="2",
                      style="rounded,filled", fillcolor=_colour(number) + "14",
                      fontcolor=_colour(number), fontname=viz.FONT, fontsize="12", labeljust="l")
             _add_nodes(box, graph, members, finals)
+    for order in _rank_orders(graph, boxes):
+        with dot.subgraph() as same:
+            same.attr(rank="same")
+            for below, above in zip(order[::-1], order[::-1][1:]):  # in LR a line in a rank runs upwards
+                same.edge(below, above, style="invis")
     _add_edges(dot, graph)
     return dot.source
+
+
+def reading_keys(graph_nodes: Sequence[Value]) -> dict[int, tuple[int, int]]:
+    """id(Value) -> a sort key giving `viz.draw_dot`'s reading order, for Values in forward order:
+    the parameters of neurons (`viz.find_neurons`) in model order -- layer by layer, neuron by
+    neuron, weights then bias -- then every other Value as a depth-first walk from the root,
+    parents in order, meets it (so inputs come x1..xn)."""
+    order = list(graph_nodes)[::-1]  # root first
+    reading = viz._reading_order(order[0])
+    layer = viz._layers(order)
+    neurons = sorted(viz.find_neurons(order), key=lambda n: (layer[id(n.z)], reading[id(n.z)]))
+    keys: dict[int, tuple[int, int]] = {}
+    for p in (p for neuron in neurons for p in neuron.parameters if p.is_leaf):
+        keys.setdefault(id(p), (0, len(keys)))
+    return {id(v): keys.get(id(v), (1, reading[id(v)])) for v in order}
+
+
+def _boxes(graph: _Graph) -> list[viz._Box]:
+    """A `viz._Box` per drawn node (no label: only its group, kind and reading key matter), so
+    that viz's own cluster order (`viz._clusters`) and ranks (`viz._ranks`) apply."""
+    keys = reading_keys(graph.nodes)
+    boxes = []
+    for i in filter(graph.drawn, range(len(graph.nodes))):
+        v = graph.nodes[i]
+        group: Optional[int] = graph.group.get(id(v), viz.OUTSIDE)
+        shared = group == viz.SHARED
+        kind = viz.Kind.SHARED_LEAF if shared and v.is_leaf else viz.Kind.SHARED_VALUE if shared else viz.Kind.VALUE
+        boxes.append(viz._Box(f"n{i}", kind, None if group == viz.OUTSIDE else group, keys[id(v)], ""))
+    return boxes
+
+
+def _rank_orders(graph: _Graph, boxes: list[viz._Box]) -> list[list[str]]:
+    """Each rank's boxes top to bottom: by cluster (parameters, examples 1..m, the rest), then
+    by reading key. Ranks are viz's: the longest path from the inputs, a leaf just before its
+    nearest consumer."""
+    lines: list[tuple[str, str, dict[str, str]]] = [
+        (f"n{graph.index[id(p)]}", f"n{i}", {}) for i, v in enumerate(graph.nodes)
+        for p in v._parents if graph.drawn(graph.index[id(p)])]
+    ranks = viz._ranks(boxes, lines)
+    position = {box.name: place for place, (_, members) in enumerate(viz._clusters(boxes)) for box in members}
+    by_rank: dict[int, list[viz._Box]] = {}
+    for box in boxes:
+        by_rank.setdefault(ranks[box.name], []).append(box)
+    return [[b.name for b in sorted(by_rank[r], key=lambda b: (position[b.name], b.key))] for r in sorted(by_rank)]
 
 
 def _cluster_title(number: int) -> str:
@@ -355,10 +415,11 @@ def _cluster_title(number: int) -> str:
     return "parameters (shared)" if number == viz.SHARED else "shared by every example"
 
 
-def _add_nodes(dot: graphviz.Digraph, graph: _Graph, members: list[int], finals: dict[int, float]) -> None:
-    """A record box for each Value but the constants: its name (with its formula, when short),
-    data and grad, written with the final numbers so that the boxes are wide enough."""
-    for i in filter(graph.drawn, members):
+def _add_nodes(dot: graphviz.Digraph, graph: _Graph, members: list[viz._Box], finals: dict[int, float]) -> None:
+    """A record box for each of `members`: its Value's name (with its formula, when short), data
+    and grad, one under the other (side by side for a parameter), written with the final numbers
+    so that the boxes are wide enough."""
+    for i in (int(box.name[1:]) for box in members):
         v = graph.nodes[i]
         fields = (graph.names[i], f"data {_short(v.data)}", f"grad {_short(finals.get(i, 0.0))}")
         fill = {"style": "filled", "fillcolor": viz.BATCH_FILL} if v.op in viz.BATCH_OPS else {}
@@ -366,7 +427,10 @@ def _add_nodes(dot: graphviz.Digraph, graph: _Graph, members: list[int], finals:
             formula = _expression(graph, v)
             fields = (f"{graph.names[i]} = {formula if len(formula) <= 20 else _op_text(graph, v)}", *fields[1:])
         name, value, grad = map(_escape_record, fields)
-        dot.node(f"n{i}", f"{{{name} | {value} | {grad}}}", id=f"n{i}", **fill)
+        record = f"{name} | {value} | {grad}"
+        if not v._parents and graph.group.get(id(v)) == viz.SHARED:  # a parameter: one line, they are many
+            record = "{" + record + "}"
+        dot.node(f"n{i}", record, id=f"n{i}", **fill)
 
 
 def _op_text(graph: _Graph, v: Value) -> str:
@@ -393,6 +457,8 @@ def _add_edges(dot: graphviz.Digraph, graph: _Graph) -> None:
             attrs = {"color": colour}
             if graph.group.get(id(parent)) == viz.SHARED:  # a parameter: thin lines, it has many
                 attrs = {"color": colour + "99", "penwidth": "0.7"}
+                if graph.group.get(id(v), viz.OUTSIDE) > 1:  # only example 1 places the parameters
+                    attrs["constraint"] = "false"
             if v is graph.batch:
                 attrs = {"color": _colour(k + 1), "label": _local_text(v, v._local_grads[k]),
                          "fontcolor": _colour(k + 1), "penwidth": "1.5"}
@@ -409,7 +475,12 @@ def _escape_record(text: str) -> str:
 def _svg(graph: _Graph, finals: dict[int, float]) -> str:
     """The graph as inline SVG (without the XML prologue)."""
     svg = viz.svg_from_dot(_dot(graph, finals))
-    return svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg"):]
+    width = re.match(r'<svg\s+width="([\d.]+)pt"', svg)
+    if width is None:  # no size to keep a minimum of
+        return svg
+    smallest = float(width.group(1)) * 4 / 3 * MIN_SCALE  # pt -> CSS px
+    return f'<svg style="min-width:{smallest:.0f}px"' + svg[len("<svg"):]
 
 
 def _panel(graph: _Graph, params: list[Value], shortcut: Optional[list[float]], run: _Backward) -> str:
@@ -440,7 +511,7 @@ def explorer_html(root: Value, params: Optional[Sequence[Value]] = None,
     """The explorer page for the graph under `root` (typically a `batch_mean` loss), as one HTML string.
 
     params     the Values listed in the parameter panel (default: the labelled leaves shared by
-               the examples, e.g. an MLP's weights and biases, sorted by label).
+               the examples, e.g. an MLP's weights and biases, in model order).
     max_nodes  refuse graphs with more Values than this with `viz.GraphTooLarge`; None: no limit.
     Raises viz.RendererNotFound when no Graphviz renderer is installed.
     """
@@ -495,9 +566,11 @@ def save_html(root: Value, path: PathLike, params: Optional[Sequence[Value]] = N
 
 
 def _write_whole(target: Path, text: str) -> Path:
-    """Write `text` to a fresh temporary file beside `target`, then rename it over `target`."""
+    """Write `text` to a fresh temporary file beside `target`, then rename it over `target`.
+    The file gets the permissions a plain open() would give it (0666 less the umask)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    temp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)
@@ -574,7 +647,7 @@ PAGE = """<!DOCTYPE html>
   @@panel@@
   <label class="toggle"><input type="checkbox" id="toggle"@@disabled@@>
     show the shortcut “average the activations first”</label>
-  <label class="toggle"><input type="checkbox" id="fit" checked> fit the graph into the window</label>
+  <label class="toggle"><input type="checkbox" id="fit" checked> fit the graph's width into the window</label>
   <p class="note">@@note@@</p>
 </section>
 </main>
@@ -680,6 +753,18 @@ SCRIPT = """
     const done = at === steps.length ? " (done: every gradient is final)" : "";
     return "Backward pass: node " + (at - forwardCount) + " of " + (steps.length - forwardCount) + done;
   }
+  function reveal(step) {  // scroll the graph's box just enough to show the current node
+    const node = step && svg.querySelector("#n" + step.node);
+    if (!node) return;
+    const box = document.getElementById("graph");
+    const seen = box.getBoundingClientRect(), at = node.getBoundingClientRect();
+    if (at.top < seen.top || at.bottom > seen.bottom) {
+      box.scrollTop += at.top - seen.top - (seen.height - at.height) / 2;
+    }
+    if (at.left < seen.left || at.right > seen.right) {
+      box.scrollLeft += at.left - seen.left - (seen.width - at.width) / 2;
+    }
+  }
   function describe(step) {
     document.getElementById("status").textContent = statusText();
     const lines = step ? step.lines : ["Step walks the forward pass, then the backward pass."];
@@ -695,6 +780,7 @@ SCRIPT = """
     const step = at > 0 ? steps[at - 1] : null;
     mark(step, values);
     describe(step);
+    reveal(step);
     document.querySelectorAll("[data-action=reset], [data-action=back]").forEach((b) => { b.disabled = at === 0; });
     document.querySelectorAll("[data-action=step], [data-action=run]").forEach((b) => {
       b.disabled = at === steps.length;

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,8 +22,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import micrograd_batch.__main__ as cli
+import micrograd_batch.explore as explore_module
 from micrograd_batch import MLP, Value, batch_mean, batch_sum, mse, per_example_grads, topological_order, viz
 from micrograd_batch.explore import (
+    MIN_SCALE,
     ExplorerPage,
     ShortcutUnavailable,
     demo_loss,
@@ -35,6 +38,7 @@ from micrograd_batch.lessons import by_hand
 from micrograd_batch.lessons.common import BY_HAND_BATCH, autograd_batch_loss, by_hand_model
 
 from browser import chromium
+from test_viz import inside, layout, needs_renderer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = re.compile(r'<script type="application/json" id="explorer-data">(.*?)</script>', re.S)
@@ -307,6 +311,52 @@ def test_save_html_writes_whole_pages_and_keeps_the_old_one_on_failure(tmp_path)
     assert sorted(p.name for p in target.parent.iterdir()) == ["explore.html"]
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_save_html_honours_the_umask_like_open(tmp_path, umask):
+    loss, _ = demo_loss(batch_size=1, sizes=(1, 1))
+    previous = os.umask(umask)
+    try:
+        opened = tmp_path / "opened.html"
+        opened.write_text("x", encoding="utf-8")
+        target = save_html(loss, tmp_path / "explore.html")
+        shown = explore(loss).save(tmp_path / "shown.html")
+    finally:
+        os.umask(previous)
+    expected = 0o666 & ~umask
+    assert stat.S_IMODE(opened.stat().st_mode) == expected
+    assert stat.S_IMODE(target.stat().st_mode) == expected
+    assert stat.S_IMODE(shown.stat().st_mode) == expected
+
+
+def _rendered(batch_size: int, sizes: tuple[int, ...]) -> tuple[dict, object, list[Value]]:
+    """The explorer's graph for `demo_loss(batch_size, sizes)`, rendered, with node i as "n<i>"."""
+    loss, model = demo_loss(batch_size=batch_size, sizes=sizes)
+    graph = explore_module._graph(loss, None)
+    drawn, _ = layout(viz.svg_from_dot(explore_module._dot(graph, {})))
+    return drawn, graph, model.parameters()
+
+
+@needs_renderer
+@pytest.mark.parametrize("batch_size, sizes", [(3, (2, 3, 1)), (2, (3, 2, 1)), (4, (2, 2, 1))])
+def test_rendered_reading_order_like_viz(batch_size, sizes):
+    """Parameters' box on top, then examples 1..m top to bottom; parameters in model order
+    (layer, neuron, weights then bias) top to bottom within each column; inputs x1..xn."""
+    drawn, graph, params = _rendered(batch_size, sizes)
+    clusters = [drawn[f"cluster_{k}"] for k in range(batch_size + 1)]
+    assert [c.top for c in clusters] == sorted(c.top for c in clusters)
+    assert all(upper.bottom < lower.top for upper, lower in zip(clusters, clusters[1:]))
+    assert all(inside(drawn[f"n{graph.index[id(p)]}"], clusters[0]) for p in params)
+    boxes = [drawn[f"n{graph.index[id(p)]}"] for p in params]  # model order
+    assert len({round(b.x) for b in boxes}) == len(sizes) - 1  # one column per layer
+    reading = sorted(boxes, key=lambda b: (round(b.x), b.y))  # column by column, top to bottom
+    assert [b.first for b in reading] == [p.label for p in params]
+    for number in range(1, batch_size + 1):
+        inputs = sorted((drawn[f"n{i}"] for i, v in enumerate(graph.nodes)
+                         if v.label.startswith("x") and graph.group.get(id(v)) == number), key=lambda b: b.y)
+        assert [b.first for b in inputs] == [f"x{j}" for j in range(1, sizes[0] + 1)], f"example {number}"
+        assert all(inside(b, clusters[number]) for b in inputs)
+
+
 def test_explore_shows_inline_in_jupyter_as_an_iframe(tmp_path):
     loss, model = demo_loss()
     shown = explore(loss, params=model.parameters())
@@ -501,24 +551,67 @@ def test_the_jupyter_iframe_works(browser, batch, tmp_path):
     opened.page.close()
 
 
-def test_screenshot(opened, batch, tmp_path):
-    """A picture of the backward pass under way; UPDATE_SCREENSHOT=1 writes it to docs/explorer.png."""
+@pytest.fixture(scope="module")
+def default_page(tmp_path_factory) -> tuple[Path, int, int]:
+    """The page `python -m micrograd_batch explore` writes (3 examples, 2-3-1), and its numbers
+    of forward and backward steps (one per computed Value each)."""
+    loss, model = demo_loss()
+    path = save_html(loss, tmp_path_factory.mktemp("default") / "explore.html", params=model.parameters())
+    computed = sum(1 for v in topological_order(loss) if v._parents)
+    return path, computed, computed
+
+
+def visible_in_graph(page, selector: str) -> bool:
+    return page.evaluate("""(selector) => {
+        const seen = document.getElementById("graph").getBoundingClientRect();
+        const at = document.querySelector(selector).getBoundingClientRect();
+        return at.top >= seen.top && at.bottom <= seen.bottom && at.left >= seen.left && at.right <= seen.right;
+    }""", selector)
+
+
+@pytest.mark.parametrize("width", [1280, 1400])
+def test_the_default_page_is_readable_and_follows_the_step(browser, default_page, width):
+    """Fitted to the width, the graph is never drawn below MIN_SCALE (3/4) of its natural size, and
+    each step scrolls the graph's box to show the current node."""
+    path, forward, backward = default_page
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    page.goto(path.as_uri())
+    natural = float(re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', page.inner_html("#graph")).group(1)) * 4 / 3
+    shown = page.locator("#graph svg").bounding_box()["width"]
+    graph_box = page.locator("#graph").bounding_box()["width"]
+    assert shown / natural >= 0.74  # 11 pt text drawn at 10.8 px or more
+    assert shown >= MIN_SCALE * natural - 1 and shown >= min(natural, graph_box) - 2
+    for count in (3, forward, forward + 1, forward + backward // 2, forward + backward):
+        page.keyboard.press("Home")
+        for _ in range(count):
+            page.keyboard.press("ArrowRight")
+        assert visible_in_graph(page, ".node.cur"), f"step {count} at {width} px"
+    page.close()
+
+
+def test_screenshot(browser, default_page, tmp_path):
+    """The default page half-way through the backward pass; UPDATE_SCREENSHOT=1 writes it to
+    docs/explorer.png (the README's picture)."""
+    path, forward, backward = default_page
+    opened = open_page(browser, path.as_uri())
     page = opened.page
-    for _ in range(batch.forward_steps + 4):
+    for _ in range(forward + backward // 2):
         page.keyboard.press("ArrowRight")
+    assert status(page) == f"Backward pass: node {backward // 2} of {backward}"
     target = ROOT / "docs" / "explorer.png" if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "shot.png"
-    page.screenshot(path=str(target), clip={"x": 0, "y": 0, "width": 1280, "height": 650})
+    page.screenshot(path=str(target), clip={"x": 0, "y": 0, "width": 1280, "height": 800})
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    opened.check_clean(batch.path.as_uri())
+    opened.check_clean(path.as_uri())
+    page.close()
 
 
 def test_the_graph_can_be_shown_at_its_natural_size(opened, batch):
     page = opened.page
     fitted = page.locator("#graph svg").bounding_box()["width"]
-    page.get_by_label("fit the graph into the window").uncheck()
+    page.get_by_label("fit the graph's width into the window").uncheck()
     natural = page.locator("#graph svg").bounding_box()["width"]
     assert natural > fitted
-    page.get_by_label("fit the graph into the window").check()
+    page.get_by_label("fit the graph's width into the window").check()
     assert page.locator("#graph svg").bounding_box()["width"] == fitted
     opened.check_clean(batch.path.as_uri())
 
