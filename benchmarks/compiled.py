@@ -203,7 +203,9 @@ def fixed_costs(model: MLP, compiled: object, example: tuple, repeats: int, cloc
     """What a compiled step pays once per batch, whatever its size (median µs)."""
     optimizer = SGD(model.parameters(), lr=LR)
     parts: dict[str, Callable[[], object]] = {
-        "per-call check (one example re-traced, structure compared)":
+        "per-call check, library model and loss: every module's attributes compared (fit's step)":
+            lambda: compiled._model_unchanged(),  # type: ignore[attr-defined]
+        "per-call check, custom loss or changed model: one example re-traced, structure compared":
             lambda: compiled._check_structure(example),  # type: ignore[attr-defined]
         "l2 node (l2_penalty over 337 parameters)": lambda: l2_penalty(model.parameters(), ALPHA),
         "optimiser step (SGD over 337 Values)": optimizer.step,
