@@ -23,7 +23,11 @@ depend on the numbers. So
   * every target y gets its own traced graph (targets enter a loss as constants or as the
     choice of an output), and each is traced twice, and on a second example, and compared;
   * every call re-traces one of its examples with the real engine and checks its structure
-    and its loss against the compiled code.
+    and its loss against the compiled code -- except for a library model with a library loss
+    (`known_stable`, what `fit` compiles) while every module of it keeps the attributes it was
+    compiled with (`_ModelState`: the same parameter Values, activations, layers): its graph is
+    then the compiled one by construction, so a re-trace could find nothing. At the first
+    change the re-trace is back, on that call and every later one.
 
 Whatever fails a check runs on the graph path instead (or raises `NotCompilable` with
 `strict=True`). ReLU, abs and hinge are no problem: their local derivatives are expressions
