@@ -775,6 +775,7 @@ class CompiledLoss:
         # A library model with a library loss, in the state it is compiled in: while that state is
         # unchanged, the per-call re-trace could find nothing and is skipped (see `_model_unchanged`).
         self._stable_state = _ModelState.of(model) if known_stable(model, loss_fn) else None
+        self._stable_loss_fn = loss_fn
 
     @property
     def source(self) -> str:
@@ -891,7 +892,7 @@ class CompiledLoss:
         state = self._stable_state
         if state is None:
             return False
-        if state.unchanged():
+        if state.unchanged() and self.model is state.modules[0] and self.loss_fn is self._stable_loss_fn:
             return True
         self._stable_state = None
         return False

@@ -436,6 +436,7 @@ def _change_an_activation(model):
     lambda model: setattr(model.layers[1].neurons[0], "fused", False),
     lambda model: model.layers[0].neurons.pop(),  # one hidden neuron fewer
     lambda model: setattr(model.layers[0].neurons[0], "forward", lambda inputs: inputs[0]),
+    "swap the loss",  # the compiled loss's own loss_fn replaced
 ])
 def test_any_change_to_a_library_model_turns_the_per_call_retrace_back_on(change):
     model = MLP(2, [3, 1], seed=20)
@@ -445,11 +446,15 @@ def test_any_change_to_a_library_model_turns_the_per_call_retrace_back_on(change
         compiled = compile_loss(model, hinge)
         compiled.grad(data)
         assert calls == []
-        change(model)
+        loss_fn = hinge
+        if change == "swap the loss":
+            loss_fn = compiled.loss_fn = lambda out, y: hinge(out, y) * 2.0
+        else:
+            change(model)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             got = compiled_path(compiled, model, data)
-    want = graph_path(model, hinge, data)
+    want = graph_path(model, loss_fn, data)
     assert len(calls) == 1
     assert got[0] == want[0] and same(got[1], want[1])
     assert compiled.fallback_reason is not None and any("graph path" in str(w.message) for w in caught)
