@@ -3,6 +3,7 @@
 
     python3 benchmarks/compiled.py            # batch 16 .. 4,096, 7 interleaved repeats (a few minutes)
     python3 benchmarks/compiled.py --quick    # batch 16, 64 and 256, 5 repeats
+    python3 benchmarks/compiled.py --consecutive   # each sample: 4,096/batch steps in a row (a minute)
 
 The workload of benchmarks/bench.py: two moons, MLP(2, [16, 16, 1]) with ReLU, the hinge loss
 plus 1e-4·Σp², one SGD step (lr 0.05) per batch. Six ways to take that step:
@@ -21,8 +22,11 @@ The two hand-written ones backpropagate every example, also those whose hinge lo
 All of them start from the same weights; the script checks that their losses and gradients agree
 (the compiled step bit for bit with the graph step, the others to 1e-12 relative) before timing.
 Each repeat runs every variant once, in turn (interleaved, so all see the same machine load);
-the tables give the median time per example. Times are this process's CPU time
-(`time.process_time`) unless `--wall`: on a machine shared with other busy processes, a step
+the tables give the median time per example. A sample is one step; with `--consecutive` it is
+4,096/batch steps of the same variant in a row, as a training loop takes them. One step alone
+starts with caches cold from the other variants (its code, the 337 parameters): at batch 16
+that costs every variant, the straight-line code too, a few µs per example more. Times are
+this process's CPU time (`time.process_time`) unless `--wall`: on a machine shared with other busy processes, a step
 longer than a scheduler time slice is always interrupted, so wall-clock time grows with the
 batch for every variant (2x from batch 256 to 1,024 at load 4 on 2 cores, even for the
 straight-line code) although the work per example does not. Compare ratios within one run,
@@ -203,7 +207,9 @@ def fixed_costs(model: MLP, compiled: object, example: tuple, repeats: int, cloc
     """What a compiled step pays once per batch, whatever its size (median µs)."""
     optimizer = SGD(model.parameters(), lr=LR)
     parts: dict[str, Callable[[], object]] = {
-        "per-call check (one example re-traced, structure compared)":
+        "per-call check, library model and loss: every module's attributes compared (fit's step)":
+            lambda: compiled._model_unchanged(),  # type: ignore[attr-defined]
+        "per-call check, custom loss or changed model: one example re-traced, structure compared":
             lambda: compiled._check_structure(example),  # type: ignore[attr-defined]
         "l2 node (l2_penalty over 337 parameters)": lambda: l2_penalty(model.parameters(), ALPHA),
         "optimiser step (SGD over 337 Values)": optimizer.step,
@@ -235,6 +241,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", default=None,
                         help="comma-separated subset (compiled,straight,...); ratios need graph, compiled, "
                              "listcomp and straight")
+    parser.add_argument("--consecutive", action="store_true",
+                        help="time each variant over 4,096/batch steps in a row (as a training loop runs "
+                             "them) instead of one step: warm caches, every sample the same examples")
     parser.add_argument("--wall", action="store_true",
                         help="time by the wall clock instead of this process's CPU time")
     args = parser.parse_args(argv)
@@ -246,7 +255,8 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average before: {', '.join(f'{x:.2f}' for x in load_before)}; "
-          f"{'wall-clock' if args.wall else 'CPU'} time\n")
+          f"{'wall-clock' if args.wall else 'CPU'} time; "
+          f"{'consecutive steps per sample' if args.consecutive else 'one step per sample'}\n")
     names = ["graph", "graph/64", "compiled", "compiled .grad", "listcomp", "straight"]
     if args.variants:
         names = [n for n in names if n in args.variants.split(",")]
@@ -282,11 +292,13 @@ def main(argv: list[str] | None = None) -> None:
         steps["listcomp"], steps["straight"] = listcomp, straight_line
         steps["compiled"]()  # the first call traces and compiles: not timed (reported below)
         times: dict[str, list[float]] = {n: [] for n in names}
+        calls = max(sizes) // m if args.consecutive else 1  # then every sample is max(sizes) examples
         for _ in range(repeats):
             for n in names:
                 t = clock()
-                steps[n]()
-                times[n].append(clock() - t)
+                for _ in range(calls):
+                    steps[n]()
+                times[n].append((clock() - t) / calls)
         medians = {n: statistics.median(times[n]) / m * 1e6 for n in names}
         for n in names:
             per_example[n][m] = medians[n]

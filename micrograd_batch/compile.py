@@ -23,7 +23,11 @@ depend on the numbers. So
   * every target y gets its own traced graph (targets enter a loss as constants or as the
     choice of an output), and each is traced twice, and on a second example, and compared;
   * every call re-traces one of its examples with the real engine and checks its structure
-    and its loss against the compiled code.
+    and its loss against the compiled code -- except for a library model with a library loss
+    (`known_stable`, what `fit` compiles) while every module of it keeps the attributes it was
+    compiled with (`_ModelState`: the same parameter Values, activations, layers): its graph is
+    then the compiled one by construction, so a re-trace could find nothing. At the first
+    change the re-trace is back, on that call and every later one.
 
 Whatever fails a check runs on the graph path instead (or raises `NotCompilable` with
 `strict=True`). ReLU, abs and hinge are no problem: their local derivatives are expressions
@@ -41,6 +45,7 @@ import operator
 import re
 import sys
 import threading
+import types
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -676,6 +681,71 @@ class _Target:
     body: list[str]
 
 
+@dataclass
+class _ModelState:
+    """A library model's modules and a copy of each one's attributes (its lists copied), taken
+    when it was compiled: everything its forward pass reads besides the parameters' numbers."""
+
+    modules: list[Any]
+    classes: list[type]
+    attributes: list[dict[str, object]]
+
+    @classmethod
+    def of(cls, model: Any) -> Optional[_ModelState]:
+        """The state of `model`, or None unless every module in it is the library's MLP, Layer
+        or Neuron and every attribute a Value, a module, a number, a string, a library
+        function, or a list of these (so that nothing but library code builds its graph)."""
+        modules: list[Any] = []
+        attributes: list[dict[str, object]] = []
+        stack = [model]
+        while stack:
+            module = stack.pop()
+            if type(module) not in _stable_module_types() or any(module is m for m in modules):
+                return None
+            copied = _attributes_copy(module, stack)
+            if copied is None:
+                return None
+            modules.append(module)
+            attributes.append(copied)
+        return cls(modules, list(map(type, modules)), attributes)
+
+    def unchanged(self) -> bool:
+        """Whether every module is still of its class with the same attributes: the same
+        objects (Values, modules, functions) and equal numbers and strings, and every list the
+        same items in the same order. C-level comparisons only: a few µs for an MLP."""
+        return list(map(type, self.modules)) == self.classes and list(map(vars, self.modules)) == self.attributes
+
+
+_ATOMS = (str, int, float, bool, type(None))  # attribute values compared by value
+
+
+def _attributes_copy(module: Any, found: list[Any]) -> Optional[dict[str, object]]:
+    """`module`'s attributes, each list copied; the modules among them are appended to `found`.
+    None if an attribute is anything else than `_ModelState.of` accepts."""
+    copied: dict[str, object] = {}
+    for name, value in vars(module).items():
+        items = value if type(value) is list else [value]
+        for item in items:
+            if type(item) in _stable_module_types():
+                found.append(item)
+            elif not (type(item) is Value or type(item) in _ATOMS or _is_library_function(item)):
+                return None
+        copied[name] = list(value) if type(value) is list else value
+    return copied
+
+
+def _is_library_function(item: object) -> bool:
+    """A plain function defined in the library (an activation such as `Value.relu`)."""
+    return type(item) is types.FunctionType and item.__module__ in _LIBRARY_MODULES
+
+
+def _stable_module_types() -> tuple[type, ...]:
+    """The library's modules whose graph is the same for every example: MLP, Layer, Neuron."""
+    from .nn import MLP, Layer, Neuron
+
+    return (MLP, Layer, Neuron)
+
+
 class CompiledLoss:
     """`loss_fn(model(x), y)` compiled to straight-line Python; see the module docstring.
 
@@ -702,6 +772,10 @@ class CompiledLoss:
         self._run: Optional[Callable] = None
         self._source = ""
         self._calls = 0
+        # A library model with a library loss, in the state it is compiled in: while that state is
+        # unchanged, the per-call re-trace could find nothing and is skipped (see `_model_unchanged`).
+        self._stable_state = _ModelState.of(model) if known_stable(model, loss_fn) else None
+        self._stable_loss_fn = loss_fn
 
     @property
     def source(self) -> str:
@@ -721,6 +795,7 @@ class CompiledLoss:
             self._give_up(NotCompilable("inputs must be a list of numbers and the target hashable"))
             return
         if key not in self._targets and self.fallback_reason is None:
+            self._model_unchanged()  # a target is traced in the state checked, or the check stays on
             try:
                 self._add_target(key, plain, y, [])
             except NotCompilable as error:
@@ -777,27 +852,50 @@ class CompiledLoss:
         if self.fallback_reason is not None:
             return None
         try:
-            prepared = self._prepare(examples)
-            if prepared is None:
-                return None
-            xs, targets = prepared
-            check = self._calls % len(examples)
-            self._calls += 1
-            expected = self._check_structure(examples[check])
-            run = self._run
-            assert run is not None
-            losses, outputs, grads = run(xs, targets, 1.0 / len(examples), [p.data for p in self.params], start)
-            losses.reverse()
-            outputs.reverse()
-            if not _same([losses[check]], [expected]):
-                raise _Changed(f"example {check}'s compiled loss {losses[check]!r} differs from its graph's "
-                                    f"{expected!r}: the model or loss changed")
+            return self._run_checked(examples, start)
         except NotCompilable as error:
             self._give_up(error)
             if isinstance(error, _Changed):
                 warnings.warn(f"compiled loss: using the graph path from now on: {error}", stacklevel=3)
             return None
+
+    def _run_checked(self, examples: Sequence[tuple], start: list[float]) -> Optional[tuple]:
+        """`_run_batch` after the argument checks: compile new targets, run the code, and (unless
+        the model is a library one in its compiled state) re-trace one example to check it."""
+        checked = not self._model_unchanged()  # asked first: new targets are traced in this state
+        prepared = self._prepare(examples)
+        if prepared is None:
+            return None
+        xs, targets = prepared
+        check = self._calls % len(examples)
+        expected = self._check_structure(examples[check]) if checked else 0.0
+        self._calls += checked
+        run = self._run
+        assert run is not None
+        losses, outputs, grads = run(xs, targets, 1.0 / len(examples), [p.data for p in self.params], start)
+        losses.reverse()
+        outputs.reverse()
+        if checked and not _same([losses[check]], [expected]):
+            raise _Changed(f"example {check}'s compiled loss {losses[check]!r} differs from its graph's "
+                           f"{expected!r}: the model or loss changed")
         return losses, outputs, grads
+
+    def _model_unchanged(self) -> bool:
+        """True while the model is a library model with a library loss (`known_stable`) and every
+        module of it has the attributes it had when compiled (`_ModelState`). Then the graph of
+        any example is, by construction, the compiled one with other numbers: the library code
+        builds the same graph for every example of a target (checked anyway when each target is
+        traced: twice, with every read of `.data` watched), and the parameters are the same Value
+        objects (their numbers are read on every call). So the per-call re-trace could find
+        nothing and is skipped. At the first difference (a parameter replaced, an activation or
+        a layer changed) the re-trace runs on this and every later call."""
+        state = self._stable_state
+        if state is None:
+            return False
+        if state.unchanged() and self.model is state.modules[0] and self.loss_fn is self._stable_loss_fn:
+            return True
+        self._stable_state = None
+        return False
 
     def _prepare(self, examples: Sequence[tuple]) -> Optional[tuple[list, list[int]]]:
         """The inputs and target numbers of `examples`, last to first; compiles new targets."""
@@ -919,11 +1017,10 @@ def known_stable(model: Any, loss_fn: object) -> bool:
     example of a target and to have no side effects, so tracing it changes nothing. `fit`
     compiles these by itself; other models and losses can be compiled with `compile_loss`."""
     from .losses import hinge, mse, softmax_cross_entropy
-    from .nn import MLP, Layer, Neuron
 
     if getattr(model, "norms", None) or getattr(model, "couples_examples", False):
         return False  # normalisation layers: batch statistics couple the examples, or new node kinds
-    return type(model) in (MLP, Layer, Neuron) and loss_fn in (hinge, mse, bce_with_logits, softmax_cross_entropy)
+    return type(model) in _stable_module_types() and loss_fn in (hinge, mse, bce_with_logits, softmax_cross_entropy)
 
 
 def compile_loss(model: Any, loss_fn: LossFn, *, example: Optional[tuple] = None,

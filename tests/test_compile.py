@@ -379,3 +379,94 @@ def test_inline_forms_are_checked_against_the_engine():
     for op, rules in compile_module._RULES.items():
         agreeing = [rule for rule in rules if compile_module._agrees_with_engine(op, rule)]
         assert len(agreeing) == 1 and compile_module._inline_rule(op) is agreeing[0]  # one exact form each
+
+
+def counting_rechecks():
+    """Patch CompiledLoss's per-call re-trace to count its calls (it still runs)."""
+    calls = []
+    original = CompiledLoss._check_structure
+
+    def counted(self, example):
+        calls.append(example)
+        return original(self, example)
+
+    return calls, mock.patch.object(CompiledLoss, "_check_structure", counted)
+
+
+def hinge_by_repr(out, y):
+    """A data-dependent graph that tracing cannot see: the branch reads the value through repr()."""
+    return hinge(out, y) * 1.0 if "data=-" in repr(out) else hinge(out, y)
+
+
+def test_a_library_loss_skips_the_per_call_retrace_and_a_custom_loss_still_runs_and_needs_it():
+    model = MLP(2, [3, 1], seed=19)
+    data = make_moons(40, seed=19)
+    calls, patch = counting_rechecks()
+    with patch:
+        library = compile_loss(model, hinge, strict=True)
+        for batch in (data[:8], data[8:24], data[24:]):
+            assert compiled_path(library, model, batch) == graph_path(model, hinge, batch)
+        assert calls == []  # known_stable and unchanged: nothing a re-trace could find
+        linear = MLP(2, [1], seed=19)  # its output changes sign with x (the bias starts at 0)
+        positive = [(x if linear(x).data > 0 else [-v for v in x], y) for x, y in data[:8]]
+        negative = [([-v for v in x], y) for x, y in positive]
+        model = linear
+        custom = compile_loss(model, hinge_by_repr)
+        assert compiled_path(custom, model, positive) == graph_path(model, hinge_by_repr, positive)
+        assert len(calls) == 1 and custom.fallback_reason is None  # one re-trace per call
+        with pytest.warns(UserWarning, match="different structure"):  # the other branch: caught
+            got = compiled_path(custom, model, negative)
+    assert got == graph_path(model, hinge_by_repr, negative)
+    assert len(calls) == 2 and custom.fallback_reason is not None
+
+
+def _replace_a_weight(model):
+    model.layers[0].neurons[0].w[0] = Value(0.25, "L1.n1.w1")
+
+
+def _change_an_activation(model):
+    neuron = model.layers[0].neurons[1]
+    neuron.activation, neuron._act = "tanh", Value.tanh
+
+
+@pytest.mark.parametrize("change", [
+    _replace_a_weight,
+    _change_an_activation,
+    lambda model: model.layers[0].neurons[2].w.reverse(),  # same Values, another order
+    lambda model: setattr(model.layers[1].neurons[0], "fused", False),
+    lambda model: model.layers[0].neurons.pop(),  # one hidden neuron fewer
+    lambda model: setattr(model.layers[0].neurons[0], "forward", lambda inputs: inputs[0]),
+    "swap the loss",  # the compiled loss's own loss_fn replaced
+])
+def test_any_change_to_a_library_model_turns_the_per_call_retrace_back_on(change):
+    model = MLP(2, [3, 1], seed=20)
+    data = make_moons(12, seed=20)
+    calls, patch = counting_rechecks()
+    with patch:
+        compiled = compile_loss(model, hinge)
+        compiled.grad(data)
+        assert calls == []
+        loss_fn = hinge
+        if change == "swap the loss":
+            loss_fn = compiled.loss_fn = lambda out, y: hinge(out, y) * 2.0
+        else:
+            change(model)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = compiled_path(compiled, model, data)
+    want = graph_path(model, loss_fn, data)
+    assert len(calls) == 1
+    assert got[0] == want[0] and same(got[1], want[1])
+    assert compiled.fallback_reason is not None and any("graph path" in str(w.message) for w in caught)
+
+
+def test_a_library_model_holding_user_code_keeps_the_per_call_retrace():
+    model = MLP(2, [3, 1], seed=21)
+    model.layers[0].neurons[0]._act = lambda z: z.relu()  # not the library's own function
+    data = make_moons(10, seed=21)
+    calls, patch = counting_rechecks()
+    with patch:
+        compiled = compile_loss(model, hinge, strict=True)
+        for _ in range(3):
+            assert compiled_path(compiled, model, data) == graph_path(model, hinge, data)
+    assert len(calls) == 3
