@@ -41,7 +41,7 @@ def _float_sum(numbers: Sequence[float]) -> float:
         return math.nan
 
 
-def _float_mean(numbers: Sequence[float]) -> float:
+def float_mean(numbers: Sequence[float]) -> float:
     """The mean of `numbers`, finite whenever they are, even if their sum overflows."""
     m = len(numbers)
     mean = _float_sum(numbers) / m
@@ -64,7 +64,7 @@ def batch_mean(losses: Iterable[Value]) -> Value:
     """
     parents = _as_losses(losses, "batch_mean")
     m = len(parents)
-    value = _float_mean([v.data for v in parents])
+    value = float_mean([v.data for v in parents])
     return Value(value, "mean batch", parents=parents, local_grads=(1.0 / m,) * m, op=Op.BATCH_MEAN)
 
 
@@ -103,7 +103,7 @@ def mean_of(vectors: Sequence[Sequence[float]]) -> list[float]:
     lengths = {len(v) for v in vectors}
     if len(lengths) > 1:
         raise ValueError(f"mean_of vectors of different lengths {sorted(lengths)}")
-    return [_float_mean(column) for column in zip(*vectors)]
+    return [float_mean(column) for column in zip(*vectors)]
 
 
 def clip_per_example(losses: Sequence[Value], params: Sequence[Value], max_norm: float) -> list[list[float]]:

@@ -52,11 +52,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from ._checks import as_float
-from .batch import _float_mean, batch_mean, per_example_grads
-from .engine import Op, Value, _value_power, gc_paused, logsumexp, topological_order, weighted_sum
-from .losses import bce_with_logits, l2_penalty
+from .batch import batch_mean, float_mean, per_example_grads
+from .engine import Op, Value, gc_paused, logsumexp, topological_order, weighted_sum
+from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
+from .nn import MLP, Layer, Neuron, Scores
 
-Scores = Union[float, list[float]]  # one example's model output as plain numbers
 LossFn = Callable[[Any, Any], Value]
 
 MAX_TARGETS = 16  # distinct targets compiled per loss; beyond that, the graph path
@@ -583,7 +583,7 @@ def _power(x: float, exponent: float) -> tuple[float, float]:
 
 
 def _value_power_of(base: float, exponent: float) -> tuple[float, float, float]:
-    node = _value_power(Value(base), Value(exponent))
+    node = Value(base) ** Value(exponent)  # Value ** Value: the exponent gets a gradient too
     return node.data, node._local_grads[0], node._local_grads[1]
 
 
@@ -741,8 +741,6 @@ def _is_library_function(item: object) -> bool:
 
 def _stable_module_types() -> tuple[type, ...]:
     """The library's modules whose graph is the same for every example: MLP, Layer, Neuron."""
-    from .nn import MLP, Layer, Neuron
-
     return (MLP, Layer, Neuron)
 
 
@@ -814,7 +812,7 @@ class CompiledLoss:
         losses, _, grads = result
         for p, g in zip(self.params, grads):
             p.grad = g
-        return _float_mean(losses)
+        return float_mean(losses)
 
     def loss_and_grads(self, examples: Sequence[tuple], l2: float = 0.0) -> Optional[tuple[float, list[Scores]]]:
         """`fit`'s step: the mean loss plus `l2`·Σp², with the gradients of
@@ -829,7 +827,7 @@ class CompiledLoss:
         if result is None:
             return None
         losses, outputs, grads = result
-        loss = _float_mean(losses)
+        loss = float_mean(losses)
         if penalty is not None:
             loss = loss + penalty.data
         if math.isfinite(loss):
@@ -1016,8 +1014,6 @@ def known_stable(model: Any, loss_fn: object) -> bool:
     bce_with_logits, softmax_cross_entropy): code known to build the same graph for every
     example of a target and to have no side effects, so tracing it changes nothing. `fit`
     compiles these by itself; other models and losses can be compiled with `compile_loss`."""
-    from .losses import hinge, mse, softmax_cross_entropy
-
     if getattr(model, "norms", None) or getattr(model, "couples_examples", False):
         return False  # normalisation layers: batch statistics couple the examples, or new node kinds
     return type(model) in _stable_module_types() and loss_fn in (hinge, mse, bce_with_logits, softmax_cross_entropy)

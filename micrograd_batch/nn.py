@@ -22,6 +22,17 @@ from .norm import BatchNorm, LayerNorm
 
 Activation = Callable[[Value], Value]
 
+Scores = Union[float, list[float]]
+"""One example's model output as plain numbers: a float, or a list for several outputs."""
+
+
+def plain_scores(output: Union[Value, float, Sequence[Union[Value, float]]]) -> Scores:
+    """A model output (one Value or a list of them) as plain numbers, to compare or to send
+    between processes. Numbers are passed through, so it can be applied to either form."""
+    if isinstance(output, (Value, int, float)):
+        return output.data if isinstance(output, Value) else float(output)
+    return [o.data if isinstance(o, Value) else float(o) for o in output]
+
 
 def _identity(z: Value) -> Value:
     """The 'linear' activation: z itself (a named function, so models can be pickled)."""

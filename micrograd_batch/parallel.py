@@ -47,12 +47,11 @@ from typing import Any, Callable, Optional, Sequence, Union
 from .batch import batch_sum
 from ._checks import is_whole_number
 from .engine import Value, gc_paused
-from .nn import Module
+from .nn import Module, Scores, plain_scores
 
 Example = tuple[Any, Any]
 LossFn = Callable[[Any, Any], Value]  # loss_fn(model(x), y) -> that example's loss L_i
 Workers = Union[int, Executor]  # how many local processes, or an executor to run the tasks on
-Scores = Union[float, list[float]]  # one example's model output as plain numbers
 ChunkSums = tuple[float, list[float], list[Scores]]  # what one task sends back
 
 
@@ -74,14 +73,6 @@ def split(examples: Sequence[Example], parts: int) -> list[list[Example]]:
         chunks.append(examples[start:stop])
         start = stop
     return chunks
-
-
-def plain_scores(output: Union[Value, float, Sequence[Union[Value, float]]]) -> Scores:
-    """A model output (one Value or a list) as plain numbers, to send between processes.
-    Numbers are passed through, so it can be applied to either form."""
-    if isinstance(output, (Value, int, float)):
-        return output.data if isinstance(output, Value) else float(output)
-    return [o.data if isinstance(o, Value) else float(o) for o in output]
 
 
 def chunk_sums(model: Module, chunk: Sequence[Example], loss_fn: LossFn) -> ChunkSums:

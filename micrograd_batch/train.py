@@ -25,7 +25,7 @@ from .compile import CompiledLoss, known_stable
 from .data import minibatches
 from .engine import Value, gc_paused
 from .losses import l2_penalty
-from .nn import Layer, Module, Neuron
+from .nn import Layer, Module, Neuron, Scores, plain_scores
 from .optim import SGD, Optimizer
 from .persist import ModelFileError, PathLike, check_checkpointable, load_checkpoint, save_checkpoint
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:  # for the annotation only: train does not import the parallel
     from .parallel import Workers
 
 Output = Union[Value, Sequence[Value]]
-Scores = Union[float, list[float]]  # one example's model output as plain numbers
 LossFn = Callable[..., Value]  # loss_fn(model(x), y): one example's loss L_i
 Batch = Sequence[tuple]
 
@@ -75,13 +74,6 @@ THRESHOLDS = {"sigmoid": 0.5, "linear": 0.0, "tanh": 0.0}
 is positive above 0.5, a score or logit (linear, tanh) above 0. ReLU outputs have no rule."""
 
 
-def scores_of(output: Union[Output, Scores]) -> Scores:
-    """A model output (one Value or a list) as plain numbers; numbers are passed through."""
-    if isinstance(output, (Value, int, float)):
-        return output.data if isinstance(output, Value) else float(output)
-    return [o.data if isinstance(o, Value) else float(o) for o in output]
-
-
 def _output_activation(model: object) -> Optional[str]:
     """The activation of a model's output: an MLP's `output_activation`, a Neuron's or a
     Layer's `activation` (if its neurons agree); None when it cannot be told."""
@@ -111,7 +103,7 @@ def is_correct(output: Union[Output, Scores], y: object, threshold: Optional[flo
     against `threshold` for one output (labels -1/+1 or 0/1: positive means 1). None when `y`
     is not a class label (a regression target). ValueError for a class index out of range, a
     NaN output, or a one-output model with labels but no `threshold` (None)."""
-    scores = scores_of(output)
+    scores = plain_scores(output)
     values = scores if isinstance(scores, list) else [scores]
     if any(math.isnan(v) for v in values):
         raise ValueError(f"the model output is {scores!r}; a NaN output classifies nothing")
@@ -173,7 +165,7 @@ def _fraction_right(model: Callable[..., Any], examples: Sequence[tuple],
     """The fraction of `examples` classified right (see `is_correct`); None if one label is
     not a class label."""
     with gc_paused():
-        outputs = [scores_of(out) for out in _outputs(model, [x for x, _ in examples], inference=True)]
+        outputs = [plain_scores(out) for out in _outputs(model, [x for x, _ in examples], inference=True)]
     right = [is_correct(out, y, threshold) for out, (_, y) in zip(outputs, examples)]
     if any(r is None for r in right):
         return None
@@ -260,7 +252,7 @@ def _piece_here(model: Module, piece: Batch, loss_fn: LossFn, m: int) -> tuple[f
         loss = node.data if whole else node.data / m
         if math.isfinite(loss):
             node.backward(1.0 if whole else 1.0 / m)
-    return loss, [scores_of(out) for out in outputs]
+    return loss, [plain_scores(out) for out in outputs]
 
 
 def _piece_in_workers(model: Module, piece: Batch, parallel: Any, weight: float) -> tuple[float, list[Scores]]:
