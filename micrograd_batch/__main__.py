@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -91,6 +92,18 @@ def run_tour(out_dir: Path, quick: bool = False, names: Optional[Sequence[str]] 
     return written
 
 
+def unwritable(folder: Path) -> Optional[str]:
+    """Why files cannot be written into `folder` (created if missing), or None if they can:
+    checked before any lesson runs, so a bad --out is one line, not a traceback at the end."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of `python -m micrograd_batch` and of the `micrograd-batch` script."""
     parser = build_parser()
@@ -98,6 +111,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    folder = Path(args.out).parent if args.command == "explore" else Path(args.out)
+    problem = unwritable(folder)
+    if problem:
+        parser.error(f"--out: cannot write into {folder}: {problem}")
     if args.command == "explore":
         if args.batch < 1:
             parser.error(f"--batch must be at least 1, got {args.batch}")

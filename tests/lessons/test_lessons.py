@@ -200,3 +200,16 @@ def test_without_matplotlib_the_tour_prints_its_numbers_and_says_how_to_get_the_
     assert not list(tmp_path.glob("*.svg"))
     from micrograd_batch.lessons import charts
     assert charts.have_matplotlib()  # here, in the test environment, it is installed
+
+
+@pytest.mark.parametrize("command", [["tour", "--quick"], ["batch-by-hand"], ["explore"]])
+def test_an_unwritable_out_is_one_line_before_any_lesson_runs(tmp_path, capsys, command):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out = blocker / "pictures" / ("explore.html" if command == ["explore"] else "")
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "--out", str(out)])
+    assert stop.value.code == 2
+    captured = capsys.readouterr()
+    assert "cannot write into" in captured.err and "Traceback" not in captured.err
+    assert captured.out == ""  # nothing ran: no lesson printed anything
