@@ -92,8 +92,9 @@ def _graph(root: Value, max_nodes: Optional[int]) -> _Graph:
     return graph
 
 
-_SHORT_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "div", Op.WEIGHTED_SUM: "z", "neg": "neg"}
-"""Names for unlabelled computed Values, by op (others use the op itself: "tanh", "relu", ...)."""
+_SHORT_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "div", Op.WEIGHTED_SUM: "z"}
+"""Names for unlabelled computed Values, by op (a power is "pow"; others use the op itself:
+"neg", "tanh", "relu", ...)."""
 
 
 def _names(graph: _Graph) -> list[str]:
