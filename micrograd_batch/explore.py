@@ -42,12 +42,9 @@ import graphviz
 
 from . import viz
 from .batch import batch_mean, mean_of
-from .engine import Op, Value, topological_order
+from .engine import Op, Value
 from .losses import mse
 from .nn import MLP
-
-DEFAULT_MAX_NODES = 300
-"""Graphs with more Values than this are refused (`viz.GraphTooLarge`) unless `max_nodes` is raised."""
 
 EXAMPLE_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#8C6D31", "#7F7F7F")
 """One colour per example, cycled (Okabe-Ito, readable by colour-blind viewers)."""
@@ -86,16 +83,7 @@ class _Graph:
 
 def _graph(root: Value, max_nodes: Optional[int]) -> _Graph:
     """`root`'s graph in forward order, grouped by example; GraphTooLarge above `max_nodes`."""
-    if not isinstance(root, Value):
-        raise TypeError(f"the explorer needs a Value (a loss), got {type(root).__name__}")
-    order = topological_order(root)
-    if max_nodes is not None and len(order) > max_nodes:
-        raise viz.GraphTooLarge(
-            f"the graph has {len(order)} Values, more than max_nodes={max_nodes}: explore a smaller "
-            f"batch or model (4 examples through a 2-3-1 network make 62 Values), or pass "
-            f"max_nodes={len(order)} (or max_nodes=None) to build the page anyway -- it may then be "
-            "slow to lay out and long to step through"
-        )
+    order = viz.checked_order(root, max_nodes, what="the explorer")
     nodes = order[::-1]
     batch = viz.find_batch_node(order)
     group = viz.example_membership(batch) if batch is not None else {}
@@ -104,8 +92,9 @@ def _graph(root: Value, max_nodes: Optional[int]) -> _Graph:
     return graph
 
 
-_SHORT_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "div", Op.WEIGHTED_SUM: "z", "neg": "neg"}
-"""Names for unlabelled computed Values, by op (others use the op itself: "tanh", "relu", ...)."""
+_SHORT_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "div", Op.WEIGHTED_SUM: "z"}
+"""Names for unlabelled computed Values, by op (a power is "pow"; others use the op itself:
+"neg", "tanh", "relu", ...)."""
 
 
 def _names(graph: _Graph) -> list[str]:
@@ -344,7 +333,7 @@ def _dot(graph: _Graph, finals: dict[int, float]) -> str:
     dot.attr("node", fontname=viz.FONT, fontsize="11", shape="record", height="0.2")
     dot.attr("edge", fontname=viz.FONT, fontsize="9", arrowsize="0.5")
     boxes = _boxes(graph)
-    for name, members in viz._clusters(boxes):
+    for name, members in viz.clusters(boxes):
         if name is None:
             _add_nodes(dot, graph, members, finals)
             continue
@@ -365,22 +354,20 @@ def _dot(graph: _Graph, finals: dict[int, float]) -> str:
 
 def reading_keys(graph_nodes: Sequence[Value]) -> dict[int, tuple[int, int]]:
     """id(Value) -> a sort key giving `viz.draw_dot`'s reading order, for Values in forward order:
-    the parameters of neurons (`viz.find_neurons`) in model order -- layer by layer, neuron by
-    neuron, weights then bias -- then every other Value as a depth-first walk from the root,
-    parents in order, meets it (so inputs come x1..xn)."""
+    the parameters of neurons in model order (`viz.neurons_in_model_order`: layer by layer,
+    neuron by neuron), weights then bias, then every other Value as a depth-first walk from the
+    root, parents in order, meets it (`viz.reading_order`: inputs come x1..xn)."""
     order = list(graph_nodes)[::-1]  # root first
-    reading = viz._reading_order(order[0])
-    layer = viz._layers(order)
-    neurons = sorted(viz.find_neurons(order), key=lambda n: (layer[id(n.z)], reading[id(n.z)]))
+    reading = viz.reading_order(order[0])
     keys: dict[int, tuple[int, int]] = {}
-    for p in (p for neuron in neurons for p in neuron.parameters if p.is_leaf):
+    for p in (p for neuron in viz.neurons_in_model_order(order) for p in neuron.parameters if p.is_leaf):
         keys.setdefault(id(p), (0, len(keys)))
     return {id(v): keys.get(id(v), (1, reading[id(v)])) for v in order}
 
 
-def _boxes(graph: _Graph) -> list[viz._Box]:
-    """A `viz._Box` per drawn node (no label: only its group, kind and reading key matter), so
-    that viz's own cluster order (`viz._clusters`) and ranks (`viz._ranks`) apply."""
+def _boxes(graph: _Graph) -> list[viz.Box]:
+    """A `viz.Box` per drawn node (no label: only its group, kind and reading key matter), so
+    that viz's own cluster order (`viz.clusters`) and ranks (`viz.rank_orders`) apply."""
     keys = reading_keys(graph.nodes)
     boxes = []
     for i in filter(graph.drawn, range(len(graph.nodes))):
@@ -388,23 +375,17 @@ def _boxes(graph: _Graph) -> list[viz._Box]:
         group: Optional[int] = graph.group.get(id(v), viz.OUTSIDE)
         shared = group == viz.SHARED
         kind = viz.Kind.SHARED_LEAF if shared and v.is_leaf else viz.Kind.SHARED_VALUE if shared else viz.Kind.VALUE
-        boxes.append(viz._Box(f"n{i}", kind, None if group == viz.OUTSIDE else group, keys[id(v)], ""))
+        boxes.append(viz.Box(f"n{i}", kind, None if group == viz.OUTSIDE else group, keys[id(v)], ""))
     return boxes
 
 
-def _rank_orders(graph: _Graph, boxes: list[viz._Box]) -> list[list[str]]:
-    """Each rank's boxes top to bottom: by cluster (parameters, examples 1..m, the rest), then
-    by reading key. Ranks are viz's: the longest path from the inputs, a leaf just before its
-    nearest consumer."""
+def _rank_orders(graph: _Graph, boxes: list[viz.Box]) -> list[list[str]]:
+    """Each rank's boxes top to bottom (`viz.rank_orders`, along the arrows input -> Value):
+    by cluster (parameters, examples 1..m, the rest), then by reading key."""
     lines: list[tuple[str, str, dict[str, str]]] = [
         (f"n{graph.index[id(p)]}", f"n{i}", {}) for i, v in enumerate(graph.nodes)
         for p in v._parents if graph.drawn(graph.index[id(p)])]
-    ranks = viz._ranks(boxes, lines)
-    position = {box.name: place for place, (_, members) in enumerate(viz._clusters(boxes)) for box in members}
-    by_rank: dict[int, list[viz._Box]] = {}
-    for box in boxes:
-        by_rank.setdefault(ranks[box.name], []).append(box)
-    return [[b.name for b in sorted(by_rank[r], key=lambda b: (position[b.name], b.key))] for r in sorted(by_rank)]
+    return viz.rank_orders(boxes, lines)
 
 
 def _cluster_title(number: int) -> str:
@@ -415,7 +396,7 @@ def _cluster_title(number: int) -> str:
     return "parameters (shared)" if number == viz.SHARED else "shared by every example"
 
 
-def _add_nodes(dot: graphviz.Digraph, graph: _Graph, members: list[viz._Box], finals: dict[int, float]) -> None:
+def _add_nodes(dot: graphviz.Digraph, graph: _Graph, members: list[viz.Box], finals: dict[int, float]) -> None:
     """A record box for each of `members`: its Value's name (with its formula, when short), data
     and grad, one under the other (side by side for a parameter), written with the final numbers
     so that the boxes are wide enough."""
@@ -426,7 +407,7 @@ def _add_nodes(dot: graphviz.Digraph, graph: _Graph, members: list[viz._Box], fi
         if v._parents:
             formula = _expression(graph, v)
             fields = (f"{graph.names[i]} = {formula if len(formula) <= 20 else _op_text(graph, v)}", *fields[1:])
-        name, value, grad = map(_escape_record, fields)
+        name, value, grad = map(viz.escape_record, fields)
         record = f"{name} | {value} | {grad}"
         if not v._parents and graph.group.get(id(v)) == viz.SHARED:  # a parameter: one line, they are many
             record = "{" + record + "}"
@@ -465,13 +446,6 @@ def _add_edges(dot: graphviz.Digraph, graph: _Graph) -> None:
             dot.edge(f"n{graph.index[id(parent)]}", f"n{i}", id=f"e{i}_{k}", **attrs)
 
 
-def _escape_record(text: str) -> str:
-    """`text` safe inside a record label."""
-    for char in "\\{}|<>\"":
-        text = text.replace(char, "\\" + char)
-    return text
-
-
 def _svg(graph: _Graph, finals: dict[int, float]) -> str:
     """The graph as inline SVG (without the XML prologue)."""
     svg = viz.svg_from_dot(_dot(graph, finals))
@@ -507,7 +481,8 @@ def _panel(graph: _Graph, params: list[Value], shortcut: Optional[list[float]], 
 
 
 def explorer_html(root: Value, params: Optional[Sequence[Value]] = None,
-                  max_nodes: Optional[int] = DEFAULT_MAX_NODES, title: str = "Backprop through a mini-batch") -> str:
+                  max_nodes: Optional[int] = viz.DEFAULT_MAX_NODES,
+                  title: str = "Backprop through a mini-batch") -> str:
     """The explorer page for the graph under `root` (typically a `batch_mean` loss), as one HTML string.
 
     params     the Values listed in the parameter panel (default: the labelled leaves shared by
@@ -556,7 +531,7 @@ def _summary(m: int, root: Value) -> str:
 
 
 def save_html(root: Value, path: PathLike, params: Optional[Sequence[Value]] = None,
-              max_nodes: Optional[int] = DEFAULT_MAX_NODES) -> Path:
+              max_nodes: Optional[int] = viz.DEFAULT_MAX_NODES) -> Path:
     """Write the explorer page for the graph under `root` to `path` (see `explorer_html`).
 
     The page is written whole or not at all (a temporary file renamed over `path`); missing
@@ -598,7 +573,7 @@ class ExplorerPage:
 
 
 def explore(root: Value, params: Optional[Sequence[Value]] = None,
-            max_nodes: Optional[int] = DEFAULT_MAX_NODES, height: int = 760) -> ExplorerPage:
+            max_nodes: Optional[int] = viz.DEFAULT_MAX_NODES, height: int = 760) -> ExplorerPage:
     """The explorer for the graph under `root`, shown inline when a Jupyter cell ends with it."""
     return ExplorerPage(explorer_html(root, params=params, max_nodes=max_nodes), height)
 

@@ -26,7 +26,11 @@ batch-aware and drawn in a fixed reading order (left to right, top to bottom):
 Each drawn box has an explicit kind (`Kind`); the clusters are chosen from the kinds and the
 example numbers (`_cluster_of`, `_cluster_style`, `CLUSTER_ORDER`), never from labels: a new box
 (e.g. batch statistics) is a new kind or cluster name there. The layout is fixed in the DOT text:
-each box's rank is computed (`_ranks`), and each rank lists its boxes in reading order.
+each box's rank is computed, and each rank lists its boxes in reading order (`rank_orders`).
+
+The layout pieces are public for the explorer (`explore.py`), which draws its own boxes in the
+same order: `checked_order`, `reading_order`, `neurons_in_model_order`, `Box`, `clusters`,
+`rank_orders` and `escape_record` (not exported by the package).
 
 Size limit: graphs of more than `max_nodes` Values (default `DEFAULT_MAX_NODES` = 300) are
 REFUSED with `GraphTooLarge`, whose message says how to override it.
@@ -45,7 +49,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import graphviz
 
@@ -247,7 +251,7 @@ def draw_dot(
         raise ValueError(f"rankdir must be one of {RANKDIRS}, got {rankdir!r}")
     if detail not in DETAILS:
         raise ValueError(f"detail must be one of {DETAILS}, got {detail!r}")
-    graph = _Graph.of(_checked_order(root, max_nodes), batch_layout, show_contributions)
+    graph = _Graph.of(checked_order(root, max_nodes), batch_layout, show_contributions)
     if detail == "auto":
         detail = "neurons" if graph.neuron_of and len(graph.order) > AUTO_OPS_LIMIT else "ops"
     options = _Options(precision, hide_constants or detail == "neurons", detail == "neurons")
@@ -255,21 +259,25 @@ def draw_dot(
     return _emit(scene, rankdir)
 
 
-def _checked_order(root: Value, max_nodes: Optional[int]) -> list[Value]:
-    """`root`'s graph in topological order, or GraphTooLarge if it has over `max_nodes` Values."""
+def checked_order(root: Value, max_nodes: Optional[int], what: str = "draw_dot") -> list[Value]:
+    """`root`'s graph in topological order (root first), checked before anything is drawn:
+    TypeError when `root` is not a Value, GraphTooLarge (saying how to override the limit) when
+    the graph has more than `max_nodes` Values (None: no limit). `what` names the caller in the
+    messages ("draw_dot", "the explorer")."""
     if not isinstance(root, Value):
-        raise TypeError(f"draw_dot needs a Value, got {type(root).__name__}")
+        raise TypeError(f"{what} needs a Value (the root of a graph, e.g. a loss), got {type(root).__name__}")
     order = topological_order(root)
     if max_nodes is not None and len(order) > max_nodes:
         raise GraphTooLarge(
-            f"the graph has {len(order)} Values, more than max_nodes={max_nodes}: draw a smaller "
-            f"batch or model, or pass max_nodes={len(order)} (or max_nodes=None) to draw it "
-            "anyway -- Graphviz may then take a long time"
+            f"the graph has {len(order)} Values, more than {what}'s max_nodes={max_nodes}: use a smaller "
+            f"batch or model (4 examples through a 2-3-1 network make 62 Values), or pass "
+            f"max_nodes={len(order)} (or max_nodes=None) to go ahead anyway -- Graphviz may then take "
+            "a long time to lay it out"
         )
     return order
 
 
-def _reading_order(root: Value) -> dict[int, int]:
+def reading_order(root: Value) -> dict[int, int]:
     """id(Value) -> when a depth-first walk from `root`, parents in order, first meets it.
     Inputs x1, x2, ... and a layer's neurons come out in the order the model made them."""
     rank: dict[int, int] = {}
@@ -282,13 +290,16 @@ def _reading_order(root: Value) -> dict[int, int]:
     return rank
 
 
-def _layers(order: list[Value]) -> dict[int, int]:
-    """id(Value) -> how many weighted sums lie on the longest path from the leaves to it."""
+def neurons_in_model_order(order: list[Value]) -> list[Neuron]:
+    """The neurons of `order` (root first; `find_neurons`) in the order the model made them:
+    layer by layer (the weighted sums on the longest path from the leaves), and within a layer
+    in reading order (`reading_order`)."""
+    reading = reading_order(order[0])
     layer: dict[int, int] = {}
     for v in reversed(order):  # leaves first
         below = max((layer[id(p)] for p in v._parents), default=0)
         layer[id(v)] = below + (v.op == Op.WEIGHTED_SUM)
-    return layer
+    return sorted(find_neurons(order), key=lambda n: (layer[id(n.z)], reading[id(n.z)]))
 
 
 @dataclass
@@ -297,7 +308,6 @@ class _Table:
 
     name: str  # DOT node name
     prefix: str  # the common start of the parameters' labels, "L1.n2." (display only)
-    layer: int  # the neuron's layer (weighted sums from the leaves to it, itself included)
     parameters: tuple[Value, ...]
     uses: list[Neuron]
 
@@ -313,7 +323,7 @@ class _Graph:
 
     order: list[Value]  # every Value, root first (topological_order)
     ids: dict[int, str]  # id(Value) -> its DOT node name
-    reading: dict[int, int]  # id(Value) -> reading order (see _reading_order)
+    reading: dict[int, int]  # id(Value) -> reading order (see reading_order)
     owner: dict[int, int]  # id(Value) -> example number, or SHARED (see example_membership)
     batch: Optional[Value]  # the batch node, if the picture is grouped by example
     shares: dict[int, dict[int, float]]  # per-example grad contributions (see contributions)
@@ -326,18 +336,16 @@ class _Graph:
         """Analyse `order` (root first) for drawing."""
         batch = find_batch_node(order) if batch_layout else None
         owner = example_membership(batch) if batch is not None else {}
-        reading = _reading_order(order[0])
-        layer = _layers(order)
-        neurons = sorted(find_neurons(order), key=lambda n: (layer[id(n.z)], reading[id(n.z)]))
+        neurons = neurons_in_model_order(order)
         return cls(
             order=order,
             ids={id(v): f"v{i}" for i, v in enumerate(order)},
-            reading=reading,
+            reading=reading_order(order[0]),
             owner=owner,
             batch=batch,
             shares=contributions(order, owner) if show_contributions and batch is not None else {},
             neuron_of={id(v): n for n in neurons for v in (n.z, n.out)},
-            tables=_tables(neurons, owner, layer),
+            tables=_tables(neurons, owner),
             loss_names=_loss_names(batch) if batch is not None else {},
         )
 
@@ -358,7 +366,7 @@ def _loss_names(batch: Value) -> dict[int, str]:
     return names
 
 
-def _tables(neurons: list[Neuron], owner: dict[int, int], layer: dict[int, int]) -> list[_Table]:
+def _tables(neurons: list[Neuron], owner: dict[int, int]) -> list[_Table]:
     """One table per distinct parameter tuple (a neuron used by every example), in model order.
     A neuron gets no table when a parameter is computed, a constant, repeated, in another
     table, or when its parameters belong to different groups; its parameters are drawn alone."""
@@ -374,8 +382,7 @@ def _tables(neurons: list[Neuron], owner: dict[int, int], layer: dict[int, int])
         if leaves and one_group and len(set(key)) == len(key) and not claimed & set(key):
             claimed.update(key)
             prefix = _common_prefix([_text(p.label) for p in neuron.parameters])
-            by_parameters[key] = _Table(f"n{len(by_parameters) + 1}", prefix, layer[id(neuron.z)],
-                                        neuron.parameters, [neuron])
+            by_parameters[key] = _Table(f"n{len(by_parameters) + 1}", prefix, neuron.parameters, [neuron])
     return list(by_parameters.values())
 
 
@@ -395,8 +402,9 @@ class _Options:
 
 
 @dataclass
-class _Box:
-    """One drawn node: a Value's box, an op's oval, a neuron, or a parameter table."""
+class Box:
+    """One drawn node: a Value's box, an op's oval, a neuron, or a parameter table. Its `kind`
+    and `group` choose its cluster (`clusters`), its `key` its place there (`rank_orders`)."""
 
     name: str  # DOT node name
     kind: str  # a Kind
@@ -414,7 +422,7 @@ class _Scene:
     options: _Options
     skipped: set[int]  # ids of Values drawn in no box of their own (tabled, folded, hidden)
     values: dict[str, Value] = field(default_factory=dict)  # box name -> the Value it shows
-    boxes: list[_Box] = field(default_factory=list)
+    boxes: list[Box] = field(default_factory=list)
     lines: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     orders: list[list[str]] = field(default_factory=list)
 
@@ -427,7 +435,7 @@ class _Scene:
         scene = cls(graph, options, tabled | folded | hidden)
         for number, table in enumerate(graph.tables):
             label = _table_label(table, graph.shares, options.precision)
-            scene.boxes.append(_Box(table.name, Kind.PARAMETERS, graph.group(table.parameters[0]), (0, number),
+            scene.boxes.append(Box(table.name, Kind.PARAMETERS, graph.group(table.parameters[0]), (0, number),
                                    label, _box_attrs(Kind.PARAMETERS)))
         for v in graph.order:
             if id(v) not in scene.skipped:
@@ -443,11 +451,11 @@ class _Scene:
         group = None if kind == Kind.BATCH else graph.group(v)
         label = _value_label(title, v, self.options.precision, graph.shares.get(id(v), {}), kind == Kind.NEURON)
         key = (1, graph.reading[id(v)])
-        self.boxes.append(_Box(graph.ids[id(v)], kind, group, key, label, _box_attrs(kind)))
+        self.boxes.append(Box(graph.ids[id(v)], kind, group, key, label, _box_attrs(kind)))
         self.values[graph.ids[id(v)]] = v
         if v._parents and not self.options.neurons:
             self.values[graph.ids[id(v)] + "_op"] = v
-            self.boxes.append(_Box(graph.ids[id(v)] + "_op", Kind.OP, group, key, _op_text(graph, v, hidden),
+            self.boxes.append(Box(graph.ids[id(v)] + "_op", Kind.OP, group, key, _op_text(graph, v, hidden),
                                   {"shape": "ellipse", "height": "0.3", "margin": "0.03,0.02"}))
 
     def head_of(self, v: Value) -> str:
@@ -489,19 +497,12 @@ class _Scene:
                     "constraint": "true" if number == 0 else "false"}))
 
     def add_orders(self) -> None:
-        """Fix every box's rank (`_ranks`) and its place in the rank: clusters in order (the
-        parameters, then examples 1..m), within a cluster by key (model order for tables and
-        neurons, reading order for the rest: x1 before x2)."""
-        ranks = _ranks(self.boxes, self.lines)
-        position = {name: i for i, (name, _) in enumerate(_clusters(self.boxes))}
-        by_rank: dict[int, list[_Box]] = {}
-        for box in self.boxes:
-            by_rank.setdefault(ranks[box.name], []).append(box)
-        for rank in sorted(by_rank):
-            boxes = sorted(by_rank[rank], key=lambda b: (position[_cluster_of(b)], self.order_key(b)))
-            self.orders.append([b.name for b in boxes])
+        """Fix every box's rank and its place in the rank (`rank_orders`): clusters in order (the
+        parameters, then examples 1..m), within a cluster by `order_key` (model order for tables
+        and neurons, reading order for the rest: x1 before x2)."""
+        self.orders = rank_orders(self.boxes, self.lines, key=self.order_key)
 
-    def order_key(self, box: _Box) -> tuple[int, int]:
+    def order_key(self, box: Box) -> tuple[int, int]:
         """Where a box goes within its cluster and rank: a neuron's box or weighted-sum oval at
         its table's place (model order), anything else in reading order."""
         value = self.values.get(box.name)
@@ -512,7 +513,7 @@ class _Scene:
         return box.key
 
 
-def _ranks(boxes: list[_Box], lines: list[tuple[str, str, dict[str, str]]]) -> dict[str, int]:
+def _ranks(boxes: list[Box], lines: list[tuple[str, str, dict[str, str]]]) -> dict[str, int]:
     """Each box's rank (column in LR): the longest path to it from a box no line enters, with
     such a box placed just before its nearest consumer (as Graphviz does)."""
     heads: dict[str, list[str]] = {b.name: [] for b in boxes}
@@ -536,9 +537,25 @@ def _ranks(boxes: list[_Box], lines: list[tuple[str, str, dict[str, str]]]) -> d
     return rank
 
 
-def _by_key(box: _Box) -> tuple[int, int]:
+def _by_key(box: Box) -> tuple[int, int]:
     """A box's reading order within its group (a sort key)."""
     return box.key
+
+
+def rank_orders(boxes: list[Box], lines: list[tuple[str, str, dict[str, str]]],
+                key: Callable[[Box], tuple[int, int]] = _by_key) -> list[list[str]]:
+    """The box names of each rank (column in LR), ranks in order, each top to bottom: by cluster
+    (`clusters`' order: parameters, examples 1..m, the rest), then by `key` (default: the box's
+    own reading key). A box's rank is the longest path to it along `lines` (tail, head, attrs;
+    a tail may name a port, "n1:e2:e"), a box no line enters just before its nearest consumer.
+    Graphviz keeps these orders when each is drawn as invisible lines within one rank."""
+    ranks = _ranks(boxes, lines)
+    position = {name: place for place, (name, _) in enumerate(clusters(boxes))}
+    by_rank: dict[int, list[Box]] = {}
+    for box in boxes:
+        by_rank.setdefault(ranks[box.name], []).append(box)
+    return [[b.name for b in sorted(by_rank[rank], key=lambda b: (position[_cluster_of(b)], key(b)))]
+            for rank in sorted(by_rank)]
 
 
 def _box_attrs(kind: str) -> dict[str, str]:
@@ -636,7 +653,7 @@ def _text(label: object) -> str:
                    for c in text)
 
 
-def _record(text: str) -> str:
+def escape_record(text: str) -> str:
     """`text` safe inside a record label: backslash-escape the characters records give meaning."""
     for char in "\\{}|<>\"":
         text = text.replace(char, "\\" + char)
@@ -650,7 +667,7 @@ def _value_label(title: str, v: Value, precision: int, shares: dict[int, float],
     fields = [f"data {_fmt(v.data, precision)}", f"grad {_fmt(v.grad, precision)}"]
     if wide:
         fields = ["{ " + " | ".join(fields) + " }"]
-    body = " | ".join([_record(title)] + fields if title else fields)
+    body = " | ".join([escape_record(title)] + fields if title else fields)
     if not shares:
         return body
     rows = [f"<e{_group_name(g)}> {_who(g)}: {_fmt(shares[g], precision, sign=True)}" for g in sorted(shares)]
@@ -663,11 +680,12 @@ def _table_label(table: _Table, shares: dict[int, dict[int, float]], precision: 
     column sums to the grad). The last column's cell of example i is port e<i>."""
     params = table.parameters
     groups = sorted({g for p in params for g in shares.get(id(p), {})})
-    title = _record(table.title or "neuron")
+    title = escape_record(table.title or "neuron")
     columns = [" | ".join([title, "data", "grad", *(_who(g) for g in groups)])]
     for position, p in enumerate(params):
         last = position == len(params) - 1
-        cells = [_record(_text(p.label)[len(table.prefix):] or "?"), _fmt(p.data, precision), _fmt(p.grad, precision)]
+        name = escape_record(_text(p.label)[len(table.prefix):] or "?")
+        cells = [name, _fmt(p.data, precision), _fmt(p.grad, precision)]
         for g in groups:  # a group that does not use p adds 0 to its grad
             text = _fmt(shares.get(id(p), {}).get(g, 0.0), precision, sign=True)
             cells.append(f"<e{_group_name(g)}> {text}" if last else text)
@@ -687,7 +705,7 @@ def _fmt(x: float, precision: int, sign: bool = False) -> str:
 # ---- clusters and DOT ------------------------------------------------------------------------
 
 
-def _cluster_of(box: _Box) -> Optional[str]:
+def _cluster_of(box: Box) -> Optional[str]:
     """Which box a drawn node sits in: "shared" (parameters), "stats" (computed Values that
     several examples use), an example's number, or None (outside, e.g. the batch node)."""
     if box.group is None:
@@ -715,9 +733,10 @@ def _cluster_style(name: str) -> dict[str, str]:
     return {**style, "label": f"example {name}", "style": "rounded", "color": "gray50"}
 
 
-def _clusters(boxes: list[_Box]) -> list[tuple[Optional[str], list[_Box]]]:
-    """The boxes by cluster, clusters in drawing order (named ones, examples 1..m, then None)."""
-    by_cluster: dict[Optional[str], list[_Box]] = {}
+def clusters(boxes: list[Box]) -> list[tuple[Optional[str], list[Box]]]:
+    """The boxes by cluster, each sorted by key, clusters in drawing order: the named ones
+    ("shared" parameters, "stats"), examples "1".."m", then None (outside the examples)."""
+    by_cluster: dict[Optional[str], list[Box]] = {}
     for box in sorted(boxes, key=_by_key):
         by_cluster.setdefault(_cluster_of(box), []).append(box)
     names = [n for n in CLUSTER_ORDER if n in by_cluster]
@@ -731,7 +750,7 @@ def _emit(scene: _Scene, rankdir: str) -> GraphPicture:
     dot.attr(rankdir=rankdir, newrank="true", ranksep="0.2", nodesep="0.08")
     dot.attr("node", fontname=FONT, fontsize=FONT_SIZE)
     dot.attr("edge", fontname=FONT, fontsize=FONT_SIZE, arrowsize="0.6", arrowhead="none")
-    for name, boxes in _clusters(scene.boxes):
+    for name, boxes in clusters(scene.boxes):
         if name is None:
             _add_boxes(dot, boxes)
             continue
@@ -755,7 +774,7 @@ def _emit(scene: _Scene, rankdir: str) -> GraphPicture:
     return dot
 
 
-def _add_boxes(graph: graphviz.Digraph, boxes: list[_Box]) -> None:
+def _add_boxes(graph: graphviz.Digraph, boxes: list[Box]) -> None:
     for box in boxes:
         graph.node(box.name, box.label, **box.attrs)
 

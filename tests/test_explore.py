@@ -243,8 +243,9 @@ def test_page_is_self_contained_and_light():
 def test_too_large_graphs_are_refused_with_how_to_override(tmp_path):
     loss, model = demo_loss(batch_size=4)
     count = len(topological_order(loss))
-    with pytest.raises(viz.GraphTooLarge, match=rf"{count} Values.*max_nodes={count}.*max_nodes=None"):
+    with pytest.raises(viz.GraphTooLarge, match=rf"{count} Values.*max_nodes={count}.*max_nodes=None") as refused:
         save_html(loss, tmp_path / "page.html", max_nodes=count - 1)
+    assert f"4 examples through a 2-3-1 network make {count} Values" in str(refused.value)  # its hint is true
     assert not (tmp_path / "page.html").exists()
     assert save_html(loss, tmp_path / "page.html", max_nodes=count).exists()
     with no_render():
