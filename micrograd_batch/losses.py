@@ -37,7 +37,7 @@ def _as_targets(target: object, count: int) -> list[float]:
     targets = [target] if isinstance(target, Real) else list(target)
     if len(targets) != count:
         raise ValueError(f"expected {count} targets for {count} outputs, got {len(targets)}")
-    return [as_float(t) for t in targets]
+    return [as_float(t, "each target") for t in targets]
 
 
 def _one_output(output: Output, loss: str) -> Value:
@@ -50,7 +50,7 @@ def _one_output(output: Output, loss: str) -> Value:
 
 def _check_label(y: object, allowed: tuple[float, ...], loss: str) -> float:
     """A class label, checked against the values `loss` accepts."""
-    label = as_float(y)
+    label = as_float(y, f"the {loss} label y")
     if label not in allowed:
         raise ValueError(f"{loss} needs labels in {allowed}, got {y!r}")
     return label
@@ -109,7 +109,7 @@ def l2_penalty(params: Sequence[Value], alpha: float) -> Value:
     """
     params = tuple(params)
     check_values(params, "l2_penalty", item="parameter")
-    alpha = as_float(alpha)
+    alpha = as_float(alpha, "l2_penalty's alpha")
     value = alpha * math.fsum(p.data * p.data for p in params)
     # d/dp = 2·alpha·p
     return Value(value, "L2", parents=params, local_grads=tuple(2.0 * alpha * p.data for p in params),

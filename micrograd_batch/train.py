@@ -92,7 +92,7 @@ def decision_threshold(model: object, threshold: Optional[float] = None) -> Opti
     if threshold is None:
         kind = _output_activation(model)
         return THRESHOLDS.get(kind) if kind is not None else None
-    value = as_float(threshold)
+    value = as_float(threshold, "threshold")
     if not math.isfinite(value):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
     return value
@@ -509,7 +509,7 @@ def _check_numbers(model: object, epochs: object, workers: object, l2: object,
     if not is_whole_number(epochs):
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
     try:
-        l2_value = as_float(l2)
+        l2_value = as_float(l2, "l2")
     except OverflowError:  # an int beyond the float range
         l2_value = math.inf
     if not 0.0 <= l2_value < math.inf:
