@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from numbers import Real
-from typing import Iterable, Sequence, Union
+from typing import Any, Callable, Iterable, Sequence, Union
 
 from ._checks import as_float, is_whole_number
 from .engine import Value, check_values, logsumexp, stable_sigmoid, stable_softplus
 
-Output = Union[Value, Sequence[Value]]
+Output = Union[Value, Sequence[Value]]  # a model's output for one example: one Value or several
+# loss_fn(model(x), y): that example's loss L_i. The output is typed Any, not Output: a loss takes
+# the part of Output it handles (hinge one Value, softmax_cross_entropy a list), and a Callable
+# whose first parameter is narrower than Output would not be accepted as a LossFn.
+LossFn = Callable[[Any, Any], Value]
 
 
 def _as_list(output: Output) -> list[Value]:
