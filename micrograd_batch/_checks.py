@@ -7,16 +7,16 @@ so bad input never turns into a silent wrong number or a crash deep inside.
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Optional
 
 
-def as_float(data: object) -> float:
-    """Return `data` as a float, or raise a TypeError that names what was given instead."""
+def as_float(data: object, what: Optional[str] = None) -> float:
+    """Return `data` as a float, or raise a TypeError that names `what` it was meant to be
+    ("lr must be a real number ...") and what was given instead; `what` None: a Value's data."""
     if isinstance(data, Real) and not isinstance(data, bool):
         return float(data)
-    raise TypeError(
-        f"Value needs a real number (int or float), got {type(data).__name__}: {data!r:.60}"
-    )
+    wanted = f"{what} must be" if what is not None else "Value needs"
+    raise TypeError(f"{wanted} a real number (int or float), got {type(data).__name__}: {data!r:.60}")
 
 
 def is_whole_number(x: object, minimum: int = 1) -> bool:

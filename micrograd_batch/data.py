@@ -20,10 +20,11 @@ def minibatches(
     examples: Sequence[Example], batch_size: int, shuffle: bool = True, seed: int | None = None,
     drop_last: bool = False,
 ) -> Iterator[list[Example]]:
-    """Yield consecutive mini-batches (lists) of `batch_size` examples covering one epoch.
+    """An iterator over consecutive mini-batches (lists) of `batch_size` examples covering one epoch.
 
     With `shuffle`, the order is a permutation drawn from `random.Random(seed)`. The last batch
-    may be smaller, unless `drop_last` is set.
+    may be smaller, unless `drop_last` is set. The arguments are checked here, when it is
+    called, not at the first batch.
     """
     if not is_whole_number(batch_size):
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
@@ -31,10 +32,16 @@ def minibatches(
         raise TypeError(f"examples must be a list of examples, got {type(examples).__name__}")
     if len(examples) == 0:
         raise ValueError("no examples to make mini-batches from")
-    batch_size = int(batch_size)
     order = list(range(len(examples)))
     if shuffle:
         random.Random(as_seed(seed)).shuffle(order)
+    return _batches(examples, order, int(batch_size), drop_last)
+
+
+def _batches(examples: Sequence[Example], order: list[int], batch_size: int,
+             drop_last: bool) -> Iterator[list[Example]]:
+    """Yield the examples in `order`, `batch_size` at a time (the last, smaller batch dropped
+    when `drop_last`)."""
     for start in range(0, len(order), batch_size):
         indices = order[start:start + batch_size]
         if drop_last and len(indices) < batch_size:

@@ -124,7 +124,7 @@ class Value:
     def __pow__(self, exponent: Operand) -> Value:
         if isinstance(exponent, Value):
             return _value_power(self, exponent)
-        n, x = as_float(exponent), self.data
+        n, x = as_float(exponent, "the exponent"), self.data
         if x == 0.0 and n < 0.0:
             raise ZeroDivisionError(f"0 cannot be raised to a negative power ({n!r})")
         if x < 0.0 and math.isfinite(n) and not n.is_integer():
@@ -254,7 +254,7 @@ class Value:
         pass (Ctrl-C) leaves the leaves' gradients partly accumulated, but never affects a
         later pass.
         """
-        fused_backward(self, as_float(seed))
+        fused_backward(self, as_float(seed, "backward's seed"))
 
 
 def _coerce(other: object) -> Value:
@@ -352,7 +352,7 @@ def textbook_backward(root: Value, seed: float = 1.0) -> None:
     for node in order:
         if node._parents:  # intermediate nodes start from zero; leaves accumulate
             node.grad = 0.0
-    root.grad = as_float(seed)
+    root.grad = as_float(seed, "backward's seed")
     for node in order:  # from the output back to the inputs
         for parent, local in zip(node._parents, node._local_grads):
             parent.grad += local * node.grad  # the chain rule, one edge

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from numbers import Real
-from typing import Iterable, Sequence, Union
+from typing import Any, Callable, Iterable, Sequence, Union
 
 from ._checks import as_float, is_whole_number
 from .engine import Value, check_values, logsumexp, stable_sigmoid, stable_softplus
 
-Output = Union[Value, Sequence[Value]]
+Output = Union[Value, Sequence[Value]]  # a model's output for one example: one Value or several
+# loss_fn(model(x), y): that example's loss L_i. The output is typed Any, not Output: a loss takes
+# the part of Output it handles (hinge one Value, softmax_cross_entropy a list), and a Callable
+# whose first parameter is narrower than Output would not be accepted as a LossFn.
+LossFn = Callable[[Any, Any], Value]
 
 
 def _as_list(output: Output) -> list[Value]:
@@ -37,7 +41,7 @@ def _as_targets(target: object, count: int) -> list[float]:
     targets = [target] if isinstance(target, Real) else list(target)
     if len(targets) != count:
         raise ValueError(f"expected {count} targets for {count} outputs, got {len(targets)}")
-    return [as_float(t) for t in targets]
+    return [as_float(t, "each target") for t in targets]
 
 
 def _one_output(output: Output, loss: str) -> Value:
@@ -50,7 +54,7 @@ def _one_output(output: Output, loss: str) -> Value:
 
 def _check_label(y: object, allowed: tuple[float, ...], loss: str) -> float:
     """A class label, checked against the values `loss` accepts."""
-    label = as_float(y)
+    label = as_float(y, f"the {loss} label y")
     if label not in allowed:
         raise ValueError(f"{loss} needs labels in {allowed}, got {y!r}")
     return label
@@ -109,7 +113,7 @@ def l2_penalty(params: Sequence[Value], alpha: float) -> Value:
     """
     params = tuple(params)
     check_values(params, "l2_penalty", item="parameter")
-    alpha = as_float(alpha)
+    alpha = as_float(alpha, "l2_penalty's alpha")
     value = alpha * math.fsum(p.data * p.data for p in params)
     # d/dp = 2·alpha·p
     return Value(value, "L2", parents=params, local_grads=tuple(2.0 * alpha * p.data for p in params),

@@ -14,16 +14,20 @@ from .engine import Value, check_values
 
 
 class Optimizer:
-    """Holds a list of parameters; subclasses define `step()`."""
+    """Holds a list of parameters, the learning rate and the weight decay (checked here, once);
+    subclasses define `step()`."""
 
-    def __init__(self, params: Iterable[Value], lr: float) -> None:
+    def __init__(self, params: Iterable[Value], lr: float, weight_decay: float = 0.0) -> None:
         self.params = list(params)
         if not self.params:
             raise ValueError("the optimiser got no parameters to update")
         check_values(self.params, type(self).__name__, item="parameter")
-        self.lr = as_float(lr)
+        self.lr = as_float(lr, "lr")
         if not 0.0 < self.lr < math.inf:
             raise ValueError(f"learning rate must be a positive finite number, got {lr!r}")
+        self.weight_decay = as_float(weight_decay, "weight_decay")
+        if not 0.0 <= self.weight_decay < math.inf:
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to 0 before the next backward pass."""
@@ -89,13 +93,10 @@ class SGD(Optimizer):
         self, params: Iterable[Value], lr: float = 0.01, momentum: float = 0.0,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr)
-        self.momentum = as_float(momentum)
-        self.weight_decay = as_float(weight_decay)
+        super().__init__(params, lr, weight_decay)
+        self.momentum = as_float(momentum, "momentum")
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        if not 0.0 <= self.weight_decay < math.inf:
-            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
         self.velocity = [0.0] * len(self.params)
 
     def step(self) -> None:
@@ -127,17 +128,14 @@ class Adam(Optimizer):
         self, params: Iterable[Value], lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8, weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr)
-        self.beta1, self.beta2 = (as_float(b) for b in betas)
+        super().__init__(params, lr, weight_decay)
+        self.beta1, self.beta2 = (as_float(b, "each of Adam's betas") for b in betas)
         for b in (self.beta1, self.beta2):
             if not 0.0 <= b < 1.0:
                 raise ValueError(f"Adam betas must be in [0, 1), got {betas!r}")
-        self.eps = as_float(eps)
+        self.eps = as_float(eps, "Adam eps")
         if not 0.0 < self.eps < math.inf:  # eps = 0 would divide 0 by 0 for a zero gradient
             raise ValueError(f"Adam eps must be a positive finite number, got {eps!r}")
-        self.weight_decay = as_float(weight_decay)
-        if not 0.0 <= self.weight_decay < math.inf:
-            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
         self.m = [0.0] * len(self.params)
         self.v = [0.0] * len(self.params)
         self.t = 0

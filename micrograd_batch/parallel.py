@@ -42,15 +42,15 @@ from concurrent.futures import FIRST_EXCEPTION, BrokenExecutor, Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import connection
 from multiprocessing.context import BaseContext
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 from .batch import batch_sum
 from ._checks import is_whole_number
 from .engine import Value, gc_paused
+from .losses import LossFn
 from .nn import Module, Scores, plain_scores
 
 Example = tuple[Any, Any]
-LossFn = Callable[[Any, Any], Value]  # loss_fn(model(x), y) -> that example's loss L_i
 Workers = Union[int, Executor]  # how many local processes, or an executor to run the tasks on
 ChunkSums = tuple[float, list[float], list[Scores]]  # what one task sends back
 
@@ -285,11 +285,19 @@ class DataParallel:
         """
         return self.grad_and_outputs(examples)[0]
 
-    def grad_and_outputs(self, examples: Sequence[Example]) -> tuple[float, list[Scores]]:
-        """`grad(examples)`, and each example's model output as plain numbers, in order."""
+    def grad_and_outputs(self, examples: Sequence[Example], m: Optional[int] = None) -> tuple[float, list[Scores]]:
+        """`grad(examples)`, and each example's model output as plain numbers, in order.
+
+        The sums are divided by `m` (default: the number of examples): for a micro-batch of a
+        batch of m examples, (1/m) Σ_i L_i and (1/m) Σ_i ∂L_i/∂θ over the micro-batch, its
+        share of the batch's mean loss and gradient.
+        """
         examples = list(examples)
         if not examples:
             raise ValueError("the gradient of an empty batch: there must be at least one example")
+        if m is not None and not is_whole_number(m, len(examples)):
+            raise ValueError(f"m, the size of the batch these {len(examples)} examples are part of, "
+                             f"must be a whole number >= {len(examples)}, got {m!r:.40}")
         if getattr(self.model, "couples_examples", False):
             raise ValueError("DataParallel splits each batch into chunks, but this model couples the examples "
                              "of a batch (batch norm in training mode normalises over the whole batch); "
@@ -297,7 +305,7 @@ class DataParallel:
         params = self.model.parameters()
         values = [p.data for p in params]
         sums = self._run(values, split(examples, self.chunks))
-        m = len(examples)
+        m = len(examples) if m is None else int(m)
         increments = [math.fsum(grads[k] for _, grads, _ in sums) / m for k in range(len(params))]
         outputs = [scores for _, _, chunk_scores in sums for scores in chunk_scores]
         _add_into_grads(params, increments)  # Σ over chunks, then / m

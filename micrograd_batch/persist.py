@@ -30,12 +30,12 @@ hold exactly, not a regular file, more than MAX_FILE_BYTES — raises `ModelFile
 no permission) are the usual `OSError`s; a path that is not a str, bytes or os.PathLike is a
 TypeError, and nothing is opened.
 
-A checkpoint (`save_checkpoint`, `load_checkpoint`) holds the model, its buffers, the
-optimiser's state and the training loop's progress, so a run can resume exactly:
+A checkpoint (`save_checkpoint`, `load_checkpoint`) holds the model (BatchNorm's running
+statistics included), the optimiser's state and the training loop's progress, so a run can
+resume exactly:
 
     {"format": "micrograd_batch.checkpoint", "format_version": 1,
      "model": {the model dict above},
-     "buffers": [[...], ...],        # model.buffers(), e.g. BatchNorm running statistics
      "optimizer": {"kind": "SGD", "settings": {"lr": .., "momentum": .., "weight_decay": ..},
                    "state": {"velocity": [...]}},          # Adam: beta1, beta2, eps; m, v, t
      "progress": {...}}              # the loop's own state; see train.fit
@@ -535,7 +535,10 @@ def _set_norms(model: MLP, norms: list[dict[str, Any]]) -> None:
 # ---- checkpoints: model, optimiser and the training loop's progress ---------------------------
 
 CHECKPOINT_FORMAT = "micrograd_batch.checkpoint"
-_CHECKPOINT_KEYS = ("format", "format_version", "model", "buffers", "optimizer", "progress")
+_CHECKPOINT_KEYS = ("format", "format_version", "model", "optimizer", "progress")
+# Checkpoints written by earlier versions also hold "buffers": [] (a hook for a model.buffers() no
+# library model has); such a file is still read, one whose "buffers" holds anything is refused.
+_OLD_KEYS = ("buffers",)
 _OPTIMIZER_KEYS = ("kind", "settings", "state")
 
 # Per optimiser kind: its class, its settings (floats), its per-parameter state (lists of floats,
@@ -553,14 +556,6 @@ def _optimizer_kind(optimizer: object) -> str:
             return kind
     raise TypeError(f"a checkpoint can hold the state of SGD or Adam, got {type(optimizer).__name__}"
                     " (a subclass may keep state these two do not have)")
-
-
-def _buffers_of(model: object) -> list[list[float]]:
-    """The model's buffers: non-trainable numbers that training changes (BatchNorm's running
-    mean and variance). A model that has them lists them, as the plain lists of floats it
-    uses, with a `buffers()` method; a model without that method has none."""
-    buffers = getattr(model, "buffers", None)
-    return [] if buffers is None else list(buffers())
 
 
 def check_checkpointable(model: object, optimizer: object, path: object = "checkpoint.json") -> None:
@@ -594,8 +589,8 @@ def optimizer_to_dict(optimizer: Optimizer) -> dict[str, Any]:
 
 def save_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer,
                     progress: Optional[Mapping[str, Any]] = None) -> None:
-    """Write a checkpoint atomically (as `save_model` writes a model): the model exactly, its
-    buffers (see `_buffers_of`), the optimiser's kind, settings and state exactly, and
+    """Write a checkpoint atomically (as `save_model` writes a model): the model exactly
+    (BatchNorm's running statistics included), the optimiser's kind, settings and state exactly, and
     `progress`, a JSON-ready dict of the training loop's own state (`fit` keeps the epochs
     done, the History and the shuffling seed there; tuples come back as lists).
 
@@ -608,7 +603,6 @@ def save_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer,
         "format": CHECKPOINT_FORMAT,
         "format_version": FORMAT_VERSION,
         "model": model_to_dict(model),
-        "buffers": [[float(x) for x in buffer] for buffer in _buffers_of(model)],
         "optimizer": optimizer_to_dict(optimizer),
         "progress": dict(progress or {}),
     }
@@ -664,20 +658,18 @@ def _optimizer_state(data: object, optimizer: Optimizer, source: object) -> dict
     return state
 
 
-def _buffer_values(data: object, model: object, source: object) -> list[list[float]]:
-    """The buffers a checkpoint holds, checked against the model's own (count and lengths)."""
-    ours = _buffers_of(model)
-    if not isinstance(data, list) or len(data) != len(ours):
-        count = len(data) if isinstance(data, list) else type(data).__name__
-        raise ModelFileError(source, f"'buffers' has {count} entries, the model has {len(ours)} "
-                                     "buffers (e.g. BatchNorm running statistics)")
-    return [_numbers(saved, len(buffer), f"buffers[{i}]", source)
-            for i, (saved, buffer) in enumerate(zip(data, ours))]
+def _check_no_buffers(data: dict[str, Any], source: object) -> None:
+    """ModelFileError unless the old 'buffers' key is absent or [] (as every earlier checkpoint
+    of a library model has it): state saved there would not be restored."""
+    if "buffers" in data and data["buffers"] != []:
+        raise ModelFileError(source, f"'buffers' is {data['buffers']!r:.40}: this version restores no "
+                                     "model.buffers() (BatchNorm's running statistics are in 'model'); "
+                                     "expected no 'buffers', or []")
 
 
 def load_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer,
                     check: Optional[Callable[[dict[str, Any]], None]] = None) -> dict[str, Any]:
-    """Restore `model` (parameters and buffers) and `optimizer` (state) from a checkpoint
+    """Restore `model` (parameters, BatchNorm statistics) and `optimizer` (state) from a checkpoint
     written by `save_checkpoint`, exactly; return the checkpoint's `progress` dict.
 
     `model` and `optimizer` must be built like the saved ones: same sizes and activations,
@@ -688,9 +680,9 @@ def load_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer,
     """
     _check_matching(model, optimizer)
     data = _check_header(_read(path), path, CHECKPOINT_FORMAT)
-    _check_keys(data, _CHECKPOINT_KEYS, path)
+    _check_keys(data, _CHECKPOINT_KEYS, path, optional=_OLD_KEYS)
+    _check_no_buffers(data, path)
     params, norms = _parameters_for(model, data["model"], path)
-    buffers = _buffer_values(data["buffers"], model, path)
     state = _optimizer_state(data["optimizer"], optimizer, path)
     progress = data["progress"]
     if not isinstance(progress, dict):
@@ -698,8 +690,6 @@ def load_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer,
     if check is not None:
         check(progress)
     _set_values(model, params, norms)
-    for buffer, values in zip(_buffers_of(model), buffers):
-        buffer[:] = values
     for name, value in state.items():
         setattr(optimizer, name, value)
     return progress

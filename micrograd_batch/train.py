@@ -17,23 +17,19 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from numbers import Integral, Real
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, ContextManager, Iterator, Optional, Sequence, Union
 
 from ._checks import as_float, is_whole_number
 from .batch import batch_mean, batch_sum
 from .compile import CompiledLoss, known_stable
 from .data import minibatches
 from .engine import Value, gc_paused
-from .losses import l2_penalty
+from .losses import LossFn, Output, l2_penalty
 from .nn import Layer, Module, Neuron, Scores, plain_scores
 from .optim import SGD, Optimizer
+from .parallel import DataParallel, Workers, uses_workers
 from .persist import ModelFileError, PathLike, check_checkpointable, load_checkpoint, save_checkpoint
 
-if TYPE_CHECKING:  # for the annotation only: train does not import the parallel part to run
-    from .parallel import Workers
-
-Output = Union[Value, Sequence[Value]]
-LossFn = Callable[..., Value]  # loss_fn(model(x), y): one example's loss L_i
 Batch = Sequence[tuple]
 
 
@@ -92,7 +88,7 @@ def decision_threshold(model: object, threshold: Optional[float] = None) -> Opti
     if threshold is None:
         kind = _output_activation(model)
         return THRESHOLDS.get(kind) if kind is not None else None
-    value = as_float(threshold)
+    value = as_float(threshold, "threshold")
     if not math.isfinite(value):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
     return value
@@ -203,7 +199,8 @@ def _pieces(batch: Batch, micro_batch_size: Optional[int]) -> list[Batch]:
 
 def batch_gradient(
     model: Module, batch: Batch, loss_fn: LossFn, *, l2: float = 0.0,
-    micro_batch_size: Optional[int] = None, parallel: Any = None, compiled: Optional[CompiledLoss] = None,
+    micro_batch_size: Optional[int] = None, parallel: Optional[DataParallel] = None,
+    compiled: Optional[CompiledLoss] = None,
 ) -> tuple[float, list[Scores]]:
     """One batch's mean loss (plus `l2`·Σp²); adds its gradient into every parameter's `.grad`.
 
@@ -229,8 +226,8 @@ def batch_gradient(
         penalty.backward()  # p.grad += 2·l2·p
         loss_value = penalty.data
     for piece in _pieces(batch, micro_batch_size):
-        if parallel is not None:
-            piece_loss, piece_outputs = _piece_in_workers(model, piece, parallel, len(piece) / m)
+        if parallel is not None:  # the workers' share: (1/m) Σ over the piece
+            piece_loss, piece_outputs = parallel.grad_and_outputs(piece, m)
         else:
             piece_loss, piece_outputs = _piece_here(model, piece, loss_fn, m)
         loss_value += piece_loss
@@ -255,23 +252,8 @@ def _piece_here(model: Module, piece: Batch, loss_fn: LossFn, m: int) -> tuple[f
     return loss, [plain_scores(out) for out in outputs]
 
 
-def _piece_in_workers(model: Module, piece: Batch, parallel: Any, weight: float) -> tuple[float, list[Scores]]:
-    """A piece's mean loss and outputs from the workers; adds `weight` × its mean gradient."""
-    if weight == 1.0:
-        loss, outputs = parallel.grad_and_outputs(piece)
-        return loss, list(outputs)
-    params = model.parameters()
-    before = [p.grad for p in params]
-    for p in params:
-        p.grad = 0.0
-    loss, outputs = parallel.grad_and_outputs(piece)
-    for p, g in zip(params, before):
-        p.grad = g + weight * p.grad
-    return weight * loss, list(outputs)
-
-
 def _step(model: Module, batch: Batch, loss_fn: LossFn, optimizer: Optimizer, l2: float,
-          micro_batch_size: Optional[int], parallel: Any,
+          micro_batch_size: Optional[int], parallel: Optional[DataParallel],
           compiled: Optional[CompiledLoss] = None) -> tuple[float, list[Scores]]:
     """Zero the gradients, `batch_gradient`, and step; FloatingPointError if the loss is not
     finite (the optimiser refuses non-finite gradients itself). Nothing changes on an error."""
@@ -287,7 +269,8 @@ def _step(model: Module, batch: Batch, loss_fn: LossFn, optimizer: Optimizer, l2
 
 def train_step(
     model: Module, batch: Batch, loss_fn: LossFn, optimizer: Optimizer, l2: float = 0.0,
-    parallel: Any = None, *, micro_batch_size: Optional[int] = None, compiled: Optional[CompiledLoss] = None,
+    parallel: Optional[DataParallel] = None, *, micro_batch_size: Optional[int] = None,
+    compiled: Optional[CompiledLoss] = None,
 ) -> tuple[float, list[Optional[bool]]]:
     """One mini-batch step: `batch_gradient` (gradients zeroed first), then the optimiser step.
 
@@ -335,7 +318,7 @@ class _Run:
     optimizer: Optimizer
     l2: float
     micro_batch_size: Optional[int]
-    parallel: Any
+    parallel: Optional[DataParallel]
     verbose: bool
     on_epoch: Optional[Callable[[int, History], None]]
     checkpoint: Optional[PathLike]
@@ -509,14 +492,14 @@ def _check_numbers(model: object, epochs: object, workers: object, l2: object,
     if not is_whole_number(epochs):
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
     try:
-        l2_value = as_float(l2)
+        l2_value = as_float(l2, "l2")
     except OverflowError:  # an int beyond the float range
         l2_value = math.inf
     if not 0.0 <= l2_value < math.inf:
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
     if micro_batch_size is not None and not is_whole_number(micro_batch_size):
         raise ValueError(f"micro_batch_size must be a whole number >= 1 or None, got {micro_batch_size!r}")
-    parallel = _uses_workers(workers)
+    parallel = uses_workers(workers)
     if getattr(model, "couples_examples", False):
         _check_independent_pieces(parallel, micro_batch_size)
     return l2_value, parallel
@@ -536,13 +519,6 @@ def _check_optimizer_holds(model: Module, optimizer: Optimizer) -> None:
                          f"among the model's {len(ours)}")
 
 
-def _uses_workers(workers: object) -> bool:
-    """`parallel.uses_workers`: an Executor or a whole number > 1 (ValueError if neither)."""
-    from .parallel import uses_workers
-
-    return uses_workers(workers)
-
-
 def _check_independent_pieces(parallel: bool, micro_batch_size: object) -> None:
     """ValueError if a model whose examples are coupled would have its batches split."""
     if micro_batch_size is not None:
@@ -556,11 +532,9 @@ def _check_independent_pieces(parallel: bool, micro_batch_size: object) -> None:
 
 
 def _workers(model: Module, loss_fn: LossFn, workers: Workers, parallel: bool) -> ContextManager[Any]:
-    """A `DataParallel` over `workers` when `parallel`, else nothing (imported only when needed)."""
+    """A `DataParallel` over `workers` when `parallel`, else nothing."""
     if not parallel:
         return nullcontext()
-    from .parallel import DataParallel
-
     return DataParallel(model, loss_fn, workers)
 
 
@@ -609,7 +583,7 @@ def fit(
     """
     _check_parts(model, loss_fn, optimizer, on_epoch)
     l2, parallel_wanted = _check_numbers(model, epochs, workers, l2, micro_batch_size)
-    list(minibatches(examples, batch_size))  # refuse bad data or batch sizes before any work
+    minibatches(examples, batch_size)  # refuses bad data or batch sizes before any work
     _check_examples(examples, "fit")
     optimizer = optimizer or SGD(model.parameters(), lr=0.05)
     _check_optimizer_holds(model, optimizer)

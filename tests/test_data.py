@@ -36,6 +36,20 @@ def test_minibatch_errors():
         list(minibatches(5, 2))
 
 
+
+@pytest.mark.parametrize("examples, batch_size, error", [
+    ([1, 2], 0, ValueError), ([], 2, ValueError), (5, 2, TypeError), ("ab", 1, TypeError)])
+def test_minibatches_checks_its_arguments_when_called_not_at_the_first_batch(examples, batch_size, error):
+    with pytest.raises(error):
+        minibatches(examples, batch_size)  # no next(): the call itself refuses
+
+
+def test_minibatches_makes_its_batches_one_at_a_time():
+    examples = list(range(10))
+    batches = minibatches(examples, 4, shuffle=False)
+    examples[5] = "changed"  # read when its batch is made, not when minibatches was called
+    assert next(batches) == [0, 1, 2, 3] and next(batches) == [4, "changed", 6, 7]
+
 def test_make_moons_is_seeded_balanced_and_shaped():
     a, b = make_moons(50, noise=0.1, seed=3), make_moons(50, noise=0.1, seed=3)
     assert a == b and a != make_moons(50, noise=0.1, seed=4)

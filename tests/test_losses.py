@@ -109,6 +109,12 @@ def test_bad_labels_and_targets_raise_clear_errors():
         mse([Value(0.0), "x"], [1.0, 2.0])
     with pytest.raises(TypeError, match="target is str"):
         mse(Value(0.0), "12")
+    with pytest.raises(TypeError, match=r"^the hinge label y must be a real number \(int or float\), got str: '1'"):
+        hinge(Value(0.0), "1")
+    with pytest.raises(TypeError, match="^each target must be a real number .*, got NoneType"):
+        mse([Value(0.0), Value(1.0)], [1.0, None])
+    with pytest.raises(TypeError, match="^l2_penalty's alpha must be a real number .*, got str"):
+        l2_penalty([Value(1.0)], "0.1")
 
 
 def test_hinge_exactly_at_the_margin_has_gradient_zero():

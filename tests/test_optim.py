@@ -82,6 +82,25 @@ def test_bad_settings_raise_clear_errors():
         Adam([Value(1.0)], betas=(0.9, 1.0))
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda: SGD([Value(1.0)], lr="0.1"), "lr must be a real number (int or float), got str: '0.1'"),
+    (lambda: SGD([Value(1.0)], momentum=None), "momentum must be a real number (int or float), got NoneType"),
+    (lambda: Adam([Value(1.0)], weight_decay="0"), "weight_decay must be a real number (int or float), got str"),
+    (lambda: Adam([Value(1.0)], eps=[1e-8]), "Adam eps must be a real number (int or float), got list"),
+])
+def test_a_setting_of_the_wrong_type_is_named_in_the_error(make, message):
+    with pytest.raises(TypeError) as info:
+        make()
+    assert str(info.value).startswith(message) and "Value" not in str(info.value)
+
+
+@pytest.mark.parametrize("optimizer", [SGD, Adam])
+@pytest.mark.parametrize("weight_decay", [-1e-300, math.inf, math.nan])
+def test_both_optimisers_refuse_a_negative_or_non_finite_weight_decay(optimizer, weight_decay):
+    with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0"):
+        optimizer([Value(1.0)], weight_decay=weight_decay)
+
+
 # ---- a step is all or nothing ------------------------------------------------------------------------
 
 def optimiser_mid_training(kind):

@@ -139,6 +139,25 @@ def test_any_executor_runs_it_and_two_models_share_its_workers_safely():
         assert executor.submit(len, "still running").result() == 13  # an executor passed in is not shut down
 
 
+def test_micro_batches_divided_by_the_batch_size_add_up_to_the_batch_mean():
+    """grad_and_outputs(piece, m): each micro-batch's (1/m)-share; the shares add up to the whole
+    batch's mean loss and gradient, and each piece's outputs are its examples' outputs."""
+    model = MLP(2, [6, 1], seed=4)
+    batch = moons_like(10)
+    loss, grads = serial_mean(model, batch)
+    model.zero_grad()
+    with ThreadPoolExecutor(2) as executor, DataParallel(model, hinge, executor) as parallel:
+        shares = [parallel.grad_and_outputs(piece, 10) for piece in (batch[:3], batch[3:7], batch[7:])]
+        assert sum(share for share, _ in shares) == pytest.approx(loss, rel=0, abs=1e-15)
+        assert worst_difference(model, grads) <= 1e-15
+        assert [out for _, outs in shares for out in outs] == [model(x).data for x, _ in batch]
+        before = snapshot(model)
+        for m in (2, 0, True, 3.0, "10"):  # not a whole number, or fewer than the 3 examples given
+            with pytest.raises(ValueError, match="m, the size of the batch these 3 examples are part of"):
+                parallel.grad_and_outputs(batch[:3], m)
+        assert snapshot(model) == before
+
+
 @pytest.mark.slow
 def test_fit_takes_an_executor_and_follows_the_serial_run():
     data = make_moons(48, noise=0.1, seed=5)
@@ -254,7 +273,7 @@ def test_worker_death_is_exported():
 def test_parallel_depends_only_on_lower_modules():
     source = (ROOT / "micrograd_batch" / "parallel.py").read_text()
     imports = {line.split()[1] for line in source.splitlines() if line.startswith(("from .", "import ."))}
-    assert imports <= {".batch", "._checks", ".engine", ".nn"}, imports
+    assert imports <= {".batch", "._checks", ".engine", ".losses", ".nn"}, imports
 
 
 # ---- a dead worker: an error within seconds, state untouched, nothing left running -------------

@@ -288,6 +288,12 @@ def test_fit_refuses_a_negative_or_non_finite_l2(l2):
         fit(model, make_moons(10, seed=0), hinge, l2=l2, verbose=False)
 
 
+def test_fit_names_an_l2_of_the_wrong_type():
+    model = MLP(2, [3, 1], seed=0)
+    with pytest.raises(TypeError, match=r"^l2 must be a real number \(int or float\), got str: 'x'"):
+        fit(model, make_moons(10, seed=0), hinge, l2="x", verbose=False)
+
+
 def test_fit_takes_its_options_by_keyword():
     model = MLP(2, [3, 1], seed=0)
     with pytest.raises(TypeError):
