@@ -20,6 +20,7 @@ from state import bits
 
 from micrograd_batch import MLP, SGD, Value
 from micrograd_batch import persist
+from micrograd_batch.nn import ACTIVATIONS
 from micrograd_batch.persist import (
     FORMAT_VERSION,
     ModelFileError,
@@ -30,7 +31,7 @@ from micrograd_batch.persist import (
     save_model,
 )
 
-ACTS = ["relu", "tanh", "sigmoid", "linear"]
+ACTS = sorted(ACTIVATIONS)
 
 
 def param_bits(model):
