@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from micrograd_batch import Value
+from state import parameter_state as snapshot  # noqa: F401 - for test_optim, test_reliability_inputs
 
 DOCUMENTED = (TypeError, ValueError, ZeroDivisionError, OverflowError, FloatingPointError)
 FUZZ = settings(max_examples=int(os.environ.get("MGB_FUZZ_EXAMPLES", "60")), deadline=None,
@@ -60,11 +61,6 @@ def is_real(x):
 def same(a, b):
     """Equal floats, NaN equal to NaN."""
     return (math.isnan(a) and math.isnan(b)) or a == b
-
-
-def snapshot(model):
-    """A model's parameters: (data, grad) of each."""
-    return [(p.data, p.grad) for p in model.parameters()]
 
 
 def state_of(opt):

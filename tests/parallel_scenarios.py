@@ -20,8 +20,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from micrograd_batch import MLP, DataParallel, SGD, Value, batch_mean, fit, make_moons
+from micrograd_batch import MLP, DataParallel, SGD, Value, fit, make_moons
 from micrograd_batch.losses import hinge
+
+from helpers import graph_path
+from state import parameter_state
 
 PID_DIR = "MGB_TEST_PID_DIR"  # where a worker notes its pid (one empty file per process)
 
@@ -58,11 +61,6 @@ def failing_loss(output: Value, y: int) -> Value:
     return hinge(output, y)
 
 
-def snapshot(model: MLP) -> list[tuple[float, float]]:
-    """Every parameter's data and grad."""
-    return [(p.data, p.grad) for p in model.parameters()]
-
-
 def alive(pid: int) -> bool:
     """Whether process `pid` exists and is not a zombie."""
     try:
@@ -90,7 +88,7 @@ def after(action: Callable[[], None], count: int) -> None:
 
 def outcome(call: Callable[[], Any], model: MLP) -> dict[str, Any]:
     """What `call()` raised, how long it took, and whether the model's state survived it."""
-    before = snapshot(model)
+    before = parameter_state(model)
     started = time.monotonic()
     try:
         call()
@@ -98,7 +96,7 @@ def outcome(call: Callable[[], Any], model: MLP) -> dict[str, Any]:
     except BaseException as caught:  # noqa: B036 - KeyboardInterrupt is one of the outcomes
         error = caught
     return {"error": type(error).__name__ if error else None, "message": str(error or ""),
-            "seconds": time.monotonic() - started, "unchanged": snapshot(model) == before}
+            "seconds": time.monotonic() - started, "unchanged": parameter_state(model) == before}
 
 
 def kill_one() -> None:
@@ -110,12 +108,6 @@ def setup(loss) -> tuple[MLP, list, DataParallel]:
     for p in model.parameters():
         p.grad = 0.25  # a gradient already accumulated: it must survive a failed call
     return model, make_moons(16, noise=0.1, seed=1), DataParallel(model, loss, 2)
-
-
-def serial_grads(model: MLP, batch: list) -> list[float]:
-    model.zero_grad()
-    batch_mean([hinge(model(x), y) for x, y in batch]).backward()
-    return [p.grad for p in model.parameters()]
 
 
 def scenario(name: str) -> dict[str, Any]:
@@ -143,7 +135,7 @@ def scenario(name: str) -> dict[str, Any]:
             time.sleep(0.5)
         result = outcome(lambda: parallel.grad(batch), model)
         if name == "kill_idle":  # the next call starts a new pool and is right again
-            grads = serial_grads(model, batch)
+            _, grads = graph_path(model, hinge, batch)
             model.zero_grad()
             parallel.grad(batch)
             result["next_call_right"] = max(abs(p.grad - g) for p, g in zip(model.parameters(), grads)) <= 1e-12

@@ -2,15 +2,16 @@
 
 `snapshot(*roots)` records every Value reachable from the roots (through parents), with its
 data, grad, label, op, parents and local derivatives, by identity. Compare two snapshots with
-`==`; a difference names the first Value that changed.
+`==`; a difference names the first Value that changed. `bits(x)` is the exact-float
+comparison every test shares; `parameter_state(model)` is a model's parameters alone.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any, Iterable
+from typing import Iterable
 
 from micrograd_batch import Value
+from micrograd_batch.module import Module
 
 
 def _reachable(roots: Iterable[Value]) -> list[Value]:
@@ -26,17 +27,23 @@ def _reachable(roots: Iterable[Value]) -> list[Value]:
     return list(seen.values())
 
 
-def _bits(x: float) -> Any:
-    """A float as something `==` compares exactly, NaN included (NaN == NaN here)."""
-    return "nan" if isinstance(x, float) and math.isnan(x) else (x, math.copysign(1.0, x))
+def bits(x: float) -> str:
+    """A float as its exact hex spelling: equal strings <=> equal bits (-0.0 != 0.0; NaN == NaN).
+    Anything but a float is a TypeError: an int is not bit for bit a float."""
+    return float.hex(x)
+
+
+def parameter_state(model: Module) -> list[tuple[float, float]]:
+    """Every parameter's (data, grad), in order: compare two with `==`."""
+    return [(p.data, p.grad) for p in model.parameters()]
 
 
 def snapshot(*roots: Value) -> dict[int, tuple]:
     """Every reachable Value's identity -> its complete observable state."""
     return {
         id(v): (
-            _bits(v.data), _bits(v.grad), v.label, v._op,
-            tuple(id(p) for p in v._parents), tuple(_bits(g) for g in v._local_grads),
+            bits(v.data), bits(v.grad), v.label, v._op,
+            tuple(id(p) for p in v._parents), tuple(bits(g) for g in v._local_grads),
         )
         for v in _reachable(roots)
     }

@@ -11,28 +11,20 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from micrograd_batch import (
-    MLP, SGD, Adam, CompiledLoss, Neuron, NotCompilable, Value, batch_mean, bce_with_logits,
+    MLP, SGD, Adam, CompiledLoss, Neuron, NotCompilable, Value, bce_with_logits,
     compile_loss, fit, hinge, l2_penalty, logsumexp, make_blobs, make_moons, mse,
     softmax_cross_entropy, train_step, weighted_sum,
 )
 from micrograd_batch.compile import known_stable
+from micrograd_batch.nn import ACTIVATIONS
 
 from gradcheck import numeric_gradient
+from helpers import graph_path
 
 
 def same(a, b):
     """Equal floats, NaN matching NaN (what 'bit for bit' means for our purposes)."""
     return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b))
-
-
-def graph_path(model, loss_fn, examples, start=None):
-    """batch_mean(...).backward() on the real graph: the mean loss and the parameters' grads."""
-    params = model.parameters()
-    for p, g in zip(params, start or [0.0] * len(params)):
-        p.grad = g
-    loss = batch_mean([loss_fn(model(x), y) for x, y in examples])
-    loss.backward()
-    return loss.data, [p.grad for p in params]
 
 
 def compiled_path(compiled, model, examples, start=None):
@@ -73,7 +65,7 @@ LOSSES = {
     loss_name=st.sampled_from(sorted(LOSSES)),
     nin=st.integers(1, 3),
     hidden=st.lists(st.integers(1, 4), max_size=2),
-    activation=st.sampled_from(["relu", "tanh", "sigmoid", "linear"]),
+    activation=st.sampled_from(sorted(ACTIVATIONS)),
     fused=st.booleans(),
     m=st.integers(1, 12),
     seed=st.integers(0, 10**6),

@@ -46,6 +46,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from junk import FUZZ, attempt, is_real, junk, same
 from ops import BY_NAME, CASES, EXACT, NAMES, arguments, is_const
+from state import bits
 
 from micrograd_batch import MLP, Value, batch_mean, logsumexp, topological_order, weighted_sum
 from micrograd_batch.engine import fused_backward, gc_paused, textbook_backward
@@ -53,11 +54,6 @@ from micrograd_batch.engine import fused_backward, gc_paused, textbook_backward
 EXAMPLES = int(os.environ.get("MGB_FUZZ_EXAMPLES", "150"))
 GRAPH_FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-def bits(x: float) -> str:
-    """A float as a string that is equal exactly when the floats are bit for bit (-0.0 != 0.0)."""
-    return float.hex(x)
 
 
 # ---- every op of the table at its point, and over its domain -------------------------------------

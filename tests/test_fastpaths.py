@@ -19,13 +19,9 @@ from micrograd_batch import MLP, Value, batch_mean, topological_order, weighted_
 from micrograd_batch.engine import textbook_backward
 from micrograd_batch.losses import hinge, l2_penalty
 
+from helpers import moons_like
+
 finite = st.floats(min_value=-10.0, max_value=10.0, allow_nan=False)
-
-
-def moons_like(m: int, shift: float = 0.0) -> list[tuple[list[float], int]]:
-    """A small deterministic two-class batch (no dependency on data.py)."""
-    return [([((i * 7) % 13) / 6.5 - 1.0 + shift, ((i * 5) % 11) / 5.5 - 1.0], 1 if i % 2 else -1)
-            for i in range(m)]
 
 
 def train_steps(model: MLP, batch: list, steps: int = 3) -> list[tuple[float, list[float]]]:

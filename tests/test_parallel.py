@@ -22,32 +22,15 @@ from pathlib import Path
 import pytest
 
 import micrograd_batch
-from micrograd_batch import MLP, SGD, DataParallel, WorkerDied, batch_mean, fit, make_moons, parallel_batch_grad
+from micrograd_batch import MLP, SGD, DataParallel, WorkerDied, fit, make_moons, parallel_batch_grad
 from micrograd_batch.losses import hinge, mse
 from micrograd_batch.parallel import _add_into_grads, chunk_sums, split, start_method, uses_workers
+from helpers import graph_path, moons_like
 from parallel_scenarios import alive, exiting_loss, failing_loss
+from state import parameter_state
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI") == "true"
-
-
-def moons_like(m: int, shift: float = 0.0) -> list[tuple[list[float], int]]:
-    """A small deterministic two-class batch (no dependency on data.py)."""
-    return [([((i * 7) % 13) / 6.5 - 1.0 + shift, ((i * 5) % 11) / 5.5 - 1.0], 1 if i % 2 else -1)
-            for i in range(m)]
-
-
-def serial_mean(model: MLP, batch: list) -> tuple[float, list[float]]:
-    """The plain path: batch_mean of the per-example losses, one backward pass."""
-    model.zero_grad()
-    loss = batch_mean([hinge(model(x), y) for x, y in batch])
-    loss.backward()
-    return loss.data, [p.grad for p in model.parameters()]
-
-
-def snapshot(model: MLP) -> list[tuple[float, float]]:
-    """Every parameter's data and grad."""
-    return [(p.data, p.grad) for p in model.parameters()]
 
 
 def worst_difference(model: MLP, grads: list[float]) -> float:
@@ -69,7 +52,7 @@ def test_split_keeps_every_example_once_in_order():
 def test_chunk_sums_add_up_to_m_times_the_batch_mean():
     model = MLP(2, [6, 1], seed=4)
     batch = moons_like(10)
-    loss, grads = serial_mean(model, batch)
+    loss, grads = graph_path(model, hinge, batch)
     sums = [chunk_sums(model, chunk, hinge) for chunk in split(batch, 3)]
     assert sum(s for s, _, _ in sums) / 10 == pytest.approx(loss, abs=1e-12)
     for k, g in enumerate(grads):
@@ -91,7 +74,7 @@ def test_models_pickle_for_the_workers():
 def test_parallel_gradient_equals_the_serial_one(workers, method):
     model = MLP(2, [16, 16, 1], seed=7)
     batch = moons_like(50, shift=0.2)
-    loss, grads = serial_mean(model, batch)
+    loss, grads = graph_path(model, hinge, batch)
     model.zero_grad()
     context = multiprocessing.get_context(method) if method else None
     with DataParallel(model, hinge, workers=workers, context=context) as parallel:
@@ -100,7 +83,7 @@ def test_parallel_gradient_equals_the_serial_one(workers, method):
         # the workers follow the parent's parameters from step to step
         for p in model.parameters():
             p.data -= 0.1 * p.grad
-        loss, grads = serial_mean(model, batch)
+        loss, grads = graph_path(model, hinge, batch)
         model.zero_grad()
         assert parallel.grad(batch) == pytest.approx(loss, abs=1e-12)
         assert worst_difference(model, grads) <= 1e-12
@@ -110,7 +93,7 @@ def test_parallel_gradient_equals_the_serial_one(workers, method):
 def test_one_shot_parallel_gradient_accumulates_like_backward():
     model = MLP(2, [4, 1], seed=8)
     batch = moons_like(9)
-    loss, grads = serial_mean(model, batch)
+    loss, grads = graph_path(model, hinge, batch)
     for p in model.parameters():
         p.grad = 1.0
     assert parallel_batch_grad(model, batch, hinge, workers=2) == pytest.approx(loss, abs=1e-12)
@@ -121,10 +104,8 @@ def test_any_executor_runs_it_and_two_models_share_its_workers_safely():
     """A thread pool: one process, several threads, each keeping its own model copies."""
     first, second = MLP(2, [5, 1], seed=1), MLP(2, [5, 3], seed=2)
     batch, three_class = moons_like(12), [(x, [float(y == 1), 0.0, 1.0]) for x, y in moons_like(12)]
-    _, grads = serial_mean(first, batch)
-    second.zero_grad()
-    batch_mean([mse(second(x), y) for x, y in three_class]).backward()
-    grads_second = [p.grad for p in second.parameters()]
+    _, grads = graph_path(first, hinge, batch)
+    _, grads_second = graph_path(second, mse, three_class)
     with ThreadPoolExecutor(3) as executor:
         a, b = DataParallel(first, hinge, executor), DataParallel(second, mse, executor, chunks=4)
         assert a.chunks == 3 and b.chunks == 4
@@ -180,7 +161,7 @@ def test_dask_cluster_gradients_equal_the_serial_ones():
 
     model = MLP(2, [16, 16, 1], seed=7)
     batch = moons_like(40, shift=0.1)
-    loss, grads = serial_mean(model, batch)
+    loss, grads = graph_path(model, hinge, batch)
     for p in model.parameters():
         p.grad = 0.5  # accumulates on top, like backward()
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
@@ -192,16 +173,16 @@ def test_dask_cluster_gradients_equal_the_serial_ones():
             assert max(abs(p.grad - (0.5 + g)) for p, g in zip(model.parameters(), grads)) <= 1e-12
             for p in model.parameters():  # the workers follow the parameters from step to step
                 p.data -= 0.1 * p.grad
-            loss, grads = serial_mean(model, batch)
+            loss, grads = graph_path(model, hinge, batch)
             model.zero_grad()
             assert parallel.grad(batch) == pytest.approx(loss, abs=1e-12)
             assert worst_difference(model, grads) <= 1e-12
         # a worker that dies in a task: Dask's KilledWorker (no retries here) becomes WorkerDied
-        before = snapshot(model)
+        before = parameter_state(model)
         with DataParallel(model, exiting_loss, client.get_executor()) as dying:
             with pytest.raises(WorkerDied, match="a worker process died"):
                 dying.grad(batch)
-        assert snapshot(model) == before
+        assert parameter_state(model) == before
 
 
 # ---- bad input, and a failed call leaves all state alone ---------------------------------------
@@ -238,14 +219,14 @@ def test_a_failed_grad_leaves_every_parameter_and_gradient_alone():
     model = MLP(2, [4, 1], seed=5)
     for k, p in enumerate(model.parameters()):
         p.grad = k / 7
-    before = snapshot(model)
+    before = parameter_state(model)
     with ThreadPoolExecutor(2) as executor, DataParallel(model, failing_loss, executor) as parallel:
         with pytest.raises(ValueError, match="refuses label 1"):
             parallel.grad(moons_like(6))  # the chunk with label 1 fails, the other succeeds
-        assert snapshot(model) == before
+        assert parameter_state(model) == before
         with pytest.raises(ValueError, match="empty batch"):
             parallel.grad([])
-        assert snapshot(model) == before
+        assert parameter_state(model) == before
     with pytest.raises(RuntimeError, match="closed"):
         parallel.grad(moons_like(2))
 
@@ -258,11 +239,11 @@ class CoupledModel(MLP):
 
 def test_a_model_that_couples_the_examples_of_a_batch_is_refused():
     model = CoupledModel(2, [3, 1], seed=0)
-    before = snapshot(model)
+    before = parameter_state(model)
     with ThreadPoolExecutor(2) as executor, DataParallel(model, hinge, executor) as parallel:
         with pytest.raises(ValueError, match="couples the examples"):
             parallel.grad(moons_like(4))
-    assert snapshot(model) == before
+    assert parameter_state(model) == before
 
 
 def test_worker_death_is_exported():

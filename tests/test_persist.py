@@ -16,9 +16,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from faults import run_interrupted
+from state import bits
 
 from micrograd_batch import MLP, SGD, Value
 from micrograd_batch import persist
+from micrograd_batch.nn import ACTIVATIONS
 from micrograd_batch.persist import (
     FORMAT_VERSION,
     ModelFileError,
@@ -29,23 +31,18 @@ from micrograd_batch.persist import (
     save_model,
 )
 
-ACTS = ["relu", "tanh", "sigmoid", "linear"]
-
-
-def bits(values):
-    """Floats as their exact hex spelling: equal bits <=> equal strings (tells 0.0 from -0.0)."""
-    return [float(v).hex() for v in values]
+ACTS = sorted(ACTIVATIONS)
 
 
 def param_bits(model):
-    return bits(p.data for p in model.parameters())
+    return [bits(p.data) for p in model.parameters()]
 
 
 def predictions(model, inputs):
     out = []
     for x in inputs:
         y = model(x)
-        out.extend(bits([y.data]) if isinstance(y, Value) else bits(v.data for v in y))
+        out.extend([bits(y.data)] if isinstance(y, Value) else [bits(v.data) for v in y])
     return out
 
 

@@ -12,6 +12,7 @@ from micrograd_batch.lessons import by_hand, matrix_form
 from micrograd_batch.lessons.common import autograd_batch_gradient, random_batch
 from micrograd_batch.lessons.matrix_form import (averaged_first, column_means, column_sums, covariance_term, hadamard,
                                                  matmul, matrix_backprop, shape, transpose)
+from micrograd_batch.nn import ACTIVATIONS
 
 LOSS_OUTPUTS = {"mse": None, "bce_with_logits": 1, "hinge": 1, "softmax_cross_entropy": None}
 
@@ -23,7 +24,7 @@ def networks_and_batches(draw):
     nout = LOSS_OUTPUTS[loss] or draw(st.integers(2 if loss == "softmax_cross_entropy" else 1, 3))
     hidden = draw(st.lists(st.integers(1, 4), min_size=0, max_size=3))
     nin = draw(st.integers(1, 4))
-    activation = draw(st.sampled_from(["relu", "tanh", "sigmoid", "linear"]))
+    activation = draw(st.sampled_from(sorted(ACTIVATIONS)))
     seed = draw(st.integers(0, 10_000))
     model = MLP(nin, [*hidden, nout], activation=activation, seed=seed)
     batch = random_batch(nin, draw(st.integers(1, 6)), loss, nout, seed + 1)
