@@ -125,18 +125,18 @@ def test_micro_batches_divided_by_the_batch_size_add_up_to_the_batch_mean():
     batch's mean loss and gradient, and each piece's outputs are its examples' outputs."""
     model = MLP(2, [6, 1], seed=4)
     batch = moons_like(10)
-    loss, grads = serial_mean(model, batch)
+    loss, grads = graph_path(model, hinge, batch)
     model.zero_grad()
     with ThreadPoolExecutor(2) as executor, DataParallel(model, hinge, executor) as parallel:
         shares = [parallel.grad_and_outputs(piece, 10) for piece in (batch[:3], batch[3:7], batch[7:])]
         assert sum(share for share, _ in shares) == pytest.approx(loss, rel=0, abs=1e-15)
         assert worst_difference(model, grads) <= 1e-15
         assert [out for _, outs in shares for out in outs] == [model(x).data for x, _ in batch]
-        before = snapshot(model)
+        before = parameter_state(model)
         for m in (2, 0, True, 3.0, "10"):  # not a whole number, or fewer than the 3 examples given
             with pytest.raises(ValueError, match="m, the size of the batch these 3 examples are part of"):
                 parallel.grad_and_outputs(batch[:3], m)
-        assert snapshot(model) == before
+        assert parameter_state(model) == before
 
 
 @pytest.mark.slow
