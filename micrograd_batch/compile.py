@@ -38,10 +38,8 @@ fresh Value, so their values, errors and NaNs are the engine's own.
 
 from __future__ import annotations
 
-import itertools
 import keyword
 import math
-import operator
 import re
 import sys
 import threading
@@ -49,11 +47,11 @@ import types
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
 from ._checks import as_float
 from .batch import batch_mean, float_mean, per_example_grads
-from .engine import Op, Value, gc_paused, logsumexp, topological_order, weighted_sum
+from .engine import Op, Value, gc_paused, logsumexp, topological_order
 from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
 from .nn import MLP, Layer, Neuron, Scores
 
@@ -293,14 +291,19 @@ def _node_names(trace: _Trace, namer: _Namer, leaf_names: dict[Value, str]) -> d
     return names
 
 
-Local = Union[str, tuple[str, str]]  # a local derivative: an expression, or ("step", z) for ReLU's 1/0
+class _Step(NamedTuple):
+    """ReLU's local derivative at `z` (a name): 1 for z > 0, 0 for z <= 0, z itself (NaN) otherwise."""
+
+    z: str
+
+
+Local = Union[str, _Step]  # a local derivative: an expression, or ReLU's step
 Rule = Callable[[str, list[str]], tuple[list[str], list[Local]]]  # (name, parents' names) -> code
 
 
 # Inline forms of the common ops: the statements computing a node named v from its parents'
-# names a, and each parent's local derivative. Where the engine has had more than one exact
-# formula (how it divides, what ReLU and abs make of NaN), each is listed: the one that gives
-# the engine's numbers is chosen by `_inline_rule`, none if none does (then the engine computes).
+# names a, and each parent's local derivative. Each gives exactly the engine's value, chain-rule
+# shares and errors, also on ±0, subnormals, ±inf and NaN (tests/test_compile.py checks it).
 
 def _add(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
     return [f"{v} = {a[0]} + {a[1]}"], ["1.0", "1.0"]
@@ -318,10 +321,6 @@ def _neg(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
     return [f"{v} = -{a[0]}"], ["-1.0"]
 
 
-def _divide_by_inverse(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
-    return [f"inv_{v} = 1.0 / {a[1]}", f"{v} = {a[0]} * inv_{v}"], [f"inv_{v}", f"-{v} * inv_{v}"]
-
-
 def _divide(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
     return [f"{v} = {a[0]} / {a[1]}"], [f"(1.0 / {a[1]})", f"-({v} / {a[1]})"]
 
@@ -332,107 +331,29 @@ def _weighted_sum_rule(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
     return [f"{v} = {a[-1]} + {terms}"], [*a[n:2 * n], *a[:n], "1.0"]
 
 
-def _relu_zero_for_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
-    return [f"{v} = {a[0]} if {a[0]} > 0.0 else 0.0"], [("step", a[0])]
-
-
-def _relu_keeps_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
-    return [f"{v} = 0.0 if {a[0]} <= 0.0 else {a[0]}"], [("step or nan", a[0])]
+def _relu(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = 0.0 if {a[0]} <= 0.0 else {a[0]}"], [_Step(a[0])]
 
 
 def _tanh(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
     return [f"{v} = _tanh({a[0]})"], [f"(1.0 - {v} * {v})"]
 
 
-def _abs_zero_for_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
-    x = a[0]
-    return [f"{v} = abs({x})"], [f"(1.0 if {x} > 0.0 else (-1.0 if {x} < 0.0 else 0.0))"]
-
-
-def _abs_keeps_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+def _abs(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
     x = a[0]
     return [f"{v} = abs({x})"], [f"(1.0 if {x} > 0.0 else -1.0 if {x} < 0.0 else 0.0 if {x} == 0.0 else {x})"]
 
 
-_RULES: dict[str, list[Rule]] = {
-    "+": [_add], "-": [_sub], "*": [_mul], "neg": [_neg], "/": [_divide, _divide_by_inverse],
-    Op.WEIGHTED_SUM: [_weighted_sum_rule], "relu": [_relu_keeps_nan, _relu_zero_for_nan], "tanh": [_tanh],
-    "abs": [_abs_keeps_nan, _abs_zero_for_nan],
+_RULES: dict[str, Rule] = {
+    "+": _add, "-": _sub, "*": _mul, "neg": _neg, "/": _divide, Op.WEIGHTED_SUM: _weighted_sum_rule,
+    "relu": _relu, "tanh": _tanh, "abs": _abs,
 }
-_MAKERS: dict[str, tuple[int, Callable[..., Value]]] = {  # how the engine makes each: arity, function
-    "+": (2, operator.add), "-": (2, operator.sub), "*": (2, operator.mul), "neg": (1, operator.neg),
-    "/": (2, operator.truediv), "relu": (1, Value.relu), "tanh": (1, Value.tanh), "abs": (1, Value.abs),
-    Op.WEIGHTED_SUM: (5, lambda w1, w2, x1, x2, b: weighted_sum([w1, w2], [x1, x2], b)),
-}
-_PROBES = (-2.5, -0.0, 0.0, 0.5, 3.0, 1e-310, -1e308, 1e308, math.inf, -math.inf, math.nan)
-_UPSTREAMS = (1.0, -0.5, 0.0, math.inf, math.nan)
-_CHOSEN: dict[str, Optional[Rule]] = {}
-
-
-def _inline_rule(op: str) -> Optional[Rule]:
-    """The inline form of `op` that gives the engine's numbers, or None (computed once)."""
-    if op not in _CHOSEN:
-        _CHOSEN[op] = next((rule for rule in _RULES.get(op, []) if _agrees_with_engine(op, rule)), None)
-    return _CHOSEN[op]
-
-
-def _agrees_with_engine(op: str, rule: Rule) -> bool:
-    """Whether `rule`'s code gives exactly the engine's value, chain-rule shares and errors, on
-    ordinary and special numbers (±0, subnormal, huge, ±inf, NaN) and upstream gradients."""
-    arity, make = _MAKERS[op]
-    probe = _probe_function(rule, arity)
-    return all(_case_agrees(probe, args, _engine_outcome(make, args)) for args in _probe_cases(arity))
-
-
-def _probe_function(rule: Rule, arity: int) -> Callable:
-    """`rule`'s code as a function probe(p0, ..., g) -> (value, (each parent's share of g,))."""
-    names = [f"p{i}" for i in range(arity)]
-    statements, locals_ = rule("v", names)
-    shares = ", ".join(_share(local, "g") for local in locals_)
-    source = "\n".join([f"def probe({', '.join(names)}, g):", *("    " + s for s in statements),
-                        f"    return v, ({shares},)"])
-    namespace = dict(_NAMESPACE)
-    exec(source, namespace)
-    return namespace["probe"]  # type: ignore[return-value]
-
-
-def _probe_cases(arity: int) -> Iterable[tuple[float, ...]]:
-    """The arguments to probe with: every pair of special numbers for one or two parents, else
-    a spread of 4·len(_PROBES) combinations."""
-    n = len(_PROBES)
-    if arity <= 2:
-        return itertools.product(_PROBES, repeat=arity)
-    return [tuple(_PROBES[(i * (j + 2) + j) % n] for j in range(arity)) for i in range(4 * n)]
-
-
-def _engine_outcome(make: Callable[..., Value], args: tuple[float, ...]) -> Union[type, Value]:
-    """The node the engine makes from `args`, or the type of the error it raises."""
-    try:
-        return make(*map(Value, args))
-    except (ArithmeticError, ValueError) as error:
-        return type(error)
-
-
-def _case_agrees(probe: Callable, args: tuple[float, ...], expected: Union[type, Value]) -> bool:
-    """Whether `probe` on `args` gives the engine's value and shares (or its error) for every
-    upstream gradient."""
-    for g in _UPSTREAMS:
-        try:
-            value, got = probe(*args, g)
-        except (ArithmeticError, ValueError) as error:
-            if not (isinstance(expected, type) and isinstance(error, expected)):
-                return False
-            continue
-        if not isinstance(expected, Value) or not _same(
-                [value, *got], [expected.data, *(local * g for local in expected._local_grads)]):
-            return False
-    return True
 
 
 def _forward(node: Value, var: str, args: list[str], trace: _Trace) -> tuple[list[str], list[Local]]:
     """The statements computing `node` (named `var`, parents named `args`) exactly as the engine
     does, and the expression for its local derivative with respect to each parent."""
-    rule = _inline_rule(node._op)
+    rule = _RULES.get(node._op)
     if rule is not None:
         return rule(var, args)
     call = _engine_call(node, args, trace)
@@ -440,21 +361,16 @@ def _forward(node: Value, var: str, args: list[str], trace: _Trace) -> tuple[lis
     return [f"{var}, {', '.join(map(str, locals_))} = {call}"], locals_
 
 
-_BY_ENGINE = {"exp", "log", "sigmoid", "softplus", "sqrt", "relu", "tanh", "abs"}  # Value methods
+_BY_ENGINE = {"exp", "log", "sigmoid", "softplus", "sqrt"}  # Value methods
 
 
 def _engine_call(node: Value, args: list[str], trace: _Trace) -> str:
-    """For the ops with longer formulas (or no inline form that agrees with the engine): a call
-    that lets the engine compute value and local derivatives on fresh Values, so the numbers,
-    the errors and the NaNs are the engine's."""
+    """For the ops with longer formulas (no inline form): a call that lets the engine compute
+    value and local derivatives on fresh Values, so the numbers, the errors and the NaNs are the
+    engine's."""
     op = node._op
     if op in _BY_ENGINE and hasattr(Value, op):
         return f"_unary(_Value.{op}, {args[0]})"
-    if op in _MAKERS:
-        if op == Op.WEIGHTED_SUM:
-            n = (len(args) - 1) // 2
-            return f"_weighted_sum_of(({', '.join(args[:n])},), ({', '.join(args[n:2 * n])},), {args[-1]})"
-        return f"_by_engine(_MAKERS[{op!r}][1], {', '.join(args)})"
     if op.startswith("**"):
         if node not in trace.exponents:
             raise NotCompilable(f"no exponent recorded for the node {op!r}")
@@ -489,11 +405,9 @@ def _same(a: Sequence[float], b: Sequence[float]) -> bool:
 
 def _share(local: Local, upstream: str) -> str:
     """The chain rule on one edge, `local * upstream`, written so that it gives the same float:
-    1.0·g is g, -1.0·g is -g, and a step (ReLU's 1 or 0) is g or 0.0·g (which keeps NaN)."""
-    if isinstance(local, tuple):  # ReLU's derivative at z: 1, 0 (and z itself, NaN, when kept)
-        kind, z = local
-        if kind == "step":
-            return f"({upstream} if {z} > 0.0 else 0.0 * {upstream})"
+    1.0·g is g, -1.0·g is -g, and ReLU's step is g, 0.0·g (which keeps NaN) or z·g for a NaN z."""
+    if isinstance(local, _Step):
+        z = local.z
         return f"({upstream} if {z} > 0.0 else 0.0 * {upstream} if {z} <= 0.0 else {z} * {upstream})"
     if local == "1.0":
         return upstream
@@ -592,16 +506,6 @@ def _logsumexp(xs: Sequence[float]) -> tuple[float, ...]:
     return (node.data, *node._local_grads)
 
 
-def _by_engine(make: Callable[..., Value], *args: float) -> tuple[float, ...]:
-    node = make(*map(Value, args))
-    return (node.data, *node._local_grads)
-
-
-def _weighted_sum_of(weights: Sequence[float], inputs: Sequence[float], bias: float) -> tuple[float, ...]:
-    node = weighted_sum([Value(w) for w in weights], [Value(x) for x in inputs], Value(bias))
-    return (node.data, *node._local_grads)
-
-
 def _bce(z: float, label: float) -> tuple[float, float]:
     node = bce_with_logits(Value(z), label)
     return node.data, node._local_grads[0]
@@ -609,8 +513,7 @@ def _bce(z: float, label: float) -> tuple[float, float]:
 
 _NAMESPACE = {
     "_Value": Value, "_unary": _unary, "_power": _power, "_value_power_of": _value_power_of,
-    "_logsumexp": _logsumexp, "_bce": _bce, "_by_engine": _by_engine, "_weighted_sum_of": _weighted_sum_of,
-    "_MAKERS": _MAKERS, "_tanh": math.tanh, "_INF": math.inf, "_NAN": math.nan,
+    "_logsumexp": _logsumexp, "_bce": _bce, "_tanh": math.tanh, "_INF": math.inf, "_NAN": math.nan,
 }
 
 

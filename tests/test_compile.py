@@ -1,7 +1,9 @@
 """compile_loss: the generated straight-line code gives the graph path's numbers, bit for bit,
 and refuses (falls back to the graph path, or raises when strict) whatever it cannot trace once."""
 
+import itertools
 import math
+import operator
 import random
 import warnings
 from unittest import mock
@@ -15,7 +17,9 @@ from micrograd_batch import (
     compile_loss, fit, hinge, l2_penalty, logsumexp, make_blobs, make_moons, mse,
     softmax_cross_entropy, train_step, weighted_sum,
 )
+from micrograd_batch import compile as compile_module
 from micrograd_batch.compile import known_stable
+from micrograd_batch.engine import Op
 
 from gradcheck import numeric_gradient
 
@@ -369,16 +373,104 @@ def test_a_replaced_parameter_is_noticed_by_the_per_call_check():
     assert got == graph_path(model, hinge, data)
 
 
-def test_inline_forms_are_checked_against_the_engine():
-    from micrograd_batch import compile as compile_module
+ENGINE_OPS = {  # every op with an inline form: its number of parents, and how the engine makes it
+    "+": (2, operator.add), "-": (2, operator.sub), "*": (2, operator.mul), "neg": (1, operator.neg),
+    "/": (2, operator.truediv), "relu": (1, Value.relu), "tanh": (1, Value.tanh), "abs": (1, Value.abs),
+    Op.WEIGHTED_SUM: (5, lambda w1, w2, x1, x2, b: weighted_sum([w1, w2], [x1, x2], b)),
+}
+SPECIAL = (-2.5, -0.0, 0.0, 0.1, 0.5, 1 / 3, 3.0, 1e-310, -1e308, 1e308, math.inf, -math.inf, math.nan)
+UPSTREAMS = (1.0, -0.5, 0.0, math.inf, math.nan)
 
-    def identity_as_relu(v, a):  # right for positive numbers only
-        return [f"{v} = {a[0]}"], ["1.0"]
 
-    assert not compile_module._agrees_with_engine("relu", identity_as_relu)
-    for op, rules in compile_module._RULES.items():
-        agreeing = [rule for rule in rules if compile_module._agrees_with_engine(op, rule)]
-        assert len(agreeing) == 1 and compile_module._inline_rule(op) is agreeing[0]  # one exact form each
+def inline_function(rule, arity):
+    """A rule's generated code, as the compiler writes it, as a function (p0, ..., g) -> (value,
+    (each parent's share of the upstream gradient g,))."""
+    names = [f"p{i}" for i in range(arity)]
+    statements, local_derivatives = rule("v", names)
+    shares = ", ".join(compile_module._share(local, "g") for local in local_derivatives)
+    source = "\n".join([f"def inline({', '.join(names)}, g):", *("    " + s for s in statements),
+                        f"    return v, ({shares},)"])
+    namespace = dict(compile_module._NAMESPACE)
+    exec(source, namespace)
+    return namespace["inline"]
+
+
+def outcome(function, *args):
+    """What `function` gives for `args`: its result, or the type of the arithmetic error it raises."""
+    try:
+        return function(*args)
+    except (ArithmeticError, ValueError) as error:
+        return type(error)
+
+
+def disagreement(op, rule, args, g):
+    """None if `rule`'s code gives exactly the engine's value and chain-rule shares (NaN matching
+    NaN) or the same kind of error for parents `args` and upstream gradient g, else what differs."""
+    arity, make = ENGINE_OPS[op]
+    engine = outcome(lambda: make(*map(Value, args)))
+    inline = outcome(inline_function(rule, arity), *args, g)
+    if isinstance(engine, type) or isinstance(inline, type):
+        return None if engine == inline else (args, g, engine, inline)
+    want = [engine.data, *(local * g for local in engine._local_grads)]
+    got = [inline[0], *inline[1]]
+    return None if same(got, want) else (args, g, want, got)
+
+
+def special_cases(arity):
+    """Every pair of special numbers for one or two parents; 500 fixed random picks for more."""
+    if arity <= 2:
+        return list(itertools.product(SPECIAL, repeat=arity))
+    rng = random.Random(arity)
+    return [tuple(rng.choice(SPECIAL) for _ in range(arity)) for _ in range(500)]
+
+
+def disagreements(op, rule):
+    """Where `rule` differs from the engine on special numbers and upstream gradients."""
+    cases = special_cases(ENGINE_OPS[op][0])
+    return [d for args in cases for g in UPSTREAMS if (d := disagreement(op, rule, args, g)) is not None]
+
+
+@pytest.mark.parametrize("op", sorted(ENGINE_OPS))
+def test_each_inline_form_gives_the_engines_value_shares_and_errors_on_special_numbers(op):
+    assert set(compile_module._RULES) == set(ENGINE_OPS)  # every inline form is checked here
+    assert disagreements(op, compile_module._RULES[op]) == []
+
+
+@settings(max_examples=300)
+@given(op=st.sampled_from(sorted(ENGINE_OPS)), args=st.lists(st.floats(), min_size=5, max_size=5), g=st.floats())
+def test_each_inline_form_gives_the_engines_numbers_on_any_floats(op, args, g):
+    assert disagreement(op, compile_module._RULES[op], tuple(args[:ENGINE_OPS[op][0]]), g) is None
+
+
+def identity_as_relu(v, a):  # right for positive numbers only
+    return [f"{v} = {a[0]}"], ["1.0"]
+
+
+def relu_zero_for_nan(v, a):  # ReLU(NaN) = 0 with derivative 0: not what the engine does
+    return [f"{v} = {a[0]} if {a[0]} > 0.0 else 0.0"], [f"(1.0 if {a[0]} > 0.0 else 0.0)"]
+
+
+def abs_zero_for_nan(v, a):  # sign(NaN) = 0: not what the engine does
+    x = a[0]
+    return [f"{v} = abs({x})"], [f"(1.0 if {x} > 0.0 else (-1.0 if {x} < 0.0 else 0.0))"]
+
+
+def divide_by_inverse(v, a):  # a * (1/b): an ulp off a / b for some numbers
+    return [f"inv_{v} = 1.0 / {a[1]}", f"{v} = {a[0]} * inv_{v}"], [f"inv_{v}", f"-{v} * inv_{v}"]
+
+
+def tanh_unbracketed(v, a):  # its share would be written 1.0 - t * t * g
+    return [f"{v} = _tanh({a[0]})"], [f"1.0 - {v} * {v}"]
+
+
+@pytest.mark.parametrize("op,wrong_rule", [
+    ("relu", identity_as_relu), ("relu", relu_zero_for_nan), ("abs", abs_zero_for_nan),
+    ("/", divide_by_inverse), ("tanh", tanh_unbracketed),
+    (Op.WEIGHTED_SUM, lambda v, a: ([f"{v} = {a[0]} * {a[2]} + {a[1]} * {a[3]} + {a[4]}"],
+                                    [a[2], a[3], a[0], a[1], "1.0"])),  # b added last
+])
+def test_the_check_of_the_inline_forms_catches_a_wrong_one(op, wrong_rule):
+    assert disagreements(op, wrong_rule) != []
 
 
 def counting_rechecks():
