@@ -20,6 +20,7 @@ from micrograd_batch import (
 from micrograd_batch import compile as compile_module
 from micrograd_batch.compile import known_stable
 from micrograd_batch.engine import Op
+from micrograd_batch.nn import plain_scores
 
 from gradcheck import numeric_gradient
 
@@ -37,6 +38,20 @@ def graph_path(model, loss_fn, examples, start=None):
     loss = batch_mean([loss_fn(model(x), y) for x, y in examples])
     loss.backward()
     return loss.data, [p.grad for p in params]
+
+
+def graph_outputs(model, examples):
+    """Each example's model output as numbers, by the model itself, flattened to one list."""
+    return [v for x, _ in examples for v in numbers(plain_scores(model(x)))]
+
+
+def numbers(scores):
+    return scores if isinstance(scores, list) else [scores]
+
+
+def compiled_outputs(compiled, examples):
+    """`compiled.outputs(examples)`, flattened to one list."""
+    return [v for scores in compiled.outputs(examples) for v in numbers(scores)]
 
 
 def compiled_path(compiled, model, examples, start=None):
@@ -94,6 +109,9 @@ def test_compiled_loss_and_gradients_equal_the_graphs_bit_for_bit(loss_name, nin
     got = compiled_path(compiled, model, examples, start)
     want = graph_path(model, loss_fn, examples, start)
     assert got[0] == want[0] and same(got[1], want[1])
+    grads = [p.grad for p in model.parameters()]
+    assert same(compiled_outputs(compiled, examples), graph_outputs(model, examples))  # forward only
+    assert [p.grad for p in model.parameters()] == grads  # ... and it changed no gradient
     assert compiled.fallback_reason is None
 
 
@@ -145,14 +163,54 @@ def test_fit_with_and_without_compilation_gives_the_same_history_and_model(loss_
             results.append(original(self, *args, **kwargs))
             return results[-1]
 
-        original = CompiledLoss.loss_and_grads
-        with mock.patch.object(CompiledLoss, "loss_and_grads", recording):
+        def recording_outputs(self, examples):
+            outputs.append(original_outputs(self, examples))
+            return outputs[-1]
+
+        original, original_outputs, outputs = CompiledLoss.loss_and_grads, CompiledLoss.outputs, []
+        with mock.patch.object(CompiledLoss, "loss_and_grads", recording), \
+                mock.patch.object(CompiledLoss, "outputs", recording_outputs):
             history = fit(model, data, loss_fn, make_optimizer(model.parameters()), epochs=3, batch_size=16,
                           l2=1e-4, verbose=False, compiled=compiled)
         assert len(results) == (history.steps if compiled else 0)
         assert all(r is not None for r in results)  # every step ran the compiled code
+        assert len(outputs) == (3 if compiled else 0)
+        assert all(o is not None for o in outputs)  # every accuracy pass ran the compiled forward code
         runs.append((history.loss, history.accuracy, history.steps, [p.data for p in model.parameters()]))
     assert runs[0] == runs[1]  # exactly: every number equal
+
+
+def test_fits_accuracy_pass_builds_no_graph_when_compiled():
+    data = make_moons(60, noise=0.1, seed=5)
+    for compiled in (True, False):
+        model = MLP(2, [8, 1], seed=8)
+        calls, call = [], MLP.__call__
+        with mock.patch.object(MLP, "__call__", lambda self, x: calls.append(x) or call(self, x)):
+            fit(model, data, hinge, epochs=4, batch_size=20, verbose=False, compiled=compiled)
+        # compiled: the model runs only to trace each target (a few times); else once per example
+        # per step and once per example per epoch's accuracy pass
+        assert len(calls) < 12 if compiled else len(calls) == 2 * 4 * len(data)
+
+
+def test_outputs_fall_back_with_a_warning_when_the_model_changed():
+    model = MLP(2, [3, 1], seed=20)
+    data = make_moons(12, seed=20)
+    compiled = compile_loss(model, hinge)
+    compiled.grad(data)
+    _change_an_activation(model)
+    with pytest.warns(UserWarning, match="graph path from now on"):
+        assert compiled.outputs(data) is None
+    assert compiled.fallback_reason is not None and compiled.outputs(data) is None
+
+
+def test_outputs_of_a_custom_loss_are_checked_and_equal_the_models():
+    model = MLP(2, [3, 2], seed=21)
+    data = [(x, (1 if y > 0 else 0)) for x, y in make_moons(12, seed=21)]
+    compiled = compile_loss(model, lambda out, y: softmax_cross_entropy(out, y) * 0.5, strict=True)
+    calls, patch = counting_rechecks()
+    with patch:
+        assert compiled_outputs(compiled, data) == graph_outputs(model, data)  # targets traced on first use
+    assert len(calls) == 1  # a custom loss: one example re-traced per call, also here
 
 
 def test_fit_compiles_library_models_and_losses_only():
@@ -313,6 +371,7 @@ def test_nan_and_inf_propagate_exactly_as_on_the_graph(x):
     got = compiled_path(compiled, model, data)
     want = graph_path(model, kitchen_sink, data)
     assert same([got[0]], [want[0]]) and same(got[1], want[1])
+    assert same(compiled_outputs(compiled, data), graph_outputs(model, data))
 
 
 @pytest.mark.parametrize("examples,error,match", [
