@@ -14,6 +14,8 @@ The source is `exec`-ed once and then run for every example of every batch, with
 parameters' current values read on each call. `.grad(examples)` gives exactly what
 `batch_mean([loss_fn(model(x), y) for x, y in examples]).backward()` gives, bit for bit: the
 same operations in the same order, the mean loss from the same `math.fsum`-based mean.
+`.outputs(examples)` runs the model's forward statements alone: each example's output, exactly
+`model(x)`'s numbers, without a graph (what `fit` measures its accuracy with).
 
 Never a silently wrong gradient: a graph traced once is only right if its structure does not
 depend on the numbers. So
@@ -22,12 +24,12 @@ depend on the numbers. So
     how a Python `if` on a value, or a value smuggled out as a plain number, shows itself;
   * every target y gets its own traced graph (targets enter a loss as constants or as the
     choice of an output), and each is traced twice, and on a second example, and compared;
-  * every call re-traces one of its examples with the real engine and checks its structure
-    and its loss against the compiled code -- except for a library model with a library loss
-    (`known_stable`, what `fit` compiles) while every module of it keeps the attributes it was
-    compiled with (`_ModelState`: the same parameter Values, activations, layers): its graph is
-    then the compiled one by construction, so a re-trace could find nothing. At the first
-    change the re-trace is back, on that call and every later one.
+  * every call re-traces one of its examples with the real engine and checks its structure,
+    its loss and its output against the compiled code -- except for a library model with a
+    library loss (`known_stable`, what `fit` compiles) while every module of it keeps the
+    attributes it was compiled with (`_ModelState`: the same parameter Values, activations,
+    layers): its graph is then the compiled one by construction, so a re-trace could find
+    nothing. At the first change the re-trace is back, on that call and every later one.
 
 Whatever fails a check runs on the graph path instead (or raises `NotCompilable` with
 `strict=True`). ReLU, abs and hinge are no problem: their local derivatives are expressions
