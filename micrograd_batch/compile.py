@@ -14,6 +14,8 @@ The source is `exec`-ed once and then run for every example of every batch, with
 parameters' current values read on each call. `.grad(examples)` gives exactly what
 `batch_mean([loss_fn(model(x), y) for x, y in examples]).backward()` gives, bit for bit: the
 same operations in the same order, the mean loss from the same `math.fsum`-based mean.
+`.outputs(examples)` runs the model's forward statements alone: each example's output, exactly
+`model(x)`'s numbers, without a graph (what `fit` measures its accuracy with).
 
 Never a silently wrong gradient: a graph traced once is only right if its structure does not
 depend on the numbers. So
@@ -22,12 +24,12 @@ depend on the numbers. So
     how a Python `if` on a value, or a value smuggled out as a plain number, shows itself;
   * every target y gets its own traced graph (targets enter a loss as constants or as the
     choice of an output), and each is traced twice, and on a second example, and compared;
-  * every call re-traces one of its examples with the real engine and checks its structure
-    and its loss against the compiled code -- except for a library model with a library loss
-    (`known_stable`, what `fit` compiles) while every module of it keeps the attributes it was
-    compiled with (`_ModelState`: the same parameter Values, activations, layers): its graph is
-    then the compiled one by construction, so a re-trace could find nothing. At the first
-    change the re-trace is back, on that call and every later one.
+  * every call re-traces one of its examples with the real engine and checks its structure,
+    its loss and its output against the compiled code -- except for a library model with a
+    library loss (`known_stable`, what `fit` compiles) while every module of it keeps the
+    attributes it was compiled with (`_ModelState`: the same parameter Values, activations,
+    layers): its graph is then the compiled one by construction, so a re-trace could find
+    nothing. At the first change the re-trace is back, on that call and every later one.
 
 Whatever fails a check runs on the graph path instead (or raises `NotCompilable` with
 `strict=True`). ReLU, abs and hinge are no problem: their local derivatives are expressions
@@ -38,10 +40,8 @@ fresh Value, so their values, errors and NaNs are the engine's own.
 
 from __future__ import annotations
 
-import itertools
 import keyword
 import math
-import operator
 import re
 import sys
 import threading
@@ -49,11 +49,11 @@ import types
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
 from ._checks import as_float
 from .batch import batch_mean, float_mean, per_example_grads
-from .engine import Op, Value, gc_paused, logsumexp, topological_order, weighted_sum
+from .engine import Op, Value, gc_paused, logsumexp, topological_order
 from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
 from .nn import MLP, Layer, Neuron, Scores
 
@@ -82,7 +82,7 @@ class _Trace:
     outputs: list[Value]  # the model's output(s)
     several_outputs: bool  # the model returned a list
     inputs: list[Value]  # the leaves made from x
-    nodes: list[Value]  # every node, each after its parents (forward order; traced with watch only)
+    nodes: list[Value]  # every node, each after its parents (forward order)
     exponents: dict[Value, float]  # x ** e nodes -> e (the op text shows e rounded)
     data_reads: list[str]  # where code outside the library read Value.data
 
@@ -140,8 +140,7 @@ def _trace(model: Callable, loss_fn: LossFn, x: Sequence[float], y: object, watc
         raise NotCompilable("the model must return Values and the loss one Value")
     if not loss._parents:
         raise NotCompilable("the loss is a leaf, not computed from the model's output")
-    nodes = _forward_order([loss, *outputs]) if watch else []  # for writing code; checks need no order
-    return _Trace(loss, outputs, several, inputs, nodes, exponents, reads)
+    return _Trace(loss, outputs, several, inputs, _forward_order([loss, *outputs]), exponents, reads)
 
 
 def _forward_order(roots: Sequence[Value]) -> list[Value]:
@@ -173,35 +172,20 @@ def _forward_order(roots: Sequence[Value]) -> list[Value]:
 def _signature(trace: _Trace, param_index: dict[Value, int]) -> tuple:
     """The graph's structure as a comparable tuple: each computed node's kind and parents, where
     a parent is named by its role (parameter i, input i, a constant and its value, or computed
-    node k), and where the loss and the outputs are. Cheap: the per-call check runs it."""
+    node k, numbered in forward order), and where the loss and the outputs are. Cheap: the
+    per-call check runs it."""
     keys: dict[Value, object] = dict(param_index)
     keys.update((v, ("input", i)) for i, v in enumerate(trace.inputs))
     parts: list[tuple] = []
-    for start in (trace.root, *trace.outputs):
-        _name_nodes_under(start, keys, parts)
-    return (tuple(parts), keys[trace.root], tuple(keys[o] for o in trace.outputs), trace.several_outputs)
-
-
-def _name_nodes_under(start: Value, keys: dict[Value, object], parts: list[tuple]) -> None:
-    """Give every node under `start` not yet in `keys` its role there, each computed node after
-    its parents (iterative depth-first), and append each computed node's (kind, parents) to `parts`."""
-    stack = [start]
-    while stack:
-        node = stack[-1]
-        parents = node._parents
+    for node in trace.nodes:
         if node in keys:
-            stack.pop()
-        elif not parents:
-            keys[node] = _leaf_key(node)
-        elif all(map(keys.__contains__, parents)):  # every parent named: name this node
+            continue
+        if node._parents:
             keys[node] = ("node", len(parts))
-            parts.append((node._op, tuple(map(keys.__getitem__, parents))))
-        else:  # name the new leaves now, and the computed parents first
-            unnamed = [p for p in parents if p not in keys]
-            for leaf in unnamed:
-                if not leaf._parents:
-                    keys[leaf] = _leaf_key(leaf)
-            stack.extend(reversed([p for p in unnamed if p._parents]))
+            parts.append((node._op, tuple(map(keys.__getitem__, node._parents))))
+        else:
+            keys[node] = _leaf_key(node)
+    return (tuple(parts), keys[trace.root], tuple(keys[o] for o in trace.outputs), trace.several_outputs)
 
 
 def _leaf_key(leaf: Value) -> tuple[str, str]:
@@ -293,14 +277,19 @@ def _node_names(trace: _Trace, namer: _Namer, leaf_names: dict[Value, str]) -> d
     return names
 
 
-Local = Union[str, tuple[str, str]]  # a local derivative: an expression, or ("step", z) for ReLU's 1/0
+class _Step(NamedTuple):
+    """ReLU's local derivative at `z` (a name): 1 for z > 0, 0 for z <= 0, z itself (NaN) otherwise."""
+
+    z: str
+
+
+Local = Union[str, _Step]  # a local derivative: an expression, or ReLU's step
 Rule = Callable[[str, list[str]], tuple[list[str], list[Local]]]  # (name, parents' names) -> code
 
 
 # Inline forms of the common ops: the statements computing a node named v from its parents'
-# names a, and each parent's local derivative. Where the engine has had more than one exact
-# formula (how it divides, what ReLU and abs make of NaN), each is listed: the one that gives
-# the engine's numbers is chosen by `_inline_rule`, none if none does (then the engine computes).
+# names a, and each parent's local derivative. Each gives exactly the engine's value, chain-rule
+# shares and errors, also on ±0, subnormals, ±inf and NaN (tests/test_compile.py checks it).
 
 def _add(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
     return [f"{v} = {a[0]} + {a[1]}"], ["1.0", "1.0"]
@@ -318,10 +307,6 @@ def _neg(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
     return [f"{v} = -{a[0]}"], ["-1.0"]
 
 
-def _divide_by_inverse(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
-    return [f"inv_{v} = 1.0 / {a[1]}", f"{v} = {a[0]} * inv_{v}"], [f"inv_{v}", f"-{v} * inv_{v}"]
-
-
 def _divide(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
     return [f"{v} = {a[0]} / {a[1]}"], [f"(1.0 / {a[1]})", f"-({v} / {a[1]})"]
 
@@ -332,107 +317,29 @@ def _weighted_sum_rule(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
     return [f"{v} = {a[-1]} + {terms}"], [*a[n:2 * n], *a[:n], "1.0"]
 
 
-def _relu_zero_for_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
-    return [f"{v} = {a[0]} if {a[0]} > 0.0 else 0.0"], [("step", a[0])]
-
-
-def _relu_keeps_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
-    return [f"{v} = 0.0 if {a[0]} <= 0.0 else {a[0]}"], [("step or nan", a[0])]
+def _relu(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+    return [f"{v} = 0.0 if {a[0]} <= 0.0 else {a[0]}"], [_Step(a[0])]
 
 
 def _tanh(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
     return [f"{v} = _tanh({a[0]})"], [f"(1.0 - {v} * {v})"]
 
 
-def _abs_zero_for_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
-    x = a[0]
-    return [f"{v} = abs({x})"], [f"(1.0 if {x} > 0.0 else (-1.0 if {x} < 0.0 else 0.0))"]
-
-
-def _abs_keeps_nan(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
+def _abs(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
     x = a[0]
     return [f"{v} = abs({x})"], [f"(1.0 if {x} > 0.0 else -1.0 if {x} < 0.0 else 0.0 if {x} == 0.0 else {x})"]
 
 
-_RULES: dict[str, list[Rule]] = {
-    "+": [_add], "-": [_sub], "*": [_mul], "neg": [_neg], "/": [_divide, _divide_by_inverse],
-    Op.WEIGHTED_SUM: [_weighted_sum_rule], "relu": [_relu_keeps_nan, _relu_zero_for_nan], "tanh": [_tanh],
-    "abs": [_abs_keeps_nan, _abs_zero_for_nan],
+_RULES: dict[str, Rule] = {
+    "+": _add, "-": _sub, "*": _mul, "neg": _neg, "/": _divide, Op.WEIGHTED_SUM: _weighted_sum_rule,
+    "relu": _relu, "tanh": _tanh, "abs": _abs,
 }
-_MAKERS: dict[str, tuple[int, Callable[..., Value]]] = {  # how the engine makes each: arity, function
-    "+": (2, operator.add), "-": (2, operator.sub), "*": (2, operator.mul), "neg": (1, operator.neg),
-    "/": (2, operator.truediv), "relu": (1, Value.relu), "tanh": (1, Value.tanh), "abs": (1, Value.abs),
-    Op.WEIGHTED_SUM: (5, lambda w1, w2, x1, x2, b: weighted_sum([w1, w2], [x1, x2], b)),
-}
-_PROBES = (-2.5, -0.0, 0.0, 0.5, 3.0, 1e-310, -1e308, 1e308, math.inf, -math.inf, math.nan)
-_UPSTREAMS = (1.0, -0.5, 0.0, math.inf, math.nan)
-_CHOSEN: dict[str, Optional[Rule]] = {}
-
-
-def _inline_rule(op: str) -> Optional[Rule]:
-    """The inline form of `op` that gives the engine's numbers, or None (computed once)."""
-    if op not in _CHOSEN:
-        _CHOSEN[op] = next((rule for rule in _RULES.get(op, []) if _agrees_with_engine(op, rule)), None)
-    return _CHOSEN[op]
-
-
-def _agrees_with_engine(op: str, rule: Rule) -> bool:
-    """Whether `rule`'s code gives exactly the engine's value, chain-rule shares and errors, on
-    ordinary and special numbers (±0, subnormal, huge, ±inf, NaN) and upstream gradients."""
-    arity, make = _MAKERS[op]
-    probe = _probe_function(rule, arity)
-    return all(_case_agrees(probe, args, _engine_outcome(make, args)) for args in _probe_cases(arity))
-
-
-def _probe_function(rule: Rule, arity: int) -> Callable:
-    """`rule`'s code as a function probe(p0, ..., g) -> (value, (each parent's share of g,))."""
-    names = [f"p{i}" for i in range(arity)]
-    statements, locals_ = rule("v", names)
-    shares = ", ".join(_share(local, "g") for local in locals_)
-    source = "\n".join([f"def probe({', '.join(names)}, g):", *("    " + s for s in statements),
-                        f"    return v, ({shares},)"])
-    namespace = dict(_NAMESPACE)
-    exec(source, namespace)
-    return namespace["probe"]  # type: ignore[return-value]
-
-
-def _probe_cases(arity: int) -> Iterable[tuple[float, ...]]:
-    """The arguments to probe with: every pair of special numbers for one or two parents, else
-    a spread of 4·len(_PROBES) combinations."""
-    n = len(_PROBES)
-    if arity <= 2:
-        return itertools.product(_PROBES, repeat=arity)
-    return [tuple(_PROBES[(i * (j + 2) + j) % n] for j in range(arity)) for i in range(4 * n)]
-
-
-def _engine_outcome(make: Callable[..., Value], args: tuple[float, ...]) -> Union[type, Value]:
-    """The node the engine makes from `args`, or the type of the error it raises."""
-    try:
-        return make(*map(Value, args))
-    except (ArithmeticError, ValueError) as error:
-        return type(error)
-
-
-def _case_agrees(probe: Callable, args: tuple[float, ...], expected: Union[type, Value]) -> bool:
-    """Whether `probe` on `args` gives the engine's value and shares (or its error) for every
-    upstream gradient."""
-    for g in _UPSTREAMS:
-        try:
-            value, got = probe(*args, g)
-        except (ArithmeticError, ValueError) as error:
-            if not (isinstance(expected, type) and isinstance(error, expected)):
-                return False
-            continue
-        if not isinstance(expected, Value) or not _same(
-                [value, *got], [expected.data, *(local * g for local in expected._local_grads)]):
-            return False
-    return True
 
 
 def _forward(node: Value, var: str, args: list[str], trace: _Trace) -> tuple[list[str], list[Local]]:
     """The statements computing `node` (named `var`, parents named `args`) exactly as the engine
     does, and the expression for its local derivative with respect to each parent."""
-    rule = _inline_rule(node._op)
+    rule = _RULES.get(node._op)
     if rule is not None:
         return rule(var, args)
     call = _engine_call(node, args, trace)
@@ -440,21 +347,16 @@ def _forward(node: Value, var: str, args: list[str], trace: _Trace) -> tuple[lis
     return [f"{var}, {', '.join(map(str, locals_))} = {call}"], locals_
 
 
-_BY_ENGINE = {"exp", "log", "sigmoid", "softplus", "sqrt", "relu", "tanh", "abs"}  # Value methods
+_BY_ENGINE = {"exp", "log", "sigmoid", "softplus", "sqrt"}  # Value methods
 
 
 def _engine_call(node: Value, args: list[str], trace: _Trace) -> str:
-    """For the ops with longer formulas (or no inline form that agrees with the engine): a call
-    that lets the engine compute value and local derivatives on fresh Values, so the numbers,
-    the errors and the NaNs are the engine's."""
+    """For the ops with longer formulas (no inline form): a call that lets the engine compute
+    value and local derivatives on fresh Values, so the numbers, the errors and the NaNs are the
+    engine's."""
     op = node._op
     if op in _BY_ENGINE and hasattr(Value, op):
         return f"_unary(_Value.{op}, {args[0]})"
-    if op in _MAKERS:
-        if op == Op.WEIGHTED_SUM:
-            n = (len(args) - 1) // 2
-            return f"_weighted_sum_of(({', '.join(args[:n])},), ({', '.join(args[n:2 * n])},), {args[-1]})"
-        return f"_by_engine(_MAKERS[{op!r}][1], {', '.join(args)})"
     if op.startswith("**"):
         if node not in trace.exponents:
             raise NotCompilable(f"no exponent recorded for the node {op!r}")
@@ -489,11 +391,9 @@ def _same(a: Sequence[float], b: Sequence[float]) -> bool:
 
 def _share(local: Local, upstream: str) -> str:
     """The chain rule on one edge, `local * upstream`, written so that it gives the same float:
-    1.0·g is g, -1.0·g is -g, and a step (ReLU's 1 or 0) is g or 0.0·g (which keeps NaN)."""
-    if isinstance(local, tuple):  # ReLU's derivative at z: 1, 0 (and z itself, NaN, when kept)
-        kind, z = local
-        if kind == "step":
-            return f"({upstream} if {z} > 0.0 else 0.0 * {upstream})"
+    1.0·g is g, -1.0·g is -g, and ReLU's step is g, 0.0·g (which keeps NaN) or z·g for a NaN z."""
+    if isinstance(local, _Step):
+        z = local.z
         return f"({upstream} if {z} > 0.0 else 0.0 * {upstream} if {z} <= 0.0 else {z} * {upstream})"
     if local == "1.0":
         return upstream
@@ -502,50 +402,73 @@ def _share(local: Local, upstream: str) -> str:
     return f"{local} * {upstream}"
 
 
-def _example_code(trace: _Trace, names: dict[Value, str], accumulators: dict[Value, str]) -> list[str]:
-    """Forward statements, then backward statements, for one example of one target."""
-    model_part = set(_forward_order(trace.outputs))
-    lines, local_derivatives = _forward_code(trace, names, model_part)
+def _example_code(trace: _Trace, names: dict[Value, str],
+                  accumulators: dict[Value, str]) -> tuple[list[str], list[str]]:
+    """For one example of one target: its forward statements, then its backward statements; and
+    the model's forward statements alone (the same statements, the loss's left out)."""
+    layers = _layers(_forward_order(trace.outputs))
+    lines, model_lines, local_derivatives = _forward_code(trace, names, layers)
     output = ", ".join(names[o] for o in trace.outputs)
-    lines.append(f"append_loss({names[trace.root]})")
-    lines.append(f"append_output([{output}])" if trace.several_outputs else f"append_output({output})")
-    lines.extend(_backward_code(trace, names, accumulators, model_part, local_derivatives))
-    return lines
+    append_output = f"append_output([{output}])" if trace.several_outputs else f"append_output({output})"
+    lines.extend([f"append_loss({names[trace.root]})", append_output])
+    lines.extend(_backward_code(trace, names, accumulators, layers, local_derivatives))
+    return lines, [*model_lines, append_output]
 
 
-def _sections(nodes: Iterable[Value], model_part: set[Value]) -> Iterator[tuple[Optional[str], Value]]:
+def _layers(model_nodes: Iterable[Value]) -> dict[Value, str]:
+    """The part of the model each computed node of `model_nodes` (each after its parents) is in:
+    'layer L1' for a node with a parameter labelled 'L1.…' among its parents, else the part of
+    its first computed parent, else 'the model'."""
+    layers: dict[Value, str] = {}
+    for node in model_nodes:
+        if not node._parents:
+            continue
+        labelled = next((p.label for p in node._parents if not p._parents and "." in p.label), None)
+        computed = next((p for p in node._parents if p._parents), None)
+        if labelled is not None:
+            layers[node] = f"layer {labelled.split('.')[0]}"
+        else:
+            layers[node] = layers[computed] if computed is not None else "the model"
+    return layers
+
+
+def _sections(nodes: Iterable[Value], layers: dict[Value, str]) -> Iterator[tuple[Optional[str], Value]]:
     """Each computed node of `nodes`, with the name of its part ('layer L1', ..., 'the loss')
     when the node starts a new part, else None."""
     section = None
     for node in nodes:
         if not node._parents:
             continue
-        part = _layer_of(node) if node in model_part else "the loss"
+        part = layers.get(node, "the loss")
         yield (part if part != section else None), node
         section = part
 
 
 def _forward_code(trace: _Trace, names: dict[Value, str],
-                  model_part: set[Value]) -> tuple[list[str], dict[Value, list[Local]]]:
-    """The forward statements, node by node, and each node's local derivatives."""
+                  layers: dict[Value, str]) -> tuple[list[str], list[str], dict[Value, list[Local]]]:
+    """The forward statements, node by node; the model's nodes' statements among them; and each
+    node's local derivatives."""
     lines: list[str] = []
+    model_lines: list[str] = []
     local_derivatives: dict[Value, list[Local]] = {}
-    for part, node in _sections(trace.nodes, model_part):
+    for part, node in _sections(trace.nodes, layers):
         if part is not None:
             lines.append(f"# ---- forward: {part}")
         statements, local_derivatives[node] = _forward(node, names[node], [names[p] for p in node._parents], trace)
         lines.extend(statements)
-    return lines, local_derivatives
+        if node in layers:
+            model_lines.extend(statements)
+    return lines, model_lines, local_derivatives
 
 
 def _backward_code(trace: _Trace, names: dict[Value, str], accumulators: dict[Value, str],
-                   model_part: set[Value], local_derivatives: dict[Value, list[Local]]) -> list[str]:
+                   layers: dict[Value, str], local_derivatives: dict[Value, list[Local]]) -> list[str]:
     """The backward statements, node by node in backward()'s order. A node's gradient is the sum
     of the shares its consumers passed back, added in the order backward() adds them (all
     consumers come before it); a parameter's share goes into its accumulator at once."""
     lines: list[str] = []
     shares: dict[Value, list[str]] = {trace.root: ["seed"]}
-    for part, node in _sections(topological_order(trace.root), model_part):
+    for part, node in _sections(topological_order(trace.root), layers):
         if part is not None:
             lines.append(f"# ---- backward: {part}")
         upstream = f"g_{names[node]}"
@@ -557,17 +480,6 @@ def _backward_code(trace: _Trace, names: dict[Value, str], accumulators: dict[Va
             elif parent._parents:
                 shares.setdefault(parent, []).append(_share(local, upstream))
     return lines
-
-
-def _layer_of(node: Value) -> str:
-    """'layer L1' for a node computed from parameters labelled 'L1.…' (or from such nodes)."""
-    for parent in node._parents:
-        if not parent._parents and "." in parent.label:
-            return f"layer {parent.label.split('.')[0]}"
-    for parent in node._parents:
-        if parent._parents:
-            return _layer_of(parent)
-    return "the model"
 
 
 # ---- helpers the generated code calls ----------------------------------------------------
@@ -592,16 +504,6 @@ def _logsumexp(xs: Sequence[float]) -> tuple[float, ...]:
     return (node.data, *node._local_grads)
 
 
-def _by_engine(make: Callable[..., Value], *args: float) -> tuple[float, ...]:
-    node = make(*map(Value, args))
-    return (node.data, *node._local_grads)
-
-
-def _weighted_sum_of(weights: Sequence[float], inputs: Sequence[float], bias: float) -> tuple[float, ...]:
-    node = weighted_sum([Value(w) for w in weights], [Value(x) for x in inputs], Value(bias))
-    return (node.data, *node._local_grads)
-
-
 def _bce(z: float, label: float) -> tuple[float, float]:
     node = bce_with_logits(Value(z), label)
     return node.data, node._local_grads[0]
@@ -609,15 +511,12 @@ def _bce(z: float, label: float) -> tuple[float, float]:
 
 _NAMESPACE = {
     "_Value": Value, "_unary": _unary, "_power": _power, "_value_power_of": _value_power_of,
-    "_logsumexp": _logsumexp, "_bce": _bce, "_by_engine": _by_engine, "_weighted_sum_of": _weighted_sum_of,
-    "_MAKERS": _MAKERS, "_tanh": math.tanh, "_INF": math.inf, "_NAN": math.nan,
+    "_logsumexp": _logsumexp, "_bce": _bce, "_tanh": math.tanh, "_INF": math.inf, "_NAN": math.nan,
 }
 
 
-def _program_source(params: list[Value], param_names: list[str], nin: int,
-                    bodies: list[tuple[str, list[str]]]) -> str:
+def _program_source(param_names: list[str], nin: int, bodies: list[tuple[str, list[str]]]) -> str:
     """The whole generated module: one function that runs a batch, examples last to first."""
-    inputs = ", ".join(f"x{i + 1}" for i in range(nin)) + ("," if nin == 1 else "")
     grads = [f"g_{name}" for name in param_names]
     lines = [
         "# Generated by micrograd_batch.compile_loss from one traced example's graph.",
@@ -634,16 +533,38 @@ def _program_source(params: list[Value], param_names: list[str], nin: int,
         "    losses = []",
         "    outputs = []",
         "    append_loss, append_output = losses.append, outputs.append",
-        f"    for ({inputs}), target in zip(xs, targets):",
+        *_example_loop(nin, bodies),
+        f"    return losses, outputs, ({', '.join(grads)},)",
     ]
+    return "\n".join(lines) + "\n"
+
+
+def _outputs_source(param_names: list[str], nin: int, bodies: list[tuple[str, list[str]]]) -> str:
+    """A module with one function that gives each example's model output: the model's forward
+    statements of `run_batch` alone (`bodies`: each target's)."""
+    lines = [
+        "def run_outputs(xs, targets, parameters):",
+        f"    ({', '.join(param_names)},) = parameters",
+        "    outputs = []",
+        "    append_output = outputs.append",
+        *_example_loop(nin, bodies),
+        "    return outputs",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _example_loop(nin: int, bodies: list[tuple[str, list[str]]]) -> list[str]:
+    """The loop over the examples, each running the body of its target (`bodies`: description
+    and statements of each target, by its number)."""
+    inputs = ", ".join(f"x{i + 1}" for i in range(nin)) + ("," if nin == 1 else "")
+    lines = [f"    for ({inputs}), target in zip(xs, targets):"]
     for k, (description, body) in enumerate(bodies):
         indent = "        "
         if len(bodies) > 1:
             lines.append(f"        {'if' if k == 0 else 'elif'} target == {k}:  # y = {description}")
             indent += "    "
         lines.extend(indent + line for line in body)
-    lines.append(f"    return losses, outputs, ({', '.join(grads)},)")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 # ---- the compiled loss -----------------------------------------------------------------------
@@ -678,7 +599,8 @@ class _Target:
 
     description: str
     signature: tuple
-    body: list[str]
+    body: list[str]  # forward, loss, backward
+    outputs_body: list[str]  # the model's forward statements of `body` alone
 
 
 @dataclass
@@ -744,20 +666,26 @@ def _stable_module_types() -> tuple[type, ...]:
     return (MLP, Layer, Neuron)
 
 
+def _check_model_and_loss(model: object, loss_fn: object) -> None:
+    """TypeErrors for a model or loss of the wrong kind."""
+    if not callable(model) or not callable(getattr(model, "parameters", None)):
+        raise TypeError(f"compile_loss needs a model (a callable Module), got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function (output, y) -> loss, got {type(loss_fn).__name__}")
+
+
 class CompiledLoss:
     """`loss_fn(model(x), y)` compiled to straight-line Python; see the module docstring.
 
     `.grad(examples)` returns the mean loss and adds the mean gradient (1/m) Σ_i ∇θ L_i into
-    each parameter's `.grad`, exactly as `batch_mean([...]).backward()` would. `.source` is the
-    generated code. `fallback_reason` is None while the compiled code is in use, else why the
-    graph path is used instead. With `strict=True`, that case raises `NotCompilable`.
+    each parameter's `.grad`, exactly as `batch_mean([...]).backward()` would; `.outputs(examples)`
+    gives the model's outputs by the forward statements alone. `.source` is the generated code.
+    `fallback_reason` is None while the compiled code is in use, else why the graph path is used
+    instead. With `strict=True`, that case raises `NotCompilable`.
     """
 
     def __init__(self, model: Any, loss_fn: LossFn, *, strict: bool = False) -> None:
-        if not callable(model) or not callable(getattr(model, "parameters", None)):
-            raise TypeError(f"compile_loss needs a model (a callable Module), got {type(model).__name__}")
-        if not callable(loss_fn):
-            raise TypeError(f"loss_fn must be a function (output, y) -> loss, got {type(loss_fn).__name__}")
+        _check_model_and_loss(model, loss_fn)
         self.model = model
         self.loss_fn = loss_fn
         self.strict = strict
@@ -768,6 +696,7 @@ class CompiledLoss:
         self._targets: dict[tuple, int] = {}
         self._compiled: list[_Target] = []
         self._run: Optional[Callable] = None
+        self._run_outputs: Optional[Callable] = None
         self._source = ""
         self._calls = 0
         # A library model with a library loss, in the state it is compiled in: while that state is
@@ -835,6 +764,13 @@ class CompiledLoss:
                 p.grad = g
         return loss, outputs
 
+    def outputs(self, examples: Sequence[tuple]) -> Optional[list[Scores]]:
+        """Each example's model output as numbers, `plain_scores(model(x))` bit for bit, by the
+        compiled forward statements of the model alone (no loss, no backward; nothing changed).
+        None when the graph path must be used. Targets are needed: each has its own code."""
+        result = self._run_batch(examples, None)
+        return None if result is None else result[1]
+
     # -- internals ---------------------------------------------------------------------
 
     def _give_up(self, error: NotCompilable) -> None:
@@ -843,8 +779,10 @@ class CompiledLoss:
             raise error
         self.fallback_reason = str(error)
 
-    def _run_batch(self, examples: Sequence[tuple], start: list[float]) -> Optional[tuple]:
-        """Run the compiled code over `examples`: (losses, outputs, new gradients), or None."""
+    def _run_batch(self, examples: Sequence[tuple], start: Optional[list[float]]) -> Optional[tuple]:
+        """Run the compiled code over `examples`: (losses, outputs, new gradients); with `start`
+        None, the forward statements of the model only: (None, outputs, None). None for the
+        graph path."""
         if isinstance(examples, Value) or not hasattr(examples, "__len__") or not len(examples):
             raise ValueError("examples must be a non-empty list of (x, y) pairs")
         if self.fallback_reason is not None:
@@ -857,7 +795,7 @@ class CompiledLoss:
                 warnings.warn(f"compiled loss: using the graph path from now on: {error}", stacklevel=3)
             return None
 
-    def _run_checked(self, examples: Sequence[tuple], start: list[float]) -> Optional[tuple]:
+    def _run_checked(self, examples: Sequence[tuple], start: Optional[list[float]]) -> Optional[tuple]:
         """`_run_batch` after the argument checks: compile new targets, run the code, and (unless
         the model is a library one in its compiled state) re-trace one example to check it."""
         checked = not self._model_unchanged()  # asked first: new targets are traced in this state
@@ -866,16 +804,19 @@ class CompiledLoss:
             return None
         xs, targets = prepared
         check = self._calls % len(examples)
-        expected = self._check_structure(examples[check]) if checked else 0.0
+        expected = self._check_structure(examples[check]) if checked else None
         self._calls += checked
-        run = self._run
-        assert run is not None
-        losses, outputs, grads = run(xs, targets, 1.0 / len(examples), [p.data for p in self.params], start)
-        losses.reverse()
+        assert self._run is not None and self._run_outputs is not None
+        parameters = [p.data for p in self.params]
+        losses, grads = None, None
+        if start is None:
+            outputs = self._run_outputs(xs, targets, parameters)
+        else:
+            losses, outputs, grads = self._run(xs, targets, 1.0 / len(examples), parameters, start)
+            losses.reverse()
         outputs.reverse()
-        if checked and not _same([losses[check]], [expected]):
-            raise _Changed(f"example {check}'s compiled loss {losses[check]!r} differs from its graph's "
-                           f"{expected!r}: the model or loss changed")
+        if expected is not None:
+            _compare(check, expected, losses, outputs)
         return losses, outputs, grads
 
     def _model_unchanged(self) -> bool:
@@ -923,10 +864,10 @@ class CompiledLoss:
         trace, signature = self._repeatable_trace(x, y)
         self._check_other_example(key, x, y, examples, signature)
         self._nin = len(x)
-        body = self._example_body(trace, nin=len(x))
+        body, outputs_body = self._example_body(trace, nin=len(x))
         self._targets[key] = len(self._compiled)
-        self._compiled.append(_Target(" ".join(repr(y).split())[:60], signature, body))
-        self._verify(trace, x, len(self._compiled) - 1, body)
+        self._compiled.append(_Target(" ".join(repr(y).split())[:60], signature, body, outputs_body))
+        self._verify(trace, x, len(self._compiled) - 1)
         return self._targets[key]
 
     def _repeatable_trace(self, x: Sequence[float], y: object) -> tuple[_Trace, tuple]:
@@ -951,8 +892,9 @@ class CompiledLoss:
         if other_x is not None and _signature(self._checked_trace(other_x, y), self._param_index) != signature:
             raise NotCompilable("two examples with the same target gave graphs of different structure")
 
-    def _example_body(self, trace: _Trace, *, nin: int) -> list[str]:
-        """Name the inputs, the parameters and the nodes, and write the traced example's code."""
+    def _example_body(self, trace: _Trace, *, nin: int) -> tuple[list[str], list[str]]:
+        """Name the inputs, the parameters and the nodes, and write the traced example's code:
+        all of it, and the model's forward statements alone."""
         namer = _Namer(set(_NAMESPACE) | {"run_batch", "xs", "targets", "target", "seed", "parameters",
                                           "gradients", "losses", "outputs", "append_loss",
                                           "append_output"} | {f"x{i + 1}" for i in range(nin)})
@@ -981,32 +923,57 @@ class CompiledLoss:
 
     def _build(self) -> None:
         """exec the generated module once (again, when a new target was added)."""
-        bodies = [(t.description, t.body) for t in self._compiled]
         assert self._nin is not None
-        self._source = _program_source(self.params, self._param_names, self._nin, bodies)
+        self._source = _program_source(self._param_names, self._nin, [(t.description, t.body) for t in self._compiled])
+        outputs_source = _outputs_source(self._param_names, self._nin,
+                                         [(t.description, t.outputs_body) for t in self._compiled])
         namespace = dict(_NAMESPACE)
         exec(compile(self._source, "<compiled loss>", "exec"), namespace)
+        exec(compile(outputs_source, "<compiled outputs>", "exec"), namespace)
         self._run = namespace["run_batch"]  # type: ignore[assignment]
+        self._run_outputs = namespace["run_outputs"]  # type: ignore[assignment]
 
-    def _verify(self, trace: _Trace, x: Sequence[float], number: int, body: list[str]) -> None:
-        """The new code's loss and gradient for the traced example equal its graph's, bit for bit."""
+    def _verify(self, trace: _Trace, x: Sequence[float], number: int) -> None:
+        """The new code's loss, gradient and output for the traced example (and the forward
+        statements' output) equal its graph's, bit for bit."""
         self._build()
-        assert self._run is not None
-        losses, _, grads = self._run([x], [number], 1.0, [p.data for p in self.params], [0.0] * len(self.params))
+        assert self._run is not None and self._run_outputs is not None
+        parameters = [p.data for p in self.params]
+        losses, outputs, grads = self._run([x], [number], 1.0, parameters, [0.0] * len(self.params))
         (expected,) = per_example_grads([trace.root], self.params)
-        if not _same(losses, [trace.root.data]) or not _same(list(grads), expected):
+        want = [o.data for o in trace.outputs]
+        if (not _same(losses, [trace.root.data]) or not _same(list(grads), expected)
+                or not _same(_numbers(outputs[0]), want)
+                or not _same(_numbers(self._run_outputs([x], [number], parameters)[0]), want)):
             raise NotCompilable("the compiled code disagrees with the graph on the traced example")
 
-    def _check_structure(self, example: tuple) -> float:
+    def _check_structure(self, example: tuple) -> _Trace:
         """Re-trace one example of this call with the real engine; its structure must be the
-        one compiled for its target. Returns its loss, to compare with the compiled one."""
+        one compiled for its target. Returns the trace, to compare its numbers with the code's."""
         x, y = example
         trace = _trace(self.model, self.loss_fn, list(x), y, watch=False)
         target = self._compiled[self._targets[_target_key(y)]]  # type: ignore[index]
         if _signature(trace, self._param_index) != target.signature:
             raise _Changed("an example's graph has a different structure from the compiled one: "
                                 "the model or the loss changed, or depends on the data")
-        return trace.root.data
+        return trace
+
+
+def _compare(check: int, trace: _Trace, losses: Optional[list[float]], outputs: list[Scores]) -> None:
+    """`_Changed` unless example `check`'s compiled loss (when computed) and output equal its
+    re-traced graph's."""
+    if losses is not None and not _same([losses[check]], [trace.root.data]):
+        raise _Changed(f"example {check}'s compiled loss {losses[check]!r} differs from its graph's "
+                       f"{trace.root.data!r}: the model or loss changed")
+    want = [o.data for o in trace.outputs]
+    if not _same(_numbers(outputs[check]), want):
+        raise _Changed(f"example {check}'s compiled output {outputs[check]!r} differs from its graph's "
+                       f"{want!r}: the model changed")
+
+
+def _numbers(scores: Scores) -> list[float]:
+    """One example's output as a list of numbers."""
+    return scores if isinstance(scores, list) else [scores]
 
 
 def known_stable(model: Any, loss_fn: object) -> bool:

@@ -1,7 +1,9 @@
 """compile_loss: the generated straight-line code gives the graph path's numbers, bit for bit,
 and refuses (falls back to the graph path, or raises when strict) whatever it cannot trace once."""
 
+import itertools
 import math
+import operator
 import random
 import warnings
 from unittest import mock
@@ -15,8 +17,10 @@ from micrograd_batch import (
     compile_loss, fit, hinge, l2_penalty, logsumexp, make_blobs, make_moons, mse,
     softmax_cross_entropy, train_step, weighted_sum,
 )
+from micrograd_batch import compile as compile_module
 from micrograd_batch.compile import known_stable
-from micrograd_batch.nn import ACTIVATIONS
+from micrograd_batch.engine import Op
+from micrograd_batch.nn import ACTIVATIONS, plain_scores
 
 from gradcheck import numeric_gradient
 from helpers import graph_path
@@ -25,6 +29,20 @@ from helpers import graph_path
 def same(a, b):
     """Equal floats, NaN matching NaN (what 'bit for bit' means for our purposes)."""
     return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b))
+
+
+def graph_outputs(model, examples):
+    """Each example's model output as numbers, by the model itself, flattened to one list."""
+    return [v for x, _ in examples for v in numbers(plain_scores(model(x)))]
+
+
+def numbers(scores):
+    return scores if isinstance(scores, list) else [scores]
+
+
+def compiled_outputs(compiled, examples):
+    """`compiled.outputs(examples)`, flattened to one list."""
+    return [v for scores in compiled.outputs(examples) for v in numbers(scores)]
 
 
 def compiled_path(compiled, model, examples, start=None):
@@ -82,6 +100,9 @@ def test_compiled_loss_and_gradients_equal_the_graphs_bit_for_bit(loss_name, nin
     got = compiled_path(compiled, model, examples, start)
     want = graph_path(model, loss_fn, examples, start)
     assert got[0] == want[0] and same(got[1], want[1])
+    grads = [p.grad for p in model.parameters()]
+    assert same(compiled_outputs(compiled, examples), graph_outputs(model, examples))  # forward only
+    assert [p.grad for p in model.parameters()] == grads  # ... and it changed no gradient
     assert compiled.fallback_reason is None
 
 
@@ -133,14 +154,54 @@ def test_fit_with_and_without_compilation_gives_the_same_history_and_model(loss_
             results.append(original(self, *args, **kwargs))
             return results[-1]
 
-        original = CompiledLoss.loss_and_grads
-        with mock.patch.object(CompiledLoss, "loss_and_grads", recording):
+        def recording_outputs(self, examples):
+            outputs.append(original_outputs(self, examples))
+            return outputs[-1]
+
+        original, original_outputs, outputs = CompiledLoss.loss_and_grads, CompiledLoss.outputs, []
+        with mock.patch.object(CompiledLoss, "loss_and_grads", recording), \
+                mock.patch.object(CompiledLoss, "outputs", recording_outputs):
             history = fit(model, data, loss_fn, make_optimizer(model.parameters()), epochs=3, batch_size=16,
                           l2=1e-4, verbose=False, compiled=compiled)
         assert len(results) == (history.steps if compiled else 0)
         assert all(r is not None for r in results)  # every step ran the compiled code
+        assert len(outputs) == (3 if compiled else 0)
+        assert all(o is not None for o in outputs)  # every accuracy pass ran the compiled forward code
         runs.append((history.loss, history.accuracy, history.steps, [p.data for p in model.parameters()]))
     assert runs[0] == runs[1]  # exactly: every number equal
+
+
+def test_fits_accuracy_pass_builds_no_graph_when_compiled():
+    data = make_moons(60, noise=0.1, seed=5)
+    for compiled in (True, False):
+        model = MLP(2, [8, 1], seed=8)
+        calls, call = [], MLP.__call__
+        with mock.patch.object(MLP, "__call__", lambda self, x: calls.append(x) or call(self, x)):
+            fit(model, data, hinge, epochs=4, batch_size=20, verbose=False, compiled=compiled)
+        # compiled: the model runs only to trace each target (a few times); else once per example
+        # per step and once per example per epoch's accuracy pass
+        assert len(calls) < 12 if compiled else len(calls) == 2 * 4 * len(data)
+
+
+def test_outputs_fall_back_with_a_warning_when_the_model_changed():
+    model = MLP(2, [3, 1], seed=20)
+    data = make_moons(12, seed=20)
+    compiled = compile_loss(model, hinge)
+    compiled.grad(data)
+    _change_an_activation(model)
+    with pytest.warns(UserWarning, match="graph path from now on"):
+        assert compiled.outputs(data) is None
+    assert compiled.fallback_reason is not None and compiled.outputs(data) is None
+
+
+def test_outputs_of_a_custom_loss_are_checked_and_equal_the_models():
+    model = MLP(2, [3, 2], seed=21)
+    data = [(x, (1 if y > 0 else 0)) for x, y in make_moons(12, seed=21)]
+    compiled = compile_loss(model, lambda out, y: softmax_cross_entropy(out, y) * 0.5, strict=True)
+    calls, patch = counting_rechecks()
+    with patch:
+        assert compiled_outputs(compiled, data) == graph_outputs(model, data)  # targets traced on first use
+    assert len(calls) == 1  # a custom loss: one example re-traced per call, also here
 
 
 def test_fit_compiles_library_models_and_losses_only():
@@ -301,6 +362,7 @@ def test_nan_and_inf_propagate_exactly_as_on_the_graph(x):
     got = compiled_path(compiled, model, data)
     want = graph_path(model, kitchen_sink, data)
     assert same([got[0]], [want[0]]) and same(got[1], want[1])
+    assert same(compiled_outputs(compiled, data), graph_outputs(model, data))
 
 
 @pytest.mark.parametrize("examples,error,match", [
@@ -361,16 +423,104 @@ def test_a_replaced_parameter_is_noticed_by_the_per_call_check():
     assert got == graph_path(model, hinge, data)
 
 
-def test_inline_forms_are_checked_against_the_engine():
-    from micrograd_batch import compile as compile_module
+ENGINE_OPS = {  # every op with an inline form: its number of parents, and how the engine makes it
+    "+": (2, operator.add), "-": (2, operator.sub), "*": (2, operator.mul), "neg": (1, operator.neg),
+    "/": (2, operator.truediv), "relu": (1, Value.relu), "tanh": (1, Value.tanh), "abs": (1, Value.abs),
+    Op.WEIGHTED_SUM: (5, lambda w1, w2, x1, x2, b: weighted_sum([w1, w2], [x1, x2], b)),
+}
+SPECIAL = (-2.5, -0.0, 0.0, 0.1, 0.5, 1 / 3, 3.0, 1e-310, -1e308, 1e308, math.inf, -math.inf, math.nan)
+UPSTREAMS = (1.0, -0.5, 0.0, math.inf, math.nan)
 
-    def identity_as_relu(v, a):  # right for positive numbers only
-        return [f"{v} = {a[0]}"], ["1.0"]
 
-    assert not compile_module._agrees_with_engine("relu", identity_as_relu)
-    for op, rules in compile_module._RULES.items():
-        agreeing = [rule for rule in rules if compile_module._agrees_with_engine(op, rule)]
-        assert len(agreeing) == 1 and compile_module._inline_rule(op) is agreeing[0]  # one exact form each
+def inline_function(rule, arity):
+    """A rule's generated code, as the compiler writes it, as a function (p0, ..., g) -> (value,
+    (each parent's share of the upstream gradient g,))."""
+    names = [f"p{i}" for i in range(arity)]
+    statements, local_derivatives = rule("v", names)
+    shares = ", ".join(compile_module._share(local, "g") for local in local_derivatives)
+    source = "\n".join([f"def inline({', '.join(names)}, g):", *("    " + s for s in statements),
+                        f"    return v, ({shares},)"])
+    namespace = dict(compile_module._NAMESPACE)
+    exec(source, namespace)
+    return namespace["inline"]
+
+
+def outcome(function, *args):
+    """What `function` gives for `args`: its result, or the type of the arithmetic error it raises."""
+    try:
+        return function(*args)
+    except (ArithmeticError, ValueError) as error:
+        return type(error)
+
+
+def disagreement(op, rule, args, g):
+    """None if `rule`'s code gives exactly the engine's value and chain-rule shares (NaN matching
+    NaN) or the same kind of error for parents `args` and upstream gradient g, else what differs."""
+    arity, make = ENGINE_OPS[op]
+    engine = outcome(lambda: make(*map(Value, args)))
+    inline = outcome(inline_function(rule, arity), *args, g)
+    if isinstance(engine, type) or isinstance(inline, type):
+        return None if engine == inline else (args, g, engine, inline)
+    want = [engine.data, *(local * g for local in engine._local_grads)]
+    got = [inline[0], *inline[1]]
+    return None if same(got, want) else (args, g, want, got)
+
+
+def special_cases(arity):
+    """Every pair of special numbers for one or two parents; 500 fixed random picks for more."""
+    if arity <= 2:
+        return list(itertools.product(SPECIAL, repeat=arity))
+    rng = random.Random(arity)
+    return [tuple(rng.choice(SPECIAL) for _ in range(arity)) for _ in range(500)]
+
+
+def disagreements(op, rule):
+    """Where `rule` differs from the engine on special numbers and upstream gradients."""
+    cases = special_cases(ENGINE_OPS[op][0])
+    return [d for args in cases for g in UPSTREAMS if (d := disagreement(op, rule, args, g)) is not None]
+
+
+@pytest.mark.parametrize("op", sorted(ENGINE_OPS))
+def test_each_inline_form_gives_the_engines_value_shares_and_errors_on_special_numbers(op):
+    assert set(compile_module._RULES) == set(ENGINE_OPS)  # every inline form is checked here
+    assert disagreements(op, compile_module._RULES[op]) == []
+
+
+@settings(max_examples=300)
+@given(op=st.sampled_from(sorted(ENGINE_OPS)), args=st.lists(st.floats(), min_size=5, max_size=5), g=st.floats())
+def test_each_inline_form_gives_the_engines_numbers_on_any_floats(op, args, g):
+    assert disagreement(op, compile_module._RULES[op], tuple(args[:ENGINE_OPS[op][0]]), g) is None
+
+
+def identity_as_relu(v, a):  # right for positive numbers only
+    return [f"{v} = {a[0]}"], ["1.0"]
+
+
+def relu_zero_for_nan(v, a):  # ReLU(NaN) = 0 with derivative 0: not what the engine does
+    return [f"{v} = {a[0]} if {a[0]} > 0.0 else 0.0"], [f"(1.0 if {a[0]} > 0.0 else 0.0)"]
+
+
+def abs_zero_for_nan(v, a):  # sign(NaN) = 0: not what the engine does
+    x = a[0]
+    return [f"{v} = abs({x})"], [f"(1.0 if {x} > 0.0 else (-1.0 if {x} < 0.0 else 0.0))"]
+
+
+def divide_by_inverse(v, a):  # a * (1/b): an ulp off a / b for some numbers
+    return [f"inv_{v} = 1.0 / {a[1]}", f"{v} = {a[0]} * inv_{v}"], [f"inv_{v}", f"-{v} * inv_{v}"]
+
+
+def tanh_unbracketed(v, a):  # its share would be written 1.0 - t * t * g
+    return [f"{v} = _tanh({a[0]})"], [f"1.0 - {v} * {v}"]
+
+
+@pytest.mark.parametrize("op,wrong_rule", [
+    ("relu", identity_as_relu), ("relu", relu_zero_for_nan), ("abs", abs_zero_for_nan),
+    ("/", divide_by_inverse), ("tanh", tanh_unbracketed),
+    (Op.WEIGHTED_SUM, lambda v, a: ([f"{v} = {a[0]} * {a[2]} + {a[1]} * {a[3]} + {a[4]}"],
+                                    [a[2], a[3], a[0], a[1], "1.0"])),  # b added last
+])
+def test_the_check_of_the_inline_forms_catches_a_wrong_one(op, wrong_rule):
+    assert disagreements(op, wrong_rule) != []
 
 
 def counting_rechecks():
