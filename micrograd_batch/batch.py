@@ -50,6 +50,16 @@ def float_mean(numbers: Sequence[float]) -> float:
     return mean
 
 
+def mean_node(values: Sequence[Value], label: str, op: str) -> Value:
+    """μ = (1/m) Σ_k v_k as ONE node with the m values as parents; dμ/dv_k = 1/m.
+
+    Its value is `float_mean`'s: finite whenever the values are, even if their sum overflows.
+    """
+    m = len(values)
+    return Value(float_mean([v.data for v in values]), label, parents=tuple(values),
+                 local_grads=(1.0 / m,) * m, op=op)
+
+
 def batch_sum(losses: Iterable[Value]) -> Value:
     """One node L = Σ_i L_i over the per-example losses; dL/dL_i = 1 for every example."""
     parents = _as_losses(losses, "batch_sum")
@@ -62,10 +72,7 @@ def batch_mean(losses: Iterable[Value]) -> Value:
 
     Its backward pass gives each parameter the mean of its per-example gradients.
     """
-    parents = _as_losses(losses, "batch_mean")
-    m = len(parents)
-    value = float_mean([v.data for v in parents])
-    return Value(value, "mean batch", parents=parents, local_grads=(1.0 / m,) * m, op=Op.BATCH_MEAN)
+    return mean_node(_as_losses(losses, "batch_mean"), "mean batch", Op.BATCH_MEAN)
 
 
 def per_example_grads(losses: Sequence[Value], params: Sequence[Value]) -> list[list[float]]:

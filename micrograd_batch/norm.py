@@ -23,6 +23,7 @@ import math
 from typing import Sequence, Union
 
 from ._checks import as_float, is_whole_number
+from .batch import float_mean, mean_node
 from .engine import Op, Value
 from .module import Module
 
@@ -30,13 +31,6 @@ Number = Union[Value, float]
 
 
 # ---- the nodes: forward value, parents, and the local derivatives beside it ------------------
-
-
-def _mean_node(values: Sequence[Value], label: str, kind: str) -> Value:
-    """μ = (1/m) Σ_k v_k as ONE node with the m values as parents; dμ/dv_k = 1/m."""
-    m = len(values)
-    mean = math.fsum(v.data for v in values) / m
-    return Value(mean, label, tuple(values), (1.0 / m,) * m, kind)
 
 
 def _variance_node(values: Sequence[Value], mean: float, label: str, kind: str) -> Value:
@@ -47,18 +41,19 @@ def _variance_node(values: Sequence[Value], mean: float, label: str, kind: str) 
     """
     m = len(values)
     deviations = [v.data - mean for v in values]
-    variance = math.fsum(d * d for d in deviations) / m
+    variance = float_mean([d * d for d in deviations])  # finite even if Σ d² overflows
     return Value(variance, label, tuple(values), tuple(2.0 * d / m for d in deviations), kind)
 
 
 def _normalised(x: Value, mean: Value, variance: Value, eps: float) -> Value:
     """x̂ = (x - μ)/s with s = √(σ² + eps), one node with parents x, μ, σ².
 
-    dx̂/dx = 1/s,  dx̂/dμ = -1/s,  dx̂/dσ² = -(x - μ)/(2 s³).
+    dx̂/dx = 1/s,  dx̂/dμ = -1/s,  dx̂/dσ² = -(x - μ)/(2 s³) = -x̂/(2 s²) (no s³ to overflow).
     """
-    s = math.sqrt(variance.data + eps)
-    centred = x.data - mean.data
-    return Value(centred / s, "", (x, mean, variance), (1.0 / s, -1.0 / s, -centred / (2.0 * s**3)),
+    s_squared = variance.data + eps
+    s = math.sqrt(s_squared)
+    normalised = (x.data - mean.data) / s
+    return Value(normalised, "", (x, mean, variance), (1.0 / s, -1.0 / s, -0.5 * normalised / s_squared),
                  "normalise")
 
 
@@ -155,7 +150,7 @@ class BatchNorm(Module):
                 "each feature with its variance over the batch, which is 0 for one example (every "
                 "output would be β). Pass a bigger batch, or call eval() to use the running statistics")
         columns = [[row[j] for row in rows] for j in range(self.num_features)]
-        means = [_mean_node(col, f"μ{j + 1}", Op.BATCH_STAT) for j, col in enumerate(columns)]
+        means = [mean_node(col, f"μ{j + 1}", Op.BATCH_STAT) for j, col in enumerate(columns)]
         variances = [_variance_node(col, mu.data, f"σ²{j + 1}", Op.BATCH_STAT)
                      for j, (col, mu) in enumerate(zip(columns, means))]
         return [means] * m, [variances] * m
@@ -164,7 +159,8 @@ class BatchNorm(Module):
         """r ← (1 - momentum)·r + momentum·s, with the unbiased variance σ²·m/(m - 1)."""
         keep, new = 1.0 - self.momentum, self.momentum
         running_mean = [keep * r + new * mu.data for r, mu in zip(self.running_mean, means)]
-        running_var = [keep * r + new * var.data * m / (m - 1) for r, var in zip(self.running_var, variances)]
+        unbiased = m / (m - 1)  # one factor, so σ²·m cannot overflow where σ²·m/(m - 1) would not
+        running_var = [keep * r + new * var.data * unbiased for r, var in zip(self.running_var, variances)]
         self.running_mean, self.running_var = running_mean, running_var
 
     def _running_statistics(self, m: int) -> tuple[list[list[Value]], list[list[Value]]]:
@@ -225,7 +221,7 @@ class LayerNorm(Module):
     def __call__(self, x: Sequence[Number]) -> list[Value]:
         """One example, normalised over its features: a list of `num_features` Values."""
         row = _as_row(x, self.num_features, "LayerNorm's input")
-        mean = _mean_node(row, "μ", "mean of x")
+        mean = mean_node(row, "μ", "mean of x")
         variance = _variance_node(row, mean.data, "σ²", "variance of x")
         return [g * _normalised(v, mean, variance, self.eps) + b for v, g, b in zip(row, self.gamma, self.beta)]
 

@@ -147,6 +147,15 @@ def test_batch_mean_of_huge_losses_is_finite():
     assert batch_mean([Value(1e308), Value(1e308)]).data == 1e308
 
 
+def test_mean_node_is_one_node_finite_when_the_sum_overflows():
+    from micrograd_batch.batch import mean_node
+    assert mean_node([Value(1e308), Value(1e308)], "μ", "mean of x").data == 1e308  # exact: 1e308/2 twice
+    values = [Value(1e308), Value(1e308), Value(-5e307)]
+    node = mean_node(values, "μ", "mean of x")
+    assert node.data == pytest.approx(5e307, rel=1e-15)
+    assert (node._parents, node._local_grads, node._op, node.label) == (tuple(values), (1 / 3,) * 3, "mean of x", "μ")
+
+
 def test_batch_sum_of_infinite_losses_follows_float_arithmetic():
     assert batch_sum([Value(1e308), Value(1e308)]).data == math.inf
     assert math.isnan(batch_mean([Value(math.inf), Value(-math.inf)]).data)
