@@ -9,11 +9,15 @@ those m losses as parents:
 so one backward pass from it gives every parameter the gradient (1/m) Σ_i dL_i/dθ — the mean of
 the per-example gradients (Deep Learning Book, §8.1.3). Nothing is averaged on the way forward:
 every example keeps its own activations, and only the gradients are averaged, by this node.
+
+`as_inputs`, the first step of every model and normalisation layer, turns one example's
+numbers into the leaves its graph starts from.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Set
 from typing import Iterable, Sequence
 
 from ._checks import as_float
@@ -29,6 +33,33 @@ def _as_losses(losses: Iterable[Value], name: str) -> tuple[Value, ...]:
         raise ValueError(f"{name} of an empty batch: there must be at least one example")
     check_values(parents, name, expected="a per-example loss Value")
     return parents
+
+
+def as_inputs(x: object, width: int, *, where: str | None = None, finite: bool = False) -> list[Value]:
+    """One example's `width` inputs as Values (numbers become leaves x1, x2, ...), checked: a
+    list (not a str, dict or set) of the right length, of real numbers or Values.
+
+    `where` names the example in the errors ("example 2 has 3 features, expected 2"); without
+    it they speak of a model's inputs ("expected 2 inputs, got 3"). With `finite`, a NaN or inf
+    is refused too: a ValueError when it was given as input, a FloatingPointError (a numerical
+    failure, as the optimisers raise: `fit` reports it as TrainingDiverged) when it was computed
+    upstream.
+    """
+    name = where or "a model's input"
+    if isinstance(x, (str, bytes, Value, Mapping, Set)) or not hasattr(x, "__len__") or not hasattr(x, "__iter__"):
+        raise TypeError(f"{name} must be a list of {width} numbers, got {type(x).__name__}")
+    row = list(x)  # type: ignore[call-overload]
+    if len(row) != width:
+        raise ValueError(f"{where} has {len(row)} features, expected {width}" if where
+                         else f"expected {width} inputs, got {len(row)}")
+    values = [v if isinstance(v, Value) else Value(as_float(v), f"x{j + 1}") for j, v in enumerate(row)]
+    if finite:
+        for j, v in enumerate(values):
+            if not math.isfinite(v.data):
+                error = FloatingPointError if v._parents else ValueError
+                raise error(f"{name}, feature {j + 1} is {v.data}: expected finite numbers "
+                            "(one NaN or inf would spread to every output it is averaged into)")
+    return values
 
 
 def _float_sum(numbers: Sequence[float]) -> float:

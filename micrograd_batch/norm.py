@@ -23,7 +23,7 @@ import math
 from typing import Sequence, Union
 
 from ._checks import as_float, is_whole_number
-from .batch import float_mean, mean_node
+from .batch import as_inputs, float_mean, mean_node
 from .engine import Op, Value
 from .module import Module
 
@@ -60,34 +60,15 @@ def _normalised(x: Value, mean: Value, variance: Value, eps: float) -> Value:
 # ---- argument checks ----------------------------------------------------------------------------
 
 
-def _as_row(x: object, width: int, where: str) -> list[Value]:
-    """One example's `width` features as Values (numbers become leaves x1, x2, ...), checked:
-    the right length, real numbers or Values, and finite."""
-    if isinstance(x, (str, bytes, Value)) or not hasattr(x, "__len__") or not hasattr(x, "__iter__"):
-        raise TypeError(f"{where} must be a list of {width} numbers, got {type(x).__name__}")
-    row = list(x)  # type: ignore[call-overload]
-    if len(row) != width:
-        raise ValueError(f"{where} has {len(row)} features, expected {width}")
-    values = [v if isinstance(v, Value) else Value(as_float(v), f"x{j + 1}") for j, v in enumerate(row)]
-    for j, v in enumerate(values):
-        if not math.isfinite(v.data):
-            # a number given as input is bad input; one computed upstream is a numerical failure
-            # (FloatingPointError, as the optimisers raise: `fit` reports it as TrainingDiverged)
-            error = FloatingPointError if v._parents else ValueError
-            raise error(f"{where}, feature {j + 1} is {v.data}: normalisation needs finite inputs "
-                        "(one NaN or inf would spread to every output it is averaged into)")
-    return values
-
-
 def _as_batch(batch: object, width: int) -> list[list[Value]]:
-    """A batch of m examples, each `width` features, as m lists of Values (see `_as_row`)."""
+    """A batch of m examples, each `width` finite features, as m lists of Values (`as_inputs`)."""
     if isinstance(batch, (str, bytes, Value)) or not hasattr(batch, "__len__"):
         raise TypeError(f"BatchNorm takes a batch: a list of examples, each a list of {width} "
                         f"numbers, got {type(batch).__name__}")
     rows = list(batch)  # type: ignore[call-overload]
     if not rows:
         raise ValueError("BatchNorm got an empty batch: there must be at least one example")
-    return [_as_row(x, width, f"example {i + 1}") for i, x in enumerate(rows)]
+    return [as_inputs(x, width, where=f"example {i + 1}", finite=True) for i, x in enumerate(rows)]
 
 
 def _checked_settings(num_features: object, eps: object) -> tuple[int, float]:
@@ -220,7 +201,7 @@ class LayerNorm(Module):
 
     def __call__(self, x: Sequence[Number]) -> list[Value]:
         """One example, normalised over its features: a list of `num_features` Values."""
-        row = _as_row(x, self.num_features, "LayerNorm's input")
+        row = as_inputs(x, self.num_features, where="LayerNorm's input", finite=True)
         mean = mean_node(row, "μ", "mean of x")
         variance = _variance_node(row, mean.data, "σ²", "variance of x")
         return [g * _normalised(v, mean, variance, self.eps) + b for v, g, b in zip(row, self.gamma, self.beta)]

@@ -311,6 +311,7 @@ def test_unknown_norm_and_bad_batches_are_refused_clearly():
     ([1.0, 2.0], TypeError, "example 1 must be a list of 2 numbers"),
     ("ab", TypeError, "BatchNorm takes a batch"),
     ([[1.0, "x"], [1.0, 2.0]], TypeError, "real number"),
+    ([{0: 1.0, 1: 2.0}, [1.0, 2.0]], TypeError, "example 1 must be a list of 2 numbers, got dict"),
 ])
 def test_batch_norm_refuses_bad_batches_and_changes_nothing(batch, error, message):
     bn = BatchNorm(2)
