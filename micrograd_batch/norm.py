@@ -27,7 +27,8 @@ from .batch import as_inputs, float_mean, mean_node
 from .engine import Op, Value
 from .module import Module
 
-Number = Union[Value, float]
+Feature = Union[Value, float]
+"""One feature of one example: a number, or a Value computed upstream."""
 
 
 # ---- the nodes: forward value, parents, and the local derivatives beside it ------------------
@@ -108,7 +109,7 @@ class BatchNorm(Module):
         self.running_var = [1.0] * self.num_features
         self.training = True
 
-    def __call__(self, batch: Sequence[Sequence[Number]]) -> list[list[Value]]:  # type: ignore[override]
+    def __call__(self, batch: Sequence[Sequence[Feature]]) -> list[list[Value]]:  # type: ignore[override]
         """The normalised batch: m lists of `num_features` Values (see the class docstring)."""
         rows = _as_batch(batch, self.num_features)
         if self.training:
@@ -153,7 +154,7 @@ class BatchNorm(Module):
                      for _ in range(m)]
         return means, variances
 
-    def normalise_batch(self, rows: Sequence[Sequence[Number]]) -> list[list[Value]]:
+    def normalise_batch(self, rows: Sequence[Sequence[Feature]]) -> list[list[Value]]:
         """The normalised batch: the same as calling the module (the interface MLP uses)."""
         return self(rows)
 
@@ -199,14 +200,14 @@ class LayerNorm(Module):
         self.gamma = [Value(1.0, f"{name}.γ{j + 1}") for j in range(self.num_features)]
         self.beta = [Value(0.0, f"{name}.β{j + 1}") for j in range(self.num_features)]
 
-    def __call__(self, x: Sequence[Number]) -> list[Value]:
+    def __call__(self, x: Sequence[Feature]) -> list[Value]:
         """One example, normalised over its features: a list of `num_features` Values."""
         row = as_inputs(x, self.num_features, where="LayerNorm's input", finite=True)
         mean = mean_node(row, "μ", "mean of x")
         variance = _variance_node(row, mean.data, "σ²", "variance of x")
         return [g * _normalised(v, mean, variance, self.eps) + b for v, g, b in zip(row, self.gamma, self.beta)]
 
-    def normalise_batch(self, rows: Sequence[Sequence[Number]]) -> list[list[Value]]:
+    def normalise_batch(self, rows: Sequence[Sequence[Feature]]) -> list[list[Value]]:
         """Each example of a batch normalised on its own."""
         return [self(row) for row in rows]
 
