@@ -144,19 +144,31 @@ def mean_of(vectors: Sequence[Sequence[float]]) -> list[float]:
     return [float_mean(column) for column in zip(*vectors)]
 
 
-def clip_per_example(losses: Sequence[Value], params: Sequence[Value], max_norm: float) -> list[list[float]]:
-    """Each example's gradient (`per_example_grads`) clipped to Euclidean norm at most `max_norm`.
-
-    g_i is kept when ‖g_i‖ <= C and scaled to g_i · C/‖g_i‖ otherwise: the clipping step of
-    DP-SGD (Abadi et al., 2016), which bounds what any ONE example can do to a step. It needs
-    the per-example gradients: clipping the batch gradient (their mean) bounds only the sum.
-    The mean of the result is DP-SGD's gradient before its noise; params' grads are left alone.
-    """
+def _checked_max_norm(max_norm: object) -> float:
+    """`max_norm` as a float, or a ValueError unless it is positive and finite."""
     max_norm = as_float(max_norm)
     if not 0.0 < max_norm < math.inf:
         raise ValueError(f"max_norm must be a positive finite number, got {max_norm!r}")
-    clipped = []
-    for grad in per_example_grads(losses, params):
-        norm = math.sqrt(math.fsum(g * g for g in grad))
-        clipped.append(grad if norm <= max_norm else [g * (max_norm / norm) for g in grad])
-    return clipped
+    return max_norm
+
+
+def clip_to_norm(vector: Sequence[float], max_norm: float) -> list[float]:
+    """clip_C(g) = g · min(1, C/‖g‖): `vector` as it is when its Euclidean norm is at most
+    `max_norm` C, else scaled down to norm C. The norm is `math.hypot`'s, which does not
+    overflow where Σ g² would."""
+    max_norm = _checked_max_norm(max_norm)
+    norm = math.hypot(*vector)
+    return list(vector) if norm <= max_norm else [g * (max_norm / norm) for g in vector]
+
+
+def clip_per_example(losses: Sequence[Value], params: Sequence[Value], max_norm: float) -> list[list[float]]:
+    """Each example's gradient (`per_example_grads`) clipped to Euclidean norm at most `max_norm`.
+
+    g_i is kept when ‖g_i‖ <= C and scaled to g_i · C/‖g_i‖ otherwise (`clip_to_norm`): the
+    clipping step of DP-SGD (Abadi et al., 2016), which bounds what any ONE example can do to a
+    step. It needs the per-example gradients: clipping the batch gradient (their mean) bounds
+    only the sum. The mean of the result is DP-SGD's gradient before its noise; params' grads
+    are left alone.
+    """
+    max_norm = _checked_max_norm(max_norm)  # before any gradient is computed
+    return [clip_to_norm(grad, max_norm) for grad in per_example_grads(losses, params)]
