@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 from micrograd_batch import SGD, batch_mean, batch_sum, mean_of, per_example_grads
 from micrograd_batch.batch import clip_to_norm
 from micrograd_batch.lessons import LESSONS, batch_norm, per_example_clipping, sum_or_mean
+from micrograd_batch.lessons.by_hand import max_abs_difference, relative_difference
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +41,7 @@ def test_micro_batches_equal_the_whole_batch_for_independent_examples(m, data):
     for norm in (None, "layer"):
         model = batch_norm.lesson_model(norm)
         whole = batch_norm.batch_gradient(model, examples)
-        assert batch_norm.max_abs_difference(batch_norm.batch_gradient(model, examples, k), whole) <= 1e-12
+        assert max_abs_difference(batch_norm.batch_gradient(model, examples, k), whole) <= 1e-12
 
 
 @settings(max_examples=15, deadline=None)
@@ -50,7 +51,7 @@ def test_micro_batches_change_the_batch_norm_gradient(m, data):
     examples = batch_norm.lesson_batch(m, seed=m)
     whole = batch_norm.batch_gradient(batch_norm.lesson_model("batch"), examples)
     micro = batch_norm.batch_gradient(batch_norm.lesson_model("batch"), examples, k)
-    assert batch_norm.relative_difference(micro, whole) > 1e-3
+    assert relative_difference(micro, whole) > 1e-3
 
 
 def test_a_micro_batch_of_one_is_refused_with_batch_norm():
