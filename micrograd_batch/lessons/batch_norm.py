@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .by_hand import max_abs_difference, relative_difference
-from .common import PathLike, render_graph, say
+from .common import Examples, PathLike, render_graph, say
 from .. import train
 from ..batch import batch_mean, mean_of, per_example_grads
 from ..engine import Value
 from ..losses import mse
 from ..nn import MLP
 from ..norm import BatchNorm
-
-Examples = list[tuple[list[float], float]]
 
 
 def lesson_batch(m: int = 8, seed: int = 0) -> Examples:

@@ -21,15 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .common import PathLike, say
+from .common import Examples, PathLike, say
 from ..batch import clip_per_example, clip_to_norm, mean_of, per_example_grads
 from ..data import make_moons, minibatches
 from ..engine import Value
 from ..losses import bce_with_logits, mse
 from ..nn import MLP
 from ..train import accuracy
-
-Examples = list[tuple[list[float], float]]
 
 
 def lesson_batch(outlier_target: float = 10.0, m: int = 8, seed: int = 0) -> Examples:
