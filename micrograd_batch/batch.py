@@ -9,11 +9,15 @@ those m losses as parents:
 so one backward pass from it gives every parameter the gradient (1/m) Σ_i dL_i/dθ — the mean of
 the per-example gradients (Deep Learning Book, §8.1.3). Nothing is averaged on the way forward:
 every example keeps its own activations, and only the gradients are averaged, by this node.
+
+`as_inputs`, the first step of every model and normalisation layer, turns one example's
+numbers into the leaves its graph starts from.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Set
 from typing import Iterable, Sequence
 
 from ._checks import as_float
@@ -29,6 +33,33 @@ def _as_losses(losses: Iterable[Value], name: str) -> tuple[Value, ...]:
         raise ValueError(f"{name} of an empty batch: there must be at least one example")
     check_values(parents, name, expected="a per-example loss Value")
     return parents
+
+
+def as_inputs(x: object, width: int, *, where: str | None = None, finite: bool = False) -> list[Value]:
+    """One example's `width` inputs as Values (numbers become leaves x1, x2, ...), checked: a
+    list (not a str, dict or set) of the right length, of real numbers or Values.
+
+    `where` names the example in the errors ("example 2 has 3 features, expected 2"); without
+    it they speak of a model's inputs ("expected 2 inputs, got 3"). With `finite`, a NaN or inf
+    is refused too: a ValueError when it was given as input, a FloatingPointError (a numerical
+    failure, as the optimisers raise: `fit` reports it as TrainingDiverged) when it was computed
+    upstream.
+    """
+    name = where or "a model's input"
+    if isinstance(x, (str, bytes, Value, Mapping, Set)) or not hasattr(x, "__len__") or not hasattr(x, "__iter__"):
+        raise TypeError(f"{name} must be a list of {width} numbers, got {type(x).__name__}")
+    row = list(x)  # type: ignore[call-overload]
+    if len(row) != width:
+        raise ValueError(f"{where} has {len(row)} features, expected {width}" if where
+                         else f"expected {width} inputs, got {len(row)}")
+    values = [v if isinstance(v, Value) else Value(as_float(v), f"x{j + 1}") for j, v in enumerate(row)]
+    if finite:
+        for j, v in enumerate(values):
+            if not math.isfinite(v.data):
+                error = FloatingPointError if v._parents else ValueError
+                raise error(f"{name}, feature {j + 1} is {v.data}: expected finite numbers "
+                            "(one NaN or inf would spread to every output it is averaged into)")
+    return values
 
 
 def _float_sum(numbers: Sequence[float]) -> float:
@@ -50,6 +81,16 @@ def float_mean(numbers: Sequence[float]) -> float:
     return mean
 
 
+def mean_node(values: Sequence[Value], label: str, op: str) -> Value:
+    """μ = (1/m) Σ_k v_k as ONE node with the m values as parents; dμ/dv_k = 1/m.
+
+    Its value is `float_mean`'s: finite whenever the values are, even if their sum overflows.
+    """
+    m = len(values)
+    return Value(float_mean([v.data for v in values]), label, parents=tuple(values),
+                 local_grads=(1.0 / m,) * m, op=op)
+
+
 def batch_sum(losses: Iterable[Value]) -> Value:
     """One node L = Σ_i L_i over the per-example losses; dL/dL_i = 1 for every example."""
     parents = _as_losses(losses, "batch_sum")
@@ -62,10 +103,7 @@ def batch_mean(losses: Iterable[Value]) -> Value:
 
     Its backward pass gives each parameter the mean of its per-example gradients.
     """
-    parents = _as_losses(losses, "batch_mean")
-    m = len(parents)
-    value = float_mean([v.data for v in parents])
-    return Value(value, "mean batch", parents=parents, local_grads=(1.0 / m,) * m, op=Op.BATCH_MEAN)
+    return mean_node(_as_losses(losses, "batch_mean"), "mean batch", Op.BATCH_MEAN)
 
 
 def per_example_grads(losses: Sequence[Value], params: Sequence[Value]) -> list[list[float]]:
@@ -106,19 +144,31 @@ def mean_of(vectors: Sequence[Sequence[float]]) -> list[float]:
     return [float_mean(column) for column in zip(*vectors)]
 
 
-def clip_per_example(losses: Sequence[Value], params: Sequence[Value], max_norm: float) -> list[list[float]]:
-    """Each example's gradient (`per_example_grads`) clipped to Euclidean norm at most `max_norm`.
-
-    g_i is kept when ‖g_i‖ <= C and scaled to g_i · C/‖g_i‖ otherwise: the clipping step of
-    DP-SGD (Abadi et al., 2016), which bounds what any ONE example can do to a step. It needs
-    the per-example gradients: clipping the batch gradient (their mean) bounds only the sum.
-    The mean of the result is DP-SGD's gradient before its noise; params' grads are left alone.
-    """
+def _checked_max_norm(max_norm: object) -> float:
+    """`max_norm` as a float, or a ValueError unless it is positive and finite."""
     max_norm = as_float(max_norm)
     if not 0.0 < max_norm < math.inf:
         raise ValueError(f"max_norm must be a positive finite number, got {max_norm!r}")
-    clipped = []
-    for grad in per_example_grads(losses, params):
-        norm = math.sqrt(math.fsum(g * g for g in grad))
-        clipped.append(grad if norm <= max_norm else [g * (max_norm / norm) for g in grad])
-    return clipped
+    return max_norm
+
+
+def clip_to_norm(vector: Sequence[float], max_norm: float) -> list[float]:
+    """clip_C(g) = g · min(1, C/‖g‖): `vector` as it is when its Euclidean norm is at most
+    `max_norm` C, else scaled down to norm C. The norm is `math.hypot`'s, which does not
+    overflow where Σ g² would."""
+    max_norm = _checked_max_norm(max_norm)
+    norm = math.hypot(*vector)
+    return list(vector) if norm <= max_norm else [g * (max_norm / norm) for g in vector]
+
+
+def clip_per_example(losses: Sequence[Value], params: Sequence[Value], max_norm: float) -> list[list[float]]:
+    """Each example's gradient (`per_example_grads`) clipped to Euclidean norm at most `max_norm`.
+
+    g_i is kept when ‖g_i‖ <= C and scaled to g_i · C/‖g_i‖ otherwise (`clip_to_norm`): the
+    clipping step of DP-SGD (Abadi et al., 2016), which bounds what any ONE example can do to a
+    step. It needs the per-example gradients: clipping the batch gradient (their mean) bounds
+    only the sum. The mean of the result is DP-SGD's gradient before its noise; params' grads
+    are left alone.
+    """
+    max_norm = _checked_max_norm(max_norm)  # before any gradient is computed
+    return [clip_to_norm(grad, max_norm) for grad in per_example_grads(losses, params)]

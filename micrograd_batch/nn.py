@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from numbers import Integral
 from typing import Callable, Iterator, Sequence, Union
 
-from ._checks import as_float, as_seed, is_whole_number
+from ._checks import as_seed, is_whole_number
+from .batch import as_inputs
 from .engine import Value, weighted_sum
 from .module import Module
 from .norm import BatchNorm, LayerNorm
@@ -54,15 +55,6 @@ def _activation_named(name: str) -> Activation:
     return ACTIVATIONS[name]
 
 
-def _as_inputs(x: Sequence[Union[Value, float]], expected: int) -> list[Value]:
-    """One example's inputs as Values (numbers become leaves labelled x1, x2, ...), checked."""
-    if isinstance(x, (str, bytes, Mapping, Set)) or not hasattr(x, "__len__"):
-        raise TypeError(f"a model takes a list of {expected} numbers, got {type(x).__name__}")
-    if len(x) != expected:
-        raise ValueError(f"expected {expected} inputs, got {len(x)}")
-    return [xi if isinstance(xi, Value) else Value(as_float(xi), f"x{i + 1}") for i, xi in enumerate(x)]
-
-
 def _size(n: object, what: str) -> int:
     """A layer width as an int (numpy integers too), or a ValueError naming what it counts."""
     if not is_whole_number(n):
@@ -97,7 +89,7 @@ class Neuron(Module):
         self.fused = fused
 
     def __call__(self, x: Sequence[Union[Value, float]]) -> Value:
-        return self.forward(_as_inputs(x, len(self.w)))
+        return self.forward(as_inputs(x, len(self.w)))
 
     def forward(self, inputs: Sequence[Value]) -> Value:
         """act(w·x + b) for inputs already checked and made Values (the fast inner path)."""
@@ -130,7 +122,7 @@ class Layer(Module):
         self.neurons = [Neuron(nin, name=f"{name}.n{j + 1}", **kwargs) for j in range(int(nout))]  # type: ignore[arg-type]
 
     def __call__(self, x: Sequence[Union[Value, float]]) -> Union[Value, list[Value]]:
-        out = self.forward(_as_inputs(x, len(self.neurons[0].w)))
+        out = self.forward(as_inputs(x, len(self.neurons[0].w)))
         return out[0] if len(out) == 1 else out
 
     def forward(self, inputs: Sequence[Value]) -> list[Value]:
@@ -197,7 +189,7 @@ class MLP(Module):
     def __call__(self, x: Sequence[Union[Value, float]]) -> Union[Value, list[Value]]:
         if self.norms:
             return self._call_normalised(x)
-        out = _as_inputs(x, self.nin)
+        out = as_inputs(x, self.nin)
         for layer in self.layers:
             out = layer.forward(out)
         return out[0] if len(out) == 1 else out
@@ -267,7 +259,7 @@ class MLP(Module):
         rows = []
         for i, x in enumerate(xs):
             try:
-                rows.append(_as_inputs(x, self.nin))
+                rows.append(as_inputs(x, self.nin))
             except (TypeError, ValueError) as error:
                 raise type(error)(f"example {i + 1}: {error}") from None
         return rows

@@ -23,20 +23,15 @@ import math
 from typing import Sequence, Union
 
 from ._checks import as_float, is_whole_number
+from .batch import as_inputs, float_mean, mean_node
 from .engine import Op, Value
 from .module import Module
 
-Number = Union[Value, float]
+Feature = Union[Value, float]
+"""One feature of one example: a number, or a Value computed upstream."""
 
 
 # ---- the nodes: forward value, parents, and the local derivatives beside it ------------------
-
-
-def _mean_node(values: Sequence[Value], label: str, kind: str) -> Value:
-    """μ = (1/m) Σ_k v_k as ONE node with the m values as parents; dμ/dv_k = 1/m."""
-    m = len(values)
-    mean = math.fsum(v.data for v in values) / m
-    return Value(mean, label, tuple(values), (1.0 / m,) * m, kind)
 
 
 def _variance_node(values: Sequence[Value], mean: float, label: str, kind: str) -> Value:
@@ -47,52 +42,34 @@ def _variance_node(values: Sequence[Value], mean: float, label: str, kind: str) 
     """
     m = len(values)
     deviations = [v.data - mean for v in values]
-    variance = math.fsum(d * d for d in deviations) / m
+    variance = float_mean([d * d for d in deviations])  # finite even if Σ d² overflows
     return Value(variance, label, tuple(values), tuple(2.0 * d / m for d in deviations), kind)
 
 
 def _normalised(x: Value, mean: Value, variance: Value, eps: float) -> Value:
     """x̂ = (x - μ)/s with s = √(σ² + eps), one node with parents x, μ, σ².
 
-    dx̂/dx = 1/s,  dx̂/dμ = -1/s,  dx̂/dσ² = -(x - μ)/(2 s³).
+    dx̂/dx = 1/s,  dx̂/dμ = -1/s,  dx̂/dσ² = -(x - μ)/(2 s³) = -x̂/(2 s²) (no s³ to overflow).
     """
-    s = math.sqrt(variance.data + eps)
-    centred = x.data - mean.data
-    return Value(centred / s, "", (x, mean, variance), (1.0 / s, -1.0 / s, -centred / (2.0 * s**3)),
+    s_squared = variance.data + eps
+    s = math.sqrt(s_squared)
+    normalised = (x.data - mean.data) / s
+    return Value(normalised, "", (x, mean, variance), (1.0 / s, -1.0 / s, -0.5 * normalised / s_squared),
                  "normalise")
 
 
 # ---- argument checks ----------------------------------------------------------------------------
 
 
-def _as_row(x: object, width: int, where: str) -> list[Value]:
-    """One example's `width` features as Values (numbers become leaves x1, x2, ...), checked:
-    the right length, real numbers or Values, and finite."""
-    if isinstance(x, (str, bytes, Value)) or not hasattr(x, "__len__") or not hasattr(x, "__iter__"):
-        raise TypeError(f"{where} must be a list of {width} numbers, got {type(x).__name__}")
-    row = list(x)  # type: ignore[call-overload]
-    if len(row) != width:
-        raise ValueError(f"{where} has {len(row)} features, expected {width}")
-    values = [v if isinstance(v, Value) else Value(as_float(v), f"x{j + 1}") for j, v in enumerate(row)]
-    for j, v in enumerate(values):
-        if not math.isfinite(v.data):
-            # a number given as input is bad input; one computed upstream is a numerical failure
-            # (FloatingPointError, as the optimisers raise: `fit` reports it as TrainingDiverged)
-            error = FloatingPointError if v._parents else ValueError
-            raise error(f"{where}, feature {j + 1} is {v.data}: normalisation needs finite inputs "
-                        "(one NaN or inf would spread to every output it is averaged into)")
-    return values
-
-
 def _as_batch(batch: object, width: int) -> list[list[Value]]:
-    """A batch of m examples, each `width` features, as m lists of Values (see `_as_row`)."""
+    """A batch of m examples, each `width` finite features, as m lists of Values (`as_inputs`)."""
     if isinstance(batch, (str, bytes, Value)) or not hasattr(batch, "__len__"):
         raise TypeError(f"BatchNorm takes a batch: a list of examples, each a list of {width} "
                         f"numbers, got {type(batch).__name__}")
     rows = list(batch)  # type: ignore[call-overload]
     if not rows:
         raise ValueError("BatchNorm got an empty batch: there must be at least one example")
-    return [_as_row(x, width, f"example {i + 1}") for i, x in enumerate(rows)]
+    return [as_inputs(x, width, where=f"example {i + 1}", finite=True) for i, x in enumerate(rows)]
 
 
 def _checked_settings(num_features: object, eps: object) -> tuple[int, float]:
@@ -132,7 +109,7 @@ class BatchNorm(Module):
         self.running_var = [1.0] * self.num_features
         self.training = True
 
-    def __call__(self, batch: Sequence[Sequence[Number]]) -> list[list[Value]]:  # type: ignore[override]
+    def __call__(self, batch: Sequence[Sequence[Feature]]) -> list[list[Value]]:  # type: ignore[override]
         """The normalised batch: m lists of `num_features` Values (see the class docstring)."""
         rows = _as_batch(batch, self.num_features)
         if self.training:
@@ -155,7 +132,7 @@ class BatchNorm(Module):
                 "each feature with its variance over the batch, which is 0 for one example (every "
                 "output would be β). Pass a bigger batch, or call eval() to use the running statistics")
         columns = [[row[j] for row in rows] for j in range(self.num_features)]
-        means = [_mean_node(col, f"μ{j + 1}", Op.BATCH_STAT) for j, col in enumerate(columns)]
+        means = [mean_node(col, f"μ{j + 1}", Op.BATCH_STAT) for j, col in enumerate(columns)]
         variances = [_variance_node(col, mu.data, f"σ²{j + 1}", Op.BATCH_STAT)
                      for j, (col, mu) in enumerate(zip(columns, means))]
         return [means] * m, [variances] * m
@@ -164,7 +141,8 @@ class BatchNorm(Module):
         """r ← (1 - momentum)·r + momentum·s, with the unbiased variance σ²·m/(m - 1)."""
         keep, new = 1.0 - self.momentum, self.momentum
         running_mean = [keep * r + new * mu.data for r, mu in zip(self.running_mean, means)]
-        running_var = [keep * r + new * var.data * m / (m - 1) for r, var in zip(self.running_var, variances)]
+        unbiased = m / (m - 1)  # one factor, so σ²·m cannot overflow where σ²·m/(m - 1) would not
+        running_var = [keep * r + new * var.data * unbiased for r, var in zip(self.running_var, variances)]
         self.running_mean, self.running_var = running_mean, running_var
 
     def _running_statistics(self, m: int) -> tuple[list[list[Value]], list[list[Value]]]:
@@ -176,7 +154,7 @@ class BatchNorm(Module):
                      for _ in range(m)]
         return means, variances
 
-    def normalise_batch(self, rows: Sequence[Sequence[Number]]) -> list[list[Value]]:
+    def normalise_batch(self, rows: Sequence[Sequence[Feature]]) -> list[list[Value]]:
         """The normalised batch: the same as calling the module (the interface MLP uses)."""
         return self(rows)
 
@@ -222,14 +200,14 @@ class LayerNorm(Module):
         self.gamma = [Value(1.0, f"{name}.γ{j + 1}") for j in range(self.num_features)]
         self.beta = [Value(0.0, f"{name}.β{j + 1}") for j in range(self.num_features)]
 
-    def __call__(self, x: Sequence[Number]) -> list[Value]:
+    def __call__(self, x: Sequence[Feature]) -> list[Value]:
         """One example, normalised over its features: a list of `num_features` Values."""
-        row = _as_row(x, self.num_features, "LayerNorm's input")
-        mean = _mean_node(row, "μ", "mean of x")
+        row = as_inputs(x, self.num_features, where="LayerNorm's input", finite=True)
+        mean = mean_node(row, "μ", "mean of x")
         variance = _variance_node(row, mean.data, "σ²", "variance of x")
         return [g * _normalised(v, mean, variance, self.eps) + b for v, g, b in zip(row, self.gamma, self.beta)]
 
-    def normalise_batch(self, rows: Sequence[Sequence[Number]]) -> list[list[Value]]:
+    def normalise_batch(self, rows: Sequence[Sequence[Feature]]) -> list[list[Value]]:
         """Each example of a batch normalised on its own."""
         return [self(row) for row in rows]
 

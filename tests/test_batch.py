@@ -144,6 +144,33 @@ def test_batch_mean_of_huge_losses_is_finite():
     assert batch_mean([Value(1e308), Value(1e308)]).data == 1e308
 
 
+def test_mean_node_is_one_node_finite_when_the_sum_overflows():
+    from micrograd_batch.batch import mean_node
+    assert mean_node([Value(1e308), Value(1e308)], "μ", "mean of x").data == 1e308  # exact: 1e308/2 twice
+    values = [Value(1e308), Value(1e308), Value(-5e307)]
+    node = mean_node(values, "μ", "mean of x")
+    assert node.data == pytest.approx(5e307, rel=1e-15)
+    assert (node._parents, node._local_grads, node._op, node.label) == (tuple(values), (1 / 3,) * 3, "mean of x", "μ")
+
+
+@settings(max_examples=60, deadline=None)
+@given(vector=st.lists(st.floats(-1e300, 1e300, allow_nan=False), min_size=1, max_size=6),
+       max_norm=st.floats(1e-3, 1e3))
+@example(vector=[1e200, 1e200], max_norm=1.0)  # Σ g² overflows; the norm does not
+def test_clip_to_norm_keeps_short_vectors_and_scales_long_ones_to_max_norm(vector, max_norm):
+    from micrograd_batch.batch import clip_to_norm
+    clipped = clip_to_norm(vector, max_norm)
+    length = math.hypot(*vector)
+    if length <= max_norm:
+        assert clipped == vector
+    else:
+        assert math.hypot(*clipped) == pytest.approx(max_norm, rel=1e-14)
+        assert all(c == pytest.approx(g * (max_norm / length), rel=1e-15, abs=1e-300) for c, g in zip(clipped, vector))
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="max_norm must be a positive finite number"):
+            clip_to_norm(vector, bad)
+
+
 def test_batch_sum_of_infinite_losses_follows_float_arithmetic():
     assert batch_sum([Value(1e308), Value(1e308)]).data == math.inf
     assert math.isnan(batch_mean([Value(math.inf), Value(-math.inf)]).data)

@@ -311,6 +311,7 @@ def test_unknown_norm_and_bad_batches_are_refused_clearly():
     ([1.0, 2.0], TypeError, "example 1 must be a list of 2 numbers"),
     ("ab", TypeError, "BatchNorm takes a batch"),
     ([[1.0, "x"], [1.0, 2.0]], TypeError, "real number"),
+    ([{0: 1.0, 1: 2.0}, [1.0, 2.0]], TypeError, "example 1 must be a list of 2 numbers, got dict"),
 ])
 def test_batch_norm_refuses_bad_batches_and_changes_nothing(batch, error, message):
     bn = BatchNorm(2)
@@ -506,6 +507,26 @@ def test_a_nan_computed_upstream_is_a_numerical_failure_and_fit_reports_divergen
     with pytest.raises(TrainingDiverged, match="epoch 1, step 1"):
         fit(model, [([10.0], 1.0), ([-10.0], 0.0)], mse, epochs=1, batch_size=2, verbose=False)
     assert [p.data for p in model.parameters()] == before
+
+
+def test_huge_inputs_whose_sums_overflow_are_normalised_without_overflow():
+    # the mean: Σ x overflows, the mean does not; every output is β and every gradient finite
+    bn = BatchNorm(1)
+    out = bn([[1e308], [1e308]])
+    assert [y.data for row in out for y in row] == [0.0, 0.0]
+    assert bn.running_mean == [0.1 * 1e308] and bn.running_var == [0.9]
+    assert [y.data for y in LayerNorm(2)([1e308, 1e308])] == [0.0, 0.0]
+    # the variance: Σ (x - μ)² overflows, σ² does not (nor σ²·m/(m - 1) for the running variance)
+    a = 1.2e154
+    ln_out = LayerNorm(2)([a, -a])
+    assert [y.data for y in ln_out] == pytest.approx([1.0, -1.0], rel=1e-12)
+    (ln_out[0] * ln_out[0]).backward()
+    bn = BatchNorm(1)
+    out = bn([[a], [-a], [0.0]])
+    assert [row[0].data for row in out] == pytest.approx([1.5 ** 0.5, -(1.5 ** 0.5), 0.0], rel=1e-12)
+    assert bn.running_var == [pytest.approx(0.9 + 0.1 * a * a, rel=1e-12)]
+    batch_mean([row[0] * row[0] for row in out]).backward()
+    assert all(math.isfinite(p.grad) for p in bn.parameters())
 
 
 def test_an_unknown_norm_is_refused_before_any_weight_is_drawn():

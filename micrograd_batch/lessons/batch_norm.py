@@ -15,14 +15,14 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import PathLike, render_graph, say
+from .by_hand import max_abs_difference, relative_difference
+from .common import Examples, PathLike, render_graph, say
+from .. import train
 from ..batch import batch_mean, mean_of, per_example_grads
 from ..engine import Value
 from ..losses import mse
 from ..nn import MLP
 from ..norm import BatchNorm
-
-Examples = list[tuple[list[float], float]]
 
 
 def lesson_batch(m: int = 8, seed: int = 0) -> Examples:
@@ -54,16 +54,12 @@ def cross_gradient(model: MLP, examples: Examples) -> float:
 
 
 def batch_gradient(model: MLP, examples: Examples, micro_batch_size: int | None = None) -> list[float]:
-    """The mean-loss gradient of the batch, in `model.parameters()` order; with
-    `micro_batch_size` k, accumulated over micro-batches of at most k examples, each
-    backpropagated with weight (its size)/m -- exact for independent examples."""
+    """The mean-loss gradient of the batch, in `model.parameters()` order (grads zeroed first):
+    `train.batch_gradient`, which with `micro_batch_size` k accumulates micro-batches of at
+    most k examples, each backpropagated with weight (its size)/m -- exact for independent
+    examples."""
     model.zero_grad()
-    m = len(examples)
-    k = micro_batch_size or m
-    for start in range(0, m, k):
-        part = examples[start:start + k]
-        outputs = model.forward_batch([x for x, _ in part])
-        batch_mean([mse(o, y) for o, (_, y) in zip(outputs, part)]).backward(len(part) / m)  # type: ignore[arg-type]
+    train.batch_gradient(model, examples, mse, micro_batch_size=micro_batch_size)
     return [p.grad for p in model.parameters()]
 
 
@@ -85,16 +81,6 @@ def frozen_at_batch_statistics(examples: Examples) -> MLP:
     hidden_batch_norm(model).running_mean = [mu for mu, _ in stats]
     hidden_batch_norm(model).running_var = [math.fsum((z - mu) ** 2 for z in c) / len(c) for mu, c in stats]
     return model.eval()
-
-
-def max_abs_difference(a: list[float], b: list[float]) -> float:
-    """max_i |a_i - b_i|."""
-    return max(abs(x - y) for x, y in zip(a, b))
-
-
-def relative_difference(a: list[float], b: list[float]) -> float:
-    """‖a - b‖ / ‖b‖."""
-    return math.sqrt(math.fsum((x - y) ** 2 for x, y in zip(a, b))) / math.sqrt(math.fsum(y * y for y in b))
 
 
 @dataclass

@@ -35,6 +35,7 @@ from ..batch import mean_of
 
 Vector = list[float]
 Matrix = list[list[float]]
+"""A matrix as a list of its rows (here and in matrix_form)."""
 Target = Union[float, int, Sequence[float]]
 
 

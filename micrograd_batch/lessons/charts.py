@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
+
+from .common import PathLike
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -160,7 +162,7 @@ def batch_product_picture(delta: Sequence[Sequence[float]], activations: Sequenc
     return fig
 
 
-def save_svg(fig: Figure, path: Union[str, Path]) -> Path:
+def save_svg(fig: Figure, path: PathLike) -> Path:
     """Write `fig` to `path` as SVG (folders created; text kept as <text>, no timestamp, so the
     same figure gives the same file); returns the path."""
     import matplotlib

@@ -15,7 +15,13 @@ from ..nn import MLP
 
 
 PathLike = Union[str, Path]
+"""A file or folder name: a str or a Path."""
+
 Batch = Sequence[tuple[Sequence[float], Any]]
+"""A batch of examples (x, y): x a list of input numbers, y a target of any kind the loss takes."""
+
+Examples = list[tuple[list[float], float]]
+"""Regression examples (x, y) with one number y each, as the batch-norm and clipping lessons make them."""
 
 LOSS_FUNCTIONS: dict[str, Callable[..., Value]] = {
     "mse": mse,
@@ -27,13 +33,13 @@ LOSS_FUNCTIONS: dict[str, Callable[..., Value]] = {
 """The autograd losses of `losses.py` under the names `by_hand.LOSSES` uses."""
 
 
-def autograd_batch_loss(model: MLP, batch: Sequence[tuple], loss: str = "mse") -> Value:
+def autograd_batch_loss(model: MLP, batch: Batch, loss: str = "mse") -> Value:
     """batch_mean of the per-example losses: one graph per example, joined by one mean node."""
     loss_fn = LOSS_FUNCTIONS[loss]
     return batch_mean([loss_fn(model(x), y) for x, y in batch])
 
 
-def autograd_batch_gradient(model: MLP, batch: Sequence[tuple], loss: str = "mse") -> tuple[Value, list[float]]:
+def autograd_batch_gradient(model: MLP, batch: Batch, loss: str = "mse") -> tuple[Value, list[float]]:
     """The batch-loss node and the gradient that backward() from it leaves in the parameters
     (in `model.parameters()` order). The model's grads are zeroed first."""
     root = autograd_batch_loss(model, batch, loss)
@@ -48,6 +54,7 @@ def fmt_vec(v: Sequence[float], width: int = 8, digits: int = 4) -> str:
 
 
 def say(text: str = "") -> None:
+    """Print one line of a lesson at once (flushed, so it appears in order with any progress)."""
     print(text, flush=True)
 
 

@@ -24,11 +24,10 @@ from typing import Callable, Optional, Sequence
 
 from . import by_hand
 from .batch_by_hand import batch_by_hand
+from .by_hand import Matrix
 from .charts import INSTALL_HINT, batch_product_picture, have_matplotlib, save_svg
 from .common import BY_HAND_BATCH, Batch, PathLike, autograd_batch_gradient, by_hand_model, fmt_vec, say
 from ..nn import MLP
-
-Matrix = list[list[float]]
 
 
 # ---- a tiny matrix library on lists of rows ---------------------------------------------------

@@ -10,6 +10,7 @@ most C, averages the clipped gradients, and adds Gaussian noise of standard devi
 Clipping the mean instead bounds only the whole step, not one example's share of it: an
 outlier still decides the direction. Per-example gradients are what make the difference, and
 with one graph per example they are one backward pass per example (`per_example_grads`).
+The norm ‖v‖ below is Python's `math.hypot(*v)`; clip_C is `batch.clip_to_norm`.
 """
 
 from __future__ import annotations
@@ -20,26 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .common import PathLike, say
-from ..batch import clip_per_example, mean_of, per_example_grads
+from .common import Examples, PathLike, say
+from ..batch import clip_per_example, clip_to_norm, mean_of, per_example_grads
 from ..data import make_moons, minibatches
 from ..engine import Value
 from ..losses import bce_with_logits, mse
 from ..nn import MLP
 from ..train import accuracy
-
-Examples = list[tuple[list[float], float]]
-
-
-def norm(v: Sequence[float]) -> float:
-    """The Euclidean norm ‖v‖."""
-    return math.sqrt(math.fsum(x * x for x in v))
-
-
-def clip(v: Sequence[float], max_norm: float) -> list[float]:
-    """v scaled down to norm `max_norm` if it is longer (clip_C)."""
-    length = norm(v)
-    return list(v) if length <= max_norm else [x * (max_norm / length) for x in v]
 
 
 def lesson_batch(outlier_target: float = 10.0, m: int = 8, seed: int = 0) -> Examples:
@@ -86,20 +74,21 @@ def clipping(max_norm: float = 1.0, outlier_target: float = 10.0) -> ClippingRes
     clipped = clip_per_example(losses, model.parameters(), max_norm)
     m = len(grads)
     mean, mean_clipped = mean_of(grads), mean_of(clipped)
-    clipped_mean = clip(mean, max_norm)
+    clipped_mean = clip_to_norm(mean, max_norm)
     difference = [a - b for a, b in zip(clipped_mean, mean_clipped)]
-    cosine = math.fsum(a * b for a, b in zip(clipped_mean, mean_clipped)) / (norm(clipped_mean) * norm(mean_clipped))
+    cosine = (math.fsum(a * b for a, b in zip(clipped_mean, mean_clipped))
+              / (math.hypot(*clipped_mean) * math.hypot(*mean_clipped)))
     return ClippingResult(
         max_norm=max_norm,
-        per_example_norms=[norm(g) for g in grads],
-        mean_norm=norm(mean),
-        outlier_share=norm(grads[-1]) / m / norm(mean),
+        per_example_norms=[math.hypot(*g) for g in grads],
+        mean_norm=math.hypot(*mean),
+        outlier_share=math.hypot(*grads[-1]) / m / math.hypot(*mean),
         clipped_mean=clipped_mean,
         mean_of_clipped=mean_clipped,
-        relative_difference=norm(difference) / norm(mean_clipped),
+        relative_difference=math.hypot(*difference) / math.hypot(*mean_clipped),
         cosine=cosine,
-        outlier_contribution=norm(grads[-1]) / m,
-        outlier_contribution_clipped=norm(clipped[-1]) / m,
+        outlier_contribution=math.hypot(*grads[-1]) / m,
+        outlier_contribution_clipped=math.hypot(*clipped[-1]) / m,
     )
 
 
@@ -125,9 +114,9 @@ def sensitivity(targets: Sequence[float] = (1.0, 10.0, 100.0, 1000.0), max_norm:
     rows = []
     for target in targets:
         losses = losses_of(model, lesson_batch(target))
-        change = norm([a - b for a, b in zip(mean_of(per_example_grads(losses, model.parameters())), base)])
+        change = math.hypot(*[a - b for a, b in zip(mean_of(per_example_grads(losses, model.parameters())), base)])
         clipped = mean_of(clip_per_example(losses, model.parameters(), max_norm))
-        rows.append(SensitivityRow(target, change, norm([a - b for a, b in zip(clipped, base_clipped)])))
+        rows.append(SensitivityRow(target, change, math.hypot(*[a - b for a, b in zip(clipped, base_clipped)])))
     return rows
 
 
@@ -178,7 +167,7 @@ def dp_training(epochs: int = 30, batch_size: int = 25, lr: float = 0.5, max_nor
             plain_sgd_step(plain, batch, lr)
             if epoch == epochs - 1:
                 losses = [bce_with_logits(private(x), y) for x, y in batch]  # type: ignore[arg-type]
-                norms = [norm(g) for g in per_example_grads(losses, private.parameters())]
+                norms = [math.hypot(*g) for g in per_example_grads(losses, private.parameters())]
                 clipped += sum(n > max_norm for n in norms)
                 seen += len(norms)
             dp_sgd_step(private, batch, lr, max_norm, noise_multiplier, rng)
@@ -194,8 +183,8 @@ def demo_per_example_clipping(out_dir: PathLike = "out", quick: bool = False) ->
     say("  " + "  ".join(f"{n:.3f}" for n in r.per_example_norms))
     say(f"‖mean‖ = {r.mean_norm:.3f}; the outlier alone is {r.outlier_share:.0%} of it (‖g_8/m‖ / ‖mean‖).\n")
     say(f"Clip to C = {r.max_norm}:")
-    say(f"  clip the mean (one clip):        norm {norm(r.clipped_mean):.3f}")
-    say(f"  mean of clipped (DP-SGD):        norm {norm(r.mean_of_clipped):.3f}")
+    say(f"  clip the mean (one clip):        norm {math.hypot(*r.clipped_mean):.3f}")
+    say(f"  mean of clipped (DP-SGD):        norm {math.hypot(*r.mean_of_clipped):.3f}")
     say(f"  ‖difference‖ / ‖mean of clipped‖ = {r.relative_difference:.2f}, cosine {r.cosine:.3f}: different steps.")
     say(f"  The outlier's own term in the mean: ‖g_8‖/m = {r.outlier_contribution:.3f} before, "
         f"{r.outlier_contribution_clipped:.3f} after (at most C/m = {r.max_norm / len(r.per_example_norms):.3f}).\n")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .by_hand import max_abs_difference
 from .common import PathLike, random_batch, say
 from ..batch import batch_mean, batch_sum
 from ..engine import Value
@@ -46,11 +47,6 @@ def train(reduction: Reduction, make_optimizer: Callable[[list[Value]], Optimize
         gradient(model, m, reduction, seed=1000 * seed + step)
         optimizer.step()
     return [p.data for p in model.parameters()]
-
-
-def max_abs_difference(a: Sequence[float], b: Sequence[float]) -> float:
-    """max_i |a_i - b_i|."""
-    return max(abs(x - y) for x, y in zip(a, b))
 
 
 @dataclass
