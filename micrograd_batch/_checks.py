@@ -31,3 +31,12 @@ def as_seed(seed: Any) -> Any:
     if isinstance(seed, Integral) and not isinstance(seed, bool):
         return int(seed)
     return seed
+
+
+def check_model_and_loss(model: object, loss_fn: object, caller: str) -> None:
+    """TypeErrors for a model (a callable with `parameters()`) or a loss function of the wrong
+    kind, naming `caller` ("fit", "compile_loss", ...)."""
+    if not callable(model) or not callable(getattr(model, "parameters", None)):
+        raise TypeError(f"{caller} needs a model (a callable Module), got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function (output, y) -> loss, got {type(loss_fn).__name__}")

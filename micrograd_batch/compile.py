@@ -51,13 +51,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
-from ._checks import as_float
+from ._checks import as_float, check_model_and_loss
 from .batch import batch_mean, float_mean, per_example_grads
 from .engine import Op, Value, gc_paused, logsumexp, topological_order
-from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
+from .losses import LossFn, bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
 from .nn import MLP, Layer, Neuron, Scores
 
-LossFn = Callable[[Any, Any], Value]
 
 MAX_TARGETS = 16  # distinct targets compiled per loss; beyond that, the graph path
 _LIBRARY_MODULES = {f"{__package__}.{name}" for name in ("engine", "losses", "batch", "nn", "compile")}
@@ -666,14 +665,6 @@ def _stable_module_types() -> tuple[type, ...]:
     return (MLP, Layer, Neuron)
 
 
-def _check_model_and_loss(model: object, loss_fn: object) -> None:
-    """TypeErrors for a model or loss of the wrong kind."""
-    if not callable(model) or not callable(getattr(model, "parameters", None)):
-        raise TypeError(f"compile_loss needs a model (a callable Module), got {type(model).__name__}")
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be a function (output, y) -> loss, got {type(loss_fn).__name__}")
-
-
 class CompiledLoss:
     """`loss_fn(model(x), y)` compiled to straight-line Python; see the module docstring.
 
@@ -685,7 +676,7 @@ class CompiledLoss:
     """
 
     def __init__(self, model: Any, loss_fn: LossFn, *, strict: bool = False) -> None:
-        _check_model_and_loss(model, loss_fn)
+        check_model_and_loss(model, loss_fn, "compile_loss")
         self.model = model
         self.loss_fn = loss_fn
         self.strict = strict

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from numbers import Integral, Real
 from typing import Any, Callable, ContextManager, Iterator, Optional, Sequence, Union
 
-from ._checks import as_float, is_whole_number
+from ._checks import as_float, check_model_and_loss, is_whole_number
 from .batch import batch_mean, batch_sum
 from .compile import CompiledLoss, known_stable
 from .data import minibatches
@@ -477,10 +477,7 @@ def _epoch_accuracy(run: _Run, threshold: Optional[float]) -> Optional[float]:
 
 def _check_parts(model: object, loss_fn: object, optimizer: object, on_epoch: object) -> None:
     """TypeErrors for a model, loss, optimiser or callback of the wrong kind."""
-    if not callable(model) or not callable(getattr(model, "parameters", None)):
-        raise TypeError(f"fit needs a model (a callable Module), got {type(model).__name__}")
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be a function (output, y) -> loss, got {type(loss_fn).__name__}")
+    check_model_and_loss(model, loss_fn, "fit")
     if optimizer is not None and not (callable(getattr(optimizer, "step", None))
                                       and callable(getattr(optimizer, "zero_grad", None))):
         raise TypeError(f"optimizer must be an Optimizer (SGD, Adam), got {type(optimizer).__name__}")

@@ -23,7 +23,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from micrograd_batch import Value
-from state import parameter_state as snapshot  # noqa: F401 - for test_optim, test_reliability_inputs
 
 DOCUMENTED = (TypeError, ValueError, ZeroDivisionError, OverflowError, FloatingPointError)
 FUZZ = settings(max_examples=int(os.environ.get("MGB_FUZZ_EXAMPLES", "60")), deadline=None,

@@ -7,7 +7,8 @@ import pytest
 from faults import interrupt_everywhere
 from hypothesis import example, given
 from hypothesis import strategies as st
-from junk import FUZZ, attempt, junk, snapshot, state_of
+from junk import FUZZ, attempt, junk, state_of
+from state import parameter_state
 
 from micrograd_batch import MLP, SGD, Adam, Value
 
@@ -180,14 +181,14 @@ def test_optimisers_with_junk(kind, lr, a, b, c, grads):
     for _ in range(3):
         for p, g in zip(params, grads):
             p.grad = g
-        before, state = snapshot(model), state_of(opt)
+        before, state = parameter_state(model), state_of(opt)
         ok, _ = attempt(opt.step)
         if ok:
             assert all(math.isfinite(p.data) for p in params), "a step made a parameter non-finite"
             moments = getattr(opt, "m", []) + getattr(opt, "v", []) + getattr(opt, "velocity", [])
             assert all(math.isfinite(x) for x in moments), "a step made the optimiser state non-finite"
         else:
-            assert snapshot(model) == before and state_of(opt) == state
+            assert parameter_state(model) == before and state_of(opt) == state
             return
 
 

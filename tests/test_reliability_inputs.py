@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from junk import FUZZ, attempt, junk, snapshot, state_of
+from junk import FUZZ, attempt, junk, state_of
+from state import parameter_state
 
 from micrograd_batch import MLP, SGD, TrainingDiverged, accuracy, fit, hinge, mse, train_step
 from micrograd_batch.persist import ModelFileError, load_model, load_parameters_into, save_model
@@ -90,10 +91,10 @@ def test_fit_refuses_junk_arguments_up_front(kwargs):
     model = MLP(2, [3, 1], seed=3)
     args = dict(model=model, examples=GOOD, loss_fn=hinge, verbose=False)
     args.update(kwargs)
-    before = snapshot(model)
+    before = parameter_state(model)
     with pytest.raises(TypeError if "epochs" not in kwargs else ValueError):
         fit(**args)
-    assert snapshot(model) == before  # refused before any step
+    assert parameter_state(model) == before  # refused before any step
 
 
 def test_fit_regression_with_several_outputs_reports_no_accuracy():
