@@ -30,10 +30,8 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import random
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -41,6 +39,7 @@ from typing import Optional, Sequence, Union
 import graphviz
 
 from . import viz
+from ._files import write_atomically
 from .batch import batch_mean, mean_of
 from .engine import Op, Value
 from .losses import mse
@@ -541,18 +540,11 @@ def save_html(root: Value, path: PathLike, params: Optional[Sequence[Value]] = N
 
 
 def _write_whole(target: Path, text: str) -> Path:
-    """Write `text` to a fresh temporary file beside `target`, then rename it over `target`.
-    The file gets the permissions a plain open() would give it (0666 less the umask)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """Write the page to `target` whole or not at all (`_files.write_atomically`), creating missing
+    folders; it gets the permissions a plain open() would give it (0666 less the umask)."""
+    if not target.is_dir():  # a folder is refused by the writer, with its own message
+        target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(target, text, keep_mode=False)
     return target
 
 

@@ -43,17 +43,14 @@ resume exactly:
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import math
 import os
-import secrets
-import signal
 import stat
-from typing import Any, BinaryIO, Callable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from ._checks import is_whole_number
+from ._files import checked_destination, checked_path, write_atomically
 from .nn import ACTIVATIONS, MLP
 from .optim import SGD, Adam, Optimizer
 
@@ -250,100 +247,6 @@ MAX_FILE_BYTES = 256 * 2**20
 any model this scalar engine can train); a bigger file is refused before it is read."""
 
 
-def _checked_path(path: object) -> Union[str, bytes]:
-    """`path` as a str or bytes file name; a TypeError, with nothing opened, for anything that
-    is not a str, bytes or os.PathLike (an int would otherwise be taken as a file descriptor)."""
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"a path must be a str, bytes or os.PathLike, got {type(path).__name__} "
-                        f"{path!r:.40}")
-    return os.fspath(path)
-
-
-@contextlib.contextmanager
-def _ctrl_c_deferred() -> Iterator[None]:
-    """Hold back SIGINT (Ctrl-C) inside the block, where it is possible (POSIX, main thread):
-    a Ctrl-C arriving meanwhile is delivered, as KeyboardInterrupt, right after the block.
-    For a few lines that hold a raw file descriptor, so that an interrupt cannot leak it."""
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    except (AttributeError, ValueError, OSError):  # no pthread_sigmask, or not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _checked_destination(path: object) -> str:
-    """The file `path` names, through symbolic links, once it is sure a file can be written
-    there: IsADirectoryError if `path` is a directory, FileNotFoundError or NotADirectoryError
-    naming the folder if that is missing or not a folder (TypeError for a non-path). Nothing
-    is created."""
-    name = os.fsdecode(_checked_path(path))
-    target = os.path.realpath(name)
-    if os.path.isdir(target):
-        raise IsADirectoryError(errno.EISDIR, "is a directory; give a file path", name)
-    folder = os.path.dirname(target)
-    if os.path.lexists(folder) and not os.path.isdir(folder):
-        raise NotADirectoryError(errno.ENOTDIR, "not a folder, so no file can be written in it", folder)
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(errno.ENOENT, "no such folder to write the file in", folder)
-    return target
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make a rename in `directory` durable (POSIX); silently skipped where unsupported."""
-    with _ctrl_c_deferred(), contextlib.suppress(OSError, AttributeError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _permission_bits(path: str) -> Optional[int]:
-    """The permission bits of the existing file `path`, or None if there is none."""
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
-
-def _write_atomically(path: object, text: str) -> None:
-    """Replace the file `path` by `text` (UTF-8): all of the new text or all of the old file.
-
-    Symbolic links are followed: the file a link points to is replaced and the link stays. The
-    text goes to a temporary file with a short random name in that file's directory (so names
-    up to the system's limit work), is flushed and fsync'ed, gets the old file's permission bits,
-    and is then renamed over it (`os.replace`). The temporary file is opened inside the `try`
-    that removes it, so an error or Ctrl-C at any point leaves no file and no descriptor behind.
-    """
-    target = _checked_destination(path)
-    directory = os.path.dirname(target)
-    mode = _permission_bits(target)
-    payload = text.encode("utf-8")
-    temp = os.path.join(directory, f".{secrets.token_hex(8)}.tmp")
-    file: Optional[BinaryIO] = None
-    try:
-        file = open(temp, "xb")  # O_EXCL: a fresh file, never somebody else's
-        file.write(payload)
-        file.flush()
-        os.fsync(file.fileno())
-        file.close()
-        if mode is not None:
-            os.chmod(temp, mode)
-        os.replace(temp, target)
-    except BaseException as error:
-        if file is not None:
-            file.close()
-        if not isinstance(error, FileExistsError):  # that name was not ours to remove
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-        raise
-    _fsync_directory(directory)
-
-
 def save_model(model: MLP, path: PathLike) -> None:
     """Write `model` to `path` as JSON, atomically: all of the new file or all of the old one.
 
@@ -353,8 +256,8 @@ def save_model(model: MLP, path: PathLike) -> None:
     The write keeps an existing file's permission bits and writes through a symbolic link.
     """
     data = model_to_dict(model)
-    _checked_destination(path)
-    _write_atomically(path, json.dumps(data, allow_nan=False, indent=1) + "\n")
+    checked_destination(path)
+    write_atomically(path, json.dumps(data, allow_nan=False, indent=1) + "\n")
 
 
 def _reject_constant(name: str) -> None:
@@ -372,7 +275,7 @@ def _read_bytes(path: object) -> bytes:
     A FIFO, a device (e.g. a link to /dev/zero) or a file larger than the limit raises
     ModelFileError without being read; a missing or unreadable file the usual OSError.
     """
-    with open(_checked_path(path), "rb", opener=_open_without_blocking) as f:
+    with open(checked_path(path), "rb", opener=_open_without_blocking) as f:
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise ModelFileError(path, "not a regular file (a FIFO, device or socket cannot hold "
@@ -561,8 +464,8 @@ def _optimizer_kind(optimizer: object) -> str:
 def check_checkpointable(model: object, optimizer: object, path: object = "checkpoint.json") -> None:
     """A TypeError/ValueError, before any work, unless `model` and `optimizer` can be saved in a
     checkpoint at `path` and restored exactly (see `save_checkpoint`); an OSError if `path` is a
-    directory or its folder is missing (see `_checked_destination`)."""
-    _checked_destination(path)
+    directory or its folder is missing (see `_files.checked_destination`)."""
+    checked_destination(path)
     _check_matching(model, optimizer)  # type: ignore[arg-type]
 
 
@@ -610,7 +513,7 @@ def save_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer,
         text = json.dumps(data, allow_nan=False)
     except ValueError as error:
         raise ValueError(f"the checkpoint holds a NaN or infinite number ({error})") from None
-    _write_atomically(path, text)
+    write_atomically(path, text)
 
 
 def _numbers(values: object, count: int, where: str, source: object) -> list[float]:

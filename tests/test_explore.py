@@ -627,3 +627,16 @@ def test_a_missing_browser_skips_but_fails_under_ci(monkeypatch):
     with pytest.raises(pytest.fail.Exception, match="CI=true but the browser tests cannot run"):
         with chromium():
             pass
+
+
+def test_save_html_writes_through_a_symlink_and_leaves_no_temporary_file(tmp_path):
+    loss, _ = demo_loss(2, (2, 2, 1), seed=0)
+    real = tmp_path / "real.html"
+    real.write_text("old")
+    link = tmp_path / "page.html"
+    link.symlink_to(real)
+    save_html(loss, link)
+    assert link.is_symlink() and real.read_text().startswith("<!DOCTYPE html")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html", "real.html"]
+    with pytest.raises(IsADirectoryError):
+        save_html(loss, tmp_path)
