@@ -211,9 +211,6 @@ def _identifier(label: str) -> str:
     return name
 
 
-_OP_WORDS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "pow": "pow", Op.WEIGHTED_SUM: "z"}
-
-
 class _Namer:
     """Unique Python names for a trace's nodes: parameters by label, neurons as `L1_n2_z` (w·a+b)
     and `L1_n2_a` (its activation), the loss `loss`, everything else `<op><k>`."""
@@ -271,7 +268,7 @@ def _node_names(trace: _Trace, namer: _Namer, leaf_names: dict[Value, str]) -> d
         elif parent_prefix:
             names[node] = namer.fresh(f"{parent_prefix}_a")
         else:
-            word = _OP_WORDS.get(node._op) or _identifier(node._op.replace("**", "pow")) or "v"
+            word = _identifier(Op.word(node._op)) or "v"
             names[node] = namer.numbered(word)
     return names
 

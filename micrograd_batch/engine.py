@@ -39,6 +39,16 @@ class Op:
     BATCH_SUM = "Σ"  # the batch-sum node (batch.batch_sum): 1 to each example
     BATCH_STAT = "over the batch"  # a feature's batch mean or variance (norm.BatchNorm): couples examples
 
+    _WORDS = {"+": "add", "-": "sub", "*": "mul", "/": "div", WEIGHTED_SUM: "z"}
+
+    @classmethod
+    def word(cls, op: str) -> str:
+        """A short word for naming nodes of kind `op`: "add", "mul", "z" (a neuron's w·x+b), "pow"
+        for any power, and the op itself otherwise ("tanh", "relu", ...; "" for a leaf)."""
+        if op == "pow" or op.startswith("**"):
+            return "pow"
+        return cls._WORDS.get(op, op)
+
 
 class Value:
     """A scalar in a computation graph: its `data`, its gradient `grad`, and how it was made.

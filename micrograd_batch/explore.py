@@ -91,11 +91,6 @@ def _graph(root: Value, max_nodes: Optional[int]) -> _Graph:
     return graph
 
 
-_SHORT_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "div", Op.WEIGHTED_SUM: "z"}
-"""Names for unlabelled computed Values, by op (a power is "pow"; others use the op itself:
-"neg", "tanh", "relu", ...)."""
-
-
 def _names(graph: _Graph) -> list[str]:
     """Each node's label; else "loss i" for the batch node's inputs, the number of a constant,
     or a short op name numbered in forward order ("z3", "tanh2", "pow1")."""
@@ -108,7 +103,7 @@ def _names(graph: _Graph) -> list[str]:
         elif v.op == Op.CONST:
             names.append(_short(v.data))
         else:
-            word = _SHORT_NAMES.get(v.op, "pow" if v.op.startswith("**") else (v.op or "leaf"))
+            word = Op.word(v.op) or "leaf"
             counts[word] = counts.get(word, 0) + 1
             names.append(f"{word}{counts[word]}")
     return names
