@@ -1,0 +1,277 @@
+"""The numpy backend: a library model and loss as matrix code, one matmul per layer over the batch.
+
+`compile_loss(model, loss_fn, backend="numpy")` reads the model's structure (layers, widths,
+activations) and the loss (a library loss, by identity) and writes numpy source for the whole
+batch at once, the matrix form of `python -m micrograd_batch matrix-form`:
+
+    forward    Zˡ = Aˡ⁻¹ Wˡᵀ + bˡ,  Aˡ = g(Zˡ)                  one row per example
+    backward   Δᴸ = seed · ∂Lᵢ/∂Aᴸ ⊙ g'(Zᴸ),  Δˡ = (Δˡ⁺¹ Wˡ⁺¹) ⊙ g'(Zˡ)
+    gradients  ∇Wˡ = Δˡᵀ Aˡ⁻¹,  ∇bˡ = the column sums of Δˡ
+
+Its numbers equal the scalar path's to rounding (1e-12 relative): a matmul adds in its own order.
+`Trainer` keeps the parameters and the optimiser's state in arrays during an epoch of `fit`.
+Only this module imports numpy (`micrograd_batch[fast]`). See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from .compile import NotCompilable
+from .engine import Value
+from .losses import bce_with_logits, hinge, mse, softmax_cross_entropy
+from .nn import ACTIVATIONS, MLP, Layer, Neuron
+from .optim import SGD, Adam, Optimizer
+
+
+def sigmoid(Z: np.ndarray) -> np.ndarray:
+    """1/(1 + e^-z) entrywise without overflow: engine.stable_sigmoid's two branches."""
+    e = np.exp(-np.abs(Z))
+    return np.where(Z >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def softplus(Z: np.ndarray) -> np.ndarray:
+    """log(1 + e^z) entrywise without overflow: max(z, 0) + log(1 + e^-|z|)."""
+    return np.maximum(Z, 0.0) + np.log1p(np.exp(-np.abs(Z)))
+
+
+# activation -> (A from Z, "⊙ g'(Z)" from Z and A: nothing for the identity)
+_ACTIVATIONS = {
+    "relu": ("np.maximum({Z}, 0.0)", " * ({Z} > 0.0)"),
+    "tanh": ("np.tanh({Z})", " * (1.0 - {A} * {A})"),
+    "sigmoid": ("sigmoid({Z})", " * {A} * (1.0 - {A})"),
+    "linear": ("{Z}", ""),
+}
+# loss -> lines giving `losses` (Lᵢ, one per row) and dA = ∂Lᵢ/∂A from the output A and targets Y
+_LOSSES: dict[Callable[..., Value], tuple[str, ...]] = {
+    mse: ("E = A - Y", "losses = (E * E).mean(axis=1)", "dA = (2.0 / E.shape[1]) * E"),
+    hinge: ("M = 1.0 - Y * A", "losses = np.maximum(M, 0.0)[:, 0]", "dA = -Y * (M > 0.0)"),
+    bce_with_logits: ("losses = (softplus(A) - Y * A)[:, 0]", "dA = sigmoid(A) - Y"),
+    softmax_cross_entropy: ("top = A.max(axis=1, keepdims=True)", "E = np.exp(A - top)",
+                            "losses = top[:, 0] + np.log(E.sum(axis=1)) - (A * Y).sum(axis=1)",
+                            "dA = E / E.sum(axis=1, keepdims=True) - Y"),
+}
+_LABELS = {hinge: (-1.0, 1.0), bce_with_logits: (0.0, 1.0)}
+
+
+def _plain(neuron: object, activation: str, n_in: int) -> bool:
+    """True for a library Neuron with `n_in` inputs and the library's `activation`."""
+    return (type(neuron) is Neuron and neuron.activation == activation and len(neuron.w) == n_in
+            and neuron._act is ACTIVATIONS[activation])
+
+
+def _structure(model: Any) -> tuple[list[Value], list[int], list[str]]:
+    """The parameters (in `parameters()` order), layer widths and activations of a library MLP,
+    or NotCompilable saying what the backend cannot write as matrices."""
+    if type(model) is not MLP or model.norms or not all(type(layer) is Layer for layer in model.layers):
+        raise NotCompilable(f"the numpy backend compiles library MLPs without norms, not {model!r:.60}")
+    sizes, activations = [model.nin], []
+    for k, layer in enumerate(model.layers, start=1):
+        act = layer.neurons[0].activation
+        if act not in _ACTIVATIONS or not all(_plain(n, act, sizes[-1]) for n in layer.neurons):
+            raise NotCompilable(f"layer {k}: the numpy backend needs library Neurons of {sizes[-1]} inputs "
+                                f"and one activation of {list(_ACTIVATIONS)} per layer")
+        sizes.append(len(layer.neurons))
+        activations.append(act)
+    params = [p for layer in model.layers for n in layer.neurons for p in (*n.w, n.b)]
+    if list(map(id, params)) != list(map(id, model.parameters())):
+        raise NotCompilable("the model's parameters() are not its neurons' weights and biases, layer by layer")
+    return params, sizes, activations
+
+
+def _source(name: str, sizes: list[int], activations: list[str], loss: str, loss_lines: tuple[str, ...]) -> str:
+    """The numpy source of `forward` and `loss_and_grad` for these layers and this loss."""
+    L = len(activations)
+    each = lambda template: ", ".join(template.format(k=k) for k in range(1, L + 1))  # noqa: E731
+    derivative = lambda k: _ACTIVATIONS[activations[k - 1]][1].format(Z=f"Z{k}", A=f"A{k}")  # noqa: E731
+    code = [(f"def loss_and_grad(A0, Y, seed, {each('W{k}, b{k}')}, {each('gW{k}, gb{k}')}):", ""),
+            (f'    """{name} {"-".join(map(str, sizes))} and {loss} on a batch A0 (m × {sizes[0]}, one row per example):'
+             '\n    the losses Lᵢ and outputs; writes the gradient of seed · Σᵢ Lᵢ into the g arrays."""', "")]
+    for k, act in enumerate(activations, start=1):
+        code += [(f"    Z{k} = A{k - 1} @ W{k}.T + b{k}", f"m × {sizes[k]}: one matmul for the batch"),
+                 (f"    A{k} = " + _ACTIVATIONS[act][0].format(Z=f"Z{k}"), act)]
+    code += [(f"    A = A{L}", ""), *((f"    {line}", "") for line in loss_lines),
+             (f"    D{L} = seed * dA{derivative(L)}", f"Δ{L} = ∂L/∂Z{L}, row i from example i")]
+    for k in range(L, 0, -1):
+        code += [(f"    np.matmul(D{k}.T, A{k - 1}, out=gW{k})", f"∇W{k} = Δ{k}ᵀ A{k - 1}: a sum over the examples"),
+                 (f"    D{k}.sum(axis=0, out=gb{k})", f"∇b{k} = the column sums of Δ{k}")]
+        if k > 1:
+            code.append((f"    D{k - 1} = (D{k} @ W{k}){derivative(k - 1)}", f"Δ{k - 1} = (Δ{k} W{k}) ⊙ g'(Z{k - 1})"))
+    code.append((f"    return losses, A{L}", ""))
+    return "".join(f"{line:<40}# {note}\n" if note else f"{line}\n" for line, note in code)
+
+
+def _numbers(rows: list, what: str, shape: tuple[int, int], allowed: Sequence[float] | None = None,
+             kinds: str = "iuf") -> np.ndarray:
+    """The examples' inputs or targets as a float array of `shape` (m × n), or a clear error."""
+    array = np.asarray(rows)
+    if array.dtype.kind not in kinds:
+        raise TypeError(f"the numpy backend takes {what} as numbers of the kinds {kinds!r}, got {array.dtype}")
+    array = array[:, None] if array.shape == shape[:1] and shape[1] == 1 else array
+    if array.shape != shape or not np.isfinite(array).all():
+        raise ValueError(f"expected {what} as finite numbers, shape {shape}, got shape {array.shape}")
+    if allowed is not None and not np.isin(array, allowed).all():
+        raise ValueError(f"the {what} must be in {tuple(allowed)}")
+    return array.astype(float)
+
+
+class MatrixLoss:
+    """A library model and loss compiled to numpy matrix code (see the module docstring), with
+    the interface of `compile.CompiledLoss`: `source`, `grad`, `run`, `outputs`."""
+
+    def __init__(self, model: Any, loss_fn: Callable[..., Value]) -> None:
+        self.model, self.loss_fn = model, loss_fn
+        self.params, self.sizes, activations = _structure(model)
+        lines = next((lines for known, lines in _LOSSES.items() if known is loss_fn), None)
+        if lines is None or loss_fn in _LABELS and self.sizes[-1] != 1:
+            raise NotCompilable(f"the numpy backend knows the library losses {[f.__name__ for f in _LOSSES]} (hinge "
+                                f"and bce on one output), not {loss_fn!r:.60} on {self.sizes[-1]} outputs")
+        self._structure = (list(map(id, self.params)), self.sizes, activations)
+        self.source = _source(type(model).__name__, self.sizes, activations, loss_fn.__name__, lines)
+        namespace: dict[str, Any] = {"np": np, "sigmoid": sigmoid, "softplus": softplus}
+        exec(compile(self.source, f"<numpy backend: {loss_fn.__name__}>", "exec"), namespace)
+        self._loss_and_grad = namespace["loss_and_grad"]
+
+    def views(self, flat: np.ndarray) -> list[np.ndarray]:
+        """W1, b1, W2, b2, ...: views into a flat vector in `model.parameters()` order (each
+        neuron's weights, then its bias: layer l is an nₗ × (nₗ₋₁ + 1) block [Wˡ | bˡ])."""
+        views, start = [], 0
+        for n_in, n_out in zip(self.sizes, self.sizes[1:], strict=False):
+            block = flat[start:start + n_out * (n_in + 1)].reshape(n_out, n_in + 1)
+            views += [block[:, :n_in], block[:, n_in]]
+            start += n_out * (n_in + 1)
+        return views
+
+    def arrays(self, examples: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray]:
+        """The examples' inputs X (m × nin) and targets Y (m × outputs; one-hot rows for
+        softmax_cross_entropy) as float arrays; labels a loss refuses raise ValueError."""
+        m, k = len(examples), self.sizes[-1]
+        if not m:
+            raise ValueError("an empty batch: there must be at least one example (x, y)")
+        X = _numbers([x for x, _ in examples], "inputs", (m, self.sizes[0]))
+        if self.loss_fn is not softmax_cross_entropy:
+            return X, _numbers([y for _, y in examples], "targets", (m, k), _LABELS.get(self.loss_fn))
+        Y = _numbers([y for _, y in examples], "class labels", (m, 1), range(k), kinds="iu")
+        return X, np.eye(k)[Y[:, 0].astype(int)]
+
+    def check_unchanged(self) -> None:
+        """NotCompilable if the model's layers, activations or parameter Values have changed."""
+        params, sizes, activations = _structure(self.model)
+        if (list(map(id, params)), sizes, activations) != self._structure:
+            raise NotCompilable("the model changed after it was compiled: compile it again")
+
+    def run(self, examples: Sequence[tuple], params: Sequence[float] | None = None,
+            seed: float | None = None) -> tuple[list[float], list[float], list]:
+        """(per-example losses, the gradient of seed · Σᵢ Lᵢ in parameters() order, per-example
+        outputs), seed 1/m by default; `params` default to the model's; touches no Value."""
+        self.check_unchanged()
+        X, Y = self.arrays(examples)
+        theta = np.array([p.data for p in self.params] if params is None else params, dtype=float)
+        if theta.shape != (len(self.params),):
+            raise ValueError(f"params must be {len(self.params)} numbers, got shape {theta.shape}")
+        grad = np.empty_like(theta)
+        with np.errstate(all="ignore"):  # a NaN or infinity shows in the numbers returned
+            losses, A = self._loss_and_grad(X, Y, 1.0 / len(X) if seed is None else seed,
+                                            *self.views(theta), *self.views(grad))
+        return losses.tolist(), grad.tolist(), (A[:, 0] if A.shape[1] == 1 else A).tolist()
+
+    def grad(self, examples: Sequence[tuple]) -> float:
+        """As `batch_mean([loss_fn(model(x), y) ...]).backward()` to rounding: adds the batch
+        gradient into each parameter's `.grad` and returns the batch loss."""
+        losses, grad, _ = self.run(examples)
+        for p, g in zip(self.params, grad, strict=True):
+            p.grad += g
+        return sum(losses) / len(losses)
+
+    def outputs(self, examples: Sequence[tuple]) -> list:
+        """The model's output for every example, as plain numbers (for accuracy)."""
+        return self.run(examples)[2]
+
+
+def _sgd(opt: SGD, S: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """optim.SGD's step on S = [parameters, velocity]: the same operations in the same order."""
+    grad = grad + opt.weight_decay * S[0]
+    velocity = opt.momentum * S[1] + grad if opt.momentum else S[1]
+    return np.stack((S[0] - opt.lr * (velocity if opt.momentum else grad), velocity))
+
+
+def _adam(opt: Adam, S: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """optim.Adam's step number opt.t + 1 on S = [parameters, m, v]: the same operations."""
+    grad = grad + opt.weight_decay * S[0]
+    m = opt.beta1 * S[1] + (1.0 - opt.beta1) * grad
+    v = opt.beta2 * S[2] + (1.0 - opt.beta2) * grad * grad
+    t = opt.t + 1
+    return np.stack((S[0] - opt.lr * (m / (1.0 - opt.beta1**t)) / (np.sqrt(v / (1.0 - opt.beta2**t)) + opt.eps), m, v))
+
+
+# optimiser -> (its state lists, kept as rows of S below the parameters; its step on S)
+_STEPS: dict[type, tuple[tuple[str, ...], Callable[[Any, np.ndarray, np.ndarray], np.ndarray]]] = {
+    SGD: (("velocity",), _sgd), Adam: (("m", "v"), _adam)}
+
+
+class Trainer:
+    """Steps on arrays: the examples converted once; during `epoch()`, the parameters and the
+    optimiser's state in one array S, updated all at once or not at all, and written back to
+    the Values and the optimiser when the epoch ends, normally or by an exception."""
+
+    def __init__(self, loss: MatrixLoss, examples: Sequence[tuple], optimizer: Optimizer, l2: float = 0.0) -> None:
+        if type(optimizer) not in _STEPS:
+            raise NotCompilable(f"the numpy backend steps SGD and Adam, not {type(optimizer).__name__}")
+        index = {id(p): i for i, p in enumerate(loss.params)}
+        if sorted(index.get(id(p), -1) for p in optimizer.params) != list(range(len(index))):
+            raise ValueError("the optimiser must update exactly the model's parameters")
+        self.loss, self.optimizer, self.l2 = loss, optimizer, l2
+        self.state, self._step = _STEPS[type(optimizer)]
+        self.order = np.array([index[id(p)] for p in optimizer.params])  # the optimiser's i-th is S[:, order[i]]
+        self.X, self.Y = loss.arrays(examples)
+        self.rows = {id(example): i for i, example in enumerate(examples)}
+        self.S = np.zeros((1 + len(self.state), len(index)))
+        self.grad = np.empty(len(index))
+        self.views = [*loss.views(self.S[0]), *loss.views(self.grad)]
+
+    @contextmanager
+    def epoch(self) -> Iterator[Callable[[Sequence[tuple]], tuple[float, np.ndarray]]]:
+        """`with trainer.epoch() as step:` reads the Values and the optimiser's state into S;
+        `step(batch)` -> (batch loss, outputs); at the end S is written back."""
+        self.loss.check_unchanged()
+        self.S[0] = [p.data for p in self.loss.params]
+        for row, name in enumerate(self.state, start=1):
+            self.S[row, self.order] = getattr(self.optimizer, name)
+        try:
+            with np.errstate(all="ignore"):  # `step` refuses non-finite numbers itself
+                yield self.step
+        finally:
+            try:
+                self._write_back()
+            except BaseException:  # interrupted in the middle: finish the writes, then go on
+                self._write_back()
+                raise
+
+    def _write_back(self) -> None:
+        """S into the Values and the optimiser's lists (in the optimiser's order)."""
+        for p, x in zip(self.loss.params, self.S[0].tolist(), strict=True):
+            p.data = x
+        for row, name in enumerate(self.state, start=1):
+            setattr(self.optimizer, name, self.S[row, self.order].tolist())
+
+    def step(self, batch: Sequence[tuple]) -> tuple[float, np.ndarray]:
+        """One step on `batch` (examples given to the trainer): its mean loss (+ l2·Σp²) and the
+        outputs; FloatingPointError, with nothing changed, if anything would become non-finite."""
+        rows = [self.rows[id(example)] for example in batch]
+        losses, A = self.loss._loss_and_grad(self.X[rows], self.Y[rows], 1.0 / len(rows), *self.views)
+        loss = float(losses.mean())
+        if self.l2:
+            loss += self.l2 * float(self.S[0] @ self.S[0])
+            self.grad += (2.0 * self.l2) * self.S[0]
+        new = self._step(self.optimizer, self.S, self.grad)
+        if not (np.isfinite(loss) and np.isfinite(new).all()):
+            raise FloatingPointError(f"the batch loss is {loss}, or the step would make a parameter or the "
+                                     "optimiser's state non-finite: no parameter was updated")
+        self.S[...] = new  # one copy: all new, or (interrupted before it) all old
+        if isinstance(self.optimizer, Adam):
+            self.optimizer.t += 1
+        return loss, A
