@@ -974,15 +974,31 @@ def known_stable(model: Any, loss_fn: object) -> bool:
     return type(model) in _stable_module_types() and loss_fn in (hinge, mse, bce_with_logits, softmax_cross_entropy)
 
 
+def load_numpy_backend() -> types.ModuleType:
+    """The numpy backend module (`numpy_backend`), or a one-line error when numpy is missing."""
+    try:
+        from . import numpy_backend
+    except ModuleNotFoundError as error:
+        if error.name != "numpy":
+            raise
+        raise ModuleNotFoundError("backend='numpy' needs numpy: pip install 'micrograd_batch[fast]'") from None
+    return numpy_backend
+
+
 def compile_loss(model: Any, loss_fn: LossFn, *, example: Optional[tuple] = None,
-                 strict: bool = False) -> CompiledLoss:
+                 strict: bool = False, backend: str = "python") -> Any:
     """`loss_fn(model(x), y)` compiled: one example's graph traced once and written out as
     straight-line Python (`.source`), run for every example by `.grad(examples)`.
 
     Tracing happens on first use, or now for `example=(x, y)`. Whatever cannot be compiled
     safely runs on the graph path (`.fallback_reason` says why), or raises `NotCompilable`
-    when `strict`.
+    when `strict`. `backend="numpy"` gives a `numpy_backend.MatrixLoss` instead: the batch as
+    matrices, one matmul per layer (library MLPs and losses only; anything else NotCompilable).
     """
+    if backend == "numpy":
+        return load_numpy_backend().MatrixLoss(model, loss_fn)
+    if backend != "python":
+        raise ValueError(f"backend must be 'python' or 'numpy', got {backend!r:.40}")
     compiled = CompiledLoss(model, loss_fn, strict=strict)
     if example is not None:
         x, y = example

@@ -21,7 +21,7 @@ from typing import Any, Callable, ContextManager, Iterator, Optional, Sequence, 
 
 from ._checks import as_float, check_model_and_loss, is_whole_number
 from .batch import batch_mean, batch_sum
-from .compile import CompiledLoss, known_stable
+from .compile import CompiledLoss, compile_loss, known_stable, load_numpy_backend
 from .data import minibatches
 from .engine import Value, gc_paused
 from .losses import LossFn, Output, l2_penalty
@@ -327,6 +327,7 @@ class _Run:
     checkpoint: Optional[PathLike]
     fingerprint: str = ""  # of the examples, computed once when checkpointing
     compiled: Optional[CompiledLoss] = None  # the straight-line step, where the model and loss allow
+    trainer: Any = None  # backend="numpy": a numpy_backend.Trainer
 
 
 def _fingerprint(examples: Sequence[tuple]) -> str:
@@ -429,18 +430,20 @@ def _train_epoch(run: _Run, schedule: Schedule, epoch: int, history: History) ->
     """One epoch of steps; the mean of its batch losses. Raises TrainingDiverged."""
     loss_sum, seen = 0.0, 0
     last_report = time.perf_counter()
-    for step, batch in enumerate(schedule.batches(run.examples, epoch), start=1):
-        try:
-            loss, _ = _step(run.model, batch, run.loss_fn, run.optimizer, run.l2, run.micro_batch_size,
-                            run.parallel, run.compiled)
-        except (FloatingPointError, OverflowError) as error:  # the step changed nothing
-            raise TrainingDiverged(epoch, step, str(error) or type(error).__name__) from error
-        history.steps += 1
-        loss_sum += loss * len(batch)
-        seen += len(batch)
-        if run.verbose and time.perf_counter() - last_report > 5.0:
-            last_report = time.perf_counter()
-            print(f"  epoch {epoch}, step {step}: loss {loss:.4f}", file=sys.stderr, flush=True)
+    with run.trainer.epoch() if run.trainer else nullcontext() as fast_step:  # arrays written back at the end
+        for step, batch in enumerate(schedule.batches(run.examples, epoch), start=1):
+            try:
+                loss, _ = fast_step(batch) if fast_step else _step(
+                    run.model, batch, run.loss_fn, run.optimizer, run.l2, run.micro_batch_size, run.parallel,
+                    run.compiled)
+            except (FloatingPointError, OverflowError) as error:  # the step changed nothing
+                raise TrainingDiverged(epoch, step, str(error) or type(error).__name__) from error
+            history.steps += 1
+            loss_sum += loss * len(batch)
+            seen += len(batch)
+            if run.verbose and time.perf_counter() - last_report > 5.0:
+                last_report = time.perf_counter()
+                print(f"  epoch {epoch}, step {step}: loss {loss:.4f}", file=sys.stderr, flush=True)
     return loss_sum / seen
 
 
@@ -468,7 +471,7 @@ def _run_epochs(run: _Run, schedule: Schedule, history: History, epochs_done: in
 def _epoch_accuracy(run: _Run, threshold: Optional[float]) -> Optional[float]:
     """The training accuracy of the model as it stands; None where it does not apply."""
     try:
-        return _fraction_right(run.model, run.examples, threshold, run.compiled)
+        return _fraction_right(run.model, run.examples, threshold, run.trainer or run.compiled)
     except ValueError:  # no decision rule for these labels
         return None
 
@@ -556,6 +559,7 @@ def fit(
     compiled: bool = True,
     verbose: bool = True,
     on_epoch: Optional[Callable[[int, History], None]] = None,
+    backend: str = "python",
 ) -> History:
     """Train `model` on `examples` [(x, y), ...] with mini-batches; return the `History`.
 
@@ -598,7 +602,12 @@ def fit(
     with _workers(model, loss_fn, workers, parallel_wanted) as parallel:
         run = _Run(model, examples, loss_fn, optimizer, l2, micro_batch_size, parallel, verbose,
                    on_epoch, checkpoint, _fingerprint(examples) if checkpoint is not None else "")
-        if compiled and parallel is None and micro_batch_size is None and known_stable(model, loss_fn):
+        if backend != "python":
+            if parallel is not None or micro_batch_size is not None:
+                raise ValueError("backend='numpy' takes whole batches in this process: no workers or micro_batch_size")
+            run.trainer = load_numpy_backend().Trainer(compile_loss(model, loss_fn, backend=backend), examples,
+                                                       optimizer, l2)
+        elif compiled and parallel is None and micro_batch_size is None and known_stable(model, loss_fn):
             run.compiled = CompiledLoss(model, loss_fn)
         history, done = History(), 0
         if checkpoint is not None and resume:
