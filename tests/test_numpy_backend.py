@@ -247,3 +247,11 @@ def test_the_trainer_refuses_other_optimisers_and_foreign_parameters():
         Trainer(compiled, batch, type("MySGD", (SGD,), {})(model.parameters()))
     with pytest.raises(ValueError, match="exactly the model's parameters"):
         Trainer(compiled, batch, SGD(model.parameters()[1:]))
+
+
+def test_the_matrix_form_lesson_shows_the_generated_code(capsys):
+    from micrograd_batch.lessons import matrix_form
+
+    matrix_form._say_numpy_code(MLP(2, [2, 1], activation="tanh", seed=2))
+    printed = capsys.readouterr().out
+    assert "D1 = (D2 @ W2) * (1.0 - A1 * A1)" in printed and "np.matmul(D1.T, A0, out=gW1)" in printed

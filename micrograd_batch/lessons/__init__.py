@@ -13,6 +13,7 @@ The course imports the library (`micrograd_batch.*`); nothing in the library imp
     sum_or_mean            batch_sum vs batch_mean: the learning rate for SGD, eps for Adam
     per_example_clipping   DP-SGD clips each example's gradient: why per-example gradients matter
     matrix_form            the same batch gradient as matrix products, one row per example
+    digits                 a real data set: per example and as numpy matrices, the same epoch
 
 Support modules: `by_hand` (the δ recursion on plain lists), `charts` (pictures), `common`.
 """
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 
-from . import (average_activations, batch_by_hand, batch_norm, delta_recursion, estimator_variance,
+from . import (average_activations, batch_by_hand, batch_norm, delta_recursion, digits, estimator_variance,
                matrix_form, per_example_clipping, sum_or_mean, two_moons)
 
 Demo = Callable[[Union[str, Path], bool], list[Path]]
@@ -59,6 +60,8 @@ LESSONS: dict[str, Lesson] = {
                per_example_clipping.demo_per_example_clipping),
         Lesson("matrix-form", "The same thing with matrices: where does the batch go in the tensor formulas?",
                matrix_form.demo_matrix_form),
+        Lesson("digits", "A real data set: per example or as matrices, the same epoch? How much faster?",
+               digits.demo_digits),
     )
 }
 """Every lesson by its command-line name, in the order of the tour."""

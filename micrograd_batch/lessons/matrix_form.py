@@ -27,6 +27,8 @@ from .batch_by_hand import batch_by_hand
 from .by_hand import Matrix
 from .charts import INSTALL_HINT, batch_product_picture, have_matplotlib, save_svg
 from .common import BY_HAND_BATCH, Batch, PathLike, autograd_batch_gradient, by_hand_model, fmt_vec, say
+from ..compile import compile_loss
+from ..losses import mse
 from ..nn import MLP
 
 
@@ -212,6 +214,18 @@ def _sum_text(numbers: Sequence[float]) -> str:
     return f"{numbers[0]:.4f}" + "".join(f" {'-' if g < 0 else '+'} {abs(g):.4f}" for g in numbers[1:])
 
 
+def _say_numpy_code(model: MLP) -> None:
+    """The same matrices as numpy code, generated from the model (the library's numpy backend)."""
+    say("\nThe library writes these matrices as numpy code, from the model itself "
+        "(compile_loss(model, mse, backend='numpy').source):")
+    try:
+        source = compile_loss(model, mse, backend="numpy").source
+    except ModuleNotFoundError as error:  # numpy is an optional extra
+        say(f"  ({error})")
+        return
+    say("\n".join("    " + line for line in source.splitlines()))
+
+
 def demo_matrix_form(out_dir: PathLike = "out", quick: bool = False) -> list[Path]:
     """Print lesson 6 (the shapes, one entry of ∇W two ways, the difference from autograd and
     the averaged-activation mistake in matrix form) and draw out_dir/matrix_form.svg."""
@@ -237,6 +251,7 @@ def demo_matrix_form(out_dir: PathLike = "out", quick: bool = False) -> list[Pat
     say(f"  their difference       = {_rows(cov)} = Σ_i (Δ2_i - mean Δ2)ᵀ (A1_i - mean A1),")
     say("  3 times the covariance over the batch of the error signal and the activation: the")
     say("  shortcut is exact only where that covariance is zero.")
+    _say_numpy_code(lesson.model)
     if not have_matplotlib():
         say(f"  (no picture: {INSTALL_HINT})")
         return []

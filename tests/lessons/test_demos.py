@@ -24,6 +24,7 @@ EXPECTED = {  # demo -> (a regex its output must match, files it writes under ou
     "batch_norm.py": (r"no norm: max \|micro-batched - whole batch\| = (\S+)", []),
     "sum_or_mean.py": (r"Adam is nearly scale-invariant", []),
     "per_example_clipping.py": (r"DP-SGD \(C = 1\.0, σ = 1\.0\) accuracy", []),
+    "digits.py": (r"weights after one epoch = (\S+)\n.*test accuracy 9[6-9]\.\d%", []),
 }
 
 
