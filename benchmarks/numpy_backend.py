@@ -33,7 +33,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout
 
@@ -139,7 +140,7 @@ def digits_examples() -> list:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    examples = [([v / 16.0 for v in row], int(t)) for row, t in zip(digits.data.tolist(), digits.target.tolist())]
+    examples = [([v / 16.0 for v in row], int(t)) for row, t in zip(digits.data.tolist(), digits.target.tolist(), strict=True)]
     random.Random(0).shuffle(examples)
     return examples[:1437]
 
@@ -150,7 +151,7 @@ def fit_epochs(examples: list, backend: str, epochs: int) -> list[float]:
     stamps: list[float] = []
     fit(model, examples, softmax_cross_entropy, SGD(model.parameters(), lr=LR, momentum=0.9), epochs=epochs + 1,
         batch_size=32, verbose=False, backend=backend, on_epoch=lambda *_: stamps.append(time.process_time()))
-    return [b - a for a, b in zip(stamps, stamps[1:])]
+    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
 
 
 def torch_epochs(examples: list, epochs: int) -> list[float]:

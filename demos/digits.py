@@ -27,7 +27,7 @@ from sklearn.datasets import load_digits  # noqa: E402
 from micrograd_batch import MLP, SGD, accuracy, fit, softmax_cross_entropy  # noqa: E402
 
 data = load_digits()
-examples = [([v / 16.0 for v in row], int(label)) for row, label in zip(data.data.tolist(), data.target.tolist())]
+examples = [([v / 16.0 for v in row], int(label)) for row, label in zip(data.data.tolist(), data.target.tolist(), strict=True)]
 random.Random(4).shuffle(examples)
 train, test = examples[:1438], examples[1438:]          # 80 % to learn from, 20 % to test on
 
@@ -44,7 +44,7 @@ def train_from_scratch(backend, epochs):
 
 per_example, per_example_seconds = train_from_scratch("python", 1)
 matrices, matrix_seconds = train_from_scratch("numpy", 1)
-difference = max(abs(a.data - b.data) for a, b in zip(per_example.parameters(), matrices.parameters()))
+difference = max(abs(a.data - b.data) for a, b in zip(per_example.parameters(), matrices.parameters(), strict=True))
 print(f"one epoch per example (compiled): {per_example_seconds:.3f} s (including tracing the model once)")
 print(f"one epoch as matrices (numpy):    {matrix_seconds:.3f} s")
 print(f"max |difference| of the {len(matrices.parameters())} weights after one epoch = {difference:.1e}")

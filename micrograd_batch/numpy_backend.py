@@ -89,7 +89,7 @@ def _source(name: str, sizes: list[int], activations: list[str], loss: str, loss
     each = lambda template: ", ".join(template.format(k=k) for k in range(1, L + 1))  # noqa: E731
     derivative = lambda k: _ACTIVATIONS[activations[k - 1]][1].format(Z=f"Z{k}", A=f"A{k}")  # noqa: E731
     code = [(f"def loss_and_grad(A0, Y, seed, {each('W{k}, b{k}')}, {each('gW{k}, gb{k}')}):", ""),
-            (f'    """{name} {"-".join(map(str, sizes))} and {loss} on a batch A0 (m × {sizes[0]}, one row per example):'
+            (f'    """{name} {"-".join(map(str, sizes))} and {loss} on a batch A0 (m × {sizes[0]}, a row per example):'
              '\n    the losses Lᵢ and outputs; writes the gradient of seed · Σᵢ Lᵢ into the g arrays."""', "")]
     for k, act in enumerate(activations, start=1):
         code += [(f"    Z{k} = A{k - 1} @ W{k}.T + b{k}", f"m × {sizes[k]}: one matmul for the batch"),

@@ -49,7 +49,8 @@ def digits(seed: int = 4, test_fraction: float = 0.2) -> tuple[Examples, Example
     from sklearn.datasets import load_digits  # the optional `digits` extra; no network
 
     data = load_digits()
-    examples = [([v / 16.0 for v in row], int(label)) for row, label in zip(data.data.tolist(), data.target.tolist())]
+    pairs = zip(data.data.tolist(), data.target.tolist(), strict=True)
+    examples = [([v / 16.0 for v in row], int(label)) for row, label in pairs]
     random.Random(seed).shuffle(examples)
     cut = round(len(examples) * (1.0 - test_fraction))
     return examples[:cut], examples[cut:]
