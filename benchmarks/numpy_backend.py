@@ -140,7 +140,8 @@ def digits_examples() -> list:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    examples = [([v / 16.0 for v in row], int(t)) for row, t in zip(digits.data.tolist(), digits.target.tolist(), strict=True)]
+    pairs = zip(digits.data.tolist(), digits.target.tolist(), strict=True)
+    examples = [([v / 16.0 for v in row], int(t)) for row, t in pairs]
     random.Random(0).shuffle(examples)
     return examples[:1437]
 

@@ -27,7 +27,8 @@ from sklearn.datasets import load_digits  # noqa: E402
 from micrograd_batch import MLP, SGD, accuracy, fit, softmax_cross_entropy  # noqa: E402
 
 data = load_digits()
-examples = [([v / 16.0 for v in row], int(label)) for row, label in zip(data.data.tolist(), data.target.tolist(), strict=True)]
+pairs = zip(data.data.tolist(), data.target.tolist(), strict=True)            # 64 pixels 0-16, a label 0-9
+examples = [([v / 16.0 for v in row], int(label)) for row, label in pairs]
 random.Random(4).shuffle(examples)
 train, test = examples[:1438], examples[1438:]          # 80 % to learn from, 20 % to test on
 
