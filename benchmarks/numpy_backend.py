@@ -79,7 +79,7 @@ def moons_steps(examples: list) -> dict[str, Step]:
         "compiled": lambda batch: train_step(comp, batch, hinge, comp_opt, l2=ALPHA, compiled=compiled)[0],
     }
     trainer.epoch().__enter__()  # the arrays stay loaded from here on, as during an epoch of fit
-    steps["numpy"] = lambda batch: trainer.step(batch)[0]
+    steps["numpy"] = trainer.step
     if torch is not None:
         net = torch_mlp(fresh()[0])
         opt = torch.optim.SGD(net.parameters(), lr=LR)

@@ -88,17 +88,20 @@ def _source(name: str, sizes: list[int], activations: list[str], loss: str, loss
     L = len(activations)
     each = lambda template: ", ".join(template.format(k=k) for k in range(1, L + 1))  # noqa: E731
     derivative = lambda k: _ACTIVATIONS[activations[k - 1]][1].format(Z=f"Z{k}", A=f"A{k}")  # noqa: E731
-    code = [(f"def loss_and_grad(A0, Y, seed, {each('W{k}, b{k}')}, {each('gW{k}, gb{k}')}):", ""),
-            (f'    """{name} {"-".join(map(str, sizes))} and {loss} on a batch A0 (m × {sizes[0]}, a row per example):'
-             '\n    the losses Lᵢ and outputs; writes the gradient of seed · Σᵢ Lᵢ into the g arrays."""', "")]
+    weights, every = each("W{k}, b{k}"), each("Z{k}, A{k}")
+    code = [(f"def forward(A0, {weights}):", ""),
+            (f'    """{name} {"-".join(map(str, sizes))} on a batch A0 (m × {sizes[0]}, one row per example)."""', "")]
     for k, act in enumerate(activations, start=1):
         code += [(f"    Z{k} = A{k - 1} @ W{k}.T + b{k}", f"m × {sizes[k]}: one matmul for the batch"),
                  (f"    A{k} = " + _ACTIVATIONS[act][0].format(Z=f"Z{k}"), act)]
-    code += [(f"    A = A{L}", ""), *((f"    {line}", "") for line in loss_lines),
+    code += [(f"    return {every}\n\n\ndef loss_and_grad(A0, Y, seed, {weights}, {each('gW{k}, gb{k}')}):", ""),
+             (f'    """{loss} Lᵢ of each row, the outputs; the gradient of seed · Σᵢ Lᵢ into the g arrays."""', ""),
+             (f"    {every} = forward(A0, {weights})", ""), (f"    A = A{L}", ""),
+             *((f"    {line}", "") for line in loss_lines),
              (f"    D{L} = seed * dA{derivative(L)}", f"Δ{L} = ∂L/∂Z{L}, row i from example i")]
     for k in range(L, 0, -1):
-        code += [(f"    np.matmul(D{k}.T, A{k - 1}, out=gW{k})", f"∇W{k} = Δ{k}ᵀ A{k - 1}: a sum over the examples"),
-                 (f"    D{k}.sum(axis=0, out=gb{k})", f"∇b{k} = the column sums of Δ{k}")]
+        code += [(f"    gW{k}[...] = D{k}.T @ A{k - 1}", f"∇W{k} = Δ{k}ᵀ A{k - 1}: a sum over the examples"),
+                 (f"    gb{k}[...] = D{k}.sum(axis=0)", f"∇b{k} = the column sums of Δ{k}")]
         if k > 1:
             code.append((f"    D{k - 1} = (D{k} @ W{k}){derivative(k - 1)}", f"Δ{k - 1} = (Δ{k} W{k}) ⊙ g'(Z{k - 1})"))
     code.append((f"    return losses, A{L}", ""))
@@ -134,7 +137,7 @@ class MatrixLoss:
         self.source = _source(type(model).__name__, self.sizes, activations, loss_fn.__name__, lines)
         namespace: dict[str, Any] = {"np": np, "sigmoid": sigmoid, "softplus": softplus}
         exec(compile(self.source, f"<numpy backend: {loss_fn.__name__}>", "exec"), namespace)
-        self._loss_and_grad = namespace["loss_and_grad"]
+        self._forward, self._loss_and_grad = namespace["forward"], namespace["loss_and_grad"]
 
     def views(self, flat: np.ndarray) -> list[np.ndarray]:
         """W1, b1, W2, b2, ...: views into a flat vector in `model.parameters()` order (each
@@ -146,17 +149,20 @@ class MatrixLoss:
             start += n_out * (n_in + 1)
         return views
 
-    def arrays(self, examples: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray]:
-        """The examples' inputs X (m × nin) and targets Y (m × outputs; one-hot rows for
-        softmax_cross_entropy) as float arrays; labels a loss refuses raise ValueError."""
-        m, k = len(examples), self.sizes[-1]
-        if not m:
+    def inputs(self, examples: Sequence[tuple]) -> np.ndarray:
+        """The examples' inputs as an m × nin float array, one row per example, or a clear error."""
+        if not len(examples):
             raise ValueError("an empty batch: there must be at least one example (x, y)")
-        X = _numbers([x for x, _ in examples], "inputs", (m, self.sizes[0]))
+        return _numbers([x for x, _ in examples], "inputs", (len(examples), self.sizes[0]))
+
+    def targets(self, examples: Sequence[tuple]) -> np.ndarray:
+        """The examples' targets as an m × outputs float array (one-hot rows for
+        softmax_cross_entropy); ValueError for labels the loss refuses."""
+        m, k = len(examples), self.sizes[-1]
         if self.loss_fn is not softmax_cross_entropy:
-            return X, _numbers([y for _, y in examples], "targets", (m, k), _LABELS.get(self.loss_fn))
+            return _numbers([y for _, y in examples], "targets", (m, k), _LABELS.get(self.loss_fn))
         Y = _numbers([y for _, y in examples], "class labels", (m, 1), range(k), kinds="iu")
-        return X, np.eye(k)[Y[:, 0].astype(int)]
+        return np.eye(k)[Y[:, 0].astype(int)]
 
     def check_unchanged(self) -> None:
         """NotCompilable if the model's layers, activations or parameter Values have changed."""
@@ -169,7 +175,7 @@ class MatrixLoss:
         """(per-example losses, the gradient of seed · Σᵢ Lᵢ in parameters() order, per-example
         outputs), seed 1/m by default; `params` default to the model's; touches no Value."""
         self.check_unchanged()
-        X, Y = self.arrays(examples)
+        X, Y = self.inputs(examples), self.targets(examples)
         theta = np.array([p.data for p in self.params] if params is None else params, dtype=float)
         if theta.shape != (len(self.params),):
             raise ValueError(f"params must be {len(self.params)} numbers, got shape {theta.shape}")
@@ -177,7 +183,7 @@ class MatrixLoss:
         with np.errstate(all="ignore"):  # a NaN or infinity shows in the numbers returned
             losses, A = self._loss_and_grad(X, Y, 1.0 / len(X) if seed is None else seed,
                                             *self.views(theta), *self.views(grad))
-        return losses.tolist(), grad.tolist(), (A[:, 0] if A.shape[1] == 1 else A).tolist()
+        return losses.tolist(), grad.tolist(), _scores(A)
 
     def grad(self, examples: Sequence[tuple]) -> float:
         """As `batch_mean([loss_fn(model(x), y) ...]).backward()` to rounding: adds the batch
@@ -188,8 +194,17 @@ class MatrixLoss:
         return sum(losses) / len(losses)
 
     def outputs(self, examples: Sequence[tuple]) -> list:
-        """The model's output for every example, as plain numbers (for accuracy)."""
-        return self.run(examples)[2]
+        """Each example's model output as plain numbers, by the forward pass alone (no targets read)."""
+        self.check_unchanged()
+        with np.errstate(all="ignore"):
+            return _scores(self._forward(self.inputs(examples), *self.views(np.array([p.data for p in self.params]))))
+
+
+def _scores(A: np.ndarray | tuple[np.ndarray, ...]) -> list:
+    """The outputs A (or the last of forward's arrays) as `model(x)` gives them: a float per
+    example, or a list of floats for several outputs."""
+    A = A[-1] if isinstance(A, tuple) else A
+    return (A[:, 0] if A.shape[1] == 1 else A).tolist()
 
 
 def _sgd(opt: SGD, S: np.ndarray, grad: np.ndarray) -> np.ndarray:
@@ -227,16 +242,16 @@ class Trainer:
         self.loss, self.optimizer, self.l2 = loss, optimizer, l2
         self.state, self._step = _STEPS[type(optimizer)]
         self.order = np.array([index[id(p)] for p in optimizer.params])  # the optimiser's i-th is S[:, order[i]]
-        self.X, self.Y = loss.arrays(examples)
+        self.X, self.Y = loss.inputs(examples), loss.targets(examples)
         self.rows = {id(example): i for i, example in enumerate(examples)}
         self.S = np.zeros((1 + len(self.state), len(index)))
         self.grad = np.empty(len(index))
         self.views = [*loss.views(self.S[0]), *loss.views(self.grad)]
 
     @contextmanager
-    def epoch(self) -> Iterator[Callable[[Sequence[tuple]], tuple[float, np.ndarray]]]:
+    def epoch(self) -> Iterator[Callable[[Sequence[tuple]], float]]:
         """`with trainer.epoch() as step:` reads the Values and the optimiser's state into S;
-        `step(batch)` -> (batch loss, outputs); at the end S is written back."""
+        `step(batch)` -> the batch loss; at the end S is written back."""
         self.loss.check_unchanged()
         self.S[0] = [p.data for p in self.loss.params]
         for row, name in enumerate(self.state, start=1):
@@ -258,11 +273,15 @@ class Trainer:
         for row, name in enumerate(self.state, start=1):
             setattr(self.optimizer, name, self.S[row, self.order].tolist())
 
-    def step(self, batch: Sequence[tuple]) -> tuple[float, np.ndarray]:
-        """One step on `batch` (examples given to the trainer): its mean loss (+ l2·Σp²) and the
-        outputs; FloatingPointError, with nothing changed, if anything would become non-finite."""
-        rows = [self.rows[id(example)] for example in batch]
-        losses, A = self.loss._loss_and_grad(self.X[rows], self.Y[rows], 1.0 / len(rows), *self.views)
+    def _rows(self, examples: Sequence[tuple]) -> np.ndarray:
+        """The rows of X and Y that hold `examples` (examples given to the trainer)."""
+        return np.fromiter(map(self.rows.__getitem__, map(id, examples)), np.intp, len(examples))
+
+    def step(self, batch: Sequence[tuple]) -> float:
+        """One step on `batch` (examples given to the trainer): its mean loss (+ l2·Σp²);
+        FloatingPointError, with nothing changed, if anything would become non-finite."""
+        rows = self._rows(batch)
+        losses, _ = self.loss._loss_and_grad(self.X.take(rows, 0), self.Y.take(rows, 0), 1.0 / len(rows), *self.views)
         loss = float(losses.mean())
         if self.l2:
             loss += self.l2 * float(self.S[0] @ self.S[0])
@@ -274,12 +293,10 @@ class Trainer:
         self.S[...] = new  # one copy: all new, or (interrupted before it) all old
         if isinstance(self.optimizer, Adam):
             self.optimizer.t += 1
-        return loss, A
+        return loss
 
     def outputs(self, examples: Sequence[tuple]) -> list:
         """The model's outputs for `examples` (given to the trainer) as plain numbers, in one pass."""
         self.S[0] = [p.data for p in self.loss.params]
-        rows = [self.rows[id(example)] for example in examples]
         with np.errstate(all="ignore"):
-            _, A = self.loss._loss_and_grad(self.X[rows], self.Y[rows], 1.0, *self.views)
-        return (A[:, 0] if A.shape[1] == 1 else A).tolist()
+            return _scores(self.loss._forward(self.X.take(self._rows(examples), 0), *self.views[:len(self.views) // 2]))

@@ -433,7 +433,7 @@ def _train_epoch(run: _Run, schedule: Schedule, epoch: int, history: History) ->
     with run.trainer.epoch() if run.trainer else nullcontext() as fast_step:  # arrays written back at the end
         for step, batch in enumerate(schedule.batches(run.examples, epoch), start=1):
             try:
-                loss, _ = fast_step(batch) if fast_step else _step(
+                loss, _ = (fast_step(batch), None) if fast_step else _step(
                     run.model, batch, run.loss_fn, run.optimizer, run.l2, run.micro_batch_size, run.parallel,
                     run.compiled)
             except (FloatingPointError, OverflowError) as error:  # the step changed nothing
