@@ -255,3 +255,105 @@ def test_the_matrix_form_lesson_shows_the_generated_code(capsys):
     matrix_form._say_numpy_code(MLP(2, [2, 1], activation="tanh", seed=2))
     printed = capsys.readouterr().out
     assert "D1 = (D2 @ W2) * (1.0 - A1 * A1)" in printed and "gW1[...] = D1.T @ A0" in printed
+
+
+# ---- compile_loss(backend="numpy") and fit(backend="numpy") ---------------------------------------
+
+def test_compile_loss_and_fit_take_a_backend_and_refuse_unknown_ones():
+    from micrograd_batch import compile_loss, fit
+
+    model, batch = problem(hinge, 2, [3], 1, "relu", "linear", 8, 8)
+    assert isinstance(compile_loss(model, hinge, backend="numpy"), MatrixLoss)
+    with pytest.raises(ValueError, match="backend must be"):
+        compile_loss(model, hinge, backend="torch")
+    with pytest.raises(ValueError, match="backend"):
+        fit(model, batch, hinge, epochs=1, backend="torch", verbose=False)
+    with pytest.raises(ValueError, match="workers or micro_batch_size"):
+        fit(model, batch, hinge, epochs=1, backend="numpy", micro_batch_size=2, verbose=False)
+    with pytest.raises(NotCompilable, match="library losses"):
+        fit(model, batch, lambda out, y: hinge(out, y), epochs=1, backend="numpy", verbose=False)
+
+
+def test_without_numpy_the_backend_is_a_one_line_error(monkeypatch):
+    import sys
+    from unittest import mock
+
+    import micrograd_batch
+    from micrograd_batch import compile_loss
+
+    monkeypatch.delattr(micrograd_batch, "numpy_backend")  # as if never imported ...
+    with mock.patch.dict(sys.modules, {"numpy": None}):  # ... and numpy not installed
+        del sys.modules["micrograd_batch.numpy_backend"]
+        with pytest.raises(ModuleNotFoundError) as error:
+            compile_loss(MLP(2, [1]), hinge, backend="numpy")
+    assert str(error.value) == "backend='numpy' needs numpy: pip install 'micrograd_batch[fast]'"
+
+
+def fit_run(tmp_path, epochs, resume=False, on_epoch=None, make=OPTIMISERS[2], model=None):
+    """A fit on the numpy backend, checkpointed in tmp_path; returns the model, optimiser and History."""
+    from micrograd_batch import fit
+
+    fresh, batch = problem(softmax_cross_entropy, 3, [4], 3, "tanh", "linear", 20, 9)
+    model = model or fresh
+    optimizer = make(model.parameters())
+    history = fit(model, batch, softmax_cross_entropy, optimizer, epochs=epochs, batch_size=6, l2=1e-3,
+                  checkpoint=tmp_path / "run.json", resume=resume, backend="numpy", verbose=False,
+                  on_epoch=on_epoch)
+    return model, optimizer, history
+
+
+def test_on_epoch_and_checkpoints_see_the_arrays_written_back_and_resume_is_exact(tmp_path):
+    from micrograd_batch.persist import load_checkpoint
+
+    seen = []
+
+    def on_epoch(epoch, history):
+        model = MLP(3, [4, 3], activation="tanh", seed=9)
+        optimizer = OPTIMISERS[2](model.parameters())
+        load_checkpoint(tmp_path / "run.json", model, optimizer)  # saved before on_epoch
+        assert [p.data for p in model.parameters()] == [p.data for p in killed.parameters()]  # the same numbers
+        seen.append(optimizer.t)
+        if epoch == 2:
+            raise KeyboardInterrupt  # killed after epoch 2
+
+    killed = problem(softmax_cross_entropy, 3, [4], 3, "tanh", "linear", 20, 9)[0]
+    with pytest.raises(KeyboardInterrupt):
+        fit_run(tmp_path, 4, on_epoch=on_epoch, model=killed)
+    assert seen == [4, 8]  # 4 steps per epoch
+    resumed, resumed_optimizer, history = fit_run(tmp_path, 4, resume=True)
+    (tmp_path / "other").mkdir()
+    straight, straight_optimizer, straight_history = fit_run(tmp_path / "other", 4)
+    assert [p.data for p in resumed.parameters()] == [p.data for p in straight.parameters()]
+    assert resumed_optimizer.m == straight_optimizer.m and resumed_optimizer.t == straight_optimizer.t == 16
+    assert history.loss == straight_history.loss
+
+
+def test_an_interrupted_fit_leaves_the_last_steps_numbers_in_the_model(tmp_path, monkeypatch):
+    calls, written = [], []
+    step, write_back = Trainer.step, Trainer._write_back
+
+    def interrupted_step(self, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C during the third step
+        return step(self, batch)
+
+    monkeypatch.setattr(Trainer, "step", interrupted_step)
+    monkeypatch.setattr(Trainer, "_write_back", lambda self: (written.append(self.S.copy()), write_back(self)))
+    model = problem(softmax_cross_entropy, 3, [4], 3, "tanh", "linear", 20, 9)[0]
+    before = [p.data for p in model.parameters()]
+    with pytest.raises(KeyboardInterrupt):
+        fit_run(tmp_path, 3, make=OPTIMISERS[1], model=model)
+    assert len(calls) == 3 and len(written) == 1  # written back once, by the interrupt
+    assert [p.data for p in model.parameters()] == written[0][0].tolist() != before
+
+
+def test_a_diverging_fit_keeps_the_last_good_numbers():
+    from micrograd_batch import TrainingDiverged, fit
+
+    model, batch = problem(mse, 2, [3], 1, "relu", "linear", 8, 10)
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 2"):
+        fit(model, batch, mse, SGD(model.parameters(), lr=1e300), epochs=2, batch_size=4, backend="numpy",
+            verbose=False)
+    assert all(math.isfinite(p.data) for p in model.parameters())
+    assert max(abs(p.data) for p in model.parameters()) > 1e250  # the first step's numbers, written back
