@@ -21,7 +21,7 @@ from typing import Any, Callable, ContextManager, Iterator, Optional, Sequence, 
 
 from ._checks import as_float, check_model_and_loss, is_whole_number
 from .batch import batch_mean, batch_sum
-from .compile import CompiledLoss, known_stable
+from .compile import CompiledLoss, NotCompilable, compile_loss
 from .data import minibatches
 from .engine import Value, gc_paused
 from .losses import LossFn, Output, l2_penalty
@@ -219,9 +219,7 @@ def batch_gradient(
     plain numbers; stops at the first non-finite piece (the loss returned is then not finite).
     """
     if compiled is not None and parallel is None and micro_batch_size is None:
-        computed = compiled.loss_and_grads(batch, l2)
-        if computed is not None:
-            return computed
+        return _compiled_step(compiled, model, batch, l2)
     m = len(batch)
     loss_value, outputs = 0.0, []
     if l2:
@@ -238,6 +236,22 @@ def batch_gradient(
         if not math.isfinite(loss_value):
             return loss_value, outputs
     return loss_value, outputs
+
+
+def _compiled_step(compiled: CompiledLoss, model: Module, batch: Batch, l2: float) -> tuple[float, list[Scores]]:
+    """`batch_gradient` by the compiled code: the l2 shares first (as backward() reaches the l2
+    node before the examples), then the batch's; the gradients are left as they were when the
+    loss is not finite."""
+    params = model.parameters()
+    old = [p.grad for p in params]
+    penalty = l2_penalty(params, l2) if l2 else None
+    if penalty is not None:
+        penalty.backward()
+    loss = compiled.grad(batch) + (penalty.data if penalty is not None else 0.0)
+    if not math.isfinite(loss):
+        for p, g in zip(params, old):
+            p.grad = g
+    return loss, compiled.outputs(batch)
 
 
 def _piece_here(model: Module, piece: Batch, loss_fn: LossFn, m: int) -> tuple[float, list[Scores]]:
@@ -598,8 +612,11 @@ def fit(
     with _workers(model, loss_fn, workers, parallel_wanted) as parallel:
         run = _Run(model, examples, loss_fn, optimizer, l2, micro_batch_size, parallel, verbose,
                    on_epoch, checkpoint, _fingerprint(examples) if checkpoint is not None else "")
-        if compiled and parallel is None and micro_batch_size is None and known_stable(model, loss_fn):
-            run.compiled = CompiledLoss(model, loss_fn)
+        if compiled and parallel is None and micro_batch_size is None:
+            try:
+                run.compiled = compile_loss(model, loss_fn)
+            except NotCompilable:
+                pass  # the graph path
         history, done = History(), 0
         if checkpoint is not None and resume:
             history, done, schedule = _resume(run, schedule, seed_given=seed is not None)
