@@ -140,23 +140,23 @@ def _names(structure: Structure) -> tuple[list[list[str]], list[str]]:
     nin, shape, _ = structure
     inputs = [[f"x{i + 1}" for i in range(nin)]]
     params = []
-    for l, acts in enumerate(shape, 1):
-        for j, act in enumerate(acts, 1):
-            params += [f"w{l}_{j}_{i}" for i in range(1, len(inputs[-1]) + 1)] + [f"b{l}_{j}"]
-        inputs.append([f"z{l}_{j}" if act == "linear" else f"a{l}_{j}" for j, act in enumerate(acts, 1)])
+    for n, acts in enumerate(shape, 1):
+        for j in range(1, len(acts) + 1):
+            params += [f"w{n}_{j}_{i}" for i in range(1, len(inputs[-1]) + 1)] + [f"b{n}_{j}"]
+        inputs.append([f"z{n}_{j}" if act == "linear" else f"a{n}_{j}" for j, act in enumerate(acts, 1)])
     return inputs, params
 
 
 def _forward(structure: Structure, inputs: list[list[str]]) -> list[str]:
     """The model's forward statements: each neuron's z = b + w·a (the engine's order), then its activation."""
     lines = []
-    for l, acts in enumerate(structure[1], 1):
-        lines.append(f"# layer {l}: z = b + w·a, a = g(z)")
+    for n, acts in enumerate(structure[1], 1):
+        lines.append(f"# layer {n}: z = b + w·a, a = g(z)")
         for j, act in enumerate(acts, 1):
-            terms = [f"w{l}_{j}_{i} * {a}" for i, a in enumerate(inputs[l - 1], 1)]
-            lines += _sum(f"z{l}_{j}", [f"b{l}_{j}", *terms])
+            terms = [f"w{n}_{j}_{i} * {a}" for i, a in enumerate(inputs[n - 1], 1)]
+            lines += _sum(f"z{n}_{j}", [f"b{n}_{j}", *terms])
             if act != "linear":
-                lines.append(f"a{l}_{j} = " + _ACTIVATE[act].format(z=f"z{l}_{j}"))
+                lines.append(f"a{n}_{j} = " + _ACTIVATE[act].format(z=f"z{n}_{j}"))
     return lines
 
 
@@ -165,17 +165,17 @@ def _backward(structure: Structure, inputs: list[list[str]]) -> list[str]:
     each consumer of a hidden unit from the last neuron to the first."""
     shape = structure[1]
     lines = []
-    for l in range(len(shape), 0, -1):
-        lines.append(f"# layer {l}: δ = g'(z) · dL/da; each weight gets δ · (its input), the bias δ")
-        for j in range(len(shape[l - 1]), 0, -1):
-            a, act = inputs[l][j - 1], shape[l - 1][j - 1]
-            if l < len(shape):  # dL/da: the shares its consumers in layer l+1 pass back
-                lines += _sum(f"g_{a}", [f"w{l + 1}_{k}_{j} * g_z{l + 1}_{k}" for k in range(len(shape[l]), 0, -1)])
+    for n in range(len(shape), 0, -1):
+        lines.append(f"# layer {n}: δ = g'(z) · dL/da; each weight gets δ · (its input), the bias δ")
+        for j in range(len(shape[n - 1]), 0, -1):
+            a, act = inputs[n][j - 1], shape[n - 1][j - 1]
+            if n < len(shape):  # dL/da: the shares its consumers in layer n+1 pass back
+                lines += _sum(f"g_{a}", [f"w{n + 1}_{k}_{j} * g_z{n + 1}_{k}" for k in range(len(shape[n]), 0, -1)])
             if act != "linear":
-                slope = _SLOPE[act].format(z=f"z{l}_{j}", a=a)
-                lines.append(f"g_z{l}_{j} = {slope} * g_{a}")
-            lines += [f"g_w{l}_{j}_{i} += {x} * g_z{l}_{j}" for i, x in enumerate(inputs[l - 1], 1)]
-            lines.append(f"g_b{l}_{j} += g_z{l}_{j}")
+                slope = _SLOPE[act].format(z=f"z{n}_{j}", a=a)
+                lines.append(f"g_z{n}_{j} = {slope} * g_{a}")
+            lines += [f"g_w{n}_{j}_{i} += {x} * g_z{n}_{j}" for i, x in enumerate(inputs[n - 1], 1)]
+            lines.append(f"g_b{n}_{j} += g_z{n}_{j}")
     return lines
 
 
@@ -285,7 +285,7 @@ def _program(structure: Structure) -> _Program:
     namespace = dict(_NAMESPACE)
     exec(compile(source, f"<compiled {loss}>", "exec"), namespace)
     exec(compile(outputs_source, "<compiled outputs>", "exec"), namespace)
-    return _Program(source, namespace["run_batch"], namespace["run_outputs"], nin, nout, loss)
+    return _Program(source, namespace["run_batch"], namespace["run_outputs"], nin, nout, loss)  # type: ignore[arg-type]
 
 
 def _dummy(nout: int) -> Value | list[Value]:
@@ -297,7 +297,7 @@ def _dummy(nout: int) -> Value | list[Value]:
 
 def _inputs(x: object, nin: int) -> Sequence[float]:
     """One example's inputs as floats, refused exactly where the graph path refuses them."""
-    if type(x) in (list, tuple) and len(x) == nin and set(map(type, x)) == {float}:  # type: ignore[arg-type]
+    if type(x) in (list, tuple) and len(x) == nin and set(map(type, x)) == {float}:  # type: ignore[arg-type, call-overload]
         return x  # type: ignore[return-value]
     values = as_inputs(x, nin)  # the graph path's checks and errors (a set, a str, a wrong length)
     if any(isinstance(v, Value) for v in x):  # type: ignore[attr-defined]

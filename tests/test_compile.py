@@ -23,7 +23,7 @@ from helpers import graph_path
 
 def same(a, b):
     """Equal floats, NaN matching NaN."""
-    return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b))
+    return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b, strict=True))
 
 
 def targets(loss_fn, nout, rng):
