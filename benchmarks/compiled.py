@@ -79,7 +79,7 @@ def micro_batched_step(model: MLP, optimizer: SGD, batch: list) -> float:
 
 
 def compiled_step_for(model: MLP) -> Callable[[MLP, SGD, list], float]:
-    compiled = compile_loss(model, hinge, strict=True)
+    compiled = compile_loss(model, hinge)
 
     def compiled_step(model: MLP, optimizer: SGD, batch: list) -> float:
         return train_step(model, batch, hinge, optimizer, l2=ALPHA, compiled=compiled)[0]
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
             "compiled": lambda: compiled_step(models["compiled"], optimizers["compiled"], batch),
             "compiled .grad": lambda: gradient_only.grad(batch),  # no l2, no optimiser: the per-example part
         }
-        gradient_only = compile_loss(models["compiled .grad"], hinge, strict=True)
+        gradient_only = compile_loss(models["compiled .grad"], hinge)
         gradient_only.grad(batch)
         state = {"listcomp": weights_of(MLP(2, [16, 16, 1], seed=1)),
                  "straight": [p.data for p in MLP(2, [16, 16, 1], seed=1).parameters()]}
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {n} | {max(med) / min(med):.2f} | {max(top) / min(top):.2f} |")
     model = MLP(2, [16, 16, 1], seed=1)
     t = time.perf_counter()
-    compiled = compile_loss(model, hinge, strict=True)
+    compiled = compile_loss(model, hinge)
     compiled.grad(data[:64])
     print(f"\nFirst call (trace, check, generate, exec, run batch 64): {(time.perf_counter() - t) * 1e3:.1f} ms")
     fixed_costs(model, compiled, data[0], repeats=max(repeats, 21), clock=clock)

@@ -59,6 +59,7 @@ def _library_attributes() -> dict[type, frozenset[str]]:
 
 
 _ATTRIBUTES = _library_attributes()
+_ACTIVATION_NAMES = {id(function): name for name, function in ACTIVATIONS.items()}
 
 
 def _check_module(module: object, kind: type) -> None:
@@ -66,17 +67,17 @@ def _check_module(module: object, kind: type) -> None:
     if type(module) is not kind:
         raise NotCompilable(f"compile_loss compiles the library's MLP, Layer and Neuron, not "
                             f"{type(module).__name__} (where a {kind.__name__} was expected)")
-    extra = set(vars(module)) - _ATTRIBUTES[kind]
-    if extra:
+    if not vars(module).keys() <= _ATTRIBUTES[kind]:
+        extra = set(vars(module)) - _ATTRIBUTES[kind]
         raise NotCompilable(f"a {kind.__name__} with attributes of its own ({', '.join(sorted(extra))}) "
                             "may compute something else than the library's")
 
 
 def _activation(neuron: Neuron) -> str:
     """The name of the library activation the neuron calls, or NotCompilable."""
-    for name, function in ACTIVATIONS.items():
-        if neuron._act is function:
-            return name
+    name = _ACTIVATION_NAMES.get(id(neuron._act))
+    if name is not None and ACTIVATIONS[name] is neuron._act:
+        return name
     raise NotCompilable(f"a neuron's activation {neuron._act!r:.60} is not one of the library's {sorted(ACTIVATIONS)}")
 
 
