@@ -59,7 +59,6 @@ def _library_attributes() -> dict[type, frozenset[str]]:
 
 
 _ATTRIBUTES = _library_attributes()
-_ACTIVATION_NAMES = {id(function): name for name, function in ACTIVATIONS.items()}
 
 
 def _check_module(module: object, kind: type) -> None:
@@ -67,40 +66,41 @@ def _check_module(module: object, kind: type) -> None:
     if type(module) is not kind:
         raise NotCompilable(f"compile_loss compiles the library's MLP, Layer and Neuron, not "
                             f"{type(module).__name__} (where a {kind.__name__} was expected)")
-    if not vars(module).keys() <= _ATTRIBUTES[kind]:
-        extra = set(vars(module)) - _ATTRIBUTES[kind]
+    extra = set(vars(module)) - _ATTRIBUTES[kind]
+    if extra:
         raise NotCompilable(f"a {kind.__name__} with attributes of its own ({', '.join(sorted(extra))}) "
                             "may compute something else than the library's")
 
 
 def _activation(neuron: Neuron) -> str:
     """The name of the library activation the neuron calls, or NotCompilable."""
-    name = _ACTIVATION_NAMES.get(id(neuron._act))
-    if name is not None and ACTIVATIONS[name] is neuron._act:
-        return name
+    for name, function in ACTIVATIONS.items():
+        if neuron._act is function:
+            return name
     raise NotCompilable(f"a neuron's activation {neuron._act!r:.60} is not one of the library's {sorted(ACTIVATIONS)}")
 
 
-def _layers(model: object) -> tuple[list[list[Neuron]], int | None]:
-    """The model's neurons layer by layer, and its declared number of inputs (None: the first
-    neuron's), or NotCompilable."""
+def _layers(model: object) -> tuple[list[list[Neuron]], int | None, list[object]]:
+    """The model's neurons layer by layer, its declared number of inputs (None: the first
+    neuron's) and the modules that hold the neurons, or NotCompilable."""
     if type(model) is Neuron:
-        return [[model]], None
+        return [[model]], None, []
     if type(model) is Layer:
         _check_module(model, Layer)
-        return [model.neurons], None
+        return [model.neurons], None, [model]
     _check_module(model, MLP)
     if model.norms:  # type: ignore[attr-defined]
         raise NotCompilable(f"norm layers (norm={model.norm!r}) are not compiled")  # type: ignore[attr-defined]
     for layer in model.layers:  # type: ignore[attr-defined]
         _check_module(layer, Layer)
-    return [layer.neurons for layer in model.layers], model.nin  # type: ignore[attr-defined]
+    return [layer.neurons for layer in model.layers], model.nin, [model, *model.layers]  # type: ignore[attr-defined]
 
 
-def _inspect(model: object) -> tuple[tuple[int, tuple[tuple[str, ...], ...]], list[Value]]:
+def _inspect(model: object) -> tuple[tuple[int, tuple[tuple[str, ...], ...]], list[Value], list[object]]:
     """The model's structure (its number of inputs and each layer's activations, neuron by
-    neuron) and its parameters in `parameters()` order; NotCompilable naming what is unsupported."""
-    layers, width = _layers(model)
+    neuron), its parameters in `parameters()` order and all its modules; NotCompilable naming
+    what is unsupported."""
+    layers, width, modules = _layers(model)
     params: list[Value] = []
     shape = []
     nin = width
@@ -109,6 +109,7 @@ def _inspect(model: object) -> tuple[tuple[int, tuple[tuple[str, ...], ...]], li
             raise NotCompilable("a layer's neurons must be a non-empty list")
         for neuron in neurons:
             _check_module(neuron, Neuron)
+            modules.append(neuron)
             if type(neuron.w) is not list or width not in (None, len(neuron.w)):
                 raise NotCompilable(f"a neuron has {len(neuron.w)} weights for {width} inputs")
             width = len(neuron.w)
@@ -122,7 +123,18 @@ def _inspect(model: object) -> tuple[tuple[int, tuple[tuple[str, ...], ...]], li
     if len(set(map(id, params))) != len(params):
         raise NotCompilable("a parameter appears twice in the model (tied weights)")
     assert nin is not None
-    return (nin, tuple(shape)), params
+    return (nin, tuple(shape)), params, modules
+
+
+def _state(modules: list[Any]) -> tuple[list[type], list[dict[str, object]]]:
+    """Each module's class and attributes (lists copied): all its forward pass reads but numbers."""
+    return list(map(type, modules)), [{k: list(v) if type(v) is list else v for k, v in vars(m).items()}
+                                      for m in modules]
+
+
+def _unchanged(modules: list[Any], state: tuple[list[type], list[dict[str, object]]]) -> bool:
+    """Whether every module has the class and attributes of `state` (Values, modules by identity)."""
+    return list(map(type, modules)) == state[0] and list(map(vars, modules)) == state[1]
 
 
 # ---- writing the code ------------------------------------------------------------------------
@@ -339,12 +351,19 @@ class CompiledLoss:
             raise NotCompilable(f"compile_loss compiles the library's losses ({', '.join(LOSSES)}), not "
                                 f"{getattr(loss_fn, '__name__', type(loss_fn).__name__)!r}")
         self.model, self.loss_fn, self._loss = model, loss_fn, name
+        self._checked: tuple[list[Any], Any, _Program, list[Value]] | None = None
         self._current()
 
     def _current(self) -> tuple[_Program, list[Value]]:
-        """The code for the model as it is now, and its parameters."""
-        (nin, shape), params = _inspect(self.model)
-        return _program((nin, shape, self._loss)), params
+        """The code for the model as it is now, and its parameters: inspected anew unless every
+        module has the class and attributes it had when last inspected (a few µs)."""
+        checked = self._checked
+        if checked is not None and _unchanged(checked[0], checked[1]):
+            return checked[2], checked[3]
+        (nin, shape), params, modules = _inspect(self.model)
+        program = _program((nin, shape, self._loss))
+        self._checked = (modules, _state(modules), program, params)
+        return program, params
 
     @property
     def source(self) -> str:
