@@ -1,19 +1,17 @@
 """A library model and loss written out as straight-line Python: the δ recursion, unrolled.
 
 `compile_loss(model, loss_fn)` reads the model's structure (layers, neurons, activations) and
-writes one example's forward pass, its loss and its backward pass as Python statements:
+writes one example's forward pass, loss and backward pass as Python statements, such as
 
     g_a1_2 = w2_1_2 * g_z2_1                                    # Σ_k w_k2 δ_k
     g_z1_2 = (1.0 if z1_2 > 0.0 else 0.0 if z1_2 <= 0.0 else z1_2) * g_a1_2   # δ = g'(z) · ...
     g_w1_2_1 += x1 * g_z1_2                                     # a weight's share: δ · a_in
 
-Every operation and every addition is the engine's, in the order `backward()` makes them, so
-`.grad(examples)` is `batch_mean([loss_fn(model(x), y) for x, y in examples]).backward()` bit
-for bit. Names come from positions (w2_1_2: layer 2, neuron 1, input 2), never from labels. The
-code is cached per structure and chosen anew on every call, so a changed model never runs
-stale code. Only the library's MLP (without norm layers), Layer and Neuron with its hinge, mse,
-bce_with_logits and softmax_cross_entropy are compiled; anything else raises NotCompilable and
-runs on the graph. See docs/performance.md.
+each operation and addition the engine's, in `backward()`'s order: `.grad(examples)` is
+`batch_mean([loss_fn(model(x), y) ...]).backward()` bit for bit. Names come from positions, never
+labels; the code is cached per structure and a changed model never runs stale code. Only the
+library's MLP (no norm layers), Layer, Neuron and losses are compiled; anything else raises
+NotCompilable (use the graph path). See docs/performance.md.
 """
 
 from __future__ import annotations
