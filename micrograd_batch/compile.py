@@ -363,6 +363,10 @@ class CompiledLoss:
         self._checked = (modules, _state(modules), program, params)
         return program, params
 
+    def __reduce__(self) -> tuple[type, tuple[Any, Any]]:
+        """Pickled as its model and loss (a worker process compiles again, from its cache)."""
+        return CompiledLoss, (self.model, self.loss_fn)
+
     @property
     def source(self) -> str:
         """The generated Python: forward, loss and the δ recursion for one example, in a loop."""

@@ -3,6 +3,7 @@ bit for bit, and everything it does not compile is refused loudly with NotCompil
 
 import ast
 import math
+import pickle
 import random
 import threading
 
@@ -257,6 +258,15 @@ def test_threads_compile_and_run_at_once_with_nothing_patched():
     assert dict(vars(Value)) == before
     for i, model in enumerate(models):
         assert results[i] == graph_path(model, hinge, examples)[1]
+
+
+def test_a_compiled_loss_pickles_as_its_model_and_loss():
+    model = MLP(2, [3, 2], seed=5)
+    examples = [([0.5, -1.0], 1), ([1.5, 0.25], 0)]
+    compiled = compile_loss(model, softmax_cross_entropy)
+    again = pickle.loads(pickle.dumps(compiled))
+    assert again.loss_fn is softmax_cross_entropy and again.source == compiled.source
+    assert again.run(examples) == compiled.run(examples)
 
 
 def test_bad_arguments_are_named():
