@@ -50,8 +50,7 @@ class NotCompilable(Exception):
 
 
 def _library_attributes() -> dict[type, frozenset[str]]:
-    """The instance attributes the library's MLP, Layer and Neuron have (an extra one, such as a
-    `forward` set on an instance, could change what a call computes)."""
+    """The instance attributes of the library's MLP, Layer and Neuron (an instance's own `forward`: not)."""
     model = MLP(1, [1, 1], seed=0)
     return {type(m): frozenset(vars(m)) for m in (model, model.layers[0], model.layers[0].neurons[0])}
 
@@ -274,7 +273,6 @@ _NAMESPACE = {"_tanh": math.tanh, "_sigmoid": stable_sigmoid, "_softplus": stabl
 @dataclass(frozen=True)
 class _Program:
     """One structure's generated source and its two functions."""
-
     source: str
     run_batch: Callable[..., tuple[list[float], list[Any], list[float]]]
     run_outputs: Callable[..., list[Any]]
@@ -303,8 +301,6 @@ def _dummy(nout: int) -> Value | list[Value]:
     """A model output of `nout` Values, shaped as the library's models return it."""
     return Value(0.0) if nout == 1 else [Value(0.0) for _ in range(nout)]
 
-
-# ---- running it ------------------------------------------------------------------------------
 
 def _inputs(x: object, nin: int) -> Sequence[float]:
     """One example's inputs as floats, refused exactly where the graph path refuses them."""
