@@ -108,7 +108,7 @@ def _inspect(model: object) -> tuple[tuple[int, tuple[tuple[str, ...], ...]], li
             _check_module(neuron, Neuron)
             modules.append(neuron)
             if type(neuron.w) is not list or width not in (None, len(neuron.w)):
-                raise NotCompilable(f"a neuron has {len(neuron.w)} weights for {width} inputs")
+                raise NotCompilable(f"a neuron's weights must be a list of one per input ({width})")
             width = len(neuron.w)
             params += neuron.w
             params.append(neuron.b)
