@@ -175,6 +175,10 @@ def test_a_changed_model_runs_new_code_or_is_refused_never_stale_code():
     with pytest.raises(NotCompilable, match="tied"):
         compiled.grad(examples)
     model.layers[0].neurons[0].w[1] = Value(0.5)
+    model.layers[1].neurons[0].w.append(Value(0.5))  # more weights than inputs
+    with pytest.raises(NotCompilable, match="one per input"):
+        compiled.grad(examples)
+    model.layers[1].neurons[0].w.pop()
     model.layers[0].forward = lambda inputs: inputs  # an instance's own method
     with pytest.raises(NotCompilable, match="forward"):
         compiled.grad(examples)
