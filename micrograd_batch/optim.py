@@ -12,6 +12,7 @@ from ._checks import as_float
 from .engine import Value, check_values
 from .persist import assign, exact_floats
 
+
 def _setting(value: object, name: str, ok: Callable[[float], bool], expected: str) -> float:
     """A hyper-parameter as a float: TypeError for a non-number, ValueError unless `ok`."""
     x = as_float(value, name)

@@ -156,13 +156,9 @@ def _dumps(data: dict[str, Any]) -> str:
 def _config(model: MLP) -> dict[str, Any]:
     """The architecture of `model`, as a model file's "config" holds it."""
     norm = None
-    if model.norms:
-        norm = {"kind": model.norm}
-        for key in sorted(_NORM_KEYS[model.norm] - {"kind"}):  # type: ignore[index]
-            values = {getattr(n, key) for n in model.norms}
-            if len(values) != 1:
-                raise ValueError(f"the model's norms disagree on {key} ({sorted(values)}); a file holds one")
-            norm[key] = values.pop()
+    if model.norms:  # each setting as a list, one entry per norm
+        keys = sorted(_NORM_KEYS[model.norm] - {"kind"})  # type: ignore[index]
+        norm = {"kind": model.norm, **{k: [getattr(n, k) for n in model.norms] for k in keys}}
     return {"sizes": model.sizes, "activation": model.activation,
             "output_activation": model.output_activation, "norm": norm}
 
@@ -176,8 +172,8 @@ def model_to_dict(model: MLP) -> dict[str, Any]:
             "parameters": [p.data for p in model.parameters()], "buffers": buffers}
 
 
-def _checked_config(config: object) -> tuple[list[int], str | None, dict[str, float]]:
-    """A file's config, checked: the sizes, the norm kind and the norm's settings."""
+def _checked_config(config: object) -> tuple[list[int], str | None, list[dict[str, float]]]:
+    """A file's config, checked: the sizes, the norm kind and each norm's settings."""
     if not isinstance(config, dict) or set(config) != set(_CONFIG_KEYS):
         raise ValueError(f"config must have exactly the keys {list(_CONFIG_KEYS)}")
     sizes, norm = config["sizes"], config["norm"]
@@ -186,15 +182,17 @@ def _checked_config(config: object) -> tuple[list[int], str | None, dict[str, fl
     if not all(isinstance(a, str) and a in ACTIVATIONS for a in (config["activation"], config["output_activation"])):
         raise ValueError(f"config's activations must be one of {sorted(ACTIVATIONS)}")
     if norm is None:
-        return sizes, None, {}
-    if not isinstance(norm, dict) or set(norm) != _NORM_KEYS.get(str(norm.get("kind")), set()):
+        return sizes, None, []
+    kind = norm.get("kind") if isinstance(norm, dict) else None
+    if not (isinstance(kind, str) and kind in _NORM_KEYS and set(norm) == _NORM_KEYS[kind]):
         raise ValueError(f"config.norm is {norm!r:.60}, expected null, {{kind: 'layer', eps}} or "
                          "{kind: 'batch', eps, momentum}")
     keys = sorted(norm.keys() - {"kind"})
-    settings = dict(zip(keys, exact_floats([norm[k] for k in keys], len(keys), "config.norm"), strict=True))
-    if not (settings["eps"] > 0.0 and 0.0 <= settings.get("momentum", 0.0) <= 1.0):
+    columns = [exact_floats(norm[k], len(sizes) - 2, f"config.norm.{k}") for k in keys]
+    settings = [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
+    if not all(s["eps"] > 0.0 and 0.0 <= s.get("momentum", 0.0) <= 1.0 for s in settings):
         raise ValueError(f"config.norm needs eps > 0 and momentum in [0, 1], got {norm!r:.60}")
-    return sizes, norm["kind"], settings
+    return sizes, kind, settings
 
 
 def _checked_model(data: object, model: MLP | None = None) -> tuple[MLP, list[float], Updates]:
@@ -213,11 +211,11 @@ def _checked_model(data: object, model: MLP | None = None) -> tuple[MLP, list[fl
         raise ValueError(f"the file holds a model with config {data['config']}, this one has {_config(model)}; "
                          "the model was not changed")
     updates = []
-    for n, width in zip(model.norms, hidden, strict=True):
+    for n, width, setting in zip(model.norms, hidden, settings, strict=True):
         running, buffers = (buffers[:2 * width], buffers[2 * width:]) if kind == "batch" else ([], [])
         if running and min(running[width:]) < 0.0:
             raise ValueError("a BatchNorm running variance is negative")
-        updates.append((n, {**settings, **({"running_mean": running[:width], "running_var": running[width:]}
+        updates.append((n, {**setting, **({"running_mean": running[:width], "running_var": running[width:]}
                                            if running else {})}))
     return model, values, updates
 
