@@ -54,10 +54,11 @@ class Optimizer:
         new, state = self._update(data, grads)
         vectors = {k: v for k, v in state.items() if isinstance(v, list)}
         if not all(map(math.isfinite, chain(new, *vectors.values()))):  # the one check
-            named = {"gradient": grads, "new value": new, **{f"new {k}": v for k, v in vectors.items()}}
+            named = {"the gradient of": grads, "this step would make": new}
+            named.update({f"this step would make the {k} of": v for k, v in vectors.items()})
             what, i = next((w, i) for w, v in named.items() for i, x in enumerate(v) if not math.isfinite(x))
-            raise FloatingPointError(f"the {what} of parameter {i} ({self.params[i].label or 'unlabelled'}) "
-                                     f"is {named[what][i]}; no parameter was updated")
+            raise FloatingPointError(f"{what} parameter {i} ({self.params[i].label or 'unlabelled'}) "
+                                     f"{'is ' * (what == 'the gradient of')}{named[what][i]}; no parameter was updated")
         assign(self.params, new, [(self, state)])
 
     def state_dict(self) -> dict[str, Any]:
@@ -73,9 +74,12 @@ class Optimizer:
     def _checked_state(self, saved: object) -> dict[str, Any]:
         """The `STATE` attributes `saved` holds, checked against this optimiser; changes nothing."""
         kind, mine = type(self).__name__, self.state_dict()
-        if not isinstance(saved, dict) or saved.keys() != mine.keys():
-            raise ValueError(f"a {kind} state must be a dict with exactly the keys {list(mine)}")
-        for k in ("kind", *self.SETTINGS):
+        if not isinstance(saved, dict) or saved.get("kind") != kind:
+            found = saved.get("kind") if isinstance(saved, dict) else type(saved).__name__
+            raise ValueError(f"the state is of a {found!r:.20} optimiser, this one is {kind!r}")
+        if saved.keys() != mine.keys():
+            raise ValueError(f"a {kind} state must have exactly the keys {list(mine)}")
+        for k in self.SETTINGS:
             if saved[k] != mine[k] or type(saved[k]) is bool:
                 raise ValueError(f"the saved optimiser has {k} = {saved[k]!r:.30}, this one {mine[k]!r}")
         state = {k: exact_floats(saved[k], len(self.params), f"{kind} {k}") if isinstance(mine[k], list)

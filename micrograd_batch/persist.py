@@ -100,10 +100,10 @@ def write_atomically(path: PathLike, text: str) -> None:
 
     The text goes to a new temporary file beside it, is fsync'ed, and is renamed over it
     (`os.replace`); on any failure (an error, a full disk when the file is closed, Ctrl-C) the
-    temporary file is closed and removed. A symbolic link is replaced by the file (its target
-    keeps the old text); the file gets the permissions a new file gets (0666 less the umask).
+    temporary file is closed and removed. A symbolic link is followed; the file gets the
+    permissions a new file gets (0666 less the umask).
     """
-    name = _destination(path)
+    name = os.path.realpath(_destination(path))  # a symbolic link stays a link to the new file
     temp = os.path.join(os.path.dirname(os.path.abspath(name)), f".{secrets.token_hex(8)}.tmp")
     try:
         with open(temp, "x", encoding="utf-8") as file:  # "x": a fresh file, never somebody else's
@@ -172,6 +172,11 @@ def model_to_dict(model: MLP) -> dict[str, Any]:
             "parameters": [p.data for p in model.parameters()], "buffers": buffers}
 
 
+def _shape(config: dict[str, Any]) -> list[Any]:
+    """What a model must share with a file to be loaded into: sizes, activations, norm kind."""
+    return [config["sizes"], config["activation"], config["output_activation"], (config["norm"] or {}).get("kind")]
+
+
 def _checked_config(config: object) -> tuple[list[int], str | None, list[dict[str, float]]]:
     """A file's config, checked: the sizes, the norm kind and each norm's settings."""
     if not isinstance(config, dict) or set(config) != set(_CONFIG_KEYS):
@@ -207,9 +212,9 @@ def _checked_model(data: object, model: MLP | None = None) -> tuple[MLP, list[fl
     if model is None:
         model = MLP(sizes[0], sizes[1:], data["config"]["activation"], data["config"]["output_activation"],
                     seed=0, norm=kind)
-    elif data["config"] != _config(model):
-        raise ValueError(f"the file holds a model with config {data['config']}, this one has {_config(model)}; "
-                         "the model was not changed")
+    elif _shape(data["config"]) != _shape(_config(model)):  # each norm's settings come from the file
+        raise ValueError(f"the file's model (sizes, activations, norm) is {_shape(data['config'])}, this one "
+                         f"{_shape(_config(model))}; the model was not changed")
     updates = []
     for n, width, setting in zip(model.norms, hidden, settings, strict=True):
         running, buffers = (buffers[:2 * width], buffers[2 * width:]) if kind == "batch" else ([], [])
