@@ -82,12 +82,12 @@ class Optimizer:
         for k in self.SETTINGS:
             if saved[k] != mine[k] or type(saved[k]) is bool:
                 raise ValueError(f"the saved optimiser has {k} = {saved[k]!r:.30}, this one {mine[k]!r}")
-        state = {k: exact_floats(saved[k], len(self.params), f"{kind} {k}") if isinstance(mine[k], list)
+        state: dict[str, Any] = {k: exact_floats(saved[k], len(self.params), f"{kind} {k}") if isinstance(mine[k], list)
                  else saved[k] for k in self.STATE}
         for k, value in state.items():
             if not (isinstance(value, list) or type(value) is int and 0 <= value <= 2**53):  # a step count
                 raise ValueError(f"{kind} {k} is {value!r:.40}, expected a whole number from 0 to 2**53")
-            if k in self.NONNEGATIVE and min(value) < 0.0:  # a mean of squares
+            if isinstance(value, list) and k in self.NONNEGATIVE and min(value) < 0.0:  # a mean of squares
                 raise ValueError(f"{kind} {k} holds a negative number ({min(value)!r}), expected {k} >= 0")
         return state
 

@@ -1,17 +1,14 @@
 """Models and checkpoints as exact, human-readable JSON files, written atomically.
 
-A model file: {"format": "micrograd_batch.MLP", "format_version": 2, "config": {"sizes",
-"activation", "output_activation", "norm"}, "parameters": [model.parameters(), in order],
-"buffers": [BatchNorm running means and variances]}. A checkpoint: {"format":
-"micrograd_batch.checkpoint", "format_version": 2, "model": {a model file}, "optimizer":
-optimizer.state_dict(), "extra": {the training loop's progress}}. Floats are written as the
-shortest decimal that reads back as the same float: everything loads bit for bit. A damaged or
-mismatched file raises ModelFileError and changes nothing. See docs/checkpoints.md.
-"""
+A model file holds "config" (sizes, activations, norm kind), "parameters" (model.parameters(), in
+order) and "norms" (each norm's eps, momentum and running statistics); a checkpoint holds such a
+"model", optimizer.state_dict() and the loop's "extra". Floats round-trip exactly. A damaged or
+mismatched file raises ModelFileError and changes nothing. Formats: docs/checkpoints.md."""
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import json
 import math
@@ -31,15 +28,14 @@ MODEL_FORMAT, CHECKPOINT_FORMAT, FORMAT_VERSION = "micrograd_batch.MLP", "microg
 MAX_FILE_BYTES = 256 * 2**20  # far above any model this engine trains: a larger file is refused unread
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 Updates = Sequence[tuple[object, dict[str, Any]]]  # (object, {attribute: new value}) pairs
-_MODEL_KEYS = ("format", "format_version", "config", "parameters", "buffers")
+_MODEL_KEYS = ("format", "format_version", "config", "parameters", "norms")
 _CHECKPOINT_KEYS = ("format", "format_version", "model", "optimizer", "extra")
 _CONFIG_KEYS = ("sizes", "activation", "output_activation", "norm")
-_NORM_KEYS = {"batch": {"kind", "eps", "momentum"}, "layer": {"kind", "eps"}}
+_NORM_FIELDS = {"batch": ("eps", "momentum", "running_mean", "running_var"), "layer": ("eps",)}
 
 
 class ModelFileError(ValueError):
-    """A model or checkpoint file (or dict) that cannot be loaded: `path` names it, `problem`
-    says why."""
+    """A model or checkpoint file (or dict) that cannot be loaded: `path` names it, `problem` why."""
 
     def __init__(self, path: object, problem: str) -> None:
         super().__init__(f"cannot load {path}: {problem}")
@@ -47,8 +43,8 @@ class ModelFileError(ValueError):
 
 
 def exact_floats(values: object, count: int, what: str) -> list[float]:
-    """`values` (read from a file) as `count` finite floats, or a ValueError naming `what`: a bool,
-    a string, NaN, ±inf or an int beyond ±2**53 (which a float may not hold exactly) is refused."""
+    """`values` as `count` finite floats, or a ValueError naming `what` (for a bool, a string, NaN,
+    ±inf, or an int beyond ±2**53, which a float may not hold exactly)."""
     if not isinstance(values, list) or len(values) != count:
         raise ValueError(f"{what} must be a list of {count} numbers")
     for i, x in enumerate(values):
@@ -77,16 +73,14 @@ def assign(params: Sequence[Value], values: Sequence[float], updates: Updates = 
 
 
 def _name(path: object) -> str:
-    """`path` as a str; a TypeError for anything but str, bytes or os.PathLike (an int would be
-    taken as a file descriptor), before anything is opened."""
+    """`path` as a str; a TypeError, before anything is opened, for an int (a file descriptor) or junk."""
     if not isinstance(path, str | bytes | os.PathLike):
         raise TypeError(f"a path must be a str, bytes or os.PathLike, got {type(path).__name__} {path!r:.40}")
     return os.fsdecode(path)
 
 
 def _destination(path: object) -> str:
-    """`path` once a file can be written there: IsADirectoryError for a folder, FileNotFoundError
-    naming a missing folder (not the temporary file). Nothing is created."""
+    """`path`, checked: IsADirectoryError for a folder, FileNotFoundError naming a missing folder."""
     name = _name(path)
     if os.path.isdir(name):
         raise IsADirectoryError(errno.EISDIR, "is a directory; give a file path", name)
@@ -96,13 +90,9 @@ def _destination(path: object) -> str:
 
 
 def write_atomically(path: PathLike, text: str) -> None:
-    """Replace the file `path` by `text` (UTF-8): all of the new text or all of the old file.
-
-    The text goes to a new temporary file beside it, is fsync'ed, and is renamed over it
-    (`os.replace`); on any failure (an error, a full disk when the file is closed, Ctrl-C) the
-    temporary file is closed and removed. A symbolic link is followed; the file gets the
-    permissions a new file gets (0666 less the umask).
-    """
+    """Replace the file `path` by `text` (UTF-8), all or nothing: a new temporary file beside it,
+    fsync, `os.replace`; on any failure (a full disk at close, Ctrl-C) the temporary file is
+    closed and removed. A symbolic link is followed; the file gets a new file's permissions."""
     name = os.path.realpath(_destination(path))  # a symbolic link stays a link to the new file
     temp = os.path.join(os.path.dirname(os.path.abspath(name)), f".{secrets.token_hex(8)}.tmp")
     try:
@@ -118,8 +108,8 @@ def write_atomically(path: PathLike, text: str) -> None:
 
 
 def _read(path: object) -> Any:
-    """The JSON value in the file `path`: ModelFileError unless it is a regular file of at most
-    MAX_FILE_BYTES (a FIFO or a device is refused unopened) holding UTF-8 JSON."""
+    """The JSON in the file `path`; ModelFileError unless a regular file (a FIFO or a device is refused
+    unopened) of at most MAX_FILE_BYTES of UTF-8 JSON."""
     info = os.stat(_name(path))
     if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
         raise ModelFileError(path, f"not a regular file of at most {MAX_FILE_BYTES} bytes")
@@ -145,97 +135,81 @@ def _header(data: object, fmt: str, keys: Sequence[str]) -> dict[str, Any]:
     return data
 
 
-def _dumps(data: dict[str, Any]) -> str:
-    """`data` as JSON text; a ValueError, before the disk is touched, for a NaN or infinite number."""
+def _save(path: PathLike, data: dict[str, Any]) -> None:
+    """Write `data` as JSON, atomically; a ValueError, before the disk is touched, for NaN or ±inf."""
     try:
-        return json.dumps(data, allow_nan=False, indent=1) + "\n"
+        text = json.dumps(data, allow_nan=False, indent=1) + "\n"
     except ValueError:
         raise ValueError("a NaN or infinite number cannot be saved exactly (did training diverge?)") from None
+    write_atomically(path, text)
 
 
 def _config(model: MLP) -> dict[str, Any]:
-    """The architecture of `model`, as a model file's "config" holds it."""
-    norm = None
-    if model.norms:  # each setting as a list, one entry per norm
-        keys = sorted(_NORM_KEYS[model.norm] - {"kind"})  # type: ignore[index]
-        norm = {"kind": model.norm, **{k: [getattr(n, k) for n in model.norms] for k in keys}}
+    """The architecture of `model`, as a file's "config" holds it."""
     return {"sizes": model.sizes, "activation": model.activation,
-            "output_activation": model.output_activation, "norm": norm}
+            "output_activation": model.output_activation, "norm": model.norm}
 
 
 def model_to_dict(model: MLP) -> dict[str, Any]:
     """What a model file holds for `model` (see the module doc); TypeError for a non-MLP."""
     if not isinstance(model, MLP):
         raise TypeError(f"can only save an MLP, got {type(model).__name__}")
-    buffers = [x for n in model.norms for x in getattr(n, "running_mean", []) + getattr(n, "running_var", [])]
+    norms = [{k: copy.copy(getattr(n, k)) for k in _NORM_FIELDS[model.norm]} for n in model.norms]  # type: ignore[index]
     return {"format": MODEL_FORMAT, "format_version": FORMAT_VERSION, "config": _config(model),
-            "parameters": [p.data for p in model.parameters()], "buffers": buffers}
+            "parameters": [p.data for p in model.parameters()], "norms": norms}
 
 
-def _shape(config: dict[str, Any]) -> list[Any]:
-    """What a model must share with a file to be loaded into: sizes, activations, norm kind."""
-    return [config["sizes"], config["activation"], config["output_activation"], (config["norm"] or {}).get("kind")]
+def _norm_fields(entry: object, keys: Sequence[str], width: int, where: str) -> dict[str, Any]:
+    """One "norms" entry with exactly `keys`, its numbers exact: eps > 0, momentum in [0, 1],
+    running statistics `width` long, running_var >= 0."""
+    if not isinstance(entry, dict) or set(entry) != set(keys):
+        raise ValueError(f"{where} must have exactly the keys {list(keys)}")
+    fields: dict[str, Any] = {k: exact_floats(entry[k], width, f"{where}.{k}") if k.startswith("running")
+              else exact_floats([entry[k]], 1, f"{where}.{k}")[0] for k in keys}
+    if not (fields["eps"] > 0 and 0 <= fields.get("momentum", 0) <= 1 and min(fields.get("running_var", [0])) >= 0):
+        raise ValueError(f"{where} needs eps > 0, momentum in [0, 1] and running_var >= 0")
+    return fields
 
 
-def _checked_config(config: object) -> tuple[list[int], str | None, list[dict[str, float]]]:
-    """A file's config, checked: the sizes, the norm kind and each norm's settings."""
+def _checked_model(data: object, model: MLP | None = None) -> tuple[MLP, list[float], Updates]:
+    """Check a model dict; return (the model, its parameter values, each norm's settings and
+    statistics): a new model, or `model` if its config is the file's. Changes nothing."""
+    file = _header(data, MODEL_FORMAT, _MODEL_KEYS)
+    config = file["config"]
     if not isinstance(config, dict) or set(config) != set(_CONFIG_KEYS):
         raise ValueError(f"config must have exactly the keys {list(_CONFIG_KEYS)}")
-    sizes, norm = config["sizes"], config["norm"]
+    sizes = config["sizes"]
     if not (isinstance(sizes, list) and len(sizes) > 1 and all(type(n) is int and n > 0 for n in sizes)):
         raise ValueError(f"config.sizes is {sizes!r:.60}, expected a list of two or more whole numbers >= 1")
     if not all(isinstance(a, str) and a in ACTIVATIONS for a in (config["activation"], config["output_activation"])):
         raise ValueError(f"config's activations must be one of {sorted(ACTIVATIONS)}")
-    if norm is None:
-        return sizes, None, []
-    kind = norm.get("kind") if isinstance(norm, dict) else None
-    if not (isinstance(kind, str) and kind in _NORM_KEYS and set(norm) == _NORM_KEYS[kind]):
-        raise ValueError(f"config.norm is {norm!r:.60}, expected null, {{kind: 'layer', eps}} or "
-                         "{kind: 'batch', eps, momentum}")
-    keys = sorted(norm.keys() - {"kind"})
-    columns = [exact_floats(norm[k], len(sizes) - 2, f"config.norm.{k}") for k in keys]
-    settings = [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
-    if not all(s["eps"] > 0.0 and 0.0 <= s.get("momentum", 0.0) <= 1.0 for s in settings):
-        raise ValueError(f"config.norm needs eps > 0 and momentum in [0, 1], got {norm!r:.60}")
-    return sizes, kind, settings
-
-
-def _checked_model(data: object, model: MLP | None = None) -> tuple[MLP, list[float], Updates]:
-    """Check a model dict; return (the model, its parameter values, the norms' settings and
-    statistics to assign): a new model, or `model` if its config is the file's. Changes nothing."""
-    data = _header(data, MODEL_FORMAT, _MODEL_KEYS)
-    sizes, kind, settings = _checked_config(data["config"])
-    hidden = sizes[1:-1] if kind else []
+    if config["norm"] not in (None, *_NORM_FIELDS):
+        raise ValueError(f"config.norm is {config['norm']!r:.40}, expected null, 'batch' or 'layer'")
+    hidden = sizes[1:-1] if config["norm"] else []
     count = sum((a + 1) * b for a, b in zip(sizes, sizes[1:], strict=False)) + 2 * sum(hidden)  # before building
-    values = exact_floats(data["parameters"], count, "parameters")
-    buffers = exact_floats(data["buffers"], 2 * sum(hidden) if kind == "batch" else 0, "buffers")
+    values = exact_floats(file["parameters"], count, "parameters")
+    if not isinstance(file["norms"], list) or len(file["norms"]) != len(hidden):
+        raise ValueError(f"norms must be a list of {len(hidden)} entries, one per hidden layer")
+    norms = [_norm_fields(entry, _NORM_FIELDS[config["norm"]], width, f"norms[{i}]")
+             for i, (entry, width) in enumerate(zip(file["norms"], hidden, strict=True))]
     if model is None:
-        model = MLP(sizes[0], sizes[1:], data["config"]["activation"], data["config"]["output_activation"],
-                    seed=0, norm=kind)
-    elif _shape(data["config"]) != _shape(_config(model)):  # each norm's settings come from the file
-        raise ValueError(f"the file's model (sizes, activations, norm) is {_shape(data['config'])}, this one "
-                         f"{_shape(_config(model))}; the model was not changed")
-    updates = []
-    for n, width, setting in zip(model.norms, hidden, settings, strict=True):
-        running, buffers = (buffers[:2 * width], buffers[2 * width:]) if kind == "batch" else ([], [])
-        if running and min(running[width:]) < 0.0:
-            raise ValueError("a BatchNorm running variance is negative")
-        updates.append((n, {**setting, **({"running_mean": running[:width], "running_var": running[width:]}
-                                           if running else {})}))
-    return model, values, updates
+        model = MLP(sizes[0], sizes[1:], config["activation"], config["output_activation"], seed=0, norm=config["norm"])
+    elif config != _config(model):  # each norm's settings and statistics come from the file
+        raise ValueError(f"the file's model is {config}, this one {_config(model)}; the model was not changed")
+    return model, values, list(zip(model.norms, norms, strict=True))
 
 
 def _restore(data: object, source: object, model: MLP | None = None, optimizer: Optimizer | None = None,
              check: Callable[[dict[str, Any]], None] | None = None) -> tuple[MLP, dict[str, Any]]:
-    """Check a model dict (or, with an `optimizer`, a checkpoint dict) read from `source`
-    completely, then restore it into `model` (a new one if None) and `optimizer`: all of it and
-    (model, extra), or ModelFileError and nothing changed."""
+    """Check a model (or, with `optimizer`, a checkpoint) dict from `source`, then restore it into
+    `model` (None: a new one) and `optimizer`: all of it, or ModelFileError and nothing changed."""
+    extra: Any = {}
     try:
-        data = _header(data, *((CHECKPOINT_FORMAT, _CHECKPOINT_KEYS) if optimizer else (MODEL_FORMAT, _MODEL_KEYS)))
-        extra = data["extra"] if optimizer else {}
-        model, values, updates = _checked_model(data["model"] if optimizer else data, model)
         if optimizer is not None:
-            updates = [*updates, (optimizer, optimizer._checked_state(data["optimizer"]))]
+            data = _header(data, CHECKPOINT_FORMAT, _CHECKPOINT_KEYS)
+            extra, state, data = data["extra"], optimizer._checked_state(data["optimizer"]), data["model"]
+        model, values, updates = _checked_model(data, model)
+        updates = [*updates, (optimizer, state)] if optimizer is not None else updates
         if not isinstance(extra, dict):
             raise ValueError("'extra' must be an object")
         if check is not None:
@@ -254,30 +228,26 @@ def model_from_dict(data: object, source: object = "<dict>") -> MLP:
 
 
 def save_model(model: MLP, path: PathLike) -> None:
-    """Write `model` to `path` as JSON, atomically (`write_atomically`), every number exact:
-    TypeError for a non-MLP or a non-path, ValueError for a NaN or infinite number."""
-    write_atomically(path, _dumps(model_to_dict(model)))
+    """Write `model` to `path` as JSON, atomically, every number exact (TypeError for a non-MLP)."""
+    _save(path, model_to_dict(model))
 
 
 def load_model(path: PathLike) -> MLP:
-    """The MLP saved in `path`, bit for bit; ModelFileError naming the file and the problem if it
-    is damaged or not a model file (an OSError if it cannot be opened)."""
+    """The MLP saved in `path`, bit for bit; ModelFileError if the file is damaged or foreign."""
     return model_from_dict(_read(path), path)
 
 
 def load_parameters_into(model: MLP, path: PathLike) -> None:
-    """Copy the parameters (and BatchNorm statistics) saved in `path` into `model`, which must have
-    the file's config; ModelFileError, with `model` unchanged, otherwise."""
+    """Copy what `path` holds into `model` of the same config; else ModelFileError, `model` unchanged."""
     if not isinstance(model, MLP):
         raise TypeError(f"can only load parameters into an MLP, got {type(model).__name__}")
     _restore(_read(path), path, model)
 
 
 def check_checkpointable(model: object, optimizer: object, path: object = None) -> None:
-    """TypeError/ValueError unless `optimizer` (an SGD or Adam) updates exactly `model.parameters()`
+    """TypeError/ValueError unless `optimizer` (SGD or Adam) updates exactly `model.parameters()`
     of an MLP, in order; an OSError unless a file can be written at `path` (if given)."""
     from .optim import SGD, Adam  # here: optim imports this module
-
     if path is not None:
         _destination(path)
     if not isinstance(model, MLP) or type(optimizer) not in (SGD, Adam):
@@ -289,19 +259,15 @@ def check_checkpointable(model: object, optimizer: object, path: object = None) 
 
 
 def save_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer, extra: dict[str, Any] | None = None) -> None:
-    """Write the model, `optimizer.state_dict()` and `extra` (the loop's JSON-ready progress)
-    atomically and exactly; TypeError/ValueError before the disk is touched if they cannot be."""
+    """Write the model, `optimizer.state_dict()` and `extra` (JSON-ready) atomically and exactly."""
     check_checkpointable(model, optimizer, path)
-    write_atomically(path, _dumps({"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION,
-                                   "model": model_to_dict(model), "optimizer": optimizer.state_dict(),
-                                   "extra": dict(extra or {})}))
+    _save(path, {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "model": model_to_dict(model),
+                 "optimizer": optimizer.state_dict(), "extra": dict(extra or {})})
 
 
 def load_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer,
                     check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Restore `model` and `optimizer` from a checkpoint, exactly, and return its `extra`.
-
-    Every check comes first, `check(extra)` too (it may raise ModelFileError to refuse the run);
-    then all of it is restored, or (a damaged or mismatched file: ModelFileError) nothing."""
+    """Restore `model` and `optimizer` exactly and return `extra`; every check comes first, then
+    `check(extra)` (which may raise ModelFileError), then all is restored, or nothing is."""
     check_checkpointable(model, optimizer)
     return _restore(_read(path), path, model, optimizer, check)[1]

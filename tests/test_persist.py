@@ -121,8 +121,7 @@ def test_round_trip_is_bit_exact(model, inputs):
         save_model(model, path)
         loaded = load_model(path)
         assert listing(d) == ["model.json"]
-    assert loaded.sizes == model.sizes and len(loaded.norms) == len(model.norms)
-    assert (loaded.norm if loaded.norms else None) == (model.norm if model.norms else None)  # no hidden layer: no norm
+    assert loaded.sizes == model.sizes and loaded.norm == model.norm and len(loaded.norms) == len(model.norms)
     assert (loaded.activation, loaded.output_activation) == (model.activation, model.output_activation)
     assert param_bits(loaded) == param_bits(model)
     assert norm_state(loaded) == norm_state(model)
@@ -136,12 +135,13 @@ def test_the_file_is_the_documented_flat_format(tmp_path):
     m = batch_norm_model()
     save_model(m, str(tmp_path / "m.json"))  # str paths work as well as Path objects
     data = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
-    assert list(data) == ["format", "format_version", "config", "parameters", "buffers"]
+    assert list(data) == ["format", "format_version", "config", "parameters", "norms"]
     assert (data["format"], data["format_version"]) == ("micrograd_batch.MLP", FORMAT_VERSION) == (data["format"], 2)
     assert data["config"] == {"sizes": [2, 3, 1], "activation": "relu", "output_activation": "linear",
-                              "norm": {"kind": "batch", "eps": [1e-3], "momentum": [0.25]}}
+                              "norm": "batch"}
     assert data["parameters"] == [p.data for p in m.parameters()]
-    assert data["buffers"] == m.norms[0].running_mean + m.norms[0].running_var
+    assert data["norms"] == [{"eps": 1e-3, "momentum": 0.25, "running_mean": m.norms[0].running_mean,
+                              "running_var": m.norms[0].running_var}]
 
 
 def test_each_norm_keeps_its_own_settings(tmp_path):
@@ -406,7 +406,8 @@ CHECKPOINT_DAMAGE = {
     "extra not an object": (lambda d: d.update(extra=[1]), "'extra' must be an object"),
     "missing extra": (lambda d: d.pop("extra"), "exactly the keys"),
     "another architecture": (lambda d: d["model"]["config"].update(activation="tanh"), "not changed"),
-    "a negative running variance": (lambda d: d["model"]["buffers"].__setitem__(-1, -1.0), "negative"),
+    "a negative running variance": (lambda d: d["model"]["norms"][0]["running_var"].__setitem__(-1, -1.0),
+                                    "running_var >= 0"),
 }
 
 
@@ -509,7 +510,7 @@ BAD_DICTS = {
     "version as string": (lambda d: d.update(format_version="2"), "format_version '2'"),
     "version as bool": (lambda d: d.update(format_version=True), "format_version True"),
     "version as float": (lambda d: d.update(format_version=2.0), "format_version 2.0"),
-    "missing buffers": (lambda d: d.pop("buffers"), "exactly the keys"),
+    "missing norms": (lambda d: d.pop("norms"), "exactly the keys"),
     "unknown key": (lambda d: d.update(optimizer="adam"), "exactly the keys"),
     "config missing a key": (lambda d: d["config"].pop("norm"), "config must have exactly"),
     "sizes too short": (lambda d: d["config"].update(sizes=[2]), "config.sizes"),
@@ -518,13 +519,15 @@ BAD_DICTS = {
     "size float": (lambda d: d["config"].update(sizes=[2.0, 3, 1]), "config.sizes"),
     "activation unknown": (lambda d: d["config"].update(activation="gelu"), "activations must be one of"),
     "activation list": (lambda d: d["config"].update(activation=["relu"]), "activations must be one of"),
-    "norm unknown": (lambda d: d["config"]["norm"].update(kind="group"), "config.norm"),
-    "norm without momentum": (lambda d: d["config"]["norm"].pop("momentum"), "config.norm"),
-    "norm eps zero": (lambda d: d["config"]["norm"].update(eps=[0.0]), "eps > 0"),
-    "norm eps a number": (lambda d: d["config"]["norm"].update(eps=1e-5), "config.norm.eps must be a list of 1"),
-    "norm eps string": (lambda d: d["config"]["norm"]["eps"].__setitem__(0, "1e-5"), "config.norm.eps\\[0\\]"),
-    "norm momentum above 1": (lambda d: d["config"]["norm"].update(momentum=[1.5]), "momentum in"),
-    "norm settings too long": (lambda d: d["config"]["norm"]["momentum"].append(0.1), "momentum must be a list of 1"),
+    "norm unknown": (lambda d: d["config"].update(norm="group"), "config.norm is 'group'"),
+    "norm as list": (lambda d: d["config"].update(norm=["batch"]), "config.norm is \\['batch'\\]"),
+    "norm without momentum": (lambda d: d["norms"][0].pop("momentum"), "norms\\[0\\] must have exactly the keys"),
+    "norm eps zero": (lambda d: d["norms"][0].update(eps=0.0), "eps > 0"),
+    "norm eps a list": (lambda d: d["norms"][0].update(eps=[1e-5]), "norms\\[0\\].eps\\[0\\]"),
+    "norm eps string": (lambda d: d["norms"][0].update(eps="1e-5"), "norms\\[0\\].eps"),
+    "norm momentum above 1": (lambda d: d["norms"][0].update(momentum=1.5), "momentum in"),
+    "norms too long": (lambda d: d["norms"].append(d["norms"][0]), "norms must be a list of 1"),
+    "norms not a list": (lambda d: d.update(norms={}), "norms must be a list of 1"),
     "a parameter missing": (lambda d: d["parameters"].pop(), "parameters must be a list of 19"),
     "a parameter too many": (lambda d: d["parameters"].append(0.5), "parameters must be a list of 19"),
     "parameter string": (lambda d: d["parameters"].__setitem__(2, "0.5"), "parameters\\[2\\]"),
@@ -533,8 +536,8 @@ BAD_DICTS = {
     "parameter nested": (lambda d: d["parameters"].__setitem__(1, [0.5]), "parameters\\[1\\]"),
     "parameter huge int": (lambda d: d["parameters"].__setitem__(0, 10**400), "parameters\\[0\\]"),
     "parameter 2**53 + 1": (lambda d: d["parameters"].__setitem__(0, 2**53 + 1), "up to 2\\*\\*53"),
-    "a buffer missing": (lambda d: d["buffers"].pop(), "buffers must be a list of 6"),
-    "negative running variance": (lambda d: d["buffers"].__setitem__(5, -0.5), "negative"),
+    "a running mean missing": (lambda d: d["norms"][0]["running_mean"].pop(), "running_mean must be a list of 3"),
+    "negative running variance": (lambda d: d["norms"][0]["running_var"].__setitem__(2, -0.5), "running_var >= 0"),
     "claims a huge layer": (lambda d: d["config"].update(sizes=[2, 10**9, 1]), "parameters must be a list of"),
 }
 
