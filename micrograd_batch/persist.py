@@ -1,9 +1,7 @@
-"""Models and checkpoints as exact, human-readable JSON files, written atomically.
-
-A model file holds "config" (sizes, activations, norm kind), "parameters" (model.parameters(), in
-order) and "norms" (each norm's eps, momentum and running statistics); a checkpoint holds such a
-"model", optimizer.state_dict() and the loop's "extra". Floats round-trip exactly. A damaged or
-mismatched file raises ModelFileError and changes nothing. Formats: docs/checkpoints.md."""
+"""Models and checkpoints as exact, human-readable JSON files, written atomically: a model's "config"
+(sizes, activations, norm kind), "parameters" in order and "norms" (settings, statistics); a checkpoint
+adds optimizer.state_dict() and the loop's "extra". A damaged or mismatched file raises ModelFileError
+and changes nothing. Formats and guarantees: docs/checkpoints.md."""
 
 from __future__ import annotations
 
@@ -43,8 +41,7 @@ class ModelFileError(ValueError):
 
 
 def exact_floats(values: object, count: int, what: str) -> list[float]:
-    """`values` as `count` finite floats, or a ValueError naming `what` (for a bool, a string, NaN,
-    ±inf, or an int beyond ±2**53, which a float may not hold exactly)."""
+    """`values` as `count` finite floats; a ValueError naming `what` for junk or an int beyond ±2**53."""
     if not isinstance(values, list) or len(values) != count:
         raise ValueError(f"{what} must be a list of {count} numbers")
     for i, x in enumerate(values):
@@ -108,8 +105,7 @@ def write_atomically(path: PathLike, text: str) -> None:
 
 
 def _read(path: object) -> Any:
-    """The JSON in the file `path`; ModelFileError unless a regular file (a FIFO or a device is refused
-    unopened) of at most MAX_FILE_BYTES of UTF-8 JSON."""
+    """The JSON in `path`: ModelFileError unless a regular file (FIFOs unopened) of <= MAX_FILE_BYTES."""
     info = os.stat(_name(path))
     if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
         raise ModelFileError(path, f"not a regular file of at most {MAX_FILE_BYTES} bytes")
@@ -144,24 +140,19 @@ def _save(path: PathLike, data: dict[str, Any]) -> None:
     write_atomically(path, text)
 
 
-def _config(model: MLP) -> dict[str, Any]:
-    """The architecture of `model`, as a file's "config" holds it."""
-    return {"sizes": model.sizes, "activation": model.activation,
-            "output_activation": model.output_activation, "norm": model.norm}
-
-
 def model_to_dict(model: MLP) -> dict[str, Any]:
     """What a model file holds for `model` (see the module doc); TypeError for a non-MLP."""
     if not isinstance(model, MLP):
         raise TypeError(f"can only save an MLP, got {type(model).__name__}")
     norms = [{k: copy.copy(getattr(n, k)) for k in _NORM_FIELDS[model.norm]} for n in model.norms]  # type: ignore[index]
-    return {"format": MODEL_FORMAT, "format_version": FORMAT_VERSION, "config": _config(model),
+    config = {"sizes": model.sizes, "activation": model.activation, "output_activation": model.output_activation,
+              "norm": model.norm}
+    return {"format": MODEL_FORMAT, "format_version": FORMAT_VERSION, "config": config,
             "parameters": [p.data for p in model.parameters()], "norms": norms}
 
 
 def _norm_fields(entry: object, keys: Sequence[str], width: int, where: str) -> dict[str, Any]:
-    """One "norms" entry with exactly `keys`, its numbers exact: eps > 0, momentum in [0, 1],
-    running statistics `width` long, running_var >= 0."""
+    """One "norms" entry, checked: exactly `keys`, exact numbers, statistics `width` long."""
     if not isinstance(entry, dict) or set(entry) != set(keys):
         raise ValueError(f"{where} must have exactly the keys {list(keys)}")
     fields: dict[str, Any] = {k: exact_floats(entry[k], width, f"{where}.{k}") if k.startswith("running")
@@ -172,8 +163,7 @@ def _norm_fields(entry: object, keys: Sequence[str], width: int, where: str) -> 
 
 
 def _checked_model(data: object, model: MLP | None = None) -> tuple[MLP, list[float], Updates]:
-    """Check a model dict; return (the model, its parameter values, each norm's settings and
-    statistics): a new model, or `model` if its config is the file's. Changes nothing."""
+    """Check a model dict: (a new model or `model` of the same config, parameter values, norm updates)."""
     file = _header(data, MODEL_FORMAT, _MODEL_KEYS)
     config = file["config"]
     if not isinstance(config, dict) or set(config) != set(_CONFIG_KEYS):
@@ -194,23 +184,20 @@ def _checked_model(data: object, model: MLP | None = None) -> tuple[MLP, list[fl
              for i, (entry, width) in enumerate(zip(file["norms"], hidden, strict=True))]
     if model is None:
         model = MLP(sizes[0], sizes[1:], config["activation"], config["output_activation"], seed=0, norm=config["norm"])
-    elif config != _config(model):  # each norm's settings and statistics come from the file
-        raise ValueError(f"the file's model is {config}, this one {_config(model)}; the model was not changed")
+    elif config != model_to_dict(model)["config"]:  # each norm's settings and statistics come from the file
+        raise ValueError(f"the file's model is {config}, this one {model_to_dict(model)['config']}; it was not changed")
     return model, values, list(zip(model.norms, norms, strict=True))
 
 
 def _restore(data: object, source: object, model: MLP | None = None, optimizer: Optimizer | None = None,
              check: Callable[[dict[str, Any]], None] | None = None) -> tuple[MLP, dict[str, Any]]:
-    """Check a model (or, with `optimizer`, a checkpoint) dict from `source`, then restore it into
-    `model` (None: a new one) and `optimizer`: all of it, or ModelFileError and nothing changed."""
-    extra: Any = {}
+    """Check a model (with `optimizer`: a checkpoint) dict, then restore it all, or raise ModelFileError."""
     try:
+        file = _header(data, CHECKPOINT_FORMAT, _CHECKPOINT_KEYS) if optimizer else {"model": data, "extra": {}}
+        model, values, updates = _checked_model(file["model"], model)  # the model first: the clearer message
         if optimizer is not None:
-            data = _header(data, CHECKPOINT_FORMAT, _CHECKPOINT_KEYS)
-            extra, state, data = data["extra"], optimizer._checked_state(data["optimizer"]), data["model"]
-        model, values, updates = _checked_model(data, model)
-        updates = [*updates, (optimizer, state)] if optimizer is not None else updates
-        if not isinstance(extra, dict):
+            updates = [*updates, (optimizer, optimizer._checked_state(file["optimizer"]))]
+        if not isinstance(extra := file["extra"], dict):
             raise ValueError("'extra' must be an object")
         if check is not None:
             check(extra)
@@ -250,12 +237,11 @@ def check_checkpointable(model: object, optimizer: object, path: object = None) 
     from .optim import SGD, Adam  # here: optim imports this module
     if path is not None:
         _destination(path)
-    if not isinstance(model, MLP) or type(optimizer) not in (SGD, Adam):
-        raise TypeError(f"a checkpoint holds an MLP and an SGD or Adam (a subclass may keep more state), "
-                        f"got {type(model).__name__} and {type(optimizer).__name__}")
+    if not isinstance(model, MLP) or type(optimizer) not in (SGD, Adam):  # a subclass may keep more state
+        raise TypeError(f"a checkpoint holds an MLP and an SGD or Adam, got {type(model).__name__}, "
+                        f"{type(optimizer).__name__}")
     if [id(p) for p in optimizer.params] != [id(p) for p in model.parameters()]:  # type: ignore[attr-defined]
-        raise ValueError("the optimiser must update exactly model.parameters(), in that order, for a "
-                         "checkpoint to restore it")
+        raise ValueError("the optimiser must update exactly model.parameters(), in order, to be checkpointed")
 
 
 def save_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer, extra: dict[str, Any] | None = None) -> None:
@@ -267,7 +253,6 @@ def save_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer, extra: dic
 
 def load_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer,
                     check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Restore `model` and `optimizer` exactly and return `extra`; every check comes first, then
-    `check(extra)` (which may raise ModelFileError), then all is restored, or nothing is."""
+    """Restore `model` and `optimizer` exactly, all or nothing, after every check and `check(extra)`."""
     check_checkpointable(model, optimizer)
     return _restore(_read(path), path, model, optimizer, check)[1]

@@ -419,7 +419,7 @@ def test_norm_files_are_checked(tmp_path):
         persist.model_from_dict(dict(data, config=dict(data["config"], norm="group")))
     save_model(model, tmp_path / "m.json")
     plain = MLP(2, [3, 1], seed=1)
-    with pytest.raises(ModelFileError, match=r"'norm': 'batch'}, this one .*'norm': None}; the model was not changed"):
+    with pytest.raises(ModelFileError, match=r"'norm': 'batch'}, this one .*'norm': None}; it was not changed"):
         load_parameters_into(plain, tmp_path / "m.json")
     model.norms[0].running_var[1] = math.inf
     with pytest.raises(ValueError, match="NaN or infinite"):
