@@ -22,8 +22,7 @@ def _setting(value: object, name: str, ok: Callable[[float], bool], expected: st
 
 
 class Optimizer:
-    """Holds the parameters, the learning rate and the weight decay; a subclass computes its step
-    in `_update` and names its hyper-parameters in `SETTINGS` and its state in `STATE`."""
+    """Parameters, lr and weight decay; a subclass computes `_update`, names `SETTINGS` and `STATE`."""
 
     SETTINGS: ClassVar[tuple[str, ...]] = ("lr", "weight_decay")
     STATE: ClassVar[tuple[str, ...]] = ()
@@ -82,14 +81,19 @@ class Optimizer:
         for k in self.SETTINGS:
             if saved[k] != mine[k] or type(saved[k]) is bool:
                 raise ValueError(f"the saved optimiser has {k} = {saved[k]!r:.30}, this one {mine[k]!r}")
-        state: dict[str, Any] = {k: exact_floats(saved[k], len(self.params), f"{kind} {k}") if isinstance(mine[k], list)
-                 else saved[k] for k in self.STATE}
-        for k, value in state.items():
-            if not (isinstance(value, list) or type(value) is int and 0 <= value <= 2**53):  # a step count
-                raise ValueError(f"{kind} {k} is {value!r:.40}, expected a whole number from 0 to 2**53")
-            if isinstance(value, list) and k in self.NONNEGATIVE and min(value) < 0.0:  # a mean of squares
-                raise ValueError(f"{kind} {k} holds a negative number ({min(value)!r}), expected {k} >= 0")
-        return state
+        return {k: self._checked_entry(k, saved[k]) for k in self.STATE}
+
+    def _checked_entry(self, name: str, value: object) -> Any:
+        """One `STATE` entry: `len(params)` exact floats (>= 0 if `NONNEGATIVE`), or a step count."""
+        what = f"{type(self).__name__} {name}"
+        if not isinstance(getattr(self, name), list):  # a step count
+            if type(value) is not int or not 0 <= value <= 2**53:
+                raise ValueError(f"{what} is {value!r:.40}, expected a whole number from 0 to 2**53")
+            return value
+        floats = exact_floats(value, len(self.params), what)
+        if name in self.NONNEGATIVE and min(floats) < 0.0:  # a mean of squares
+            raise ValueError(f"{what} holds a negative number ({min(floats)!r}), expected {name} >= 0")
+        return floats
 
 
 class SGD(Optimizer):

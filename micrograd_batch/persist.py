@@ -1,7 +1,6 @@
-"""Models and checkpoints as exact, human-readable JSON files, written atomically: a model's "config"
-(sizes, activations, norm kind), "parameters" in order and "norms" (settings, statistics); a checkpoint
-adds optimizer.state_dict() and the loop's "extra". A damaged or mismatched file raises ModelFileError
-and changes nothing. Formats and guarantees: docs/checkpoints.md."""
+"""Models and checkpoints as exact JSON files, written atomically: a model's "config", "parameters" in
+order and "norms" (settings, statistics); a checkpoint adds optimizer.state_dict() and the loop's
+"extra". A damaged or mismatched file raises ModelFileError, changing nothing. See docs/checkpoints.md."""
 
 from __future__ import annotations
 
@@ -14,13 +13,10 @@ import os
 import secrets
 import stat
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Protocol, Union
 
 from .engine import Value
 from .nn import ACTIVATIONS, MLP
-
-if TYPE_CHECKING:
-    from .optim import Optimizer
 
 MODEL_FORMAT, CHECKPOINT_FORMAT, FORMAT_VERSION = "micrograd_batch.MLP", "micrograd_batch.checkpoint", 2
 MAX_FILE_BYTES = 256 * 2**20  # far above any model this engine trains: a larger file is refused unread
@@ -30,6 +26,14 @@ _MODEL_KEYS = ("format", "format_version", "config", "parameters", "norms")
 _CHECKPOINT_KEYS = ("format", "format_version", "model", "optimizer", "extra")
 _CONFIG_KEYS = ("sizes", "activation", "output_activation", "norm")
 _NORM_FIELDS = {"batch": ("eps", "momentum", "running_mean", "running_var"), "layer": ("eps",)}
+
+
+class Optimizer(Protocol):
+    """What a checkpoint needs of an optimiser (`optim.Optimizer` has it; optim imports this module)."""
+
+    params: list[Value]
+    def state_dict(self) -> dict[str, Any]: ...
+    def _checked_state(self, saved: object) -> dict[str, Any]: ...
 
 
 class ModelFileError(ValueError):
@@ -87,9 +91,8 @@ def _destination(path: object) -> str:
 
 
 def write_atomically(path: PathLike, text: str) -> None:
-    """Replace the file `path` by `text` (UTF-8), all or nothing: a new temporary file beside it,
-    fsync, `os.replace`; on any failure (a full disk at close, Ctrl-C) the temporary file is
-    closed and removed. A symbolic link is followed; the file gets a new file's permissions."""
+    """Replace the file `path` by `text` (UTF-8), all or nothing: a temporary file beside it, fsync,
+    `os.replace`; removed on any failure (a full disk at close, Ctrl-C). Symbolic links are followed."""
     name = os.path.realpath(_destination(path))  # a symbolic link stays a link to the new file
     temp = os.path.join(os.path.dirname(os.path.abspath(name)), f".{secrets.token_hex(8)}.tmp")
     try:
@@ -122,8 +125,7 @@ def _header(data: object, fmt: str, keys: Sequence[str]) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != fmt:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise ValueError(f"not a {fmt!r} file ('format' is {found!r:.60})")
-    version = data.get("format_version")
-    if type(version) is not int or version != FORMAT_VERSION:
+    if (version := data.get("format_version")) != FORMAT_VERSION or type(version) is not int:
         hint = " (written by an earlier version: docs/checkpoints.md says what to do)" if version == 1 else ""
         raise ValueError(f"format_version {version!r:.20} is not supported{hint}; this version reads {FORMAT_VERSION}")
     if set(data) != set(keys):
@@ -145,9 +147,8 @@ def model_to_dict(model: MLP) -> dict[str, Any]:
     if not isinstance(model, MLP):
         raise TypeError(f"can only save an MLP, got {type(model).__name__}")
     norms = [{k: copy.copy(getattr(n, k)) for k in _NORM_FIELDS[model.norm]} for n in model.norms]  # type: ignore[index]
-    config = {"sizes": model.sizes, "activation": model.activation, "output_activation": model.output_activation,
-              "norm": model.norm}
-    return {"format": MODEL_FORMAT, "format_version": FORMAT_VERSION, "config": config,
+    config = {"sizes": model.sizes, "activation": model.activation, "output_activation": model.output_activation}
+    return {"format": MODEL_FORMAT, "format_version": FORMAT_VERSION, "config": {**config, "norm": model.norm},
             "parameters": [p.data for p in model.parameters()], "norms": norms}
 
 
@@ -162,19 +163,24 @@ def _norm_fields(entry: object, keys: Sequence[str], width: int, where: str) -> 
     return fields
 
 
-def _checked_model(data: object, model: MLP | None = None) -> tuple[MLP, list[float], Updates]:
-    """Check a model dict: (a new model or `model` of the same config, parameter values, norm updates)."""
-    file = _header(data, MODEL_FORMAT, _MODEL_KEYS)
-    config = file["config"]
+def _checked_config(config: object) -> dict[str, Any]:
+    """A file's "config", checked: exactly its keys, sizes whole numbers >= 1, known names."""
     if not isinstance(config, dict) or set(config) != set(_CONFIG_KEYS):
         raise ValueError(f"config must have exactly the keys {list(_CONFIG_KEYS)}")
-    sizes = config["sizes"]
-    if not (isinstance(sizes, list) and len(sizes) > 1 and all(type(n) is int and n > 0 for n in sizes)):
-        raise ValueError(f"config.sizes is {sizes!r:.60}, expected a list of two or more whole numbers >= 1")
+    if not (isinstance(s := config["sizes"], list) and len(s) > 1 and all(type(n) is int and n > 0 for n in s)):
+        raise ValueError(f"config.sizes is {s!r:.60}, expected a list of two or more whole numbers >= 1")
     if not all(isinstance(a, str) and a in ACTIVATIONS for a in (config["activation"], config["output_activation"])):
         raise ValueError(f"config's activations must be one of {sorted(ACTIVATIONS)}")
     if config["norm"] not in (None, *_NORM_FIELDS):
         raise ValueError(f"config.norm is {config['norm']!r:.40}, expected null, 'batch' or 'layer'")
+    return config
+
+
+def _checked_model(data: object, model: MLP | None = None) -> tuple[MLP, list[float], Updates]:
+    """Check a model dict: (a new model or `model` of the same config, parameter values, norm updates)."""
+    file = _header(data, MODEL_FORMAT, _MODEL_KEYS)
+    config = _checked_config(file["config"])
+    sizes = config["sizes"]
     hidden = sizes[1:-1] if config["norm"] else []
     count = sum((a + 1) * b for a, b in zip(sizes, sizes[1:], strict=False)) + 2 * sum(hidden)  # before building
     values = exact_floats(file["parameters"], count, "parameters")
@@ -199,12 +205,10 @@ def _restore(data: object, source: object, model: MLP | None = None, optimizer: 
             updates = [*updates, (optimizer, optimizer._checked_state(file["optimizer"]))]
         if not isinstance(extra := file["extra"], dict):
             raise ValueError("'extra' must be an object")
-        if check is not None:
-            check(extra)
-    except ModelFileError:
-        raise
     except (TypeError, ValueError, OverflowError) as error:
         raise ModelFileError(source, str(error)) from None
+    if check is not None:
+        check(extra)
     assign(model.parameters(), values, updates)
     return model, extra
 
@@ -231,15 +235,13 @@ def load_parameters_into(model: MLP, path: PathLike) -> None:
     _restore(_read(path), path, model)
 
 
-def check_checkpointable(model: object, optimizer: object, path: object = None) -> None:
-    """TypeError/ValueError unless `optimizer` (SGD or Adam) updates exactly `model.parameters()`
-    of an MLP, in order; an OSError unless a file can be written at `path` (if given)."""
-    from .optim import SGD, Adam  # here: optim imports this module
-    if path is not None:
-        _destination(path)
-    if not isinstance(model, MLP) or type(optimizer) not in (SGD, Adam):  # a subclass may keep more state
-        raise TypeError(f"a checkpoint holds an MLP and an SGD or Adam, got {type(model).__name__}, "
-                        f"{type(optimizer).__name__}")
+def check_checkpointable(model: object, optimizer: object, path: object) -> None:
+    """TypeError/ValueError unless `optimizer` (SGD, Adam) updates exactly `model.parameters()` of
+    an MLP, in order; an OSError unless a file can be written at `path`."""
+    _destination(path)
+    if not isinstance(model, MLP) or "STATE" not in vars(type(optimizer)):  # a subclass may keep more state
+        raise TypeError(f"a checkpoint holds an MLP and an optimiser whose class declares its STATE (as SGD or "
+                        f"Adam do), got {type(model).__name__} and {type(optimizer).__name__}")
     if [id(p) for p in optimizer.params] != [id(p) for p in model.parameters()]:  # type: ignore[attr-defined]
         raise ValueError("the optimiser must update exactly model.parameters(), in order, to be checkpointed")
 
@@ -254,5 +256,5 @@ def save_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer, extra: dic
 def load_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer,
                     check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Restore `model` and `optimizer` exactly, all or nothing, after every check and `check(extra)`."""
-    check_checkpointable(model, optimizer)
+    check_checkpointable(model, optimizer, path)
     return _restore(_read(path), path, model, optimizer, check)[1]
