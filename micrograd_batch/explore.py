@@ -107,7 +107,7 @@ def page_data(scene: viz.Scene, params: Sequence[int] | None = None) -> dict:
         "initial": [[f"d{i}", repr(v.data), viz._number(v.data)] for i, v in enumerate(scene.nodes)
                     if not v._parents and scene.drawn[i]],
         "steps": forward + backward, "backward": len(forward),
-        "drawn": [i for i in scene.order],
+        "drawn": scene.order, "far": [i for i in scene.order if scene.groups[i] in (viz.SHARED, viz.STATS)],
         "params": [{"name": scene.names[j], "label": scene.nodes[j].label, "node": j} for j in params],
         "grads": [repr(g) for g in grads],
         "columns": columns,

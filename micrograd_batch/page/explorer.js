@@ -44,7 +44,7 @@ function startExplorer(root, data) {
   function element(key) {  // "d5"/"g5": the data/grad text of node v5 in the SVG; "p2-e1": a panel cell
     if (!found.has(key)) {
       const texts = svg.querySelectorAll("#v" + key.slice(1) + " > text");
-      found.set(key, texts[texts.length - (key[0] === "d" ? 2 : 1)]);
+      found.set(key, texts[key[0] === "d" ? 1 : 2]);  // the lines: name = formula, data, grad
     }
     return found.get(key);
   }
@@ -91,7 +91,8 @@ function startExplorer(root, data) {
     return "Backward pass: node " + (at - forward) + " of " + (steps.length - forward) + done;
   }
   function reveal(step) {  // scroll the graph just enough to show the current node and its inputs
-    const parts = step ? [step.node, ...step.touch].map(node).filter(Boolean) : [];
+    const near = (i) => !data.far.includes(i);  // the parameters' box is often far away: only the node's own inputs
+    const parts = step ? [step.node, ...step.touch.filter(near)].map(node).filter(Boolean) : [];
     if (!parts.length) return;
     const box = root.querySelector(".mb-graph");
     const seen = box.getBoundingClientRect();
