@@ -15,7 +15,7 @@ from micrograd_batch.viz import available_renderer, draw_dot, svg_from_dot  # no
 
 def size(svg: str) -> str:
     """'width x height' of a rendered SVG, in points."""
-    return "%s x %s" % re.search(r'width="(\d+)pt" height="(\d+)pt"', svg).groups()  # type: ignore[union-attr]
+    return "{} x {}".format(*re.search(r'width="(\d+)pt" height="(\d+)pt"', svg).groups())  # type: ignore[union-attr]
 
 
 def main() -> None:

@@ -2,11 +2,9 @@
 
     python -m micrograd_batch tour [--out DIR] [--quick]     all demos, then the files written
     python -m micrograd_batch two-moons [--out DIR]          one demo by name
-    python -m micrograd_batch explore [--out DIR] [--batch N] [--net SIZES]
-                                                             the explorer page, DIR/explore.html
-    python -m micrograd_batch --help
+    python -m micrograd_batch explore [--out DIR] [--batch N] [--net SIZES]   DIR/explore.html
 
-The lessons themselves live in `micrograd_batch/lessons/` (and `demos/*.py` runs each alone).
+The lessons live in `micrograd_batch/lessons/` (and `demos/*.py` runs each alone); see --help.
 """
 
 from __future__ import annotations
@@ -15,8 +13,8 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .batch import batch_mean
 from .explore import save_html
@@ -50,13 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _layer_sizes(text: str) -> tuple[int, ...]:
     """`--net 2,3,1` as (2, 3, 1): at least an input and an output width, each >= 1."""
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected layer widths like 2,3,1, got {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
+    parts = text.split(",")
+    if len(parts) < 2 or not all(part.strip().isdigit() and int(part) >= 1 for part in parts):
         raise argparse.ArgumentTypeError(f"expected at least two widths >= 1 like 2,3,1, got {text!r}")
-    return sizes
+    return tuple(int(part) for part in parts)
 
 
 def write_explorer(folder: Path, batch_size: int | None = None, sizes: Sequence[int] | None = None) -> Path:
@@ -87,16 +82,12 @@ def run_tour(out_dir: Path, quick: bool = False, names: Sequence[str] | None = N
     if len(names) == len(LESSONS):  # the whole tour: the explorer page too
         written.append(write_explorer(out_dir))
     print(f"\nTour finished in {time.perf_counter() - started:.1f} s. Files written:")
-    for path in written:
-        print(f"  {path}")
-    if not written:
-        print("  (none)")
+    print("\n".join(f"  {path}" for path in written) or "  (none)")
     return written
 
 
 def unwritable(folder: Path) -> str | None:
-    """Why files cannot be written into `folder` (created if missing), or None if they can:
-    checked before any lesson runs, so a bad --out is one line, not a traceback at the end."""
+    """Why files cannot be written into `folder` (created if missing), or None: checked before any lesson runs."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
@@ -116,8 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = Path(args.out)
     if folder.suffix == ".html":
         parser.error(f"--out is a folder (explore writes explore.html in it), got the file name {folder}")
-    problem = unwritable(folder)
-    if problem:
+    if problem := unwritable(folder):
         parser.error(f"--out: cannot write into {folder}: {problem}")
     if args.command == "explore":
         if args.batch is not None and args.batch < 1:
@@ -125,8 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             write_explorer(folder, args.batch, args.net)
         except GraphTooLarge as error:
-            parser.error(f"the graph has {error.count} Values, more than the explorer draws ({error.limit}): "
-                         "use a smaller --batch or --net")
+            parser.error(f"{error.count} Values, over the explorer's {error.limit}: use a smaller --batch or --net")
         except RendererNotFound as error:
             parser.error(str(error))
         return 0

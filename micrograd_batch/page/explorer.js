@@ -55,6 +55,8 @@ function startExplorer(root, data) {
     svg.style.maxWidth = (1.25 * natural).toFixed(0) + "px";
   }
   buildPanel();
+  root.querySelector(".mb-note").textContent = data.note;
+  root.querySelector(".mb-shortcut").disabled = !data.shortcut;
   const keys = [...found.keys()];
   data.drawn.forEach((i) => keys.push("d" + i, "g" + i));
 
