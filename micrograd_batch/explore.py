@@ -54,7 +54,7 @@ def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], li
     grads[0] = 1.0
     rows = {j: r for r, j in enumerate(params)}
     cells: dict[tuple[int, str], float] = {}
-    steps = []
+    steps: list[dict] = []
     for i, v in enumerate(scene.nodes):
         if not v._parents:
             continue
@@ -89,7 +89,7 @@ def page_data(scene: viz.Scene, params: Sequence[int] | None = None) -> dict:
     `scene.params`): `initial` numbers and `steps` ([key, repr, shown] to set, the node, its inputs
     to mark, text lines; the backward pass from index `backward` on), the `drawn` positions (`far`:
     those in the shared boxes), the panel (`params`, `columns`: examples and "o" for others,
-    `colours`), every final grad (`grads`), and the `shortcut` gradient if any, with a `note`.
+    `colours`), every final grad (`grads`), the `shortcut` gradient if any with a `note`, a `summary`.
     Keys: "d<i>"/"g<i>" node v<i>'s data/grad, "p<r>-e<c>" a panel cell, "p<r>-t" a running grad."""
     params = list(scene.params if params is None else params)
     forward = _forward_steps(scene)
@@ -105,8 +105,11 @@ def page_data(scene: viz.Scene, params: Sequence[int] | None = None) -> dict:
         "grads": [repr(g) for g in grads],
         "columns": columns,
         "colours": {c: viz.colour(int(c) if c != OTHER else viz.OUTSIDE) for c in columns},
-        "note": SHORTCUT_NOTE,
+        "note": SHORTCUT_NOTE, "summary": "One graph, no batch node.",
     }
+    if scene.batch is not None:
+        how = f"the mean of their losses (local derivative 1/{m})" if scene.batch.op is Op.BATCH_MEAN else "their sum"
+        data["summary"] = f"{m} examples, each with its own graph, joined by one node: {how}."
     try:
         data["shortcut"] = [repr(g) for g in shortcut_gradient(scene.nodes[0], [scene.nodes[j] for j in params])]
     except ShortcutUnavailable as reason:
@@ -180,7 +183,17 @@ def page_file(name: str) -> str:
 def explorer_html(root: Value, params: Sequence[Value] | None = None,
                   max_nodes: int | None = viz.DEFAULT_MAX_NODES,
                   title: str = "Backprop through a mini-batch") -> str:
-    """The explorer page for the graph under `root` (typically a `batch_mean` loss), as HTML text.
+    """The explorer page for the graph under `root` (typically a `batch_mean` loss), as HTML text."""
+    data, dot = page_parts(root, params, max_nodes)
+    payload = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
+    return Template(page_file("explorer.html")).substitute(
+        title=html.escape(title), summary=html.escape(data["summary"]), css=page_file("explorer.css"),
+        script=page_file("explorer.js"), svg="<svg" + viz.svg_from_dot(dot).split("<svg", 1)[1], data=payload)
+
+
+def page_parts(root: Value, params: Sequence[Value] | None = None,
+               max_nodes: int | None = viz.DEFAULT_MAX_NODES) -> tuple[dict, str]:
+    """`page_data` of `root`'s scene and its DOT (`viz.scene_dot`, final grads shown), for a page.
     `params`: the Values in the panel (default: the labelled leaves the examples share, in model
     order); `max_nodes`: refuse larger graphs (viz.GraphTooLarge; None: no limit)."""
     scene = viz.build_scene(root, max_nodes, hide_constants=True, what="the explorer")
@@ -192,20 +205,7 @@ def explorer_html(root: Value, params: Sequence[Value] | None = None,
         if len(set(positions)) < len(positions):
             raise ValueError("params lists a Value twice; list each parameter once")
     data = page_data(scene, positions)
-    svg = viz.svg_from_dot(viz.scene_dot(scene, [float(g) for g in data["grads"]]))
-    payload = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
-    return Template(page_file("explorer.html")).substitute(
-        title=html.escape(title), summary=html.escape(_summary(scene)), css=page_file("explorer.css"),
-        script=page_file("explorer.js"), svg=svg[svg.index("<svg"):], data=payload)
-
-
-def _summary(scene: viz.Scene) -> str:
-    """The line under the title."""
-    if scene.batch is None:
-        return "One graph, no batch node."
-    m = len(scene.batch._parents)
-    how = f"the mean of their losses (local derivative 1/{m})" if scene.batch.op is Op.BATCH_MEAN else "their sum"
-    return f"{m} examples, each with its own graph, joined by one node: {how}. Each grad sums one share per example."
+    return data, viz.scene_dot(scene, [float(g) for g in data["grads"]])
 
 
 def save_html(root: Value, path: PathLike, params: Sequence[Value] | None = None,

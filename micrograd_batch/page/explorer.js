@@ -1,7 +1,8 @@
 "use strict";
 // Steps through backprop on a batch scene. startExplorer(root, data): `root` holds an SVG drawn from
 // viz.scene_dot (node ids v<i>, edge ids e<i>_<k>) in .mb-graph, the buttons [data-action], .mb-status,
-// .mb-now, .mb-params, and the checkboxes .mb-shortcut and .mb-fit; `data` is explore.page_data(scene).
+// .mb-now, .mb-params, .mb-note, and the checkboxes .mb-shortcut and .mb-fit; `data` is explore.page_data(scene).
+// Returns {go(n), steps(), stop()}: stop() removes its key listener (call it before starting again).
 function startExplorer(root, data) {
   const steps = data.steps;
   const svg = root.querySelector(".mb-graph svg");
@@ -132,13 +133,15 @@ function startExplorer(root, data) {
   root.querySelectorAll("button[data-action]").forEach((button) => {
     button.addEventListener("click", actions[button.dataset.action]);
   });
-  document.addEventListener("keydown", (event) => {
+  function onKey(event) {  // keys anywhere but in a text field
     const action = keyActions[event.key];
+    if (event.target.closest && event.target.closest("input, textarea, select, [contenteditable]")) return;
     if (action && !event.altKey && !event.ctrlKey && !event.metaKey) {
       event.preventDefault();
       actions[action]();
     }
-  });
+  }
+  document.addEventListener("keydown", onKey);
   root.querySelector(".mb-shortcut").addEventListener("change", (event) => {
     root.classList.toggle("shortcut", event.target.checked);
   });
@@ -146,5 +149,5 @@ function startExplorer(root, data) {
     root.querySelector(".mb-graph").classList.toggle("natural", !event.target.checked);
   });
   render();
-  return { go, steps: () => steps.length };
+  return { go, steps: () => steps.length, stop: () => document.removeEventListener("keydown", onKey) };
 }
