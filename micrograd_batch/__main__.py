@@ -4,7 +4,7 @@
     python -m micrograd_batch two-moons [--out DIR]          one demo by name
     python -m micrograd_batch explore [--out DIR] [--batch N] [--net SIZES]   DIR/explore.html
 
-The lessons live in `micrograd_batch/lessons/` (and `demos/*.py` runs each alone); see --help.
+The lessons live in `micrograd_batch/lessons/` (`demos/*.py` runs each alone); see docs/api.md.
 """
 
 from __future__ import annotations
