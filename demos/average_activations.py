@@ -56,7 +56,7 @@ print(f"their difference = cov(δ, a)            = {covariance(deltas, hidden):.
 # One linear neuron ŷ = w·x + b where x and the error e = ŷ - y both vary but do not covary:
 neuron = MLP(1, [1], activation="linear", seed=0)
 neuron.layers[0].neurons[0].w[0].data, neuron.layers[0].neurons[0].b.data = 0.5, 0.25
-xs, errors = [0.0, 1.0, 2.0], [1.0, -2.0, 1.0]
+xs, errors = [0.0, 1.0, 2.0], [2.0, -1.0, 2.0]
 examples = [([x], 0.5 * x + 0.25 - e) for x, e in zip(xs, errors)]   # targets that give those errors
 neuron.zero_grad()
 batch_mean([mse(neuron(x), y) for x, y in examples]).backward()

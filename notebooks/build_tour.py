@@ -72,7 +72,7 @@ print(f"{'case':<34}{'‖shortcut - true‖/‖true‖':>26}{'max |cov|':>11}")
 for case in average_activations():
     print(f"{case.case:<34}{case.relative_difference:>26.4g}{case.largest_covariance:>11.2g}")"""),
     ("md", """A batch of one or a shared input are special cases of zero covariance. So is a linear network
-whose examples all have the same error, and one neuron with $x = (0, 1, 2)$ and errors $(1, -2, 1)$: both
+whose examples all have the same error, and one neuron with $x = (0, 1, 2)$ and errors $(2, -1, 2)$: both
 vary, but not together. A linear network with different errors does **not** rescue the shortcut.
 
 ## 3. Does the δ recursion still hold?

@@ -100,7 +100,7 @@ def average_activations() -> list[ShortcutComparison]:
     linear network (it is about products, not only the nonlinearity). It is exact whenever
     every dropped covariance is zero: a batch of one; examples sharing one input; a linear
     network whose examples have equal errors; and one linear neuron with x = (0, 1, 2) and
-    errors (1, -2, 1), where both x and the error vary but not together."""
+    errors (2, -1, 2), where both x and the error vary but not together."""
     tanh_net = by_hand_model()
     linear_net = by_hand_model(activation="linear")
     same_input = [([0.5, -1.0], 1.0), ([0.5, -1.0], -0.5), ([0.5, -1.0], 0.2)]
@@ -113,8 +113,8 @@ def average_activations() -> list[ShortcutComparison]:
         compare_shortcut(tanh_net, same_input, "tanh net, 3 examples, same x"),
         compare_shortcut(linear_net, with_errors(linear_net, inputs, [0.5, 0.5, 0.5]),
                          "linear net, 3 x's, equal errors"),
-        compare_shortcut(neuron, with_errors(neuron, [[0.0], [1.0], [2.0]], [1.0, -2.0, 1.0]),
-                         "1 neuron, x=(0,1,2), e=(1,-2,1)"),
+        compare_shortcut(neuron, with_errors(neuron, [[0.0], [1.0], [2.0]], [2.0, -1.0, 2.0]),
+                         "1 neuron, x=(0,1,2), e=(2,-1,2)"),
     ]
 
 
@@ -152,6 +152,6 @@ def demo_average_activations(out_dir: PathLike = "out", quick: bool = False) -> 
             f"{c.largest_covariance:>12.2g}   {verdict}")
     say("The shortcut is exact when every one of those covariances is zero: then each mean of a")
     say("product equals the product of the means. A batch of one or a shared input are special")
-    say("cases; so are equal errors in a linear net, and x = (0, 1, 2) with errors (1, -2, 1), where")
+    say("cases; so are equal errors in a linear net, and x = (0, 1, 2) with errors (2, -1, 2), where")
     say("both vary but not together. A linear network alone does NOT rescue it.")
     return []

@@ -50,7 +50,9 @@ def demo_batch_by_hand(out_dir: PathLike = "out", quick: bool = False) -> list[P
     say("THE ANSWER: you average the GRADIENTS, nothing else. One node, batch_mean(L_1..L_m), joins the")
     say("examples' losses with local derivative 1/m to each; nothing is averaged on the way forward.\n")
     say("A 2-2-1 network (tanh hidden layer, linear output), squared error, a batch of 3.")
-    say("Each example goes forward and backward ON ITS OWN, with its own z, a, g'(z) and δ:")
+    say("Each example goes forward and backward ON ITS OWN, with its own z, a, g'(z) and δ.")
+    say("Here δ = ∂L_i/∂z is for example i's OWN loss L_i (unscaled); the batch loss (1/3) Σ L_i")
+    say("gets 1/3 of it, and that 1/3-scaled share is what the batch graph's picture shows:")
     for i, ((x, y), rec) in enumerate(zip(r.batch, r.records), start=1):
         say(f"\nexample {i}: x = {x}, y = {y}")
         say(f"  z1 = {fmt_vec(rec.z[1])}    a1 = tanh(z1) = {fmt_vec(rec.a[1])}")
@@ -72,4 +74,6 @@ def demo_batch_by_hand(out_dir: PathLike = "out", quick: bool = False) -> list[P
         say(f"The batch graph (one box per example, shared parameters once): {files[0]}")
         say("  In it, each parameter's box lists what each example adds to its grad: 1/3 of that")
         say("  example's gradient in the table above (the mean node's local derivative is 1/3).")
+        delta = r.records[0].delta[1][0]
+        say(f"  E.g. L1.n1.b: example 1's δ1 = {delta:.4f} in the table, {delta:.4f}/3 = {delta / 3:.4f} in the picture.")
     return files

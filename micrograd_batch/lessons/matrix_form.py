@@ -155,8 +155,9 @@ def averaged_first(Delta: Matrix, A: Matrix) -> Matrix:
 
 
 def covariance_term(Delta: Matrix, A: Matrix) -> Matrix:
-    """Σᵢ (Δᵢ - mean Δ)ᵀ (Aᵢ - mean A): m times the covariance, over the batch, of the error signal
-    and the activation. Δᵀ A = averaged_first(Δ, A) + covariance_term(Δ, A), exactly (in reals)."""
+    """Σᵢ (Δᵢ - mean Δ)ᵀ (Aᵢ - mean A). Row i of Δ is δᵢ/m, so this is cov(δ, a) = (1/m) Σᵢ (δᵢ - δ̄)(aᵢ - ā),
+    the covariance over the batch (with 1/m) of the per-example error signal and the activation.
+    Δᵀ A = averaged_first(Δ, A) + covariance_term(Δ, A), exactly (in reals)."""
     mean_d, mean_a = column_means(Delta), column_means(A)
     centred_d = [[d - md for d, md in zip(row, mean_d)] for row in Delta]
     centred_a = [[a - ma for a, ma in zip(row, mean_a)] for row in A]
@@ -235,8 +236,9 @@ def demo_matrix_form(out_dir: PathLike = "out", quick: bool = False) -> list[Pat
     say(f"  Δ2ᵀ A1                 = {_rows(r.grad_W[2])}")
     say(f"  3 · mean(Δ2)ᵀ mean(A1) = {_rows(shortcut)}")
     say(f"  their difference       = {_rows(cov)} = Σ_i (Δ2_i - mean Δ2)ᵀ (A1_i - mean A1),")
-    say("  3 times the covariance over the batch of the error signal and the activation: the")
-    say("  shortcut is exact only where that covariance is zero.")
+    say("  and since row i of Δ2 is δ2_i/3, that is cov(δ2, a1) = (1/3) Σ_i (δ2_i - mean δ2)(a1_i - mean a1),")
+    say("  the covariance over the batch (1/m, not 1/(m-1)) of the per-example error signal and the")
+    say("  activation: the shortcut is exact only where that covariance is zero.")
     if not have_matplotlib():
         say(f"  (no picture: {INSTALL_HINT})")
         return []
