@@ -93,12 +93,28 @@ def test_delta_recursion_matches_autograd_on_a_deeper_net(activation, loss):
 def test_estimator_is_unbiased_and_its_variance_falls_like_one_over_m():
     study = estimator_variance.estimator_variance(batch_sizes=(1, 2, 4, 8, 16, 32, 64), trials=300, seed=0)
     assert abs(study.slope + 1.0) <= 0.25
+    # unbiased: over 7 x 20 independent group averages, (error/RMS)² has mean 1 (std of the mean ≈ 0.1 here)
+    assert 0.7 <= study.pooled_ratio() <= 1.4
+    assert 1.0 <= study.effective_dimension <= 3.0  # the noise lies along few of the 105 directions
     for row in study.rows:
-        # unbiased: what is left is what sampling noise explains
-        assert row.relative_error <= 4 * row.expected_error
+        assert len(row.group_ratios) == 20
+        assert row.error_of_average <= 4 * row.rms_if_unbiased
+        assert row.rms_if_unbiased == pytest.approx(math.sqrt(row.predicted_variance / 300) / study.full_gradient_norm)
         assert row.total_variance == pytest.approx(row.predicted_variance, rel=0.35)
     variances = [row.total_variance for row in study.rows]
     assert variances == sorted(variances, reverse=True)
+
+
+def test_effective_dimension_counts_the_directions_the_noise_spreads_over():
+    along_one = [[t, 2 * t, 0.0] for t in (-1.0, 0.5, 0.5)]  # every deviation on one line
+    assert estimator_variance.effective_dimension(along_one, [0.0, 0.0, 0.0]) == pytest.approx(1.0)
+    evenly = [[s * (j == k) for j in range(4)] for k in range(4) for s in (1.0, -1.0)]  # ±e_k: Σ = I/4
+    assert estimator_variance.effective_dimension(evenly, [0.0] * 4) == pytest.approx(4.0)
+
+
+def test_trials_must_split_into_the_groups():
+    with pytest.raises(ValueError, match="multiple of groups"):
+        estimator_variance.estimator_variance(batch_sizes=(1,), trials=30, n_examples=20, groups=7)
 
 
 def test_fit_loglog_slope():
@@ -117,6 +133,21 @@ def test_two_moons_runs_see_the_same_number_of_examples():
         assert len(r.loss) == len(r.test_accuracy) == 4
         assert all(0.0 <= a <= 1.0 for a in r.test_accuracy)
     assert runs[0].loss[-1] < runs[0].loss[0]  # batch size 1 makes progress in 3 epochs
+
+
+def test_each_batch_size_gets_the_rate_with_its_lowest_training_loss():
+    grid = two_moons.tune_learning_rates((1, None), rates=(0.1, 0.4, 1.6), n_train=20, epochs=2, hidden=(3,))
+    assert sorted(grid) == [(m, lr) for m in (1, 20) for lr in (0.1, 0.4, 1.6)]  # the full batch keyed by n_train
+    best = two_moons.best_rates(grid)
+    for m in (1, 20):
+        assert grid[m, best[m]] == min(grid[m, lr] for lr in (0.1, 0.4, 1.6))
+    runs, train, _ = two_moons.two_moons_runs((1, None), n_train=20, n_test=20, epochs=2, hidden=(3,),
+                                              lr=[best[1], best[20]])
+    assert [r.lr for r in runs] == [best[1], best[20]]
+    assert [r.loss[-1] for r in runs] == pytest.approx([grid[1, best[1]], grid[20, best[20]]])  # the same runs
+    assert two_moons.best_rates({(1, 0.1): math.inf, (1, 0.2): 0.5}) == {1: 0.2}  # a diverged run never wins
+    with pytest.raises(ValueError, match="one learning rate per batch size"):
+        two_moons.two_moons_runs((1, None), n_train=20, n_test=20, epochs=1, hidden=(3,), lr=[0.1])
 
 
 @pytest.mark.slow
