@@ -11,15 +11,10 @@ exactly the covariance of δ and a over the batch:
 so the shortcut is exact when that covariance is zero -- and not otherwise. Change the batch
 and watch the covariance.
 
-Run:  python demos/average_activations.py
+Run:  python3 dev.py demo average_activations      (the first time it makes .venv/; then also: .venv/bin/python demos/average_activations.py)
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from micrograd_batch import MLP, batch_mean, mse, per_example_grads  # noqa: E402
+from micrograd_batch import MLP, batch_mean, mse, per_example_grads
 
 
 def mean(numbers: list[float]) -> float:

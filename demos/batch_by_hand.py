@@ -5,16 +5,14 @@ loss; ONE node, batch_mean, joins the three losses with local derivative 1/3 to 
 the gradient that one backward pass from that node leaves in the parameters with the mean of
 the three per-example gradients. Change the batch, the network or the loss and run it again.
 
-Run:  python demos/batch_by_hand.py        (writes out/batch_graph.svg when it can draw it)
+Run:  python3 dev.py demo batch_by_hand      (the first time it makes .venv/; then also: .venv/bin/python demos/batch_by_hand.py)
+      (writes out/batch_graph.svg when it can draw it)
 """
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from micrograd_batch import MLP, batch_mean, mean_of, mse, per_example_grads  # noqa: E402
-from micrograd_batch.viz import RendererNotFound, save_svg  # noqa: E402
+from micrograd_batch import MLP, batch_mean, mean_of, mse, per_example_grads
+from micrograd_batch.viz import RendererNotFound, save_svg
 
 model = MLP(2, [2, 1], activation="tanh", seed=2)       # 2 inputs, 2 tanh neurons, 1 linear output
 batch = [([0.5, -1.0], 1.0), ([-0.3, 0.8], -0.5), ([1.2, 0.4], 0.2)]   # (x, y) pairs

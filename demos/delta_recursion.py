@@ -8,17 +8,13 @@ This script runs that recursion on plain Python lists for a 3-4-4-2 tanh network
 at a time, averages the per-example weight gradients, and checks them against autograd through
 batch_mean. Change the sizes, the batch or the activation.
 
-Run:  python demos/delta_recursion.py
+Run:  python3 dev.py demo delta_recursion      (the first time it makes .venv/; then also: .venv/bin/python demos/delta_recursion.py)
 """
 
 import math
 import random
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from micrograd_batch import MLP, batch_mean, mse  # noqa: E402
+from micrograd_batch import MLP, batch_mean, mse
 
 model = MLP(3, [4, 4, 2], activation="tanh", seed=0)   # tanh hidden layers, linear outputs
 rng = random.Random(1)

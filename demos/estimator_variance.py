@@ -11,19 +11,16 @@ once with per_example_grads, then draws many random mini-batches of each size m 
 so the variance falls like 1/m, times a finite-population factor that is close to 1 when m ≪ N.
 Change TRIALS or the batch sizes.
 
-Run:  .venv/bin/python demos/estimator_variance.py   (or: python3 dev.py demo estimator_variance)
-      writes out/variance.svg
+Run:  python3 dev.py demo estimator_variance      (the first time it makes .venv/; then also: .venv/bin/python demos/estimator_variance.py)
+      (writes out/variance.svg)
 """
 
 import math
 import random
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from micrograd_batch import MLP, batch_mean, bce_with_logits, make_moons, mean_of, per_example_grads  # noqa: E402
-from micrograd_batch.lessons.charts import Series, line_chart, save_svg  # noqa: E402
+from micrograd_batch import MLP, batch_mean, bce_with_logits, make_moons, mean_of, per_example_grads
+from micrograd_batch.lessons.charts import Series, line_chart, save_svg
 
 BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64]
 TRIALS = 1000

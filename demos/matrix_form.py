@@ -10,17 +10,13 @@ Stack the m examples as ROWS of a matrix and backpropagation becomes a few matri
 No NumPy: the matrices are lists of rows, and matmul / transpose are a few lines in
 micrograd_batch/lessons/matrix_form.py. The result is checked against autograd through batch_mean.
 
-Run:  python demos/matrix_form.py
+Run:  python3 dev.py demo matrix_form      (the first time it makes .venv/; then also: .venv/bin/python demos/matrix_form.py)
 """
 
 import math
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from micrograd_batch import MLP, batch_mean, mse  # noqa: E402
-from micrograd_batch.lessons.matrix_form import column_sums, hadamard, matmul, shape, transpose  # noqa: E402
+from micrograd_batch import MLP, batch_mean, mse
+from micrograd_batch.lessons.matrix_form import column_sums, hadamard, matmul, shape, transpose
 
 model = MLP(2, [2, 1], activation="tanh", seed=2)     # tanh hidden layer, linear output
 batch = [([0.5, -1.0], 1.0), ([-0.3, 0.8], -0.5), ([1.2, 0.4], 0.2)]

@@ -9,17 +9,14 @@ Clipping the mean gradient instead is NOT the same: it bounds the whole step, bu
 still decides where it points. This script shows it on a batch with one outlier, then trains
 two-moons with plain SGD and with DP-SGD. Change C, σ or the outlier and rerun.
 
-Run:  python demos/per_example_clipping.py   (the lesson: python -m micrograd_batch per-example-clipping)
+Run:  python3 dev.py demo per_example_clipping      (the first time it makes .venv/; then also: .venv/bin/python demos/per_example_clipping.py)
+      (the lesson: python -m micrograd_batch per-example-clipping)
 """
 
 import math
 import random
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
-
-from micrograd_batch import (MLP, accuracy, bce_with_logits, clip_per_example, make_moons, mean_of,  # noqa: E402
+from micrograd_batch import (MLP, accuracy, bce_with_logits, clip_per_example, make_moons, mean_of,
                              minibatches, mse, per_example_grads)
 
 C = 1.0  # the clipping norm

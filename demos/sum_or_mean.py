@@ -6,16 +6,13 @@ bit when m is a power of two (multiplying by 1/m then changes only a float's exp
 divides it out -- its step is lr·m̂/(√v̂ + eps) -- except for eps: Adam on the sum with eps is
 Adam on the mean with eps/m. Change m, lr or eps below and rerun.
 
-Run:  python demos/sum_or_mean.py        (the lesson: python -m micrograd_batch sum-or-mean)
+Run:  python3 dev.py demo sum_or_mean      (the first time it makes .venv/; then also: .venv/bin/python demos/sum_or_mean.py)
+      (the lesson: python -m micrograd_batch sum-or-mean)
 """
 
 import random
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
-
-from micrograd_batch import MLP, SGD, Adam, batch_mean, batch_sum, mse  # noqa: E402
+from micrograd_batch import MLP, SGD, Adam, batch_mean, batch_sum, mse
 
 STEPS = 20
 

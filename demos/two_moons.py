@@ -7,8 +7,8 @@ script tries every rate in RATES and keeps, per batch size, the one with the low
 training loss (the test set plays no part). `fit` makes each step's loss with ONE batch_mean
 node over the batch's examples. Change BATCH_SIZES, EPOCHS or RATES and compare.
 
-Run:  .venv/bin/python demos/two_moons.py   (or: python3 dev.py demo two_moons)
-      writes out/two_moons_loss.svg and out/two_moons_boundary.svg
+Run:  python3 dev.py demo two_moons      (the first time it makes .venv/; then also: .venv/bin/python demos/two_moons.py)
+      (writes out/two_moons_loss.svg and out/two_moons_boundary.svg)
 """
 
 from pathlib import Path
