@@ -11,7 +11,8 @@ exactly the covariance of δ and a over the batch:
 so the shortcut is exact when that covariance is zero -- and not otherwise. Change the batch
 and watch the covariance.
 
-Run:  python3 dev.py demo average_activations      (the first time it makes .venv/; then also: .venv/bin/python demos/average_activations.py)
+Run:  python3 dev.py demo average_activations
+      (it makes .venv/ the first time; after that .venv/bin/python demos/average_activations.py works too)
 """
 
 from micrograd_batch import MLP, batch_mean, mse, per_example_grads

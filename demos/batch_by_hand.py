@@ -5,7 +5,8 @@ loss; ONE node, batch_mean, joins the three losses with local derivative 1/3 to 
 the gradient that one backward pass from that node leaves in the parameters with the mean of
 the three per-example gradients. Change the batch, the network or the loss and run it again.
 
-Run:  python3 dev.py demo batch_by_hand      (the first time it makes .venv/; then also: .venv/bin/python demos/batch_by_hand.py)
+Run:  python3 dev.py demo batch_by_hand
+      (it makes .venv/ the first time; after that .venv/bin/python demos/batch_by_hand.py works too)
       (writes out/batch_graph.svg when it can draw it)
 """
 

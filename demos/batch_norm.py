@@ -12,7 +12,8 @@ This script shows it with four numbers you can change and rerun:
 The network and batch are the lesson's (python -m micrograd_batch batch-norm), so the numbers agree:
 question 1's 2-2-1 tanh network and its three examples, plus a fourth.
 
-Run:  python3 dev.py demo batch_norm      (the first time it makes .venv/; then also: .venv/bin/python demos/batch_norm.py)
+Run:  python3 dev.py demo batch_norm
+      (it makes .venv/ the first time; after that .venv/bin/python demos/batch_norm.py works too)
 """
 
 from micrograd_batch import MLP, Value, batch_mean, mean_of, mse, per_example_grads

@@ -8,7 +8,8 @@ This script runs that recursion on plain Python lists for a 3-4-4-2 tanh network
 at a time, averages the per-example weight gradients, and checks them against autograd through
 batch_mean. Change the sizes, the batch or the activation.
 
-Run:  python3 dev.py demo delta_recursion      (the first time it makes .venv/; then also: .venv/bin/python demos/delta_recursion.py)
+Run:  python3 dev.py demo delta_recursion
+      (it makes .venv/ the first time; after that .venv/bin/python demos/delta_recursion.py works too)
 """
 
 import math

@@ -11,7 +11,8 @@ once with per_example_grads, then draws many random mini-batches of each size m 
 so the variance falls like 1/m, times a finite-population factor that is close to 1 when m ≪ N.
 Change TRIALS or the batch sizes.
 
-Run:  python3 dev.py demo estimator_variance      (the first time it makes .venv/; then also: .venv/bin/python demos/estimator_variance.py)
+Run:  python3 dev.py demo estimator_variance
+      (it makes .venv/ the first time; after that .venv/bin/python demos/estimator_variance.py works too)
       (writes out/variance.svg)
 """
 

@@ -10,7 +10,8 @@ Stack the m examples as ROWS of a matrix and backpropagation becomes a few matri
 No NumPy: the matrices are lists of rows, and matmul / transpose are a few lines in
 micrograd_batch/lessons/matrix_form.py. The result is checked against autograd through batch_mean.
 
-Run:  python3 dev.py demo matrix_form      (the first time it makes .venv/; then also: .venv/bin/python demos/matrix_form.py)
+Run:  python3 dev.py demo matrix_form
+      (it makes .venv/ the first time; after that .venv/bin/python demos/matrix_form.py works too)
 """
 
 import math

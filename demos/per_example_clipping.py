@@ -9,7 +9,8 @@ Clipping the mean gradient instead is NOT the same: it bounds the whole step, bu
 still decides where it points. This script shows it on a batch with one outlier, then trains
 two-moons with plain SGD and with DP-SGD. Change C, σ or the outlier and rerun.
 
-Run:  python3 dev.py demo per_example_clipping      (the first time it makes .venv/; then also: .venv/bin/python demos/per_example_clipping.py)
+Run:  python3 dev.py demo per_example_clipping
+      (it makes .venv/ the first time; after that .venv/bin/python demos/per_example_clipping.py works too)
       (the lesson: python -m micrograd_batch per-example-clipping)
 """
 

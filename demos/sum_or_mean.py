@@ -6,7 +6,8 @@ bit when m is a power of two (multiplying by 1/m then changes only a float's exp
 divides it out -- its step is lr·m̂/(√v̂ + eps) -- except for eps: Adam on the sum with eps is
 Adam on the mean with eps/m. Change m, lr or eps below and rerun.
 
-Run:  python3 dev.py demo sum_or_mean      (the first time it makes .venv/; then also: .venv/bin/python demos/sum_or_mean.py)
+Run:  python3 dev.py demo sum_or_mean
+      (it makes .venv/ the first time; after that .venv/bin/python demos/sum_or_mean.py works too)
       (the lesson: python -m micrograd_batch sum-or-mean)
 """
 

@@ -7,7 +7,8 @@ script tries every rate in RATES and keeps, per batch size, the one with the low
 training loss (the test set plays no part). `fit` makes each step's loss with ONE batch_mean
 node over the batch's examples. Change BATCH_SIZES, EPOCHS or RATES and compare.
 
-Run:  python3 dev.py demo two_moons      (the first time it makes .venv/; then also: .venv/bin/python demos/two_moons.py)
+Run:  python3 dev.py demo two_moons
+      (it makes .venv/ the first time; after that .venv/bin/python demos/two_moons.py works too)
       (writes out/two_moons_loss.svg and out/two_moons_boundary.svg)
 """
 

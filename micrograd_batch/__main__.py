@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .explore import demo_loss, save_html
-from .lessons import LESSONS
+from .lessons import LESSONS, summary
 from .viz import GraphTooLarge, RendererNotFound
 
 
@@ -84,11 +84,7 @@ def run_tour(out_dir: Path, quick: bool = False, names: Optional[Sequence[str]] 
         print(f"({time.perf_counter() - t0:.1f} s)", flush=True)
     if len(names) == len(LESSONS):  # the whole tour: the explorer page too
         written.append(write_explorer(out_dir / "explore.html"))
-    print(f"\nTour finished in {time.perf_counter() - started:.1f} s. Files written:")
-    for path in written:
-        print(f"  {path}")
-    if not written:
-        print("  (none)")
+    print(f"\nTour finished in {time.perf_counter() - started:.1f} s.\n{'=' * 78}\n{summary(written)}")
     return written
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Optional
 
 from . import by_hand
-from .common import BY_HAND_BATCH, Batch, PathLike, autograd_batch_gradient, by_hand_model, fmt_vec, render_graph, say
+from .common import (BY_HAND_BATCH, THE_ANSWER, Batch, PathLike, autograd_batch_gradient, by_hand_model, fmt_vec,
+                     render_graph, say)
 from ..engine import Value
 from ..nn import MLP
 
@@ -47,8 +48,7 @@ def demo_batch_by_hand(out_dir: PathLike = "out", quick: bool = False) -> list[P
     gradient) and draw the batch graph to out_dir/batch_graph.svg. Returns the files written."""
     r = batch_by_hand()
     names = [p.label for p in r.model.parameters()]
-    say("THE ANSWER: you average the GRADIENTS, nothing else. One node, batch_mean(L_1..L_m), joins the")
-    say("examples' losses with local derivative 1/m to each; nothing is averaged on the way forward.\n")
+    say(THE_ANSWER + "\n")
     say("A 2-2-1 network (tanh hidden layer, linear output), squared error, a batch of 3.")
     say("Each example goes forward and backward ON ITS OWN, with its own z, a, g'(z) and δ.")
     say("Here δ = ∂L_i/∂z is for example i's OWN loss L_i (unscaled); the batch loss (1/3) Σ L_i")
@@ -75,5 +75,6 @@ def demo_batch_by_hand(out_dir: PathLike = "out", quick: bool = False) -> list[P
         say("  In it, each parameter's box lists what each example adds to its grad: 1/3 of that")
         say("  example's gradient in the table above (the mean node's local derivative is 1/3).")
         delta = r.records[0].delta[1][0]
-        say(f"  E.g. L1.n1.b: example 1's δ1 = {delta:.4f} in the table, {delta:.4f}/3 = {delta / 3:.4f} in the picture.")
+        say(f"  E.g. L1.n1.b: example 1's δ1 = {delta:.4f} in the table, {delta:.4f}/3 = {delta / 3:.4f}"
+            " in the picture.")
     return files

@@ -152,7 +152,7 @@ def demo_batch_norm(out_dir: PathLike = "out", quick: bool = False) -> list[Path
     """Print the lesson's numbers and draw its batch (out/batch_norm_graph.svg).
     `quick` changes nothing: the lesson is fast."""
     r = batch_norm_coupling()
-    say(f"Question 1's 2-2-1 tanh network with batch norm on its hidden layer; question 1's three")
+    say("Question 1's 2-2-1 tanh network with batch norm on its hidden layer; question 1's three")
     say(f"examples and a fourth, m = {r.m}; mse loss.")
     say("With batch norm, hidden feature j of example i is normalised with μ_j and σ²_j, the mean and")
     say("variance of that feature over the WHOLE batch: two numbers in every example's graph.\n")

@@ -69,6 +69,12 @@ def render_graph(root: Value, path: PathLike) -> list[Path]:
         return [path.with_suffix(".dot")] if path.with_suffix(".dot").exists() else []
 
 
+THE_ANSWER = """THE ANSWER: you average the GRADIENTS, nothing else. Each example goes forward and backward
+through its own graph; one node, batch_mean(L_1..L_m), joins the m losses with local derivative 1/m,
+so every parameter's grad is (1/m) Σ_i ∂L_i/∂θ. Nothing is averaged on the way forward (batch norm
+is the exception, on purpose: it couples the examples)."""
+"""The answer to the learner's question, as the tour opens and closes with it."""
+
 
 BY_HAND_BATCH: Batch = [([0.5, -1.0], 1.0), ([-0.3, 0.8], -0.5), ([1.2, 0.4], 0.2)]
 """Three examples (x, y) for the 2-2-1 network: two inputs, one regression target each."""

@@ -154,7 +154,8 @@ def demo_estimator_variance(out_dir: PathLike = "out", quick: bool = False) -> l
     say(f"\n‖avg ĝ - g‖/‖g‖ is how far the average of the {trials} ĝ's lands from g: sampling noise,")
     say("if ĝ is unbiased. Over many seeds its mean square is the RMS column squared, σ²·fpc/(m·T)/‖g‖²;")
     say("one seed's value scatters around it, the more so because the noise lies along few directions:")
-    say(f"(tr Σ)²/tr(Σ²) = {study.effective_dimension:.2f} effective dimensions out of {study.n_parameters} parameters,")
+    say(f"(tr Σ)²/tr(Σ²) = {study.effective_dimension:.2f} effective dimensions out of {study.n_parameters}"
+        " parameters,")
     say("Σ the covariance of the per-example gradients. So one row at twice its RMS is no sign of bias.")
     say(f"Over many seeds instead: the {trials} trials of each m split into {groups} groups, each averaged on")
     say(f"its own: the mean over all {groups * len(study.rows)} groups of (error/RMS)² is {study.pooled_ratio():.2f}"

@@ -169,7 +169,8 @@ def demo_two_moons(out_dir: PathLike = "out", quick: bool = False) -> list[Path]
     out = Path(out_dir)
     files = [
         save_svg(line_chart([Series(f"{r.label}, lr {r.lr:g}", r.examples_seen, r.loss) for r in runs],
-                            title="Training loss vs examples seen, each batch size at its best rate", x_label="examples seen",
+                            title="Training loss vs examples seen, each batch size at its best rate",
+                            x_label="examples seen",
                             y_label="mean bce loss (training set)"), out / "two_moons_loss.svg"),
         save_svg(line_chart([Series(f"{r.label}, lr {r.lr:g}", r.examples_seen, r.test_accuracy) for r in runs],
                             title="Test accuracy vs examples seen", x_label="examples seen",
