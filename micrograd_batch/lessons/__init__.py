@@ -82,7 +82,8 @@ FILES = {
 def summary(written: Sequence[Path]) -> str:
     """The tour's last words: the answer again, and where each file went with what it shows."""
     lines = [THE_ANSWER, "", "Files written:" if written else "Files written: none (see the messages above)."]
-    lines += [f"  {path}  {FILES.get(Path(path).name, '')}".rstrip() for path in written]
+    width = max((len(str(path)) for path in written), default=0)
+    lines += [f"  {str(path):<{width}}  {FILES.get(Path(path).name, '')}".rstrip() for path in written]
     return "\n".join(lines)
 
 

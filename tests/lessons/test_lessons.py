@@ -15,6 +15,7 @@ from micrograd_batch import mean_of, mse, per_example_grads
 from micrograd_batch.lessons import (average_activations, batch_by_hand, by_hand, delta_recursion,
                                      estimator_variance, two_moons)
 from micrograd_batch.__main__ import main
+from micrograd_batch.lessons import FILES, THE_ANSWER, summary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -201,11 +202,24 @@ def test_tour_from_the_command_line_lists_its_files(tmp_path, needs_matplotlib):
     result = subprocess.run([sys.executable, "-m", "micrograd_batch", "tour", "--quick", "--out", str(tmp_path)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "Files written:" in result.stdout
-    listed = result.stdout.split("Files written:")[1].split()
-    assert str(tmp_path / "variance.svg") in listed
+    ending = result.stdout.rsplit("=" * 78, 1)[1]  # what stays on screen: the answer, then every file
+    assert ending.lstrip().startswith(THE_ANSWER)
+    assert len(ending.strip().splitlines()) <= 20
+    listed = ending.split("Files written:")[1].strip().splitlines()
+    assert {Path(line.split()[0]).name for line in listed} == set(FILES)  # each file, and what it shows
+    for line in listed:
+        path = Path(line.split()[0])
+        assert path.parent == tmp_path and path.exists() and FILES[path.name] in line
     for name in ("two_moons_loss.svg", "two_moons_boundary.svg", "variance.svg"):
         assert_svg(tmp_path / name)
+
+
+def test_the_summary_names_each_file_and_what_it_shows():
+    text = summary([Path("out/variance.svg"), Path("out/notes.txt")])
+    assert text.startswith(THE_ANSWER) and "1/m" in THE_ANSWER and "GRADIENTS" in THE_ANSWER
+    assert f"out/variance.svg  {FILES['variance.svg']}" in text
+    assert text.endswith("out/notes.txt")  # a file the table does not know is still listed
+    assert "none" in summary([])
 
 
 def test_finite_population_factor():
