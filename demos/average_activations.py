@@ -23,7 +23,7 @@ def mean(numbers: list[float]) -> float:
 
 
 def covariance(u: list[float], v: list[float]) -> float:
-    return mean([a * b for a, b in zip(u, v)]) - mean(u) * mean(v)
+    return mean([a * b for a, b in zip(u, v, strict=True)]) - mean(u) * mean(v)
 
 
 model = MLP(2, [2, 1], activation="tanh", seed=2)
@@ -41,10 +41,10 @@ for x, y in batch:
 model.zero_grad()
 batch_mean(losses).backward()                        # the true batch gradient, by autograd
 print("example   δ_i        a_i        δ_i·a_i   (= ∂L_i/∂w, per_example_grads says)")
-for i, (d, a, g) in enumerate(zip(deltas, hidden, per_example_grads(losses, [w]))):
+for i, (d, a, g) in enumerate(zip(deltas, hidden, per_example_grads(losses, [w]), strict=True)):
     print(f"   {i + 1}   {d:9.4f}  {a:9.4f}  {d * a:9.4f}   {g[0]:9.4f}")
 print(f"\nautograd through batch_mean:      w.grad = {w.grad:.4f}")
-print(f"mean of the products mean(δ·a)          = {mean([d * a for d, a in zip(deltas, hidden)]):.4f}")
+print(f"mean of the products mean(δ·a)          = {mean([d * a for d, a in zip(deltas, hidden, strict=True)]):.4f}")
 print(f"product of the means mean(δ)·mean(a)    = {mean(deltas):.4f} × {mean(hidden):.4f}"
       f" = {mean(deltas) * mean(hidden):.4f}   <- the shortcut")
 print(f"their difference = cov(δ, a)            = {covariance(deltas, hidden):.4f}")
@@ -53,7 +53,7 @@ print(f"their difference = cov(δ, a)            = {covariance(deltas, hidden):.
 neuron = MLP(1, [1], activation="linear", seed=0)
 neuron.layers[0].neurons[0].w[0].data, neuron.layers[0].neurons[0].b.data = 0.5, 0.25
 xs, errors = [0.0, 1.0, 2.0], [2.0, -1.0, 2.0]
-examples = [([x], 0.5 * x + 0.25 - e) for x, e in zip(xs, errors)]   # targets that give those errors
+examples = [([x], 0.5 * x + 0.25 - e) for x, e in zip(xs, errors, strict=True)]   # targets that give those errors
 neuron.zero_grad()
 batch_mean([mse(neuron(x), y) for x, y in examples]).backward()
 true_grad = neuron.layers[0].neurons[0].w[0].grad

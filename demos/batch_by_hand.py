@@ -22,7 +22,7 @@ names = [p.label for p in params]                        # L1.n2.w1: layer 1, ne
 
 # 1. Forward: one graph and one loss per example. Nothing is averaged here.
 losses = [mse(model(x), y) for x, y in batch]
-for i, ((x, y), loss) in enumerate(zip(batch, losses), start=1):
+for i, ((x, y), loss) in enumerate(zip(batch, losses, strict=True), start=1):
     print(f"example {i}: x = {x}, y = {y:5}, loss L_{i} = {loss.data:.4f}")
 
 # 2. Each example's own gradient dL_i/dθ, from its own graph.
@@ -39,7 +39,7 @@ for i, grads in enumerate(per_example, start=1):
     print(f"{'example ' + str(i):<18}" + "".join(f"{g:10.4f}" for g in grads))
 print(f"{'mean of the 3':<18}" + "".join(f"{g:10.4f}" for g in mean_of(per_example)))
 print(f"{'batch_mean node':<18}" + "".join(f"{g:10.4f}" for g in autograd))
-difference = max(abs(a - b) for a, b in zip(mean_of(per_example), autograd))
+difference = max(abs(a - b) for a, b in zip(mean_of(per_example), autograd, strict=True))
 print(f"\nbatch loss = {batch_loss.data:.6f} = the mean of the three losses")
 print(f"max |mean of per-example gradients - gradient through batch_mean| = {difference:.1e}")
 print("Only the gradients are averaged, by the 1/m of one node; each example kept its own activations.")

@@ -40,18 +40,18 @@ def dL1_dx2(model):
 def batch_gradient(model, examples_x, examples_y, weight=1.0):
     """backward from batch_mean of the losses (seeded with `weight`); returns the grads."""
     outputs = model.forward_batch(examples_x)
-    batch_mean([mse(o, y) for o, y in zip(outputs, examples_y)]).backward(weight)
+    batch_mean([mse(o, y) for o, y in zip(outputs, examples_y, strict=True)]).backward(weight)
     return [p.grad for p in model.parameters()]
 
 
 def one_at_a_time(model):
     """The mean of the gradients of each example run on its own (one graph each)."""
-    losses = [mse(model(x), y) for x, y in zip(xs, ys)]
+    losses = [mse(model(x), y) for x, y in zip(xs, ys, strict=True)]
     return mean_of(per_example_grads(losses, model.parameters()))
 
 
 def biggest_gap(a, b):
-    return max(abs(p - q) for p, q in zip(a, b))
+    return max(abs(p - q) for p, q in zip(a, b, strict=True))
 
 
 print("1. ∂L_1/∂x_2: does example 1's loss depend on example 2's input?")

@@ -36,11 +36,11 @@ model.zero_grad()
 batch_mean(losses).backward()                         # the full-batch gradient g, through one node
 full = [p.grad for p in params]
 print(f"max |mean of the {N} per-example gradients - full-batch gradient| = "
-      f"{max(abs(a - b) for a, b in zip(mean_of(grads), full)):.1e}")
+      f"{max(abs(a - b) for a, b in zip(mean_of(grads), full, strict=True)):.1e}")
 
 
 def squared_distance(u: list[float], v: list[float]) -> float:
-    return sum((a - b) ** 2 for a, b in zip(u, v))
+    return sum((a - b) ** 2 for a, b in zip(u, v, strict=True))
 
 
 sigma2 = sum(squared_distance(g, full) for g in grads) / N
@@ -61,7 +61,7 @@ for m in BATCH_SIZES:
 log_m = [math.log10(m) for m in BATCH_SIZES]
 log_v = [math.log10(v) for v in measured]
 mx, mv = sum(log_m) / len(log_m), sum(log_v) / len(log_v)
-slope = sum((a - mx) * (b - mv) for a, b in zip(log_m, log_v)) / sum((a - mx) ** 2 for a in log_m)
+slope = sum((a - mx) * (b - mv) for a, b in zip(log_m, log_v, strict=True)) / sum((a - mx) ** 2 for a in log_m)
 print(f"\nfitted slope of log variance against log m: {slope:.3f} (theory: -1 while m ≪ N)")
 print("‖avg ĝ - g‖/‖g‖ is sampling noise of the TRIALS averaged estimates, not a bias: it scatters around its")
 print("RMS from seed to seed (the noise lies along few directions, so 2x is not rare) and shrinks like 1/√TRIALS.")

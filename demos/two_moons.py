@@ -70,6 +70,6 @@ print(f"\nEvery run saw {EPOCHS * len(train)} examples, each batch size at its o
 out = Path("out")
 print("wrote", save_svg(line_chart(curves, title="Training loss vs examples seen", x_label="examples seen",
                                    y_label="mean bce loss (training set)"), out / "two_moons_loss.svg"))
-panels = [(c.label, lambda a, b, m=m: m([a, b]).data) for c, m in zip(curves, models)]
+panels = [(c.label, lambda a, b, m=m: m([a, b]).data) for c, m in zip(curves, models, strict=True)]
 print("wrote", save_svg(decision_boundary([(x[0], x[1], y) for x, y in train], panels, bounds=(-1.5, 2.5, -1.0, 1.5),
                                           title="Decision boundaries"), out / "two_moons_boundary.svg"))

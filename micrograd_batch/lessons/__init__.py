@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
 
 from .common import THE_ANSWER
 from . import (average_activations, batch_by_hand, batch_norm, delta_recursion, estimator_variance,
                matrix_form, per_example_clipping, sum_or_mean, two_moons)
 
-Demo = Callable[[Union[str, Path], bool], list[Path]]
+Demo = Callable[[str | Path, bool], list[Path]]
 
 
 @dataclass(frozen=True)

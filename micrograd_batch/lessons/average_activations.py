@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import by_hand
 from .batch_by_hand import batch_by_hand
@@ -31,7 +31,7 @@ def covariance(u: Sequence[float], v: Sequence[float]) -> float:
     """The covariance over the batch, mean(u·v) - mean(u)·mean(v): zero exactly when the mean of
     the products equals the product of the means."""
     m = len(u)
-    return math.fsum(a * b for a, b in zip(u, v)) / m - math.fsum(u) / m * math.fsum(v) / m
+    return math.fsum(a * b for a, b in zip(u, v, strict=True)) / m - math.fsum(u) / m * math.fsum(v) / m
 
 
 def shortcut_covariances(model: MLP, batch: Batch, loss: str = "mse") -> list[float]:
@@ -84,7 +84,7 @@ def compare_shortcut(model: MLP, batch: Batch, case: str = "", loss: str = "mse"
 
 def with_errors(model: MLP, inputs: Sequence[Sequence[float]], errors: Sequence[float]) -> Batch:
     """Examples whose targets make the output error ŷ - y equal `errors` (one output)."""
-    return [(list(x), by_hand.forward(model, x)[1][-1][0] - e) for x, e in zip(inputs, errors)]
+    return [(list(x), by_hand.forward(model, x)[1][-1][0] - e) for x, e in zip(inputs, errors, strict=True)]
 
 
 def one_linear_neuron(w: float = 0.5, b: float = 0.25) -> MLP:
@@ -135,9 +135,9 @@ def demo_average_activations(out_dir: PathLike = "out", quick: bool = False) -> 
     # one weight, worked out: output weight from hidden neuron 1, index 6 in parameters()
     d2 = [rec.delta[2][0] for rec in r.records]
     a1 = [rec.a[1][0] for rec in r.records]
-    products = [d * a for d, a in zip(d2, a1)]
+    products = [d * a for d, a in zip(d2, a1, strict=True)]
     say("\nWhy, for the output weight from hidden neuron 1 (∂L/∂w = δ2·a1 per example):")
-    say("  δ2_i·a1_i = " + ", ".join(f"{d:.4f}×{a:.4f} = {p:.4f}" for d, a, p in zip(d2, a1, products)))
+    say("  δ2_i·a1_i = " + ", ".join(f"{d:.4f}×{a:.4f} = {p:.4f}" for d, a, p in zip(d2, a1, products, strict=True)))
     say(f"  mean of the products  = {sum(products) / 3:.4f}   (the true gradient)")
     say(f"  product of the means  = {sum(d2) / 3:.4f} × {sum(a1) / 3:.4f} = {sum(d2) / 3 * sum(a1) / 3:.4f}"
          "   (the shortcut)")

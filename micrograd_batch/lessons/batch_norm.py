@@ -80,7 +80,7 @@ def frozen_at_batch_statistics(examples: Examples) -> MLP:
     training-mode model on this batch, but one example at a time, with constants."""
     model = lesson_model("batch")
     columns = zip(*[[n.pre_activation([Value(v) for v in x]).data for n in model.layers[0].neurons]
-                    for x, _ in examples])
+                    for x, _ in examples], strict=True)
     stats = [(math.fsum(c) / len(c), c) for c in map(list, columns)]
     hidden_batch_norm(model).running_mean = [mu for mu, _ in stats]
     hidden_batch_norm(model).running_var = [math.fsum((z - mu) ** 2 for z in c) / len(c) for mu, c in stats]
@@ -113,7 +113,7 @@ def batch_norm_coupling(examples: Examples | None = None, micro_batch_size: int 
     m = len(examples)
     plain, bn = lesson_model(None), lesson_model("batch")
     # the per-example gradients on the coupled graph still average to the batch gradient
-    losses = [mse(o, y) for o, (_, y) in zip(bn.forward_batch([x for x, _ in examples]), examples)]  # type: ignore[arg-type]
+    losses = [mse(o, y) for o, (_, y) in zip(bn.forward_batch([x for x, _ in examples]), examples, strict=True)]  # type: ignore[arg-type]
     shared = mean_of(per_example_grads(losses, bn.parameters()))
     once = lesson_model("batch")
     bn_batch = batch_gradient(once, examples)  # one forward pass: one update of the running statistics
@@ -181,7 +181,7 @@ def demo_batch_norm(out_dir: PathLike = "out", quick: bool = False) -> list[Path
     say("exact because no path joins the examples.")
     model = lesson_model("batch")
     outputs = model.forward_batch([x for x, _ in LESSON_BATCH])
-    root = batch_mean([mse(o, y) for o, (_, y) in zip(outputs, LESSON_BATCH)])  # type: ignore[arg-type]
+    root = batch_mean([mse(o, y) for o, (_, y) in zip(outputs, LESSON_BATCH, strict=True)])  # type: ignore[arg-type]
     root.backward()
     say("\nThe picture, this batch: the statistics μ_j, σ²_j in their own box, with lines into every example.")
     files = render_graph(root, Path(out_dir) / "batch_norm_graph.svg")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any, Callable, Sequence, Union
+from typing import Any
+from collections.abc import Callable, Sequence
 
 from .. import viz
 from ..batch import batch_mean
@@ -14,7 +15,7 @@ from ..losses import bce_with_logits, hinge, mse, softmax_cross_entropy
 from ..nn import MLP
 
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 """A file or folder name: a str or a Path."""
 
 Batch = Sequence[tuple[Sequence[float], Any]]

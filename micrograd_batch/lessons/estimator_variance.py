@@ -6,7 +6,7 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import by_hand
 from .charts import INSTALL_HINT, Series, have_matplotlib, line_chart, save_svg
@@ -69,7 +69,7 @@ def fit_loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, f
     sxx = math.fsum((a - mx) ** 2 for a in lx)
     if sxx == 0.0:
         raise ValueError("a slope needs at least two different x values")
-    slope = math.fsum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sxx
+    slope = math.fsum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / sxx
     return slope, my - slope * mx
 
 
@@ -77,9 +77,10 @@ def effective_dimension(grads: Sequence[Sequence[float]], full: Sequence[float])
     """(tr Σ)² / tr(Σ²) for the covariance Σ of the per-example gradients: the number of
     directions the sampling noise effectively spreads over (p if evenly over p, 1 if along one)."""
     n = len(grads)
-    centred = [[g - f for g in column] for column, f in zip(zip(*grads), full)]
+    centred = [[g - f for g in column] for column, f in zip(zip(*grads, strict=True), full, strict=True)]
     trace = math.fsum(math.fsum(c * c for c in column) for column in centred) / n
-    squares = math.fsum((math.fsum(a * b for a, b in zip(u, v)) / n) ** 2 for u in centred for v in centred)
+    squares = math.fsum((math.fsum(a * b for a, b in zip(u, v, strict=True)) / n) ** 2
+                        for u in centred for v in centred)
     return trace * trace / squares
 
 
@@ -105,8 +106,8 @@ def estimator_variance(
     model = MLP(2, [8, 8, 1], activation="tanh", seed=seed)
     grads = by_hand.per_example_gradients(model, data, "bce_with_logits")
     n = len(grads)
-    full = [math.fsum(col) / n for col in zip(*grads)]
-    sigma2 = math.fsum(math.fsum((a - b) ** 2 for a, b in zip(g, full)) for g in grads) / n
+    full = [math.fsum(col) / n for col in zip(*grads, strict=True)]
+    sigma2 = math.fsum(math.fsum((a - b) ** 2 for a, b in zip(g, full, strict=True)) for g in grads) / n
     norm = math.sqrt(math.fsum(v * v for v in full))
     rng = random.Random(seed)
     rows = []
@@ -122,11 +123,11 @@ def estimator_variance(
             group = [0.0] * len(full)
             for _ in range(size):
                 chosen = [grads[i] for i in rng.sample(range(n), m)]
-                estimate = [sum(col) / m for col in zip(*chosen)]
-                squared += sum((a - b) ** 2 for a, b in zip(estimate, full))
-                group = [t + e for t, e in zip(group, estimate)]
-            total = [t + g for t, g in zip(total, group)]
-            ratios.append(sum((t / size - b) ** 2 for t, b in zip(group, full)) / (predicted / size))
+                estimate = [sum(col) / m for col in zip(*chosen, strict=True)]
+                squared += sum((a - b) ** 2 for a, b in zip(estimate, full, strict=True))
+                group = [t + e for t, e in zip(group, estimate, strict=True)]
+            total = [t + g for t, g in zip(total, group, strict=True)]
+            ratios.append(sum((t / size - b) ** 2 for t, b in zip(group, full, strict=True)) / (predicted / size))
         mean_estimate = [t / trials for t in total]
         rows.append(VarianceRow(m, by_hand.relative_difference(mean_estimate, full),
                                 math.sqrt(predicted / trials) / norm, squared / trials, predicted, ratios))

@@ -7,7 +7,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
 
 from . import by_hand
 from .charts import INSTALL_HINT, Series, decision_boundary, have_matplotlib, line_chart, save_svg
@@ -34,7 +34,7 @@ class TrainingRun:
     test_accuracy: list[float] = field(default_factory=list)
     steps: int = 0
     seconds: float = 0.0
-    model: Optional[MLP] = None
+    model: MLP | None = None
 
 
 def _evaluate(model: MLP, examples: Sequence[tuple]) -> tuple[float, float]:
@@ -60,7 +60,7 @@ def _start(hidden: Sequence[int], seed: int) -> MLP:
 
 
 def _train(model: MLP, train: Batch, m: int, lr: float, epochs: int, seed: int,
-           on_epoch: Optional[Callable[[int, Optional[History]], None]] = None) -> History:
+           on_epoch: Callable[[int, History | None], None] | None = None) -> History:
     """Train `model` by plain SGD with batch size m (epoch e shuffled with seed + e)."""
     return fit(model, train, bce_with_logits, SGD(model.parameters(), lr=lr), epochs=epochs,
                batch_size=m, seed=seed, verbose=False, on_epoch=on_epoch)
@@ -71,7 +71,7 @@ LEARNING_RATES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 
 
 def tune_learning_rates(
-    batch_sizes: Sequence[Optional[int]] = (1, 16, None), rates: Sequence[float] = LEARNING_RATES,
+    batch_sizes: Sequence[int | None] = (1, 16, None), rates: Sequence[float] = LEARNING_RATES,
     n_train: int = 200, epochs: int = 40, hidden: Sequence[int] = (8, 8), seed: int = 0,
 ) -> dict[tuple[int, float], float]:
     """The final training-set loss of every (batch size, learning rate) pair of the grid: the
@@ -98,8 +98,8 @@ def best_rates(grid: dict[tuple[int, float], float]) -> dict[int, float]:
 
 
 def two_moons_runs(
-    batch_sizes: Sequence[Optional[int]] = (1, 16, None), n_train: int = 200, n_test: int = 200,
-    epochs: int = 40, lr: Union[float, Sequence[float]] = 0.1, hidden: Sequence[int] = (8, 8), seed: int = 0,
+    batch_sizes: Sequence[int | None] = (1, 16, None), n_train: int = 200, n_test: int = 200,
+    epochs: int = 40, lr: float | Sequence[float] = 0.1, hidden: Sequence[int] = (8, 8), seed: int = 0,
 ) -> tuple[list[TrainingRun], Batch, Batch]:
     """Train the same initial MLP(2, [*hidden, 1], tanh) with plain SGD for the same number of
     epochs (so the same number of examples seen) at each batch size (None = the full batch), on
@@ -115,7 +115,7 @@ def two_moons_runs(
         model = _start(hidden, seed)
         run = TrainingRun("full batch" if size is None else f"batch size {m}", m, rate, model=model)
 
-        def record(epoch: int, history: Optional[History], run: TrainingRun = run, model: MLP = model) -> None:
+        def record(epoch: int, history: History | None, run: TrainingRun = run, model: MLP = model) -> None:
             run.examples_seen.append(epoch * n_train)
             run.loss.append(_evaluate(model, train)[0])
             run.test_accuracy.append(_evaluate(model, test)[1])

@@ -116,14 +116,14 @@ def test_dp_sgd_step_without_noise_is_sgd_on_the_mean_of_clipped_gradients():
     per_example_clipping.dp_sgd_step(b, batch, 0.5, max_norm=1e9, noise_multiplier=0.0, rng=random.Random(0))
     per_example_clipping.plain_sgd_step(c, batch, 0.5)
     assert [p.data for p in b.parameters()] == pytest.approx([p.data for p in c.parameters()], abs=1e-15)
-    assert max(abs(p.data - q.data) for p, q in zip(a.parameters(), c.parameters())) > 1e-3
+    assert max(abs(p.data - q.data) for p, q in zip(a.parameters(), c.parameters(), strict=True)) > 1e-3
     noisy = per_example_clipping.dp_sgd_step(per_example_clipping.lesson_model(), batch, 0.5, 1.0, 1.0,
                                              random.Random(1))
     clean = per_example_clipping.lesson_model()
     from micrograd_batch import bce_with_logits, clip_per_example
     losses = [bce_with_logits(clean(x), y) for x, y in batch]
     expected = mean_of(clip_per_example(losses, clean.parameters(), 1.0))
-    noise = [(n - e) * len(batch) for n, e in zip(noisy, expected)]  # N(0, σ²C²) per component
+    noise = [(n - e) * len(batch) for n, e in zip(noisy, expected, strict=True)]  # N(0, σ²C²) per component
     assert 0.2 < math.sqrt(sum(z * z for z in noise) / len(noise)) < 2.0
 
 

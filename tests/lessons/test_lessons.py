@@ -34,7 +34,7 @@ def test_batch_by_hand_mean_of_per_example_gradients_equals_autograd():
     # the per-example gradients are those of each example's own graph
     losses = [mse(r.model(x), y) for x, y in r.batch]
     from_graphs = per_example_grads(losses, r.model.parameters())
-    for mine, theirs in zip(r.per_example, from_graphs):
+    for mine, theirs in zip(r.per_example, from_graphs, strict=True):
         assert by_hand.max_abs_difference(mine, theirs) <= 1e-12
     assert by_hand.max_abs_difference(mean_of(from_graphs), r.autograd) <= 1e-12
     # the examples' gradients differ from each other: averaging them matters
@@ -63,7 +63,7 @@ def test_one_neuron_shortcut_misses_by_exactly_twice_the_covariance(pairs, w, b)
     xs, errors = [p[0] for p in pairs], [p[1] for p in pairs]
     neuron = average_activations.one_linear_neuron(w, b)
     c = average_activations.compare_shortcut(neuron, average_activations.with_errors(neuron, [[x] for x in xs], errors))
-    actual_errors = [w * x + b - (w * x + b - e) for x, e in zip(xs, errors)]  # as rounded in the targets
+    actual_errors = [w * x + b - (w * x + b - e) for x, e in zip(xs, errors, strict=True)]  # as rounded in the targets
     cov = average_activations.covariance(actual_errors, xs)
     assert c.true[0] - c.shortcut[0] == pytest.approx(2 * cov, abs=1e-9)  # ∂L/∂w: mean(2ex) vs 2·mean(e)·mean(x)
     assert c.true[1] == pytest.approx(c.shortcut[1], abs=1e-12)            # ∂L/∂b: mean(2e) both ways
@@ -76,7 +76,7 @@ def test_errors_uncorrelated_with_the_input_make_the_shortcut_exact(xs, raw):
     m = len(xs)
     mean_x = sum(xs) / m
     slope = average_activations.covariance(raw, xs) / average_activations.covariance(xs, xs)
-    errors = [e - slope * (x - mean_x) for e, x in zip(raw, xs)]  # remove the part that covaries with x
+    errors = [e - slope * (x - mean_x) for e, x in zip(raw, xs, strict=True)]  # remove the part that covaries with x
     neuron = average_activations.one_linear_neuron()
     c = average_activations.compare_shortcut(neuron, average_activations.with_errors(neuron, [[x] for x in xs], errors))
     assert c.largest_covariance <= 1e-9
