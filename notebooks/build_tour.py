@@ -103,7 +103,7 @@ print("A1 =", [[round(v, 4) for v in row] for row in r.A[1]])
 print("∇W2 = Δ2ᵀ A1 =", [[round(v, 4) for v in row] for row in r.grad_W[2]])
 print(f"max |matrix form - autograd through batch_mean| = {lesson.max_abs_difference:.1e}")
 print("averaging first, 3·mean(Δ2)ᵀ mean(A1) =", [[round(v, 4) for v in row] for row in averaged_first(r.Delta[2], r.A[1])])
-print("the difference, the covariance term   =", [[round(v, 4) for v in row] for row in covariance_term(r.Delta[2], r.A[1])])
+print("the difference, cov(δ2, a1) with 1/m  =", [[round(v, 4) for v in row] for row in covariance_term(r.Delta[2], r.A[1])])
 picture = batch_product_picture(r.Delta[2], r.A[1], neuron=0, source=0, delta_name="Δ2", a_name="A1",
                                 title="∇W2 = Δ2ᵀ A1: one row per example")
 SVG(filename=save_svg(picture, Path("out") / "matrix_form.svg"))"""),

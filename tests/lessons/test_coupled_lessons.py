@@ -3,6 +3,7 @@ numbers the lesson computes (and prints)."""
 
 import math
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,16 @@ def test_demos_print_their_claims(tmp_path, capsys):
     assert per_example_clipping.demo_per_example_clipping(quick=True) == []
     text = capsys.readouterr().out
     assert "the examples are coupled" in text and "eps/m" in text and "2C/m" in text
+
+
+def test_the_docs_batch_norm_numbers_are_the_lessons():
+    text = (ROOT / "docs" / "coupled_batches.md").read_text(encoding="utf-8")
+    paragraph = text.split("micrograd_batch batch-norm`")[1].split("micrograd_batch sum-or-mean`")[0]
+    r = batch_norm.batch_norm_coupling()
+    printed = {f"{r.cross_batch_norm:+.4f}", f"{r.alone_vs_batch_norm:.2f}", f"{r.micro_vs_batch_plain:.1e}",
+               f"{r.micro_vs_batch_norm:.2f}", f"{r.micro_running_mean_difference:.4f}", f"m = {r.m}"}
+    numbers = set(re.findall(r"[+-]?\d+\.\d+(?:e[+-]\d+)?|m = \d+", paragraph))
+    assert numbers == printed, numbers ^ printed
 
 
 def test_notebook_is_committed_with_its_outputs_and_shows_the_coupling():
