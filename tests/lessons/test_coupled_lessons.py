@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from micrograd_batch import SGD, batch_mean, batch_sum, mean_of, per_example_grads
+from micrograd_batch import SGD, batch_mean, batch_sum, mean_of, mse, per_example_grads
 from micrograd_batch.batch import clip_to_norm
+from micrograd_batch.engine import topological_order
 from micrograd_batch.lessons import LESSONS, batch_norm, per_example_clipping, sum_or_mean
 from micrograd_batch.lessons.by_hand import max_abs_difference, relative_difference
 
@@ -157,6 +158,17 @@ def test_demos_print_their_claims(tmp_path, capsys):
     assert per_example_clipping.demo_per_example_clipping(quick=True) == []
     text = capsys.readouterr().out
     assert "the examples are coupled" in text and "eps/m" in text and "2C/m" in text
+
+
+def test_the_batch_norm_example_has_sane_statistics_for_its_picture():
+    model = batch_norm.lesson_model("batch")
+    outputs = model.forward_batch([x for x, _ in batch_norm.LESSON_BATCH])
+    root = batch_mean([mse(o, y) for o, (_, y) in zip(outputs, batch_norm.LESSON_BATCH, strict=True)])
+    root.backward()
+    frozen = batch_norm.frozen_at_batch_statistics(batch_norm.LESSON_BATCH)
+    variances = batch_norm.hidden_batch_norm(frozen).running_var  # this batch's σ²_j
+    assert len(variances) == 2 and min(variances) > 0.1  # not a tangle of 1/σ ≈ 50 factors
+    assert max(abs(v.grad) for v in topological_order(root)) < 5.0
 
 
 def test_the_docs_batch_norm_numbers_are_the_lessons():

@@ -171,7 +171,14 @@ def test_batch_graph_picture(tmp_path, capsys):
     svg = tmp_path / "batch_graph.svg"
     if svg in written:  # a renderer was available
         assert_svg(svg)
-    assert "max |mean of per-example gradients - autograd through batch_mean|" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "max |mean of per-example gradients - autograd through batch_mean|" in text
+    # the unscaled δ of the table and the picture's 1/3 share, both named with the factor where they first meet
+    delta = batch_by_hand.batch_by_hand().records[0].delta[1][0]
+    assert f"δ1 = {delta:.4f} in the table, {delta:.4f}/3 = {delta / 3:.4f} in the picture" in text
+    assert text.index("(unscaled)") < text.index("δ1 = W2ᵀ δ2")
+    if svg in written:
+        assert f"{delta / 3:+.4f}".replace("-", "&#45;") in svg.read_text(encoding="utf-8")
 
 
 def test_text_only_demos_print_their_claims(capsys):

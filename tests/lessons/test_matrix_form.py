@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from micrograd_batch import MLP
 from micrograd_batch.lessons import by_hand, matrix_form
 from micrograd_batch.lessons.common import autograd_batch_gradient, random_batch
+from micrograd_batch.lessons.average_activations import covariance as covariance_of
 from micrograd_batch.lessons.matrix_form import (averaged_first, column_means, column_sums, covariance_term, hadamard,
                                                  matmul, matrix_backprop, shape, transpose)
 from micrograd_batch.nn import ACTIVATIONS
@@ -108,6 +109,11 @@ def test_the_shortcut_of_lesson_2_is_m_mean_delta_times_mean_a_at_a_linear_outpu
     (covariance,) = covariance_term(r.Delta[2], r.A[1])
     assert gap == pytest.approx(covariance, rel=1e-12)
     assert abs(gap[0]) > 0.5  # on this batch the covariance is far from zero
+    # it IS cov(δ, a) of the unscaled per-example δ with 1/m (README's 0.5647), not 3 times it, not 1/(m-1)
+    records = [by_hand.backprop_example(model, x, y) for x, y in batch]
+    delta, a = [rec.delta[2][0] for rec in records], [rec.a[1][0] for rec in records]
+    assert covariance[0] == pytest.approx(covariance_of(delta, a), rel=1e-12)
+    assert round(covariance[0], 4) == 0.5647
 
 
 def test_small_matrix_helpers():
