@@ -42,7 +42,7 @@ for batch_size in BATCH_SIZES:
 
     record(0, None)
     history = fit(model, train, bce_with_logits, SGD(model.parameters(), lr=0.1), epochs=EPOCHS,
-                  batch_size=batch_size, seed=0, verbose=False, on_epoch=record)
+                  batch_size=batch_size, seed=0, on_epoch=record)
     print(f"{batch_size:>10} {history.steps:>6} {losses[-1]:>14.4f} {held_out_accuracy(model):>14.1%}")
     curves.append(Series(f"batch size {batch_size}", seen, losses))
     models.append(model)

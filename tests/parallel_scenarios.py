@@ -12,6 +12,7 @@ import them by name.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import sys
@@ -116,7 +117,7 @@ def scenario(name: str) -> dict[str, Any]:
         model = MLP(2, [8, 1], seed=3)
         data = make_moons(16, noise=0.1, seed=1)
         result = outcome(lambda: fit(model, data, exiting_loss, SGD(model.parameters(), lr=0.1),
-                                     epochs=1, batch_size=8, verbose=False, workers=2), model)
+                                     epochs=1, batch_size=8, workers=2), model)
         return result
     loss = {"exit": exiting_loss, "kill_busy": sleepy_loss, "interrupt": sleepy_loss,
             "interrupt_group": sleepy_loss}.get(name, recording_hinge)
@@ -146,7 +147,7 @@ def parent_killed() -> None:
     """Start two workers, say who they are (and their forkserver), then wait to be SIGKILLed."""
     model, batch, parallel = setup(recording_hinge)
     parallel.grad(batch)
-    workers = sorted(parallel._own_pool._processes)  # type: ignore[union-attr]  # both started, maybe one used
+    workers = sorted(p.pid for p in multiprocessing.active_children())  # both started, maybe one used
     forkserver = int(Path(f"/proc/{workers[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
     print(json.dumps({"workers": workers, "forkserver": forkserver}), flush=True)
     time.sleep(60)

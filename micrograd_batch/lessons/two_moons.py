@@ -72,7 +72,7 @@ def two_moons_runs(
         record(0, None)
         started = time.perf_counter()
         history = fit(model, train, bce_with_logits, SGD(model.parameters(), lr=lr), epochs=epochs,
-                      batch_size=m, seed=seed, verbose=False, on_epoch=record)
+                      batch_size=m, seed=seed, on_epoch=record)
         run.steps, run.seconds = history.steps, time.perf_counter() - started
         runs.append(run)
     return runs, train, test
