@@ -6,7 +6,6 @@ by default, or a Dask client's `get_executor()`. See docs/parallel.md."""
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import pickle
@@ -18,7 +17,7 @@ from multiprocessing import connection
 from typing import Any
 
 from ._checks import is_whole_number
-from .batch import batch_sum
+from .batch import _float_sum, batch_sum
 from .engine import Value, gc_paused
 from .losses import LossFn
 from .nn import Module
@@ -64,14 +63,6 @@ def _start_worker(lifeline: connection.Connection, barrier: Any) -> None:
     barrier.wait(timeout=60)
 
 
-def _total(numbers: Sequence[float]) -> float:
-    """Σ numbers, correctly rounded; NaN or ±inf, as `sum` gives them, where they are not all finite."""
-    try:
-        return math.fsum(numbers)
-    except (ValueError, OverflowError):  # inf - inf, or an overflow along the way
-        return sum(numbers)
-
-
 def _add_into_grads(params: Sequence[Value], increments: list[float]) -> None:
     """p.grad += increment for every parameter, or (if interrupted) for none."""
     old = [p.grad for p in params]
@@ -114,8 +105,8 @@ class DataParallel:
         chunks = [examples[k * len(examples) // n:(k + 1) * len(examples) // n] for k in range(n)]
         sums = self._run(job_of(self.model, self.loss_fn), chunks)
         m = int(m or len(examples))
-        _add_into_grads(params, [_total(column) / m for column in zip(*(g for _, g in sums), strict=True)])
-        return _total([loss for loss, _ in sums]) / m
+        _add_into_grads(params, [_float_sum(column) / m for column in zip(*(g for _, g in sums), strict=True)])
+        return _float_sum([loss for loss, _ in sums]) / m
 
     def _run(self, job: bytes, chunks: list[list[Example]]) -> list[Sums]:
         """Each chunk's sums, in order. A lost worker raises WorkerDied; it and Ctrl-C stop the

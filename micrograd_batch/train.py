@@ -127,6 +127,7 @@ def batch_gradient(model: Module, batch: Sequence[tuple], loss_fn: LossFn, *, mi
             node = (batch_mean if k >= m else batch_sum)(losses)
             node.backward(1.0 if k >= m else 1.0 / m)
         loss += node.data if k >= m else node.data / m
+        del outputs, losses, node  # this piece's graphs are freed before the next is built
     return loss
 
 
@@ -153,6 +154,7 @@ def _run(examples: list[tuple], loss_fn: LossFn, batch_size: int, seed: int | No
     """What a checkpoint must share with this run to be resumed by it (seed None: the file's)."""
     named = loss_fn.func if isinstance(loss_fn, functools.partial) else loss_fn
     name = f"{getattr(named, '__module__', None)}.{getattr(named, '__qualname__', type(named).__qualname__)}"
+    name = name if named is loss_fn else f"functools.partial({name})"
     fingerprint = hashlib.sha256(repr(examples).encode()).hexdigest()  # (a float's repr is exact)
     return {"schedule": {"batch_size": batch_size, "shuffle": True, "seed": seed, "l2": l2,
                          "micro_batch_size": micro_batch_size, "loss_fn": name},
@@ -178,7 +180,7 @@ def _resume(path: PathLike, model: Module, optimizer: Optimizer, run: dict[str, 
     except (KeyError, TypeError) as error:
         raise ModelFileError(path, f"its progress is damaged, or not what fit writes ({error})") from None
     for key in (k for k, v in ours.items() if theirs.get(k) != v and not (k == "seed" and v is None)):
-        what = "the examples differ" if key == "fingerprint" else f"{key} is {theirs.get(key)!r:.40}, not {ours[key]!r}"
+        what = f"{key} is {theirs.get(key)!r:.40}, this run has {ours[key]!r}" if key != "fingerprint" else "the examples differ"
         raise ModelFileError(path, f"the checkpoint was made for another run: {what}")
     if done > epochs:
         raise ModelFileError(path, f"the checkpoint has {done} epochs done; this run has epochs={epochs}")
@@ -187,14 +189,17 @@ def _resume(path: PathLike, model: Module, optimizer: Optimizer, run: dict[str, 
 
 
 def _checked_arguments(model: Module, loss_fn: LossFn, optimizer: object, epochs: object, l2: object,
-                       micro_batch_size: object) -> float:
+                       micro_batch_size: object, on_epoch: object) -> float:
     """TypeErrors and ValueErrors for arguments of the wrong kind or value; returns l2 as a float."""
     check_model_and_loss(model, loss_fn, "fit")
     held, ours = getattr(optimizer, "params", None), model.parameters()
     if held is not None and sorted(map(id, held)) != sorted(map(id, ours)):
         raise ValueError(f"the optimiser must update exactly model.parameters() (e.g. SGD(model.parameters())); it "
                          f"holds {len(held)} parameters, {len(set(map(id, held)) & set(map(id, ours)))} of the model's")
-    for name, count in (("epochs", epochs), ("micro_batch_size", micro_batch_size or 1)):
+    if not callable(getattr(optimizer or SGD, "step", None)) or not callable(on_epoch or print):
+        raise TypeError(f"optimizer must be an Optimizer (SGD, Adam) and on_epoch a function (epoch, history), got "
+                        f"{type(optimizer).__name__} and {type(on_epoch).__name__}")
+    for name, count in (("epochs", epochs), ("micro_batch_size", 1 if micro_batch_size is None else micro_batch_size)):
         if not is_whole_number(count):
             raise ValueError(f"{name} must be a whole number >= 1, got {count!r}")
     if micro_batch_size is not None and getattr(model, "couples_examples", False):
@@ -218,7 +223,7 @@ def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Op
     is saved before the first epoch and after each (before `on_epoch(epoch, history)`); `resume`
     continues a killed run from it, bit for bit. A NaN or inf raises `TrainingDiverged`.
     """
-    l2 = _checked_arguments(model, loss_fn, optimizer, epochs, l2, micro_batch_size)
+    l2 = _checked_arguments(model, loss_fn, optimizer, epochs, l2, micro_batch_size, on_epoch)
     minibatches(examples, batch_size)  # refuses bad data and batch sizes before any work
     examples = _checked_examples(examples, "fit")
     if resume and checkpoint is None:
