@@ -20,7 +20,8 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from micrograd_batch import MLP, DataParallel, SGD, Value, fit, make_moons
 from micrograd_batch.losses import hinge
@@ -140,7 +141,7 @@ def scenario(name: str) -> dict[str, Any]:
             _, grads = graph_path(model, hinge, batch)
             model.zero_grad()
             parallel.grad(batch)
-            result["next_call_right"] = max(abs(p.grad - g) for p, g in zip(model.parameters(), grads)) <= 1e-12
+            result["next_call_right"] = max(abs(p.grad - g) for p, g in zip(model.parameters(), grads, strict=True)) <= 1e-12
     return result
 
 

@@ -59,8 +59,8 @@ KILLS = [
     ("adam", "on_epoch:4"),
     ("adam", f"timer:{rng.random():.3f}"),
     ("micro", f"loss_call:{rng.randint(3 * 48 + 1, 6 * 48)}"),
-    ("workers", "on_epoch:3"),
-    ("workers", f"timer:{rng.random():.3f}"),
+    pytest.param("workers", "on_epoch:3", marks=pytest.mark.slow),  # (worker processes start in a second)
+    pytest.param("workers", f"timer:{rng.random():.3f}", marks=pytest.mark.slow),
 ]
 
 

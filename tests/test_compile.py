@@ -1,6 +1,7 @@
 """compile_loss: the generated straight-line code gives the graph path's numbers, bit for bit,
 and refuses (falls back to the graph path, or raises when strict) whatever it cannot trace once."""
 
+import functools
 import itertools
 import math
 import operator
@@ -13,11 +14,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from micrograd_batch import (
-    MLP, SGD, Adam, CompiledLoss, Neuron, NotCompilable, Value, bce_with_logits,
-    compile_loss, fit, hinge, l2_penalty, logsumexp, make_blobs, make_moons, mse,
-    softmax_cross_entropy, train_step, weighted_sum,
+    MLP, SGD, CompiledLoss, Neuron, NotCompilable, Value, bce_with_logits,
+    compile_loss, hinge, l2_penalty, logsumexp, make_moons, mse,
+    softmax_cross_entropy, weighted_sum,
 )
 from micrograd_batch import compile as compile_module
+from micrograd_batch import train
 from micrograd_batch.compile import known_stable
 from micrograd_batch.engine import Op
 from micrograd_batch.nn import ACTIVATIONS, plain_scores
@@ -132,55 +134,15 @@ def test_fits_step_with_l2_equals_the_graph_step_bit_for_bit():
     compiled = compile_loss(a, hinge, strict=True)
     for step in range(5):
         batch = data[step * 12:(step + 1) * 12]
-        got = train_step(a, batch, hinge, opt_a, l2=1e-4, compiled=compiled)
-        want = train_step(b, batch, hinge, opt_b, l2=1e-4)
+        got = train._step(compiled.grad, batch, opt_a, a.parameters(), 1e-4)
+        graph = functools.partial(train.batch_gradient, b, loss_fn=hinge)
+        want = train._step(graph, batch, opt_b, b.parameters(), 1e-4)
         assert got == want
         assert [p.data for p in a.parameters()] == [p.data for p in b.parameters()]
         assert [p.grad for p in a.parameters()] == [p.grad for p in b.parameters()]
 
 
-@pytest.mark.parametrize("loss_fn,data,nout,make_optimizer", [
-    (hinge, make_moons(60, noise=0.1, seed=5), 1, lambda ps: SGD(ps, lr=0.1, momentum=0.9)),
-    (bce_with_logits, make_moons(40, noise=0.1, seed=6, signed=False), 1, lambda ps: Adam(ps, lr=0.02)),
-    (softmax_cross_entropy, make_blobs(45, seed=7), 3, lambda ps: Adam(ps, lr=0.02)),
-])
-def test_fit_with_and_without_compilation_gives_the_same_history_and_model(loss_fn, data, nout, make_optimizer):
-    runs = []
-    for compiled in (True, False):
-        model = MLP(2, [8, 8, nout], seed=8)
-        results = []
-
-        def recording(self, *args, **kwargs):
-            results.append(original(self, *args, **kwargs))
-            return results[-1]
-
-        def recording_outputs(self, examples):
-            outputs.append(original_outputs(self, examples))
-            return outputs[-1]
-
-        original, original_outputs, outputs = CompiledLoss.loss_and_grads, CompiledLoss.outputs, []
-        with mock.patch.object(CompiledLoss, "loss_and_grads", recording), \
-                mock.patch.object(CompiledLoss, "outputs", recording_outputs):
-            history = fit(model, data, loss_fn, make_optimizer(model.parameters()), epochs=3, batch_size=16,
-                          l2=1e-4, verbose=False, compiled=compiled)
-        assert len(results) == (history.steps if compiled else 0)
-        assert all(r is not None for r in results)  # every step ran the compiled code
-        assert len(outputs) == (3 if compiled else 0)
-        assert all(o is not None for o in outputs)  # every accuracy pass ran the compiled forward code
-        runs.append((history.loss, history.accuracy, history.steps, [p.data for p in model.parameters()]))
-    assert runs[0] == runs[1]  # exactly: every number equal
-
-
-def test_fits_accuracy_pass_builds_no_graph_when_compiled():
-    data = make_moons(60, noise=0.1, seed=5)
-    for compiled in (True, False):
-        model = MLP(2, [8, 1], seed=8)
-        calls, call = [], MLP.__call__
-        with mock.patch.object(MLP, "__call__", lambda self, x: calls.append(x) or call(self, x)):
-            fit(model, data, hinge, epochs=4, batch_size=20, verbose=False, compiled=compiled)
-        # compiled: the model runs only to trace each target (a few times); else once per example
-        # per step and once per example per epoch's accuracy pass
-        assert len(calls) < 12 if compiled else len(calls) == 2 * 4 * len(data)
+# (fit's History compiled and on the graph, bit for bit: tests/test_train.py)
 
 
 def test_outputs_fall_back_with_a_warning_when_the_model_changed():
@@ -389,7 +351,7 @@ def test_bad_arguments_are_named():
 
 
 def test_a_nan_example_stops_training_at_the_same_step_with_the_same_parameters():
-    # fit refuses NaN inputs up front, so drive train_step itself: the compiled step and the
+    # fit refuses NaN inputs up front, so drive fit's step itself: the compiled step and the
     # graph step must fail at the same batch, leaving the same parameters behind
     data = make_moons(40, noise=0.1, seed=17)
     data[23] = ([math.nan, 0.0], 1)
@@ -397,11 +359,12 @@ def test_a_nan_example_stops_training_at_the_same_step_with_the_same_parameters(
     for use_compiled in (True, False):
         model = MLP(2, [4, 1], seed=17)
         optimizer = SGD(model.parameters(), lr=0.05)
-        compiled = compile_loss(model, hinge) if use_compiled else None
+        gradient = (compile_loss(model, hinge).grad if use_compiled
+                    else functools.partial(train.batch_gradient, model, loss_fn=hinge))
         failed_at = None
         for step in range(5):
             try:
-                train_step(model, data[step * 8:(step + 1) * 8], hinge, optimizer, l2=1e-3, compiled=compiled)
+                train._step(gradient, data[step * 8:(step + 1) * 8], optimizer, model.parameters(), 1e-3)
             except FloatingPointError:
                 failed_at = step
                 break

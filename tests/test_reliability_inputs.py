@@ -9,7 +9,6 @@ test_train.py and test_persist.py, which other branches are changing at the mome
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from junk import FUZZ, attempt, junk, state_of
+from junk import FUZZ, attempt, junk
 from state import parameter_state
 
 from micrograd_batch import MLP, SGD, TrainingDiverged, accuracy, fit, hinge, mse

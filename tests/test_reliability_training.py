@@ -71,6 +71,7 @@ def is_ours(obj: object) -> bool:
     return code is not None and "micrograd_batch" in code.co_filename
 
 
+@pytest.mark.slow
 def test_ten_thousand_steps_keep_memory_flat_and_free_every_graph():
     examples = make_moons(STEPS_PER_EPOCH * BATCH, noise=0.1, seed=0)
     model = MLP(2, [4, 1], seed=0)
@@ -108,6 +109,7 @@ def test_ten_thousand_steps_keep_memory_flat_and_free_every_graph():
     assert history.loss[-1] < history.loss[0]  # and it did train
 
 
+@pytest.mark.slow
 def test_a_leak_would_be_caught():
     """The measurement can fail: keep one small list per step alive and growth exceeds the limit."""
     kept = []

@@ -194,7 +194,9 @@ def test_accuracy_without_a_rule_asks_for_a_threshold():
     with pytest.raises(ValueError, match="pass threshold="):
         accuracy(model, data)
     assert accuracy(model, data, threshold=0.1) == by_hand(model, data, 0.1)
-    custom = lambda x: Value(x[0])  # a model that is just a function: no rule either
+    def custom(x):  # a model that is just a function: no rule either
+        return Value(x[0])
+
     with pytest.raises(ValueError, match="threshold="):
         accuracy(custom, [([1.0], 1)])
     assert accuracy(custom, [([1.0], 1), ([-1.0], 0)], threshold=0.0) == 1.0
@@ -291,14 +293,14 @@ def test_accuracy_changes_no_state(nout, output_activation, grads, seed):
     """Every Value reachable from the parameters and the inputs keeps its data and grad (tests/state.py),
     and the global random state is left alone."""
     model = MLP(2, [4, nout], output_activation=output_activation, seed=seed)
-    for p, g in zip(model.parameters(), grads * 40):
+    for p, g in zip(model.parameters(), (grads * 40)[:len(model.parameters())], strict=True):
         p.grad = g
     xs = [[Value(0.3), Value(-0.2)], [0.1, 0.9], [Value(-1.5), 2.0]]
     xs[0][0].grad = 7.0
     labels = [0, 1, 0] if nout > 1 else [1, -1, 1] if output_activation != "sigmoid" else [1, 0, 0]
     roots = [*model.parameters(), *(v for x in xs for v in x if isinstance(v, Value))]
     before, state = snapshot(*roots), random.getstate()
-    accuracy(model, list(zip(xs, labels)))
+    accuracy(model, list(zip(xs, labels, strict=True)))
     assert_unchanged(before, snapshot(*roots))
     assert random.getstate() == state
 
