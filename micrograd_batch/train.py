@@ -1,8 +1,7 @@
 """The training loop: `fit` runs epochs of mini-batches, each step one forward pass per example, one
 batch-loss node, one backward pass and one optimiser step. Its pieces stand on their own: a batch's
 loss and gradient (`batch_gradient`: graphs, micro-batches or worker processes; or the compiled
-loss), the decision rule of `accuracy`, and checkpoints (docs/api.md#training, docs/checkpoints.md).
-"""
+loss), the decision rule of `accuracy`, and checkpoints (docs/api.md#training, docs/checkpoints.md)."""
 
 from __future__ import annotations
 
@@ -55,9 +54,8 @@ def _checked_examples(examples: Sequence[Any], caller: str) -> list[tuple]:
         raise ValueError(f"{caller}: no examples")
     for i, example in enumerate(examples):
         if not isinstance(example, (tuple, list)) or len(example) != 2:
-            shape = f"of length {len(example)}" if isinstance(example, (tuple, list)) else f"{example!r:.30}"
-            raise ValueError(f"{caller}: each example must be an (x, y) pair; got {type(example).__name__} {shape} "
-                             f"at index {i} (for inputs xs and targets ys, pass list(zip(xs, ys)))")
+            raise ValueError(f"{caller}: each example must be an (x, y) pair; got {example!r:.40} at index {i} "
+                             "(for inputs xs and targets ys, pass list(zip(xs, ys)))")
         numbers = [v for part in example for v in (part if isinstance(part, (list, tuple)) else [part])]
         if any(isinstance(v := getattr(n, "data", n), float) and not math.isfinite(v) for n in numbers):
             raise ValueError(f"{caller}: example {i} ({example!r:.80}) holds a NaN or an infinity; inputs and targets "
@@ -95,15 +93,13 @@ def _accuracy(model: Callable[..., Any], examples: list[tuple], threshold: float
         raise ValueError("accuracy needs class labels (-1/+1, 0/1, or class indices)")
     threshold = threshold if threshold is not None else _threshold(model, set(ys), loss_fn)
     if threshold is None:
-        raise ValueError("cannot tell this model's decision rule: pass threshold= (0 for a score or a logit, 0.5 "
-                         "for a probability or a regression onto 0/1 labels)")
+        raise ValueError("no decision rule for this model and labels: pass threshold= (0: score or logit, 0.5: else)")
     return sum((s > threshold) == (y == 1) for s, y in zip(scores, ys, strict=True)) / len(ys)
 
 
 def accuracy(model: Callable[..., Any], examples: Sequence[tuple], *, threshold: float | None = None) -> float:
-    """The fraction of `examples` (x, y) that `model` classifies right: argmax of several outputs (labels
-    0..n-1); one output above `threshold`: by default 0.5 for a sigmoid, 0 for a linear or tanh score
-    with labels -1/+1 (with 0/1 labels pass `threshold=`: 0 for a logit, 0.5 for a regression)."""
+    """The fraction of `examples` (x, y) classified right: the argmax of several outputs; one output above
+    `threshold` (default 0.5 for a sigmoid, 0 for a score with labels ±1; 0/1 labels need it given)."""
     if threshold is not None and not math.isfinite(as_float(threshold, "threshold")):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
     return _accuracy(model, _checked_examples(examples, "accuracy"), threshold)
@@ -133,8 +129,7 @@ def batch_gradient(model: Module, batch: Sequence[tuple], loss_fn: LossFn, *, mi
 
 def _step(gradient: Callable[[Sequence[tuple]], float], batch: Sequence[tuple], optimizer: Optimizer,
           params: list[Value], l2: float) -> float:
-    """Zero the gradients, add l2's, then the batch's, and step; if the loss or a gradient is not finite,
-    FloatingPointError, no parameter changed and the gradients zeroed."""
+    """Zero the gradients, add l2's then the batch's, step; FloatingPointError (nothing changed) if not finite."""
     optimizer.zero_grad()
     try:
         penalty = l2_penalty(params, l2) if l2 else Value(0.0)
@@ -156,34 +151,31 @@ def _run(examples: list[tuple], loss_fn: LossFn, batch_size: int, seed: int | No
     name = f"{getattr(named, '__module__', None)}.{getattr(named, '__qualname__', type(named).__qualname__)}"
     name = name if named is loss_fn else f"functools.partial({name})"
     fingerprint = hashlib.sha256(repr(examples).encode()).hexdigest()  # (a float's repr is exact)
-    return {"schedule": {"batch_size": batch_size, "shuffle": True, "seed": seed, "l2": l2,
-                         "micro_batch_size": micro_batch_size, "loss_fn": name},
-            "data": {"examples": len(examples), "fingerprint": fingerprint}}
+    return {"batch_size": batch_size, "seed": seed, "l2": l2, "micro_batch_size": micro_batch_size,
+            "loss_fn": name, "examples": len(examples), "fingerprint": fingerprint}
 
 
 def _resume(path: PathLike, model: Module, optimizer: Optimizer, run: dict[str, Any],
             epochs: int) -> tuple[int, History, int] | None:
-    """Epochs done, History and seed of the checkpoint at `path`, loaded into the model and optimiser
-    (None: no file); ModelFileError, nothing loaded, if it belongs to another run or is damaged."""
+    """Epochs done, History, seed of the checkpoint at `path`, now loaded (None: no file); ModelFileError."""
     try:  # a trial load into copies: nothing of ours changes until the progress is checked
         progress = load_checkpoint(path, *copy.deepcopy((model, optimizer)))  # type: ignore[arg-type]
     except FileNotFoundError:
         return None
     try:
-        done, history, seed = progress["epochs_done"], History(**progress["history"]), progress["schedule"]["seed"]
-        theirs, ours = {**progress["schedule"], **progress["data"]}, {**run["schedule"], **run["data"]}
-        numbers = [*history.loss, *(a for a in history.accuracy if a is not None), history.seconds]
-        if not (type(seed) is int and is_whole_number(done, 0) and is_whole_number(history.steps, 0) and
-                len(history.loss) == len(history.accuracy) == done and all(type(v) is float for v in numbers)
-                and all(map(math.isfinite, numbers))):
-            raise TypeError("a number of the wrong kind")
+        done, history, theirs = progress["epochs_done"], History(**progress["history"]), progress["run"]
+        seed = theirs["seed"]
+        numbers = [v for v in [*history.loss, *history.accuracy, history.seconds] if v is not None]
+        if not (type(seed) is int and is_whole_number(done, 0) and done <= epochs and is_whole_number(history.steps, 0)
+                and len(history.loss) == len(history.accuracy) == done
+                and all(type(v) is float and math.isfinite(v) for v in numbers)):
+            raise TypeError(f"{done!r:.20} epochs done, for a run of epochs={epochs}, or a damaged history or seed")
     except (KeyError, TypeError) as error:
-        raise ModelFileError(path, f"its progress is damaged, or not what fit writes ({error})") from None
-    for key in (k for k, v in ours.items() if theirs.get(k) != v and not (k == "seed" and v is None)):
-        what = f"{key} is {theirs.get(key)!r:.40}, this run has {ours[key]!r}" if key != "fingerprint" else "the examples differ"
+        raise ModelFileError(path, f"its progress is not what fit writes for this run: {error}") from None
+    for key in (k for k, v in run.items() if theirs.get(k) != v and not (k == "seed" and v is None)):
+        what = f"{key} is {theirs.get(key)!r:.40}, this run has {run[key]!r}"
+        what = "the examples differ" if key == "fingerprint" else what
         raise ModelFileError(path, f"the checkpoint was made for another run: {what}")
-    if done > epochs:
-        raise ModelFileError(path, f"the checkpoint has {done} epochs done; this run has epochs={epochs}")
     load_checkpoint(path, model, optimizer)  # type: ignore[arg-type]
     return done, history, seed
 
@@ -197,7 +189,7 @@ def _checked_arguments(model: Module, loss_fn: LossFn, optimizer: object, epochs
         raise ValueError(f"the optimiser must update exactly model.parameters() (e.g. SGD(model.parameters())); it "
                          f"holds {len(held)} parameters, {len(set(map(id, held)) & set(map(id, ours)))} of the model's")
     if not callable(getattr(optimizer or SGD, "step", None)) or not callable(on_epoch or print):
-        raise TypeError(f"optimizer must be an Optimizer (SGD, Adam) and on_epoch a function (epoch, history), got "
+        raise TypeError(f"optimizer must be an Optimizer and on_epoch a function (epoch, history), got "
                         f"{type(optimizer).__name__} and {type(on_epoch).__name__}")
     for name, count in (("epochs", epochs), ("micro_batch_size", 1 if micro_batch_size is None else micro_batch_size)):
         if not is_whole_number(count):
@@ -234,9 +226,9 @@ def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Op
     fresh = (0, History(), random.SystemRandom().randrange(2**63) if seed is None else as_seed(seed))
     done, history, seed = resumed or fresh
     if checkpoint is not None:
-        run["schedule"]["seed"], run["history"] = seed, vars(history)  # (vars: the live dict of its fields)
+        progress = {"epochs_done": done, "history": vars(history), "run": {**run, "seed": seed}}  # (vars: live)
         if resumed is None:  # now: a model or optimiser a checkpoint cannot hold is refused before any work
-            save_checkpoint(checkpoint, model, optimizer, {"epochs_done": 0, **run})  # type: ignore[arg-type]
+            save_checkpoint(checkpoint, model, optimizer, progress)  # type: ignore[arg-type]
     compiled = None
     with suppress(NotCompilable):  # (known_stable: until compile_loss raises it, as the contract says)
         if workers == 1 and micro_batch_size is None and known_stable(model, loss_fn):
@@ -261,7 +253,8 @@ def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Op
                 history.accuracy.append(None)
             history.seconds = time.perf_counter() - started
             if checkpoint is not None:  # before on_epoch: a crash there loses nothing
-                save_checkpoint(checkpoint, model, optimizer, {"epochs_done": epoch, **run})  # type: ignore[arg-type]
+                progress["epochs_done"] = epoch
+                save_checkpoint(checkpoint, model, optimizer, progress)  # type: ignore[arg-type]
             if on_epoch is not None:
                 on_epoch(epoch, history)
     return history

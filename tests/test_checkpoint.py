@@ -133,7 +133,7 @@ def test_a_checkpoint_holds_model_optimiser_and_progress_exactly(tmp_path):
     assert saved["format"] == "micrograd_batch.checkpoint" and saved["format_version"] == 1
     assert saved["optimizer"]["kind"] == "SGD"
     assert saved["optimizer"]["settings"] == {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0}
-    assert saved["progress"]["schedule"]["seed"] == 5 and saved["progress"]["history"]["steps"] == history.steps
+    assert saved["progress"]["run"]["seed"] == 5 and saved["progress"]["history"]["steps"] == history.steps
     fresh, _, fresh_opt = sgd_setup(seed=9)
     load_checkpoint(tmp_path / "c", fresh, fresh_opt)
     assert params(fresh) == params(model) and fresh_opt.velocity == opt.velocity
@@ -154,7 +154,7 @@ def test_adam_state_round_trips_exactly(tmp_path):
 def test_seed_none_is_drawn_once_and_kept_in_the_checkpoint(tmp_path):
     model, data, opt = sgd_setup()
     fit(model, data, hinge, opt, epochs=2, batch_size=8, seed=None, checkpoint=tmp_path / "c")
-    seed = json.loads((tmp_path / "c").read_text())["progress"]["schedule"]["seed"]
+    seed = json.loads((tmp_path / "c").read_text())["progress"]["run"]["seed"]
     resumed, data, opt2 = sgd_setup()
     fit(resumed, data, hinge, opt2, epochs=4, batch_size=8, seed=None,
         checkpoint=tmp_path / "c", resume=True)
@@ -181,7 +181,7 @@ def test_resuming_a_finished_run_trains_no_more(tmp_path):
                   checkpoint=tmp_path / "c", resume=True)
     assert params(again) == params(model) and len(history.loss) == 3
     shorter, data, opt3 = sgd_setup()
-    with pytest.raises(ModelFileError, match="3 epochs done; this run has epochs=2"):
+    with pytest.raises(ModelFileError, match="3 epochs done, for a run of epochs=2"):
         fit(shorter, data, hinge, opt3, epochs=2, batch_size=8, checkpoint=tmp_path / "c",
             resume=True)
 
@@ -238,7 +238,7 @@ class Margin:
 def test_the_checkpoint_names_the_loss_function(tmp_path, loss_fn, name):
     model, data, opt = sgd_setup()
     fit(model, data, loss_fn, opt, epochs=1, batch_size=8, checkpoint=tmp_path / "c")
-    assert json.loads((tmp_path / "c").read_text())["progress"]["schedule"]["loss_fn"] == name
+    assert json.loads((tmp_path / "c").read_text())["progress"]["run"]["loss_fn"] == name
 
 
 def test_resume_without_a_checkpoint_is_refused(tmp_path):
@@ -282,6 +282,14 @@ def damaged_versions(text):
     data = json.loads(text)
     data["progress"]["epochs_done"] = -1
     yield "negative epochs", json.dumps(data)
+    for key, value in (("seconds", 10**400), ("seconds", 1e400), ("steps", 2.5), ("accuracy", [0.5, True])):
+        # issue 20: a huge integer in history.seconds gave OverflowError instead of ModelFileError
+        data = json.loads(text)
+        data["progress"]["history"][key] = value
+        yield f"history {key} = {value!r:.20}", json.dumps(data).replace("Infinity", "1e400")
+    data = json.loads(text)
+    data["progress"]["run"]["seed"] = 2.5
+    yield "a seed that is not a whole number", json.dumps(data)
     data = json.loads(text)
     data["buffers"] = [[1.0]]
     yield "buffers the model lacks", json.dumps(data)

@@ -148,7 +148,7 @@ def test_accuracy_threshold_by_output_activation(output_activation, threshold, s
     data = make_moons(40, noise=0.3, seed=1, signed=signed)
     model = MLP(2, [5, 1], output_activation=output_activation, seed=4)
     if output_activation != "sigmoid" and not signed:
-        with pytest.raises(ValueError, match=r"pass threshold= \(0 for a score or a logit, 0.5 for"):
+        with pytest.raises(ValueError, match=r"pass threshold= \(0: score or logit, 0.5: else\)"):
             accuracy(model, data)
     else:
         assert accuracy(model, data) == by_hand(model, data, threshold)
