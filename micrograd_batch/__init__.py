@@ -29,7 +29,8 @@ from .norm import BatchNorm, LayerNorm
 from .optim import SGD, Adam, Optimizer
 from .parallel import DataParallel, WorkerDied
 from .persist import ModelFileError, load_checkpoint, load_model, load_parameters_into, save_checkpoint, save_model
-from .train import History, TrainingDiverged, accuracy, fit
+from .metrics import accuracy
+from .train import History, TrainingDiverged, fit
 
 __all__ = [
     "Value",

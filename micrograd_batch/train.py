@@ -1,7 +1,7 @@
 """The training loop: `fit` runs epochs of mini-batches, each step one forward pass per example, one
 batch-loss node, one backward pass and one optimiser step. Its pieces stand on their own: a batch's
 loss and gradient (`batch_gradient`: graphs, micro-batches or worker processes; or the compiled
-loss), the decision rule of `accuracy`, and checkpoints (docs/api.md#training, docs/checkpoints.md)."""
+loss), the checkpoint a killed run resumes from, and `metrics.training_accuracy`. See docs/api.md#training."""
 
 from __future__ import annotations
 
@@ -12,20 +12,22 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext, suppress
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._checks import as_float, as_seed, check_model_and_loss, is_whole_number
 from .batch import batch_mean, batch_sum
-from .compile import NotCompilable, compile_loss, known_stable
+from .compile import CompiledLoss, NotCompilable, compile_loss, known_stable
 from .data import minibatches
 from .engine import Value, gc_paused
-from .losses import LossFn, bce_with_logits, hinge, l2_penalty, mse
+from .losses import LossFn, l2_penalty
 from .nn import Module
 from .optim import SGD, Optimizer
 from .parallel import DataParallel, Workers
+from .metrics import checked_examples, training_accuracy
 from .persist import ModelFileError, PathLike, load_checkpoint, save_checkpoint
+
 
 class TrainingDiverged(FloatingPointError):
     """The loss or a gradient became NaN or infinite at `epoch`, `step`; the last good parameters stay."""
@@ -45,64 +47,6 @@ class History:
     accuracy: list[float | None] = field(default_factory=list)
     steps: int = 0
     seconds: float = 0.0
-
-
-def _checked_examples(examples: Sequence[Any], caller: str) -> list[tuple]:
-    """The examples as a list; ValueError if none, or naming the first not an (x, y) pair or not finite."""
-    examples = list(examples)
-    if not examples:
-        raise ValueError(f"{caller}: no examples")
-    for i, example in enumerate(examples):
-        if not isinstance(example, (tuple, list)) or len(example) != 2:
-            raise ValueError(f"{caller}: each example must be an (x, y) pair; got {example!r:.40} at index {i} "
-                             "(for inputs xs and targets ys, pass list(zip(xs, ys)))")
-        numbers = [v for part in example for v in (part if isinstance(part, (list, tuple)) else [part])]
-        if any(isinstance(v := getattr(n, "data", n), float) and not math.isfinite(v) for n in numbers):
-            raise ValueError(f"{caller}: example {i} ({example!r:.80}) holds a NaN or an infinity; inputs and targets "
-                             "must be finite")
-    return examples
-
-
-def _threshold(model: object, labels: set[object], loss_fn: object) -> float | None:
-    """A one-output model's decision threshold: 0.5 for a sigmoid, and for a linear or tanh output 0.5
-    for mse on 0/1 labels, 0 for a score or logit (hinge, bce_with_logits, labels -1/+1); else None."""
-    unit = getattr(model, "neurons", [model])[0]  # (a Layer: its one neuron)
-    kind = getattr(unit, "output_activation", getattr(unit, "activation", None))
-    score = kind in ("linear", "tanh")
-    if kind == "sigmoid" or (score and loss_fn is mse and labels <= {0, 1}):
-        return 0.5
-    return 0.0 if score and (loss_fn in (hinge, bce_with_logits, mse) or -1 in labels) else None
-
-
-def _accuracy(model: Callable[..., Any], examples: list[tuple], threshold: float | None = None,
-              loss_fn: object = None, scores: list[Any] | None = None) -> float:
-    """`accuracy`, knowing the loss the model was trained with and, perhaps, its outputs."""
-    if scores is None:  # (a batch norm model in eval mode, its mode restored after)
-        coupled = getattr(model, "couples_examples", False)
-        with gc_paused(), model.evaluating() if coupled else nullcontext():  # type: ignore[attr-defined]
-            outputs = [model(x) for x, _ in examples]
-        scores = [[o.data for o in out] if isinstance(out, list) else getattr(out, "data", out) for out in outputs]
-    ys = [y for _, y in examples]
-    if any(math.isnan(v) for s in scores for v in (s if isinstance(s, list) else [s])):
-        raise ValueError("the model outputs NaN, and a NaN output classifies nothing")
-    if isinstance(scores[0], list):
-        for y in (y for y in ys if not is_whole_number(y, 0) or y >= len(scores[0])):
-            raise ValueError(f"label {y!r:.40} is not a class of a model with {len(scores[0])} outputs (0 to n-1)")
-        return sum(s.index(max(s)) == y for s, y in zip(scores, ys, strict=True)) / len(ys)
-    if not all(isinstance(y, (int, float)) and not isinstance(y, bool) and y in (-1, 0, 1) for y in ys):
-        raise ValueError("accuracy needs class labels (-1/+1, 0/1, or class indices)")
-    threshold = threshold if threshold is not None else _threshold(model, set(ys), loss_fn)
-    if threshold is None:
-        raise ValueError("no decision rule for this model and labels: pass threshold= (0: score or logit, 0.5: else)")
-    return sum((s > threshold) == (y == 1) for s, y in zip(scores, ys, strict=True)) / len(ys)
-
-
-def accuracy(model: Callable[..., Any], examples: Sequence[tuple], *, threshold: float | None = None) -> float:
-    """The fraction of `examples` (x, y) classified right: the argmax of several outputs; one output above
-    `threshold` (default 0.5 for a sigmoid, 0 for a score with labels ±1; 0/1 labels need it given)."""
-    if threshold is not None and not math.isfinite(as_float(threshold, "threshold")):
-        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
-    return _accuracy(model, _checked_examples(examples, "accuracy"), threshold)
 
 
 def batch_gradient(model: Module, batch: Sequence[tuple], loss_fn: LossFn, *, micro_batch_size: int | None = None,
@@ -151,7 +95,7 @@ def _run(examples: list[tuple], loss_fn: LossFn, batch_size: int, seed: int | No
     name = f"{getattr(named, '__module__', None)}.{getattr(named, '__qualname__', type(named).__qualname__)}"
     name = name if named is loss_fn else f"functools.partial({name})"
     fingerprint = hashlib.sha256(repr(examples).encode()).hexdigest()  # (a float's repr is exact)
-    return {"batch_size": batch_size, "seed": seed, "l2": l2, "micro_batch_size": micro_batch_size,
+    return {"batch_size": batch_size, "seed": as_seed(seed), "l2": l2, "micro_batch_size": micro_batch_size,
             "loss_fn": name, "examples": len(examples), "fingerprint": fingerprint}
 
 
@@ -162,26 +106,54 @@ def _resume(path: PathLike, model: Module, optimizer: Optimizer, run: dict[str, 
         progress = load_checkpoint(path, *copy.deepcopy((model, optimizer)))  # type: ignore[arg-type]
     except FileNotFoundError:
         return None
-    try:
-        done, history, theirs = progress["epochs_done"], History(**progress["history"]), progress["run"]
-        seed = theirs["seed"]
-        numbers = [v for v in [*history.loss, *history.accuracy, history.seconds] if v is not None]
-        if not (type(seed) is int and is_whole_number(done, 0) and done <= epochs and is_whole_number(history.steps, 0)
-                and len(history.loss) == len(history.accuracy) == done
-                and all(type(v) is float and math.isfinite(v) for v in numbers)):
-            raise TypeError(f"{done!r:.20} epochs done, for a run of epochs={epochs}, or a damaged history or seed")
-    except (KeyError, TypeError) as error:
-        raise ModelFileError(path, f"its progress is not what fit writes for this run: {error}") from None
+    done, history, theirs = _checked_progress(progress, epochs, path)
     for key in (k for k, v in run.items() if theirs.get(k) != v and not (k == "seed" and v is None)):
         what = f"{key} is {theirs.get(key)!r:.40}, this run has {run[key]!r}"
         what = "the examples differ" if key == "fingerprint" else what
         raise ModelFileError(path, f"the checkpoint was made for another run: {what}")
     load_checkpoint(path, model, optimizer)  # type: ignore[arg-type]
-    return done, history, seed
+    return done, history, theirs["seed"]
+
+
+def _checked_progress(progress: dict[str, Any], epochs: int, path: PathLike) -> tuple[int, History, dict[str, Any]]:
+    """Epochs done, History and run of a checkpoint's progress; ModelFileError unless fit wrote it for this run."""
+    try:
+        done, history, theirs = progress["epochs_done"], History(**progress["history"]), progress["run"]
+        numbers = [v for v in [*history.loss, *history.accuracy, history.seconds] if v is not None]
+        if not (type(theirs["seed"]) is int and is_whole_number(done, 0) and done <= epochs
+                and is_whole_number(history.steps, 0) and len(history.loss) == len(history.accuracy) == done
+                and all(type(v) is float and math.isfinite(v) for v in numbers)):
+            raise TypeError(f"{done!r:.20} epochs done, for a run of epochs={epochs}, or a damaged history or seed")
+    except (KeyError, TypeError) as error:
+        raise ModelFileError(path, f"its progress is not what fit writes for this run: {error}") from None
+    return done, history, theirs
+
+
+def _start(checkpoint: PathLike | None, resume: bool, model: Module, optimizer: Optimizer, run: dict[str, Any],
+           epochs: int) -> tuple[int, History, dict[str, Any]]:
+    """Epochs done, History and the progress to save (`run` gets its seed): from the checkpoint with
+    `resume` if there is one, else a fresh start whose checkpoint is written now, before any work."""
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=PATH, the file to resume from")
+    resumed = _resume(checkpoint, model, optimizer, run, epochs) if resume and checkpoint is not None else None
+    done, history, run["seed"] = resumed or (0, History(), random.SystemRandom().randrange(2**63)
+                                              if run["seed"] is None else run["seed"])
+    progress = {"epochs_done": done, "history": vars(history), "run": run}  # (vars: History's live fields)
+    if checkpoint is not None and resumed is None:
+        save_checkpoint(checkpoint, model, optimizer, progress)  # type: ignore[arg-type]
+    return done, history, progress
+
+
+def _compiled(model: Module, loss_fn: LossFn) -> CompiledLoss | None:
+    """`compile_loss(model, loss_fn)`, or None where it raises NotCompilable (fit builds graphs then)."""
+    try:  # (known_stable: until compile_loss raises NotCompilable itself, as the contract says)
+        return compile_loss(model, loss_fn) if known_stable(model, loss_fn) else None
+    except NotCompilable:
+        return None
 
 
 def _checked_arguments(model: Module, loss_fn: LossFn, optimizer: object, epochs: object, l2: object,
-                       micro_batch_size: object, on_epoch: object) -> float:
+                       micro_batch_size: object, on_epoch: object, workers: object) -> float:
     """TypeErrors and ValueErrors for arguments of the wrong kind or value; returns l2 as a float."""
     check_model_and_loss(model, loss_fn, "fit")
     held, ours = getattr(optimizer, "params", None), model.parameters()
@@ -191,15 +163,20 @@ def _checked_arguments(model: Module, loss_fn: LossFn, optimizer: object, epochs
     if not callable(getattr(optimizer or SGD, "step", None)) or not callable(on_epoch or print):
         raise TypeError(f"optimizer must be an Optimizer and on_epoch a function (epoch, history), got "
                         f"{type(optimizer).__name__} and {type(on_epoch).__name__}")
-    for name, count in (("epochs", epochs), ("micro_batch_size", 1 if micro_batch_size is None else micro_batch_size)):
+    for name, count in (("epochs", epochs), ("micro_batch_size", micro_batch_size)):
+        count = 1 if count is None else count
         if not is_whole_number(count):
             raise ValueError(f"{name} must be a whole number >= 1, got {count!r}")
-    if micro_batch_size is not None and getattr(model, "couples_examples", False):
-        raise ValueError("micro-batching needs independent examples, but this model's batch norm normalises each "
-                         "feature over the whole batch (its examples are coupled); train it without micro_batch_size")
-    if not 0.0 <= as_float(l2, "l2") < math.inf:
-        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
-    return float(l2)  # type: ignore[arg-type]
+    if (micro_batch_size is not None or workers != 1) and getattr(model, "couples_examples", False):
+        raise ValueError("micro-batching and workers need independent examples, but this model's batch norm "
+                         "normalises over the whole batch (its examples are coupled): use no micro_batch_size, workers=1")
+    try:
+        value = as_float(l2, "l2")
+    except OverflowError:  # an int beyond the range of floats
+        value = math.inf
+    if not 0.0 <= value < math.inf:
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r:.40}")
+    return value
 
 
 def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Optimizer | None = None, *,
@@ -215,42 +192,28 @@ def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Op
     is saved before the first epoch and after each (before `on_epoch(epoch, history)`); `resume`
     continues a killed run from it, bit for bit. A NaN or inf raises `TrainingDiverged`.
     """
-    l2 = _checked_arguments(model, loss_fn, optimizer, epochs, l2, micro_batch_size, on_epoch)
+    l2 = _checked_arguments(model, loss_fn, optimizer, epochs, l2, micro_batch_size, on_epoch, workers)
     minibatches(examples, batch_size)  # refuses bad data and batch sizes before any work
-    examples = _checked_examples(examples, "fit")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint=PATH, the file to resume from")
+    examples = checked_examples(examples, "fit")
     optimizer = optimizer or SGD(model.parameters(), lr=0.05)
-    run = _run(examples, loss_fn, batch_size, seed, l2, micro_batch_size) if checkpoint is not None else {}
-    resumed = _resume(checkpoint, model, optimizer, run, epochs) if resume and checkpoint is not None else None
-    fresh = (0, History(), random.SystemRandom().randrange(2**63) if seed is None else as_seed(seed))
-    done, history, seed = resumed or fresh
-    if checkpoint is not None:
-        progress = {"epochs_done": done, "history": vars(history), "run": {**run, "seed": seed}}  # (vars: live)
-        if resumed is None:  # now: a model or optimiser a checkpoint cannot hold is refused before any work
-            save_checkpoint(checkpoint, model, optimizer, progress)  # type: ignore[arg-type]
-    compiled = None
-    with suppress(NotCompilable):  # (known_stable: until compile_loss raises it, as the contract says)
-        if workers == 1 and micro_batch_size is None and known_stable(model, loss_fn):
-            compiled = compile_loss(model, loss_fn)
+    run = _run(examples, loss_fn, batch_size, seed, l2, micro_batch_size)
+    done, history, progress = _start(checkpoint, resume, model, optimizer, run, epochs)
+    compiled = _compiled(model, loss_fn) if workers == 1 and micro_batch_size is None else None
     params, started = model.parameters(), time.perf_counter() - history.seconds
     with DataParallel(model, loss_fn, workers) if workers != 1 else nullcontext() as parallel:
         gradient = compiled.grad if compiled is not None else functools.partial(
             batch_gradient, model, loss_fn=loss_fn, micro_batch_size=micro_batch_size, parallel=parallel)
         for epoch in range(done + 1, epochs + 1):
             total = 0.0
-            for step, batch in enumerate(minibatches(examples, batch_size, seed=seed + epoch), start=1):
+            for step, batch in enumerate(minibatches(examples, batch_size, seed=run["seed"] + epoch), start=1):
                 try:
                     total += _step(gradient, batch, optimizer, params, l2) * len(batch)
                 except (FloatingPointError, OverflowError) as error:  # the step changed nothing
                     raise TrainingDiverged(epoch, step, str(error) or type(error).__name__) from error
                 history.steps += 1
             history.loss.append(total / len(examples))
-            try:
-                outputs = compiled.outputs(examples) if compiled is not None else None
-                history.accuracy.append(_accuracy(model, examples, None, loss_fn, outputs))
-            except ValueError:  # no decision rule for these labels
-                history.accuracy.append(None)
+            outputs = compiled.outputs(examples) if compiled is not None else None
+            history.accuracy.append(training_accuracy(model, examples, loss_fn, outputs))
             history.seconds = time.perf_counter() - started
             if checkpoint is not None:  # before on_epoch: a crash there loses nothing
                 progress["epochs_done"] = epoch

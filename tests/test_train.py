@@ -396,7 +396,7 @@ def test_micro_batches_over_workers_match_too():
 def test_micro_batching_a_model_that_couples_examples_is_refused():
     model = MLP(2, [4, 1], norm="batch", seed=0)  # batch norm: each example's output needs the batch
     before = [p.data for p in model.parameters()]
-    with pytest.raises(ValueError, match="micro-batching needs independent examples.*batch norm"):
+    with pytest.raises(ValueError, match="micro-batching and workers need independent examples.*batch norm"):
         fit(model, make_moons(10, seed=0), hinge, micro_batch_size=2)
     assert [p.data for p in model.parameters()] == before
     fit(model, make_moons(10, seed=0), hinge, epochs=1)  # whole batches are fine

@@ -27,7 +27,7 @@ from ..data import make_moons, minibatches
 from ..engine import Value
 from ..losses import bce_with_logits, mse
 from ..nn import MLP
-from ..train import accuracy
+from ..metrics import accuracy
 
 
 def lesson_batch(outlier_target: float = 10.0, m: int = 8, seed: int = 0) -> Examples:
