@@ -89,7 +89,7 @@ def micro_batched_step(model: MLP, optimizer: SGD, batch: list) -> float:
 
 
 def compiled_step_for(model: MLP) -> Callable[[MLP, SGD, list], float]:
-    compiled = compile_loss(model, hinge, strict=True)
+    compiled = compile_loss(model, hinge)
 
     def compiled_step(model: MLP, optimizer: SGD, batch: list) -> float:
         return step_with(compiled.grad, model, optimizer, batch)
@@ -217,10 +217,8 @@ def fixed_costs(model: MLP, compiled: object, example: tuple, repeats: int, cloc
     """What a compiled step pays once per batch, whatever its size (median µs)."""
     optimizer = SGD(model.parameters(), lr=LR)
     parts: dict[str, Callable[[], object]] = {
-        "per-call check, library model and loss: every module's attributes compared (fit's step)":
-            lambda: compiled._model_unchanged(),  # type: ignore[attr-defined]
-        "per-call check, custom loss or changed model: one example re-traced, structure compared":
-            lambda: compiled._check_structure(example),  # type: ignore[attr-defined]
+        "per-call check: every module's class and attributes compared with the last inspected":
+            lambda: compiled._current(),  # type: ignore[attr-defined]
         "l2 node (l2_penalty over 337 parameters)": lambda: l2_penalty(model.parameters(), ALPHA),
         "optimiser step (SGD over 337 Values)": optimizer.step,
     }
@@ -287,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
             "compiled": lambda: compiled_step(models["compiled"], optimizers["compiled"], batch),
             "compiled .grad": lambda: gradient_only.grad(batch),  # no l2, no optimiser: the per-example part
         }
-        gradient_only = compile_loss(models["compiled .grad"], hinge, strict=True)
+        gradient_only = compile_loss(models["compiled .grad"], hinge)
         gradient_only.grad(batch)
         state = {"listcomp": weights_of(MLP(2, [16, 16, 1], seed=1)),
                  "straight": [p.data for p in MLP(2, [16, 16, 1], seed=1).parameters()]}
@@ -329,9 +327,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {n} | {max(med) / min(med):.2f} | {max(top) / min(top):.2f} |")
     model = MLP(2, [16, 16, 1], seed=1)
     t = time.perf_counter()
-    compiled = compile_loss(model, hinge, strict=True)
+    compiled = compile_loss(model, hinge)
     compiled.grad(data[:64])
-    print(f"\nFirst call (trace, check, generate, exec, run batch 64): {(time.perf_counter() - t) * 1e3:.1f} ms")
+    print(f"\nFirst call (inspect, generate, exec, run batch 64): {(time.perf_counter() - t) * 1e3:.1f} ms")
     fixed_costs(model, compiled, data[0], repeats=max(repeats, 21), clock=clock)
     print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

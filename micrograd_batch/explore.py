@@ -103,7 +103,7 @@ def _names(graph: _Graph) -> list[str]:
         elif v.op == Op.CONST:
             names.append(_short(v.data))
         else:
-            word = Op.word(v.op) or "leaf"
+            word = v.op.word
             counts[word] = counts.get(word, 0) + 1
             names.append(f"{word}{counts[word]}")
     return names
@@ -121,11 +121,11 @@ def _expression(graph: _Graph, v: Value) -> str:
     """How v is computed from its parents, in their names: "z3 - 1", "tanh(z1)", "pow1"."""
     parents = [graph.names[graph.index[id(p)]] for p in v._parents]
     parents[1:] = [f"({name})" if name.startswith("-") else name for name in parents[1:]]
-    if v.op in ("+", "-", "*", "/"):
-        return f" {v.op} ".join(parents)
-    if v.op.startswith("**"):
-        return f"{parents[0]}{v.op}"
-    return f"{v.op}({', '.join(parents)})"
+    if v.op in (Op.ADD, Op.SUB, Op.MUL, Op.DIV):
+        return f" {v.op.symbol} ".join(parents)
+    if v.op is Op.POW:
+        return f"{parents[0]}{v.op.show(v.arg)}"
+    return f"{v.op.symbol}({', '.join(parents)})"
 
 
 def _forward_steps(graph: _Graph) -> list[dict]:
@@ -230,7 +230,7 @@ def _shape(nodes: list[Value], shared: set[int]) -> list[tuple]:
     """The structure of one example: each node's op and where its parents are (by position,
     or the shared Value itself), so that two examples can be compared."""
     position = {id(v): k for k, v in enumerate(nodes)}
-    return [(v.op, tuple(("shared", id(p)) if id(p) in shared else position[id(p)] for p in v._parents))
+    return [(v.op, v.arg, tuple(("shared", id(p)) if id(p) in shared else position[id(p)] for p in v._parents))
             for v in nodes]
 
 
@@ -246,7 +246,7 @@ def _checked_examples(root: Value) -> tuple[list[list[Value]], set[int]]:
                    None)
     if coupled is not None:
         raise ShortcutUnavailable(
-            f"the examples share a computed Value ({coupled.label or coupled.op}), as in batch norm: "
+            f"the examples share a computed Value ({coupled.label or coupled.op.symbol}), as in batch norm: "
             "they are coupled")
     first = _shape(examples[0], shared)
     for number, nodes in enumerate(examples[1:], 2):
@@ -264,7 +264,7 @@ def _averaged_example(examples: list[list[Value]], proxies: dict[int, Value]) ->
         matching = [nodes[k] for nodes in examples]
         parents = tuple(proxies[id(p)] if id(p) in proxies else averaged[position[id(p)]] for p in v._parents)
         local_grads = tuple(mean_of([n._local_grads for n in matching])) if parents else ()
-        averaged.append(Value(mean_of([[n.data] for n in matching])[0], "", parents, local_grads, v.op))
+        averaged.append(Value(mean_of([[n.data] for n in matching])[0], "", parents, local_grads, v.op, v.arg))
     return averaged
 
 
@@ -412,7 +412,7 @@ def _op_text(graph: _Graph, v: Value) -> str:
     """v's op, with its constant inputs written in: "- 0.69", "2 *", "1/3 Σ"."""
     if v.op == Op.BATCH_MEAN:
         return f"1/{len(v._parents)} Σ"
-    text = v.op
+    text = v.op.show(v.arg)
     for k, parent in enumerate(v._parents):
         if parent.op == Op.CONST:
             text = f"{_short(parent.data)} {text}" if k == 0 else f"{text} {_short(parent.data)}"

@@ -18,7 +18,7 @@ from typing import Any
 
 from ._checks import as_float, as_seed, check_model_and_loss, is_whole_number
 from .batch import batch_mean, batch_sum
-from .compile import CompiledLoss, NotCompilable, compile_loss, known_stable
+from .compile import CompiledLoss, NotCompilable, compile_loss
 from .data import minibatches
 from .engine import Value, gc_paused
 from .losses import LossFn, l2_penalty
@@ -146,8 +146,8 @@ def _start(checkpoint: PathLike | None, resume: bool, model: Module, optimizer: 
 
 def _compiled(model: Module, loss_fn: LossFn) -> CompiledLoss | None:
     """`compile_loss(model, loss_fn)`, or None where it raises NotCompilable (fit builds graphs then)."""
-    try:  # (known_stable: until compile_loss raises NotCompilable itself, as the contract says)
-        return compile_loss(model, loss_fn) if known_stable(model, loss_fn) else None
+    try:
+        return compile_loss(model, loss_fn)
     except NotCompilable:
         return None
 

@@ -587,14 +587,14 @@ def _neuron_title(graph: _Graph, neuron: Neuron, name: str) -> str:
     """ "L1.n2: tanh(Σwx+b)" -- the neuron's table title (if any) and what it computes."""
     table = graph.table_of(neuron)
     who = name or (table.title if table is not None else "")
-    what = _text(neuron.out.op) if neuron.out is not neuron.z else "linear"
+    what = _text(neuron.out.op.symbol) if neuron.out is not neuron.z else "linear"
     return f"{who}: {what}" if who else what
 
 
 def _op_text(graph: _Graph, v: Value, hidden: set[int]) -> str:
     """What v's op oval says: the op, a neuron's name before a weighted sum, and any hidden
     constants written into it ("- 0.5", "* 2")."""
-    text = _text(v.op)
+    text = _text(v.op.show(v.arg))
     neuron = graph.neuron_of.get(id(v))
     table = graph.table_of(neuron) if neuron is not None and neuron.z is v else None
     if table is not None and table.title:
