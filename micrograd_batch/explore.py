@@ -39,7 +39,7 @@ from typing import Optional, Sequence, Union
 import graphviz
 
 from . import viz
-from ._files import write_atomically
+from .persist import write_atomically
 from .batch import batch_mean, mean_of
 from .engine import Op, Value
 from .losses import mse
@@ -535,11 +535,11 @@ def save_html(root: Value, path: PathLike, params: Optional[Sequence[Value]] = N
 
 
 def _write_whole(target: Path, text: str) -> Path:
-    """Write the page to `target` whole or not at all (`_files.write_atomically`), creating missing
+    """Write the page to `target` whole or not at all (`persist.write_atomically`), creating missing
     folders; it gets the permissions a plain open() would give it (0666 less the umask)."""
     if not target.is_dir():  # a folder is refused by the writer, with its own message
         target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(target, text, keep_mode=False)
+    write_atomically(target, text)
     return target
 
 

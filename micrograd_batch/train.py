@@ -169,7 +169,7 @@ def _checked_arguments(model: Module, loss_fn: LossFn, optimizer: object, epochs
             raise ValueError(f"{name} must be a whole number >= 1, got {count!r}")
     if (micro_batch_size is not None or workers != 1) and getattr(model, "couples_examples", False):
         raise ValueError("micro-batching and workers need independent examples, but this model's batch norm "
-                         "normalises over the whole batch (its examples are coupled): use workers=1, no micro_batch_size")
+                         "normalises over the whole batch (its examples are coupled): use workers=1, whole batches")
     try:
         value = as_float(l2, "l2")
     except OverflowError:  # an int beyond the range of floats

@@ -408,18 +408,18 @@ def test_models_with_norms_are_saved_and_reloaded_exactly(norm, tmp_path):
 def test_norm_files_are_checked(tmp_path):
     model = MLP(2, [3, 1], norm="batch", seed=1)
     data = persist.model_to_dict(model)
-    assert data["norms"][0]["running_var"] == [1.0] * 3
+    assert data["norms"] == [{"eps": 1e-5, "momentum": 0.1, "running_mean": [0.0] * 3, "running_var": [1.0] * 3}]
     assert data["norms"][0]["running_var"] is not model.norms[0].running_var
-    bad = dict(data, norms=[dict(data["norms"][0], running_mean=[0.0, 0.0])])
+    norm = data["norms"][0]
     with pytest.raises(ModelFileError, match=r"norms\[0\].running_mean must be a list of 3 numbers"):
-        persist.model_from_dict(bad)
+        persist.model_from_dict(dict(data, norms=[dict(norm, running_mean=[0.0, 0.0])]))
     with pytest.raises(ModelFileError, match="running_var >= 0"):
-        persist.model_from_dict(dict(data, norms=[dict(data["norms"][0], running_var=[1.0, -1.0, 1.0])]))
-    with pytest.raises(ModelFileError, match="'norm' is 'group'"):
-        persist.model_from_dict(dict(data, norm="group"))
+        persist.model_from_dict(dict(data, norms=[dict(norm, running_var=[1.0, -1.0, 1.0])]))
+    with pytest.raises(ModelFileError, match="config.norm is 'group'"):
+        persist.model_from_dict(dict(data, config=dict(data["config"], norm="group")))
     save_model(model, tmp_path / "m.json")
     plain = MLP(2, [3, 1], seed=1)
-    with pytest.raises(ModelFileError, match="norm 'batch'"):
+    with pytest.raises(ModelFileError, match=r"'norm': 'batch'}, this one .*'norm': None}; it was not changed"):
         load_parameters_into(plain, tmp_path / "m.json")
     model.norms[0].running_var[1] = math.inf
     with pytest.raises(ValueError, match="NaN or infinite"):
