@@ -1,8 +1,8 @@
 """Data parallelism: a batch's gradient from several processes. A mean splits into partial sums,
 ĝ = (1/m) Σ_i ∇L_i = (1/m) (Σ_{chunk 1} ∇L_i + ... + Σ_{chunk N} ∇L_i): each task computes one
-chunk's Σ L_i and Σ ∇L_i on a copy of the model sent with it, and the parent adds the N partial
-sums and divides by m, once. Tasks run on any `concurrent.futures.Executor`: a local process pool
-by default, or a Dask client's `get_executor()`. See docs/parallel.md."""
+chunk's Σ L_i and Σ ∇L_i (compiled where it can) on a copy of the model sent with it, and the
+parent adds the N partial sums and divides by m, once. Tasks run on any `concurrent.futures.Executor`:
+a local process pool by default, or a Dask client's `get_executor()`. See docs/parallel.md."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ import pickle
 import sys
 import threading
 from collections.abc import Sequence
+from contextlib import suppress
 from concurrent.futures import FIRST_EXCEPTION, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
 from multiprocessing import connection
 from typing import Any
 
 from ._checks import is_whole_number
 from .batch import _float_sum, batch_sum
+from .compile import NotCompilable, compile_loss
 from .engine import Value, gc_paused
 from .losses import LossFn
 from .nn import Module
@@ -44,9 +46,12 @@ def job_of(model: Module, loss_fn: LossFn) -> bytes:
 
 
 def chunk_sums(job: bytes, chunk: list[Example]) -> Sums:
-    """One task: Σ_i L_i and Σ_i ∇L_i over `chunk`, by one backward pass from `batch_sum` on a
-    fresh copy of the job's model."""
+    """One task: Σ_i L_i and Σ_i ∇L_i over `chunk` on a fresh copy of the job's model: by its compiled
+    code (compiled once per worker process and structure), else by one backward pass from `batch_sum`."""
     model, loss_fn = pickle.loads(job)
+    with suppress(NotCompilable):
+        losses, grads, _ = compile_loss(model, loss_fn).run(chunk, None, 1.0)  # seed 1: the sums
+        return _float_sum(losses), grads
     params = model.parameters()
     for p in params:
         p.grad = 0.0

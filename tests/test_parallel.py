@@ -54,6 +54,21 @@ def test_chunk_sums_add_up_to_m_times_the_batch_mean():
         assert sum(gs[k] for _, gs in sums) / 10 == pytest.approx(g, abs=1e-12)
 
 
+def test_a_task_runs_the_compiled_code_where_the_model_and_loss_compile(monkeypatch):
+    """A library model and loss: the worker builds no graph (the model is never called), and the
+    sums are the graph's to rounding; any other loss takes the graph path."""
+    model = MLP(2, [6, 1], seed=4)
+    batch = moons_like(10)
+    loss, grads = graph_path(model, hinge, batch)
+    calls, real_call = [], MLP.__call__
+    monkeypatch.setattr(MLP, "__call__", lambda self, x: calls.append(x) or real_call(self, x))
+    total, sums = chunk_sums(job_of(model, hinge), batch)
+    assert calls == [] and total / 10 == pytest.approx(loss, abs=1e-12)
+    assert [g / 10 for g in sums] == pytest.approx(grads, rel=0, abs=1e-12)
+    chunk_sums(job_of(model, failing_loss), batch[:1])  # (label -1: no failure) on the graph path
+    assert len(calls) == 1
+
+
 def test_a_task_leaves_the_parents_model_alone():
     model = MLP(2, [3, 1], seed=9)
     for p in model.parameters():
@@ -260,7 +275,7 @@ def test_worker_death_is_exported():
 def test_parallel_depends_only_on_lower_modules_and_touches_no_private_attribute():
     source = (ROOT / "micrograd_batch" / "parallel.py").read_text()
     imports = {line.split()[1] for line in source.splitlines() if line.startswith(("from .", "import ."))}
-    assert imports <= {".batch", "._checks", ".engine", ".losses", ".nn"}, imports
+    assert imports <= {".batch", "._checks", ".compile", ".engine", ".losses", ".nn"}, imports
     private = [f"{ast.unparse(node)}" for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Attribute)
                and node.attr.startswith("_") and not node.attr.startswith("__") and ast.unparse(node.value) != "self"]
     assert private == ["os._exit"], private  # (os._exit is public, documented)
