@@ -8,9 +8,9 @@
 The workload of benchmarks/bench.py: two moons, MLP(2, [16, 16, 1]) with ReLU, the hinge loss
 plus 1e-4·Σp², one SGD step (lr 0.05) per batch. Six ways to take that step:
 
-    graph        fit's step today: `train_step` (per-example graphs, batch_mean, backward; gc paused)
+    graph        fit's step on the graph path (per-example graphs, batch_mean, backward; gc paused)
     graph/64     the same, the batch backpropagated in micro-batches of 64 (weight k/m each)
-    compiled     `train_step(..., compiled=compile_loss(model, hinge))`: fit's default now
+    compiled     the same step with `compile_loss(model, hinge).grad`: fit's default now
     compiled .grad   `compiled.grad(batch)` alone: no l2 term, no optimiser step (what is per example)
     listcomp     hand-written pure Python: lists of weights, list comprehensions, no autograd objects
     straight     hand-written pure Python generated straight-line code: a local variable per weight,
@@ -47,7 +47,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout
 
 from micrograd_batch import MLP, SGD, batch_mean, compile_loss, gc_paused, hinge, l2_penalty, make_moons  # noqa: E402
-from micrograd_batch.train import train_step  # noqa: E402
+from micrograd_batch.train import batch_gradient  # noqa: E402
 
 SIZES = [16, 64, 256, 1024, 4096]
 ALPHA, LR, MICRO = 1e-4, 0.05, 64
@@ -56,8 +56,18 @@ Weights = list[list[list[float]]]  # layer -> neuron -> [w_1, ..., w_n, b]
 
 # ---- the library's steps ---------------------------------------------------------------------
 
+def step_with(gradient: Callable[[list], float], model: MLP, optimizer: SGD, batch: list) -> float:
+    """fit's step: l2's gradient, then the batch's (from `gradient`), then the optimiser step."""
+    optimizer.zero_grad()
+    penalty = l2_penalty(model.parameters(), ALPHA)
+    penalty.backward()
+    loss = gradient(batch) + penalty.data
+    optimizer.step()
+    return loss
+
+
 def graph_step(model: MLP, optimizer: SGD, batch: list) -> float:
-    return train_step(model, batch, hinge, optimizer, l2=ALPHA)[0]
+    return step_with(lambda b: batch_gradient(model, b, hinge), model, optimizer, batch)
 
 
 def micro_batched_step(model: MLP, optimizer: SGD, batch: list) -> float:
@@ -82,7 +92,7 @@ def compiled_step_for(model: MLP) -> Callable[[MLP, SGD, list], float]:
     compiled = compile_loss(model, hinge)
 
     def compiled_step(model: MLP, optimizer: SGD, batch: list) -> float:
-        return train_step(model, batch, hinge, optimizer, l2=ALPHA, compiled=compiled)[0]
+        return step_with(compiled.grad, model, optimizer, batch)
 
     return compiled_step
 

@@ -44,7 +44,7 @@ def train_run(batch_size: int, lr: float, curve: list | None = None) -> MLP:
 
     record(0, None)
     fit(model, train, bce_with_logits, SGD(model.parameters(), lr=lr), epochs=EPOCHS,
-        batch_size=batch_size, seed=0, verbose=False, on_epoch=record)
+        batch_size=batch_size, seed=0, on_epoch=record)
     return model
 
 

@@ -116,5 +116,5 @@ def test_the_ten_line_loop_is_the_first_epoch_of_fit_bit_for_bit(tmp_path, monke
     exec(compile(example, str(README), "exec"), namespace)
     model = MLP(2, [16, 16, 1], seed=1)
     fit(model, make_moons(100, noise=0.1, seed=0), hinge, SGD(model.parameters(), lr=0.1, momentum=0.9),
-        epochs=1, batch_size=16, verbose=False)
+        epochs=1, batch_size=16)
     assert [p.data for p in model.parameters()] == [p.data for p in namespace["model"].parameters()]

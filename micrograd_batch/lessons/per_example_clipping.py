@@ -27,7 +27,7 @@ from ..data import make_moons, minibatches
 from ..engine import Value
 from ..losses import bce_with_logits, mse
 from ..nn import MLP
-from ..train import accuracy
+from ..metrics import accuracy
 
 
 def lesson_batch(outlier_target: float = 10.0, m: int = 8, seed: int = 0) -> Examples:
@@ -173,8 +173,8 @@ def dp_training(epochs: int = 30, batch_size: int = 25, lr: float = 0.5, max_nor
                 clipped += sum(n > max_norm for n in norms)
                 seen += len(norms)
             dp_sgd_step(private, batch, lr, max_norm, noise_multiplier, rng)
-    return DPTraining(epochs, batch_size, max_norm, noise_multiplier, accuracy(plain, data),
-                      accuracy(private, data), clipped / seen)
+    return DPTraining(epochs, batch_size, max_norm, noise_multiplier, accuracy(plain, data, threshold=0.0),
+                      accuracy(private, data, threshold=0.0), clipped / seen)
 
 
 def demo_per_example_clipping(out_dir: PathLike = "out", quick: bool = False) -> list[Path]:

@@ -63,7 +63,7 @@ def _train(model: MLP, train: Batch, m: int, lr: float, epochs: int, seed: int,
            on_epoch: Callable[[int, History | None], None] | None = None) -> History:
     """Train `model` by plain SGD with batch size m (epoch e shuffled with seed + e)."""
     return fit(model, train, bce_with_logits, SGD(model.parameters(), lr=lr), epochs=epochs,
-               batch_size=m, seed=seed, verbose=False, on_epoch=on_epoch)
+               batch_size=m, seed=seed, on_epoch=on_epoch)
 
 
 LEARNING_RATES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
