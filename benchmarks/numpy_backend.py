@@ -151,7 +151,7 @@ def fit_epochs(examples: list, backend: str, epochs: int) -> list[float]:
     model = MLP(64, [32, 10], seed=0)
     stamps: list[float] = []
     fit(model, examples, softmax_cross_entropy, SGD(model.parameters(), lr=LR, momentum=0.9), epochs=epochs + 1,
-        batch_size=32, verbose=False, backend=backend, on_epoch=lambda *_: stamps.append(time.process_time()))
+        batch_size=32, backend=backend, on_epoch=lambda *_: stamps.append(time.process_time()))
     return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
 
 

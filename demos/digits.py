@@ -38,7 +38,7 @@ def train_from_scratch(backend, epochs):
     model = MLP(64, [32, 10], seed=0)
     optimizer = SGD(model.parameters(), lr=0.05, momentum=0.9)
     started = time.perf_counter()
-    fit(model, train, softmax_cross_entropy, optimizer, epochs=epochs, batch_size=32, verbose=False,
+    fit(model, train, softmax_cross_entropy, optimizer, epochs=epochs, batch_size=32,
         backend=backend)
     return model, time.perf_counter() - started
 

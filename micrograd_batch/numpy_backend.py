@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
+try:
+    import numpy as np
+except ModuleNotFoundError:  # the optional `fast` extra: backend="numpy" says so in one line
+    raise ModuleNotFoundError("backend='numpy' needs numpy: pip install 'micrograd_batch[fast]'", name="numpy") from None
 
-from .compile import NotCompilable
+from .compile import _LABELS, LOSSES, NotCompilable, _inputs, _inspect, _state, _target, _unchanged
 from .engine import Value
-from .losses import bce_with_logits, hinge, mse, softmax_cross_entropy
-from .nn import ACTIVATIONS, MLP, Layer, Neuron
 from .optim import SGD, Adam, Optimizer
 
 
@@ -32,11 +33,6 @@ def sigmoid(Z: np.ndarray) -> np.ndarray:
     """1/(1 + e^-z) entrywise without overflow: engine.stable_sigmoid's two branches."""
     e = np.exp(-np.abs(Z))
     return np.where(Z >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def softplus(Z: np.ndarray) -> np.ndarray:
-    """log(1 + e^z) entrywise without overflow: max(z, 0) + log(1 + e^-|z|)."""
-    return np.maximum(Z, 0.0) + np.log1p(np.exp(-np.abs(Z)))
 
 
 # activation -> (A from Z, "⊙ g'(Z)" from Z and A: nothing for the identity)
@@ -47,40 +43,23 @@ _ACTIVATIONS = {
     "linear": ("{Z}", ""),
 }
 # loss -> lines giving `losses` (Lᵢ, one per row) and dA = ∂Lᵢ/∂A from the output A and targets Y
-_LOSSES: dict[Callable[..., Value], tuple[str, ...]] = {
-    mse: ("E = A - Y", "losses = (E * E).mean(axis=1)", "dA = (2.0 / E.shape[1]) * E"),
-    hinge: ("M = 1.0 - Y * A", "losses = np.maximum(M, 0.0)[:, 0]", "dA = -Y * (M > 0.0)"),
-    bce_with_logits: ("losses = (softplus(A) - Y * A)[:, 0]", "dA = sigmoid(A) - Y"),
-    softmax_cross_entropy: ("top = A.max(axis=1, keepdims=True)", "E = np.exp(A - top)",
-                            "losses = top[:, 0] + np.log(E.sum(axis=1)) - (A * Y).sum(axis=1)",
-                            "dA = E / E.sum(axis=1, keepdims=True) - Y"),
+_LOSSES = {
+    "mse": ("E = A - Y", "losses = (E * E).mean(axis=1)", "dA = (2.0 / E.shape[1]) * E"),
+    "hinge": ("M = 1.0 - Y * A", "losses = np.maximum(M, 0.0)[:, 0]", "dA = -Y * (M > 0.0)"),
+    "bce_with_logits": ("losses = (np.logaddexp(0.0, A) - Y * A)[:, 0]", "dA = sigmoid(A) - Y"),  # softplus - y·z
+    "softmax_cross_entropy": ("top = A.max(axis=1, keepdims=True)", "E = np.exp(A - top)",
+                              "losses = top[:, 0] + np.log(E.sum(axis=1)) - (A * Y).sum(axis=1)",
+                              "dA = E / E.sum(axis=1, keepdims=True) - Y"),
 }
-_LABELS = {hinge: (-1.0, 1.0), bce_with_logits: (0.0, 1.0)}
 
 
-def _plain(neuron: object, activation: str, n_in: int) -> bool:
-    """True for a library Neuron with `n_in` inputs and the library's `activation`."""
-    return (type(neuron) is Neuron and neuron.activation == activation and len(neuron.w) == n_in
-            and neuron._act is ACTIVATIONS[activation])
-
-
-def _structure(model: Any) -> tuple[list[Value], list[int], list[str]]:
-    """The parameters (in `parameters()` order), layer widths and activations of a library MLP,
-    or NotCompilable saying what the backend cannot write as matrices."""
-    if type(model) is not MLP or model.norms or not all(type(layer) is Layer for layer in model.layers):
-        raise NotCompilable(f"the numpy backend compiles library MLPs without norms, not {model!r:.60}")
-    sizes, activations = [model.nin], []
-    for k, layer in enumerate(model.layers, start=1):
-        act = layer.neurons[0].activation
-        if act not in _ACTIVATIONS or not all(_plain(n, act, sizes[-1]) for n in layer.neurons):
-            raise NotCompilable(f"layer {k}: the numpy backend needs library Neurons of {sizes[-1]} inputs "
-                                f"and one activation of {list(_ACTIVATIONS)} per layer")
-        sizes.append(len(layer.neurons))
-        activations.append(act)
-    params = [p for layer in model.layers for n in layer.neurons for p in (*n.w, n.b)]
-    if list(map(id, params)) != list(map(id, model.parameters())):
-        raise NotCompilable("the model's parameters() are not its neurons' weights and biases, layer by layer")
-    return params, sizes, activations
+def _structure(model: Any) -> tuple[list[Value], list[int], list[str], list[object]]:
+    """The parameters (in `parameters()` order), layer widths, activations and modules of a library
+    MLP, Layer or Neuron (compile's checks), or NotCompilable: one activation per layer."""
+    (nin, shape), params, modules = _inspect(model)
+    if any(len(set(layer)) != 1 for layer in shape):
+        raise NotCompilable("the numpy backend needs one activation per layer (a matrix of neurons)")
+    return params, [nin, *map(len, shape)], [layer[0] for layer in shape], modules
 
 
 def _source(name: str, sizes: list[int], activations: list[str], loss: str, loss_lines: tuple[str, ...]) -> str:
@@ -108,35 +87,22 @@ def _source(name: str, sizes: list[int], activations: list[str], loss: str, loss
     return "".join(f"{line:<40}# {note}\n" if note else f"{line}\n" for line, note in code)
 
 
-def _numbers(rows: list, what: str, shape: tuple[int, int], allowed: Sequence[float] | None = None,
-             kinds: str = "iuf") -> np.ndarray:
-    """The examples' inputs or targets as a float array of `shape` (m × n), or a clear error."""
-    array = np.asarray(rows)
-    if array.dtype.kind not in kinds:
-        raise TypeError(f"the numpy backend takes {what} as numbers of the kinds {kinds!r}, got {array.dtype}")
-    array = array[:, None] if array.shape == shape[:1] and shape[1] == 1 else array
-    if array.shape != shape or not np.isfinite(array).all():
-        raise ValueError(f"expected {what} as finite numbers, shape {shape}, got shape {array.shape}")
-    if allowed is not None and not np.isin(array, allowed).all():
-        raise ValueError(f"the {what} must be in {tuple(allowed)}")
-    return array.astype(float)
-
-
 class MatrixLoss:
     """A library model and loss compiled to numpy matrix code (see the module docstring), with
     the interface of `compile.CompiledLoss`: `source`, `grad`, `run`, `outputs`."""
 
-    def __init__(self, model: Any, loss_fn: Callable[..., Value]) -> None:
-        self.model, self.loss_fn = model, loss_fn
-        self.params, self.sizes, activations = _structure(model)
-        lines = next((lines for known, lines in _LOSSES.items() if known is loss_fn), None)
-        if lines is None or loss_fn in _LABELS and self.sizes[-1] != 1:
-            raise NotCompilable(f"the numpy backend knows the library losses {[f.__name__ for f in _LOSSES]} (hinge "
-                                f"and bce on one output), not {loss_fn!r:.60} on {self.sizes[-1]} outputs")
-        self._structure = (list(map(id, self.params)), self.sizes, activations)
-        self.source = _source(type(model).__name__, self.sizes, activations, loss_fn.__name__, lines)
-        namespace: dict[str, Any] = {"np": np, "sigmoid": sigmoid, "softplus": softplus}
-        exec(compile(self.source, f"<numpy backend: {loss_fn.__name__}>", "exec"), namespace)
+    def __init__(self, model: Any, loss_fn: Callable[..., Value], backend: str = "numpy") -> None:
+        if backend != "numpy":
+            raise ValueError(f"backend must be 'python' or 'numpy', got {backend!r:.40}")
+        self.params, self.sizes, activations, self._modules = _structure(model)
+        self.loss = next((name for name, known in LOSSES.items() if known is loss_fn), "")
+        if not self.loss or self.loss in _LABELS and self.sizes[-1] != 1:
+            raise NotCompilable(f"the numpy backend compiles the library losses ({', '.join(LOSSES)}; hinge and "
+                                f"bce_with_logits on one output), not {loss_fn!r:.60} on {self.sizes[-1]} outputs")
+        self.model, self.loss_fn, self._state = model, loss_fn, _state(self._modules)
+        self.source = _source(type(model).__name__, self.sizes, activations, self.loss, _LOSSES[self.loss])
+        namespace: dict[str, Any] = {"np": np, "sigmoid": sigmoid}
+        exec(compile(self.source, f"<numpy backend: {self.loss}>", "exec"), namespace)
         self._forward, self._loss_and_grad = namespace["forward"], namespace["loss_and_grad"]
 
     def views(self, flat: np.ndarray) -> list[np.ndarray]:
@@ -150,24 +116,21 @@ class MatrixLoss:
         return views
 
     def inputs(self, examples: Sequence[tuple]) -> np.ndarray:
-        """The examples' inputs as an m × nin float array, one row per example, or a clear error."""
+        """The examples' inputs, m × nin, refused where the scalar path refuses them."""
         if not len(examples):
             raise ValueError("an empty batch: there must be at least one example (x, y)")
-        return _numbers([x for x, _ in examples], "inputs", (len(examples), self.sizes[0]))
+        return np.array([_inputs(x, self.sizes[0]) for x, _ in examples], dtype=float)
 
     def targets(self, examples: Sequence[tuple]) -> np.ndarray:
-        """The examples' targets as an m × outputs float array (one-hot rows for
-        softmax_cross_entropy); ValueError for labels the loss refuses."""
-        m, k = len(examples), self.sizes[-1]
-        if self.loss_fn is not softmax_cross_entropy:
-            return _numbers([y for _, y in examples], "targets", (m, k), _LABELS.get(self.loss_fn))
-        Y = _numbers([y for _, y in examples], "class labels", (m, 1), range(k), kinds="iu")
-        return np.eye(k)[Y[:, 0].astype(int)]
+        """The examples' targets, m × outputs (one-hot rows for softmax_cross_entropy), refused
+        with the loss's own error where the loss refuses them."""
+        ys = [_target(self.loss, y, self.sizes[-1]) for _, y in examples]
+        return np.eye(self.sizes[-1])[ys] if self.loss == "softmax_cross_entropy" else np.array(ys, float).reshape(
+            len(ys), self.sizes[-1])
 
     def check_unchanged(self) -> None:
-        """NotCompilable if the model's layers, activations or parameter Values have changed."""
-        params, sizes, activations = _structure(self.model)
-        if (list(map(id, params)), sizes, activations) != self._structure:
+        """NotCompilable if any module of the model has changed (its class, layers, activations or Values)."""
+        if not _unchanged(self._modules, self._state):
             raise NotCompilable("the model changed after it was compiled: compile it again")
 
     def run(self, examples: Sequence[tuple], params: Sequence[float] | None = None,
@@ -198,6 +161,10 @@ class MatrixLoss:
         self.check_unchanged()
         with np.errstate(all="ignore"):
             return _scores(self._forward(self.inputs(examples), *self.views(np.array([p.data for p in self.params]))))
+
+    def trainer(self, examples: Sequence[tuple], optimizer: Optimizer, l2: float = 0.0) -> Trainer:
+        """The steps of `fit(..., backend="numpy")` on these examples: see `Trainer`."""
+        return Trainer(self, examples, optimizer, l2)
 
 
 def _scores(A: np.ndarray | tuple[np.ndarray, ...]) -> list:

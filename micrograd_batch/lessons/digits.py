@@ -29,7 +29,8 @@ from ..compile import compile_loss
 from ..losses import softmax_cross_entropy
 from ..nn import MLP
 from ..optim import SGD
-from ..train import History, accuracy, fit
+from ..metrics import accuracy
+from ..train import History, fit
 
 MISSING = "skipped: the digits lesson needs scikit-learn and numpy: pip install 'micrograd_batch[digits,fast]'"
 Examples = list[tuple[list[float], int]]
@@ -80,7 +81,7 @@ def digits_lesson(epochs: int = 20) -> DigitsLesson:
     train, test = digits()
     scalar_model, scalar_optimizer = _setup()
     started = time.perf_counter()
-    fit(scalar_model, train, softmax_cross_entropy, scalar_optimizer, epochs=1, batch_size=32, verbose=False)
+    fit(scalar_model, train, softmax_cross_entropy, scalar_optimizer, epochs=1, batch_size=32)
     per_example_seconds = time.perf_counter() - started
     matrix_model, matrix_optimizer = _setup()
     after_one: list[float] = []
@@ -92,7 +93,7 @@ def digits_lesson(epochs: int = 20) -> DigitsLesson:
             after_one.extend(p.data for p in matrix_model.parameters())
 
     history = fit(matrix_model, train, softmax_cross_entropy, matrix_optimizer, epochs=epochs, batch_size=32,
-                  verbose=False, backend="numpy", on_epoch=first_epoch)
+                  backend="numpy", on_epoch=first_epoch)
     difference = max(abs(a - p.data) for a, p in zip(after_one, scalar_model.parameters(), strict=True))
     source = compile_loss(matrix_model, softmax_cross_entropy, backend="numpy").source
     return DigitsLesson(difference, per_example_seconds, stamps[1] - stamps[0], epochs, history,
