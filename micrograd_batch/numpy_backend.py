@@ -22,7 +22,7 @@ from typing import Any
 try:
     import numpy as np
 except ModuleNotFoundError:  # the optional `fast` extra: backend="numpy" says so in one line
-    raise ModuleNotFoundError("backend='numpy' needs numpy: pip install 'micrograd_batch[fast]'", name="numpy") from None
+    raise ModuleNotFoundError("backend='numpy' needs numpy: pip install 'micrograd_batch[fast]'") from None
 
 from .compile import _LABELS, LOSSES, NotCompilable, _inputs, _inspect, _state, _target, _unchanged
 from .engine import Value
@@ -51,15 +51,6 @@ _LOSSES = {
                               "losses = top[:, 0] + np.log(E.sum(axis=1)) - (A * Y).sum(axis=1)",
                               "dA = E / E.sum(axis=1, keepdims=True) - Y"),
 }
-
-
-def _structure(model: Any) -> tuple[list[Value], list[int], list[str], list[object]]:
-    """The parameters (in `parameters()` order), layer widths, activations and modules of a library
-    MLP, Layer or Neuron (compile's checks), or NotCompilable: one activation per layer."""
-    (nin, shape), params, modules = _inspect(model)
-    if any(len(set(layer)) != 1 for layer in shape):
-        raise NotCompilable("the numpy backend needs one activation per layer (a matrix of neurons)")
-    return params, [nin, *map(len, shape)], [layer[0] for layer in shape], modules
 
 
 def _source(name: str, sizes: list[int], activations: list[str], loss: str, loss_lines: tuple[str, ...]) -> str:
@@ -94,7 +85,10 @@ class MatrixLoss:
     def __init__(self, model: Any, loss_fn: Callable[..., Value], backend: str = "numpy") -> None:
         if backend != "numpy":
             raise ValueError(f"backend must be 'python' or 'numpy', got {backend!r:.40}")
-        self.params, self.sizes, activations, self._modules = _structure(model)
+        (nin, shape), self.params, self._modules = _inspect(model)  # compile's checks: a library MLP, Layer, Neuron
+        if any(len(set(layer)) != 1 for layer in shape):
+            raise NotCompilable("the numpy backend needs one activation per layer (a matrix of neurons)")
+        self.sizes, activations = [nin, *map(len, shape)], [layer[0] for layer in shape]
         self.loss = next((name for name, known in LOSSES.items() if known is loss_fn), "")
         if not self.loss or self.loss in _LABELS and self.sizes[-1] != 1:
             raise NotCompilable(f"the numpy backend compiles the library losses ({', '.join(LOSSES)}; hinge and "
@@ -124,9 +118,8 @@ class MatrixLoss:
     def targets(self, examples: Sequence[tuple]) -> np.ndarray:
         """The examples' targets, m × outputs (one-hot rows for softmax_cross_entropy), refused
         with the loss's own error where the loss refuses them."""
-        ys = [_target(self.loss, y, self.sizes[-1]) for _, y in examples]
-        return np.eye(self.sizes[-1])[ys] if self.loss == "softmax_cross_entropy" else np.array(ys, float).reshape(
-            len(ys), self.sizes[-1])
+        k, ys = self.sizes[-1], [_target(self.loss, y, self.sizes[-1]) for _, y in examples]
+        return np.eye(k)[ys] if self.loss == "softmax_cross_entropy" else np.array(ys, float).reshape(len(ys), k)
 
     def check_unchanged(self) -> None:
         """NotCompilable if any module of the model has changed (its class, layers, activations or Values)."""
@@ -159,18 +152,13 @@ class MatrixLoss:
     def outputs(self, examples: Sequence[tuple]) -> list:
         """Each example's model output as plain numbers, by the forward pass alone (no targets read)."""
         self.check_unchanged()
+        X, theta = self.inputs(examples), np.array([p.data for p in self.params])
         with np.errstate(all="ignore"):
-            return _scores(self._forward(self.inputs(examples), *self.views(np.array([p.data for p in self.params]))))
-
-    def trainer(self, examples: Sequence[tuple], optimizer: Optimizer, l2: float = 0.0) -> Trainer:
-        """The steps of `fit(..., backend="numpy")` on these examples: see `Trainer`."""
-        return Trainer(self, examples, optimizer, l2)
+            return _scores(self._forward(X, *self.views(theta))[-1])
 
 
-def _scores(A: np.ndarray | tuple[np.ndarray, ...]) -> list:
-    """The outputs A (or the last of forward's arrays) as `model(x)` gives them: a float per
-    example, or a list of floats for several outputs."""
-    A = A[-1] if isinstance(A, tuple) else A
+def _scores(A: np.ndarray) -> list:
+    """The outputs A as `model(x)` gives them: a float per example, or a list for several outputs."""
     return (A[:, 0] if A.shape[1] == 1 else A).tolist()
 
 
@@ -190,9 +178,7 @@ def _adam(opt: Adam, S: np.ndarray, grad: np.ndarray) -> np.ndarray:
     return np.stack((S[0] - opt.lr * (m / (1.0 - opt.beta1**t)) / (np.sqrt(v / (1.0 - opt.beta2**t)) + opt.eps), m, v))
 
 
-# optimiser -> (its state lists, kept as rows of S below the parameters; its step on S)
-_STEPS: dict[type, tuple[tuple[str, ...], Callable[[Any, np.ndarray, np.ndarray], np.ndarray]]] = {
-    SGD: (("velocity",), _sgd), Adam: (("m", "v"), _adam)}
+_STEPS: dict[type, Callable[[Any, np.ndarray, np.ndarray], np.ndarray]] = {SGD: _sgd, Adam: _adam}
 
 
 class Trainer:
@@ -207,7 +193,8 @@ class Trainer:
         if sorted(index.get(id(p), -1) for p in optimizer.params) != list(range(len(index))):
             raise ValueError("the optimiser must update exactly the model's parameters")
         self.loss, self.optimizer, self.l2 = loss, optimizer, l2
-        self.state, self._step = _STEPS[type(optimizer)]
+        self.state = [name for name in optimizer.STATE if name != "t"]  # its lists: rows of S below the parameters
+        self._step = _STEPS[type(optimizer)]
         self.order = np.array([index[id(p)] for p in optimizer.params])  # the optimiser's i-th is S[:, order[i]]
         self.X, self.Y = loss.inputs(examples), loss.targets(examples)
         self.rows = {id(example): i for i, example in enumerate(examples)}
@@ -264,6 +251,6 @@ class Trainer:
 
     def outputs(self, examples: Sequence[tuple]) -> list:
         """The model's outputs for `examples` (given to the trainer) as plain numbers, in one pass."""
-        self.S[0] = [p.data for p in self.loss.params]
+        self.S[0], weights = [p.data for p in self.loss.params], self.views[:len(self.views) // 2]
         with np.errstate(all="ignore"):
-            return _scores(self.loss._forward(self.X.take(self._rows(examples), 0), *self.views[:len(self.views) // 2]))
+            return _scores(self.loss._forward(self.X.take(self._rows(examples), 0), *weights)[-1])

@@ -202,8 +202,8 @@ def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Op
     if backend != "python":  # numpy matrix code; its errors (a ValueError, NotCompilable) before any work
         if workers != 1 or micro_batch_size is not None:
             raise ValueError(f"backend={backend!r:.20} takes whole batches here: no workers or micro_batch_size")
-        from .numpy_backend import MatrixLoss  # (numpy is imported only when asked for)
-        trainer = MatrixLoss(model, loss_fn, backend).trainer(examples, optimizer, l2)
+        from .numpy_backend import MatrixLoss, Trainer  # (numpy is imported only when asked for)
+        trainer = Trainer(MatrixLoss(model, loss_fn, backend), examples, optimizer, l2)
     run = _run(examples, loss_fn, batch_size, seed, l2, micro_batch_size)
     done, history, progress = _start(checkpoint, resume, model, optimizer, run, epochs)
     compiled = _compiled(model, loss_fn) if trainer is None else None  # its outputs measure the accuracy
