@@ -10,7 +10,7 @@ scikit-learn (the `digits` extra). Everything runs in float64 on one thread
 (`torch.set_num_threads(1)`; set OPENBLAS_NUM_THREADS=1 yourself, before numpy loads).
 
 1. A step: two moons, MLP(2, [16, 16, 1]) with ReLU, mean hinge loss + 1e-4·Σp², SGD (lr 0.05):
-   graph (`train_step`), compiled (`train_step(compiled=...)`), numpy (a step of
+   graph (fit's step on `batch_gradient`), compiled (on `compile_loss(...).grad`), numpy (a step of
    `fit(backend="numpy")`: `numpy_backend.Trainer`, parameters in arrays) and torch (`nn.Sequential`
    of Linear/ReLU, `torch.optim.SGD`, the batch gathered from one tensor by index as numpy's is).
    All start from the same weights; the losses are checked to agree first (1e-12 relative for
@@ -39,8 +39,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout
 
 from micrograd_batch import MLP, SGD, compile_loss, fit, hinge, make_moons, softmax_cross_entropy  # noqa: E402
-from micrograd_batch.compile import load_numpy_backend  # noqa: E402
-from micrograd_batch.train import train_step  # noqa: E402
+from micrograd_batch.numpy_backend import MatrixLoss, Trainer, np  # noqa: E402
+from micrograd_batch.train import batch_gradient  # noqa: E402
+
+from compiled import step_with  # noqa: E402  (benchmarks/compiled.py: fit's step, the l2 term first)
 
 try:
     import torch
@@ -72,11 +74,11 @@ def moons_steps(examples: list) -> dict[str, Step]:
         return model, SGD(model.parameters(), lr=LR)
 
     (graph, graph_opt), (comp, comp_opt), (mat, mat_opt) = fresh(), fresh(), fresh()
-    compiled = compile_loss(comp, hinge, strict=True)
-    trainer = load_numpy_backend().Trainer(compile_loss(mat, hinge, backend="numpy"), examples, mat_opt, ALPHA)
+    compiled = compile_loss(comp, hinge)
+    trainer = Trainer(MatrixLoss(mat, hinge), examples, mat_opt, ALPHA)
     steps: dict[str, Step] = {
-        "graph": lambda batch: train_step(graph, batch, hinge, graph_opt, l2=ALPHA)[0],
-        "compiled": lambda batch: train_step(comp, batch, hinge, comp_opt, l2=ALPHA, compiled=compiled)[0],
+        "graph": lambda batch: step_with(lambda b: batch_gradient(graph, b, hinge), graph, graph_opt, batch),
+        "compiled": lambda batch: step_with(compiled.grad, comp, comp_opt, batch),
     }
     trainer.epoch().__enter__()  # the arrays stay loaded from here on, as during an epoch of fit
     steps["numpy"] = trainer.step
@@ -196,7 +198,6 @@ def main() -> None:
     args = parser.parse_args()
     if torch is not None:
         torch.set_num_threads(1)
-    np = load_numpy_backend().np
     print(f"Python {platform.python_version()}, numpy {np.__version__}, torch "
           f"{torch.__version__ if torch else '(not installed)'}, {platform.machine()}, {os.cpu_count()} cores, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, load average {os.getloadavg()[0]:.1f}")

@@ -24,7 +24,7 @@ try:
 except ModuleNotFoundError:  # the optional `fast` extra: backend="numpy" says so in one line
     raise ModuleNotFoundError("backend='numpy' needs numpy: pip install 'micrograd_batch[fast]'") from None
 
-from .compile import _LABELS, LOSSES, NotCompilable, _inputs, _inspect, _state, _target, _unchanged
+from ._structure import _LABELS, LOSSES, NotCompilable, _inputs, _inspect, _state, _target, _unchanged
 from .engine import Value
 from .optim import SGD, Adam, Optimizer
 

@@ -12,13 +12,13 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ._checks import as_float, as_seed, check_model_and_loss, is_whole_number
 from .batch import batch_mean, batch_sum
-from .compile import CompiledLoss, NotCompilable
+from .compile import CompiledLoss, NotCompilable, compile_loss
 from .data import minibatches
 from .engine import Value, gc_paused
 from .losses import LossFn, l2_penalty
@@ -147,9 +147,27 @@ def _start(checkpoint: PathLike | None, resume: bool, model: Module, optimizer: 
 def _compiled(model: Module, loss_fn: LossFn) -> CompiledLoss | None:
     """`compile_loss(model, loss_fn)`, or None where it raises NotCompilable (fit builds graphs then)."""
     try:
-        return CompiledLoss(model, loss_fn)
+        return cast(CompiledLoss, compile_loss(model, loss_fn))  # (the default backend, Python)
     except NotCompilable:
         return None
+
+
+def _numpy_trainer(model: Module, loss_fn: LossFn, examples: list[tuple], optimizer: Optimizer, l2: float,
+                   backend: str, workers: Workers, micro_batch_size: int | None) -> Any:
+    """For backend="numpy" the steps on arrays (`numpy_backend.Trainer`), else None; its errors before any work."""
+    if backend == "python":
+        return None
+    if workers != 1 or micro_batch_size is not None:
+        raise ValueError(f"backend={backend!r:.20} takes whole batches here: no workers or micro_batch_size")
+    from .numpy_backend import MatrixLoss, Trainer  # (numpy is imported only when asked for)
+    return Trainer(MatrixLoss(model, loss_fn, backend), examples, optimizer, l2)
+
+
+def _epoch_steps(trainer: Any, gradient: Callable[[Sequence[tuple]], float], optimizer: Optimizer,
+                 params: list[Value], l2: float) -> AbstractContextManager[Callable[[Sequence[tuple]], float]]:
+    """One epoch's step function: the numpy Trainer's (its arrays written back when the epoch ends,
+    also by an exception), or fit's `_step`."""
+    return trainer.epoch() if trainer else nullcontext(lambda batch: _step(gradient, batch, optimizer, params, l2))
 
 
 def _checked_arguments(model: Module, loss_fn: LossFn, optimizer: object, epochs: object, l2: object,
@@ -198,12 +216,7 @@ def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Op
     minibatches(examples, batch_size)  # refuses bad data and batch sizes before any work
     examples = checked_examples(examples, "fit")
     optimizer = optimizer or SGD(model.parameters(), lr=0.05)
-    trainer = None
-    if backend != "python":  # numpy matrix code; its errors (a ValueError, NotCompilable) before any work
-        if workers != 1 or micro_batch_size is not None:
-            raise ValueError(f"backend={backend!r:.20} takes whole batches here: no workers or micro_batch_size")
-        from .numpy_backend import MatrixLoss, Trainer  # (numpy is imported only when asked for)
-        trainer = Trainer(MatrixLoss(model, loss_fn, backend), examples, optimizer, l2)
+    trainer = _numpy_trainer(model, loss_fn, examples, optimizer, l2, backend, workers, micro_batch_size)
     run = _run(examples, loss_fn, batch_size, seed, l2, micro_batch_size)
     done, history, progress = _start(checkpoint, resume, model, optimizer, run, epochs)
     compiled = _compiled(model, loss_fn) if trainer is None else None  # its outputs measure the accuracy
@@ -212,8 +225,8 @@ def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Op
         gradient = compiled.grad if compiled and parallel is None and micro_batch_size is None else functools.partial(
             batch_gradient, model, loss_fn=loss_fn, micro_batch_size=micro_batch_size, parallel=parallel)
         for epoch in range(done + 1, epochs + 1):
-            total, here = 0.0, nullcontext(lambda batch: _step(gradient, batch, optimizer, params, l2))
-            with trainer.epoch() if trainer else here as take_step:  # (numpy: the arrays written back at its end)
+            total = 0.0
+            with _epoch_steps(trainer, gradient, optimizer, params, l2) as take_step:
                 for step, batch in enumerate(minibatches(examples, batch_size, seed=run["seed"] + epoch), start=1):
                     try:
                         total += take_step(batch) * len(batch)
