@@ -47,9 +47,8 @@ _LOSSES = {
     "mse": ("E = A - Y", "losses = (E * E).mean(axis=1)", "dA = (2.0 / E.shape[1]) * E"),
     "hinge": ("M = 1.0 - Y * A", "losses = np.maximum(M, 0.0)[:, 0]", "dA = -Y * (M > 0.0)"),
     "bce_with_logits": ("losses = (np.logaddexp(0.0, A) - Y * A)[:, 0]", "dA = sigmoid(A) - Y"),  # softplus - y·z
-    "softmax_cross_entropy": ("top = A.max(axis=1, keepdims=True)", "E = np.exp(A - top)",
-                              "losses = top[:, 0] + np.log(E.sum(axis=1)) - (A * Y).sum(axis=1)",
-                              "dA = E / E.sum(axis=1, keepdims=True) - Y"),
+    "softmax_cross_entropy": ("top = A.max(axis=1, keepdims=True)", "E = np.exp(A - top)", "T = E.sum(axis=1)",
+                              "losses = top[:, 0] + np.log(T) - (A * Y).sum(axis=1)", "dA = E / T[:, None] - Y"),
 }
 
 
@@ -162,23 +161,22 @@ def _scores(A: np.ndarray) -> list:
     return (A[:, 0] if A.shape[1] == 1 else A).tolist()
 
 
-def _sgd(opt: SGD, S: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    """optim.SGD's step on S = [parameters, velocity]: the same operations in the same order."""
-    grad = grad + opt.weight_decay * S[0]
-    velocity = opt.momentum * S[1] + grad if opt.momentum else S[1]
-    return np.stack((S[0] - opt.lr * (velocity if opt.momentum else grad), velocity))
+def _sgd(opt: SGD, S: np.ndarray, grad: np.ndarray, new: np.ndarray) -> None:
+    """optim.SGD's step from S = [parameters, velocity] into `new`: the same operations in the same order."""
+    g = grad + opt.weight_decay * S[0]
+    new[1] = opt.momentum * S[1] + g if opt.momentum else S[1]
+    np.subtract(S[0], opt.lr * (new[1] if opt.momentum else g), out=new[0])
 
 
-def _adam(opt: Adam, S: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    """optim.Adam's step number opt.t + 1 on S = [parameters, m, v]: the same operations."""
-    grad = grad + opt.weight_decay * S[0]
-    m = opt.beta1 * S[1] + (1.0 - opt.beta1) * grad
-    v = opt.beta2 * S[2] + (1.0 - opt.beta2) * grad * grad
-    t = opt.t + 1
-    return np.stack((S[0] - opt.lr * (m / (1.0 - opt.beta1**t)) / (np.sqrt(v / (1.0 - opt.beta2**t)) + opt.eps), m, v))
+def _adam(opt: Adam, S: np.ndarray, grad: np.ndarray, new: np.ndarray) -> None:
+    """optim.Adam's step number opt.t + 1 from S = [parameters, m, v] into `new`: the same operations."""
+    g, t = grad + opt.weight_decay * S[0], opt.t + 1
+    new[1] = opt.beta1 * S[1] + (1.0 - opt.beta1) * g
+    new[2] = opt.beta2 * S[2] + (1.0 - opt.beta2) * g * g
+    new[0] = S[0] - opt.lr * (new[1] / (1.0 - opt.beta1**t)) / (np.sqrt(new[2] / (1.0 - opt.beta2**t)) + opt.eps)
 
 
-_STEPS: dict[type, Callable[[Any, np.ndarray, np.ndarray], np.ndarray]] = {SGD: _sgd, Adam: _adam}
+_STEPS: dict[type, Callable[[Any, np.ndarray, np.ndarray, np.ndarray], None]] = {SGD: _sgd, Adam: _adam}
 
 
 class Trainer:
@@ -197,8 +195,8 @@ class Trainer:
         self._step = _STEPS[type(optimizer)]
         self.order = np.array([index[id(p)] for p in optimizer.params])  # the optimiser's i-th is S[:, order[i]]
         self.X, self.Y = loss.inputs(examples), loss.targets(examples)
-        self.rows = {id(example): i for i, example in enumerate(examples)}
-        self.S = np.zeros((1 + len(self.state), len(index)))
+        self.examples, self.rows = examples, {id(example): i for i, example in enumerate(examples)}
+        self.S, self.new = np.zeros((1 + len(self.state), len(index))), np.zeros((1 + len(self.state), len(index)))
         self.grad = np.empty(len(index))
         self.views = [*loss.views(self.S[0]), *loss.views(self.grad)]
 
@@ -236,15 +234,15 @@ class Trainer:
         FloatingPointError, with nothing changed, if anything would become non-finite."""
         rows = self._rows(batch)
         losses, _ = self.loss._loss_and_grad(self.X.take(rows, 0), self.Y.take(rows, 0), 1.0 / len(rows), *self.views)
-        loss = float(losses.mean())
+        loss = float(losses.sum()) / len(rows)
         if self.l2:
             loss += self.l2 * float(self.S[0] @ self.S[0])
             self.grad += (2.0 * self.l2) * self.S[0]
-        new = self._step(self.optimizer, self.S, self.grad)
-        if not (np.isfinite(loss) and np.isfinite(new).all()):
+        self._step(self.optimizer, self.S, self.grad, self.new)
+        if not (np.isfinite(loss) and np.isfinite(self.new).all()):
             raise FloatingPointError(f"the batch loss is {loss}, or the step would make a parameter or the "
                                      "optimiser's state non-finite: no parameter was updated")
-        self.S[...] = new  # one copy: all new, or (interrupted before it) all old
+        self.S[...] = self.new  # one copy: all new, or (interrupted before it) all old
         if isinstance(self.optimizer, Adam):
             self.optimizer.t += 1
         return loss
@@ -252,5 +250,6 @@ class Trainer:
     def outputs(self, examples: Sequence[tuple]) -> list:
         """The model's outputs for `examples` (given to the trainer) as plain numbers, in one pass."""
         self.S[0], weights = [p.data for p in self.loss.params], self.views[:len(self.views) // 2]
+        X = self.X if examples is self.examples else self.X.take(self._rows(examples), 0)
         with np.errstate(all="ignore"):
-            return _scores(self.loss._forward(self.X.take(self._rows(examples), 0), *weights)[-1])
+            return _scores(self.loss._forward(X, *weights)[-1])
