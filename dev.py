@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-EXTRAS = {"demo": "course", "test": "course,test,distributed,fast,digits"}
+EXTRAS = {"demo": "course,fast,digits", "test": "course,test,distributed,fast,digits"}
 OLDEST, NEWEST = (3, 11), (3, 13)
 CORE_TESTS = ["tests/test_engine.py", "tests/test_batch.py", "tests/test_nn.py", "tests/test_norm.py",
               "tests/test_losses.py", "tests/test_optim.py", "tests/test_data.py", "tests/test_train.py",

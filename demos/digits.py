@@ -7,7 +7,9 @@ joined by batch_mean), one with fit(..., backend="numpy") (the batch as one matr
 layer: the δ recursion as Δ and Aᵀ), from the same weights. They agree to rounding; then the
 matrices train on.
 
-Run:  pip install 'micrograd_batch[digits,fast]'   then   python demos/digits.py
+Run:  python3 dev.py demo digits
+      (it makes .venv/ with the `digits` and `fast` extras: scikit-learn and numpy; without them this
+      script says so in one line)
 """
 
 import importlib.util

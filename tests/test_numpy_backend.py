@@ -362,3 +362,21 @@ def test_a_diverging_fit_keeps_the_last_good_numbers():
         fit(model, batch, mse, SGD(model.parameters(), lr=1e300), epochs=2, batch_size=4, backend="numpy")
     assert all(math.isfinite(p.data) for p in model.parameters())
     assert max(abs(p.data) for p in model.parameters()) > 1e250  # the first step's numbers, written back
+
+
+def test_changes_on_epoch_makes_reach_the_next_epoch():
+    from micrograd_batch import fit
+
+    model, batch = problem(hinge, 2, [3], 1, "relu", "linear", 8, 11)
+    optimizer = SGD(model.parameters(), lr=0.1)
+    seen = []
+
+    def on_epoch(epoch, history):
+        seen.append([p.data for p in model.parameters()])
+        for p in model.parameters():
+            p.data = 0.5  # the next epoch starts from these numbers, and with this learning rate
+        optimizer.lr = 1e-300
+
+    fit(model, batch, hinge, optimizer, epochs=2, batch_size=8, on_epoch=on_epoch, backend="numpy")
+    assert seen[0] != [0.5] * len(seen[0])
+    assert seen[1] == pytest.approx([0.5] * len(seen[0]), abs=1e-290)
