@@ -25,7 +25,6 @@ from .engine import Op, Value, topological_order
 SHORTCUT_NOTE = ("The shortcut averages the activations, g'(z) and the output error over the batch first and "
                  "backpropagates once: mean of products ≠ product of means.")
 OTHER = "o"  # panel column of contributions from outside the examples (e.g. an l2 penalty)
-PathLike = str | Path
 
 
 class ShortcutUnavailable(ValueError):
@@ -46,10 +45,11 @@ def _forward_steps(scene: viz.Scene) -> list[dict]:
             for i, v in reversed(list(enumerate(scene.nodes))) if v._parents]
 
 
-def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], list[float], dict]:
+def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], list[float], list[str]]:
     """One step per computed Value in the order `Value.backward` processes them (the scene's,
     root first): parent.grad += local × grad, in the engine's order, so bit for bit its numbers.
-    Returns the steps, every Value's final grad, and the panel's final cells."""
+    Returns the steps, every Value's final grad, and the panel's columns: the examples "1".."m",
+    then "o" if Values outside them add to a parameter."""
     grads = [0.0] * len(scene.nodes)
     grads[0] = 1.0
     rows = {j: r for r, j in enumerate(params)}
@@ -81,7 +81,8 @@ def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], li
         steps = [{"node": 0, "set": [], "touch": [], "lines": []}]
     steps[0]["set"].insert(0, ["g0", repr(1.0), "1"])
     steps[0]["lines"].insert(0, f"grad({scene.names[0]}) = 1 (the seed: d loss / d loss)")
-    return steps, grads, cells
+    m = len(scene.batch._parents) if scene.batch is not None else 0
+    return steps, grads, [str(n) for n in range(1, m + 1)] + ([OTHER] if any(c == OTHER for _, c in cells) else [])
 
 
 def page_data(scene: viz.Scene, params: Sequence[int] | None = None) -> dict:
@@ -93,10 +94,8 @@ def page_data(scene: viz.Scene, params: Sequence[int] | None = None) -> dict:
     Keys: "d<i>"/"g<i>" node v<i>'s data/grad, "p<r>-e<c>" a panel cell, "p<r>-t" a running grad."""
     params = list(scene.params if params is None else params)
     forward = _forward_steps(scene)
-    backward, grads, cells = _backward_steps(scene, params)
-    m = len(scene.batch._parents) if scene.batch is not None else 0
-    columns = [str(n) for n in range(1, m + 1)] + ([OTHER] if any(c == OTHER for _, c in cells) else [])
-    data: dict = {
+    backward, grads, columns = _backward_steps(scene, params)
+    return {
         "initial": [[f"d{i}", repr(v.data), viz.short(v.data)] for i, v in enumerate(scene.nodes)
                     if not v._parents and scene.drawn[i]],
         "steps": forward + backward, "backward": len(forward),
@@ -105,16 +104,22 @@ def page_data(scene: viz.Scene, params: Sequence[int] | None = None) -> dict:
         "grads": [repr(g) for g in grads],
         "columns": columns,
         "colours": {c: viz.colour(int(c) if c != OTHER else viz.OUTSIDE) for c in columns},
-        "note": SHORTCUT_NOTE, "summary": "One graph, no batch node.",
+        **_texts(scene, params),
     }
+
+
+def _texts(scene: viz.Scene, params: list[int]) -> dict[str, object]:
+    """The page's `note` and `summary`, and the `shortcut` gradient where the shortcut applies."""
+    texts: dict[str, object] = {"note": SHORTCUT_NOTE, "summary": "One graph, no batch node."}
     if scene.batch is not None:
+        m = len(scene.batch._parents)
         how = f"the mean of their losses (local derivative 1/{m})" if scene.batch.op is Op.BATCH_MEAN else "their sum"
-        data["summary"] = f"{m} examples, each with its own graph, joined by one node: {how}."
+        texts["summary"] = f"{m} examples, each with its own graph, joined by one node: {how}."
     try:
-        data["shortcut"] = [repr(g) for g in shortcut_gradient(scene.nodes[0], [scene.nodes[j] for j in params])]
+        texts["shortcut"] = [repr(g) for g in shortcut_gradient(scene.nodes[0], [scene.nodes[j] for j in params])]
     except ShortcutUnavailable as reason:
-        data["note"] = f"No shortcut for this graph: {reason}."
-    return data
+        texts["note"] = f"No shortcut for this graph: {reason}."
+    return texts
 
 
 # ---- the shortcut: backprop once through the batch-averaged example --------------------------
@@ -133,9 +138,7 @@ def _checked_examples(root: Value) -> tuple[list[list[Value]], set[int]]:
         raise ShortcutUnavailable("the shortcut needs the batch node (batch_mean or batch_sum) at the root")
     shared = {key for key, number in viz.example_membership(root).items() if number < 1}
     examples = [[v for v in reversed(topological_order(loss)) if id(v) not in shared] for loss in root._parents]
-    coupled = next((p for nodes in examples for v in nodes for p in v._parents if id(p) in shared and p._parents),
-                   None)
-    if coupled is not None:
+    if (coupled := _coupling(examples, shared)) is not None:
         raise ShortcutUnavailable(f"the examples share a computed Value ({coupled.label or coupled.op.word}), "
                                   "as in batch norm: they are coupled")
     first = _shape(examples[0], shared)
@@ -143,6 +146,23 @@ def _checked_examples(root: Value) -> tuple[list[list[Value]], set[int]]:
         if _shape(nodes, shared) != first:
             raise ShortcutUnavailable(f"example {number}'s graph differs in shape from example 1's")
     return examples, shared
+
+
+def _coupling(examples: list[list[Value]], shared: set[int]) -> Value | None:
+    """The first computed Value the examples share (a batch statistic, as in batch norm), if any."""
+    return next((p for nodes in examples for v in nodes for p in v._parents if id(p) in shared and p._parents), None)
+
+
+def _averaged_example(examples: list[list[Value]], shared: set[int]) -> dict[int, Value]:
+    """Example 1's graph rebuilt with, at every node, the batch means of the examples' data and local
+    derivatives: id -> stand-in, for each of its Values and each shared Value (those: leaves)."""
+    stand_in = {key: Value(0.0) for key in shared}
+    for k, v in enumerate(examples[0]):
+        matching = [nodes[k] for nodes in examples]
+        parents = tuple(stand_in[id(p)] for p in v._parents)
+        local_grads = tuple(mean_of([n._local_grads for n in matching])) if parents else ()
+        stand_in[id(v)] = Value(mean_of([[n.data] for n in matching])[0], "", parents, local_grads, v.op, v.arg)
+    return stand_in
 
 
 def shortcut_gradient(root: Value, params: Sequence[Value]) -> list[float]:
@@ -155,21 +175,14 @@ def shortcut_gradient(root: Value, params: Sequence[Value]) -> list[float]:
     true gradient, a mean of products, whenever the averaged factors vary over the batch.
     Raises ShortcutUnavailable (saying why) for other graphs. The Values are left alone."""
     examples, shared = _checked_examples(root)
-    proxies = {key: Value(0.0) for key in shared}
-    position = {id(v): k for k, v in enumerate(examples[0])}
-    averaged: list[Value] = []
-    for k, v in enumerate(examples[0]):
-        matching = [nodes[k] for nodes in examples]
-        parents = tuple(proxies[id(p)] if id(p) in proxies else averaged[position[id(p)]] for p in v._parents)
-        local_grads = tuple(mean_of([n._local_grads for n in matching])) if parents else ()
-        averaged.append(Value(mean_of([[n.data] for n in matching])[0], "", parents, local_grads, v.op, v.arg))
-    averaged[-1].backward(math.fsum(root._local_grads))
-    if len(examples) == 1:  # one example: its own nodes are the averaged ones
-        proxies.update({id(v): a for v, a in zip(examples[0], averaged, strict=True)})
-    missing = [p.label or repr(p) for p in params if id(p) not in proxies]
+    stand_in = _averaged_example(examples, shared)
+    stand_in[id(examples[0][-1])].backward(math.fsum(root._local_grads))
+    if len(examples) > 1:  # several examples: only the shared Values have a stand-in (one: its own nodes too)
+        stand_in = {key: stand_in[key] for key in shared}
+    missing = [p.label or repr(p) for p in params if id(p) not in stand_in]
     if missing:
         raise ShortcutUnavailable(f"not a Value shared by the examples: {', '.join(missing)}")
-    return [proxies[id(p)].grad for p in params]
+    return [stand_in[id(p)].grad for p in params]
 
 
 # ---- the page --------------------------------------------------------------------------------
@@ -208,14 +221,13 @@ def page_parts(root: Value, params: Sequence[Value] | None = None,
     return data, viz.scene_dot(scene, [float(g) for g in data["grads"]])
 
 
-def save_html(root: Value, path: PathLike, params: Sequence[Value] | None = None,
+def save_html(root: Value, path: str | Path, params: Sequence[Value] | None = None,
               max_nodes: int | None = viz.DEFAULT_MAX_NODES) -> Path:
     """Write the explorer page for the graph under `root` (see `explorer_html`) to the file `path`,
     whole or not at all; missing folders are created. Returns the path."""
     page = explorer_html(root, params=params, max_nodes=max_nodes)
     target = Path(path)
-    if not target.is_dir():  # a folder is refused by the writer
-        target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)  # a folder as `path` is refused by the writer
     write_atomically(target, page)
     return target
 
