@@ -32,8 +32,6 @@ class ShortcutUnavailable(ValueError):
 
 
 # ---- the steps: forward values, then backward updates, all computed here --------------------
-
-
 def _inputs(scene: viz.Scene, i: int) -> list[int]:
     return [j for j in (scene.index[id(p)] for p in scene.nodes[i]._parents) if scene.drawn[j]]
 
@@ -48,10 +46,8 @@ def _forward_steps(scene: viz.Scene) -> list[dict]:
 def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], list[float], list[str]]:
     """One step per computed Value in the order `Value.backward` processes them (the scene's,
     root first): parent.grad += local × grad, in the engine's order, so bit for bit its numbers.
-    Returns the steps, every Value's final grad, and the panel's columns: the examples "1".."m",
-    then "o" if Values outside them add to a parameter."""
-    grads = [0.0] * len(scene.nodes)
-    grads[0] = 1.0
+    Returns the steps, every Value's final grad, and the panel's columns: examples "1".."m", "o" for others."""
+    grads = [1.0] + [0.0] * (len(scene.nodes) - 1)  # the root's: the seed
     rows = {j: r for r, j in enumerate(params)}
     cells: dict[tuple[int, str], float] = {}
     steps: list[dict] = []
@@ -95,7 +91,7 @@ def page_data(scene: viz.Scene, params: Sequence[int] | None = None) -> dict:
     params = list(scene.params if params is None else params)
     forward = _forward_steps(scene)
     backward, grads, columns = _backward_steps(scene, params)
-    return {
+    data: dict = {
         "initial": [[f"d{i}", repr(v.data), viz.short(v.data)] for i, v in enumerate(scene.nodes)
                     if not v._parents and scene.drawn[i]],
         "steps": forward + backward, "backward": len(forward),
@@ -104,27 +100,24 @@ def page_data(scene: viz.Scene, params: Sequence[int] | None = None) -> dict:
         "grads": [repr(g) for g in grads],
         "columns": columns,
         "colours": {c: viz.colour(int(c) if c != OTHER else viz.OUTSIDE) for c in columns},
-        **_texts(scene, params),
+        "note": SHORTCUT_NOTE, "summary": "One graph, no batch node.",
     }
-
-
-def _texts(scene: viz.Scene, params: list[int]) -> dict[str, object]:
-    """The page's `note` and `summary`, and the `shortcut` gradient where the shortcut applies."""
-    texts: dict[str, object] = {"note": SHORTCUT_NOTE, "summary": "One graph, no batch node."}
     if scene.batch is not None:
         m = len(scene.batch._parents)
         how = f"the mean of their losses (local derivative 1/{m})" if scene.batch.op is Op.BATCH_MEAN else "their sum"
-        texts["summary"] = f"{m} examples, each with its own graph, joined by one node: {how}."
+        data["summary"] = f"{m} examples, each with its own graph, joined by one node: {how}."
+    return data | _shortcut(scene, params)  # its `note` replaces the general one, in place
+
+
+def _shortcut(scene: viz.Scene, params: list[int]) -> dict:
+    """The page's `shortcut` gradient, or else a `note` saying why there is none."""
     try:
-        texts["shortcut"] = [repr(g) for g in shortcut_gradient(scene.nodes[0], [scene.nodes[j] for j in params])]
+        return {"shortcut": [repr(g) for g in shortcut_gradient(scene.nodes[0], [scene.nodes[j] for j in params])]}
     except ShortcutUnavailable as reason:
-        texts["note"] = f"No shortcut for this graph: {reason}."
-    return texts
+        return {"note": f"No shortcut for this graph: {reason}."}
 
 
 # ---- the shortcut: backprop once through the batch-averaged example --------------------------
-
-
 def _shape(nodes: list[Value], shared: set[int]) -> list[tuple]:
     """One example's structure: each node's op, arg, and its parents' positions (or shared ids)."""
     position = {id(v): k for k, v in enumerate(nodes)}
@@ -154,8 +147,8 @@ def _coupling(examples: list[list[Value]], shared: set[int]) -> Value | None:
 
 
 def _averaged_example(examples: list[list[Value]], shared: set[int]) -> dict[int, Value]:
-    """Example 1's graph rebuilt with, at every node, the batch means of the examples' data and local
-    derivatives: id -> stand-in, for each of its Values and each shared Value (those: leaves)."""
+    """Example 1's graph with the batch means of the examples' data and local derivatives at every node:
+    id -> stand-in, for each of its Values and each shared Value (a new leaf)."""
     stand_in = {key: Value(0.0) for key in shared}
     for k, v in enumerate(examples[0]):
         matching = [nodes[k] for nodes in examples]
@@ -168,12 +161,11 @@ def _averaged_example(examples: list[list[Value]], shared: set[int]) -> dict[int
 def shortcut_gradient(root: Value, params: Sequence[Value]) -> list[float]:
     """The gradient of each of `params` under the "average the activations first" shortcut.
 
-    `root` must be a batch node whose examples' graphs have one shape (one model, one loss).
-    The shortcut backpropagates ONCE through an "averaged example": at every node the local
-    derivatives are the batch means of the per-example ones (for an MLP: the one-example δ
-    recursion fed with the batch means of a, g'(z) and the output error). It differs from the
-    true gradient, a mean of products, whenever the averaged factors vary over the batch.
-    Raises ShortcutUnavailable (saying why) for other graphs. The Values are left alone."""
+    `root` must be a batch node whose examples' graphs have one shape (one model, one loss). The shortcut
+    backpropagates ONCE through an "averaged example": at every node the local derivatives are the batch
+    means of the per-example ones (for an MLP: the one-example δ recursion fed with the batch means of a,
+    g'(z) and the output error). It differs from the true gradient, a mean of products, whenever the
+    averaged factors vary over the batch. ShortcutUnavailable (saying why) for other graphs. Changes no Value."""
     examples, shared = _checked_examples(root)
     stand_in = _averaged_example(examples, shared)
     stand_in[id(examples[0][-1])].backward(math.fsum(root._local_grads))
@@ -186,8 +178,6 @@ def shortcut_gradient(root: Value, params: Sequence[Value]) -> list[float]:
 
 
 # ---- the page --------------------------------------------------------------------------------
-
-
 def page_file(name: str) -> str:
     """The text of a package-data file of the page: "explorer.html", "explorer.css", "explorer.js"."""
     return resources.files("micrograd_batch").joinpath("page", name).read_text(encoding="utf-8")

