@@ -21,10 +21,10 @@ it imports the library, never the other way round.
 
 from .batch import batch_mean, batch_sum, clip_per_example, mean_of, per_example_grads
 from .compile import CompiledLoss, NotCompilable, compile_loss
-from .engine import Op, Value, gc_paused, logsumexp, topological_order, weighted_sum
+from .engine import Op, Value, gc_paused, topological_order
 from .data import make_blobs, make_moons, minibatches
-from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
-from .nn import MLP, Layer, Module, Neuron
+from .losses import bce_with_logits, hinge, l2_penalty, logsumexp, mse, softmax_cross_entropy
+from .nn import MLP, Layer, Module, Neuron, weighted_sum
 from .norm import BatchNorm, LayerNorm
 from .optim import SGD, Adam, Optimizer
 from .parallel import DataParallel, WorkerDied, parallel_batch_grad

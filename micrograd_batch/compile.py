@@ -53,8 +53,8 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Sequ
 
 from ._checks import as_float, check_model_and_loss
 from .batch import batch_mean, float_mean, per_example_grads
-from .engine import Op, Value, gc_paused, logsumexp, topological_order
-from .losses import LossFn, bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
+from .engine import Op, Value, gc_paused, topological_order
+from .losses import LossFn, bce_with_logits, hinge, l2_penalty, logsumexp, mse, softmax_cross_entropy
 from .nn import MLP, Layer, Neuron, Scores
 
 

@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Sequence, Union
 
 from ._checks import as_seed, is_whole_number
 from .batch import as_inputs
-from .engine import Value, weighted_sum
+from .engine import Op, Value, check_values
 from .module import Module
 from .norm import BatchNorm, LayerNorm
 
@@ -33,6 +33,21 @@ def plain_scores(output: Union[Value, float, Sequence[Union[Value, float]]]) -> 
     if isinstance(output, (Value, int, float)):
         return output.data if isinstance(output, Value) else float(output)
     return [o.data if isinstance(o, Value) else float(o) for o in output]
+
+
+def weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value, *, check: bool = True) -> Value:
+    """w·x + b as ONE node with parents (*w, *x, b), summed in the order of `b + w1*x1 + ...`:
+    d/dw_i = x_i, d/dx_i = w_i, d/db = 1 (`check=False`: the caller made the Values itself)."""
+    if check:
+        weights, inputs = list(weights), list(inputs)
+        check_values([*weights, *inputs, bias], "weighted_sum")
+        if len(weights) != len(inputs):
+            raise ValueError(f"weighted_sum: {len(weights)} weights but {len(inputs)} inputs")
+    w_data, x_data = [w.data for w in weights], [x.data for x in inputs]
+    total = bias.data
+    for w, x in zip(w_data, x_data, strict=True):
+        total += w * x
+    return Value(total, "", (*weights, *inputs, bias), (*x_data, *w_data, 1.0), Op.WEIGHTED_SUM)
 
 
 def _identity(z: Value) -> Value:
@@ -66,7 +81,7 @@ class Neuron(Module):
     """act(w·x + b): n weights, a bias, and an activation ('relu', 'tanh', 'sigmoid', 'linear').
 
     `nonlin=False` is micrograd's spelling of `activation='linear'`. `fused=True` (default)
-    builds w·x + b as one node with 2n+1 parents (`engine.weighted_sum`); `fused=False` builds
+    builds w·x + b as one node with 2n+1 parents (`weighted_sum`); `fused=False` builds
     micrograd's chain of `*` and `+` nodes. Both give exactly the same numbers.
     """
 

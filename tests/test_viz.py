@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from micrograd_batch import MLP, Value, batch_mean, batch_sum, topological_order
 from micrograd_batch import viz
-from micrograd_batch.engine import Op, weighted_sum
+from micrograd_batch.engine import Op
+from micrograd_batch.nn import weighted_sum
 from micrograd_batch.viz import (
     GraphTooDeep,
     GraphTooLarge,
