@@ -124,7 +124,7 @@ def mean_of(vectors: Sequence[Sequence[float]]) -> list[float]:
     lengths = {len(v) for v in vectors}
     if len(lengths) > 1:
         raise ValueError(f"mean_of vectors of different lengths {sorted(lengths)}")
-    return [float_mean(column) for column in zip(*vectors)]
+    return [float_mean(column) for column in zip(*vectors, strict=True)]
 
 
 def clip_to_norm(vector: Sequence[float], max_norm: float) -> list[float]:

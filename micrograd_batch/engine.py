@@ -58,8 +58,7 @@ class Value:
         if type(label) is not str or type(op) is not Op:
             raise TypeError(f"a Value's label must be a str and its op an Op, got {label!r:.40}, {op!r:.40}")
         self.data: float = data if type(data) is float else as_float(data)
-        self.grad = 0.0
-        self.label = label
+        self.grad, self.label = 0.0, label
         self._parents, self._local_grads, self._op, self._arg = parents, local_grads, op, arg
 
     def __repr__(self) -> str:
@@ -80,8 +79,6 @@ class Value:
     def is_leaf(self) -> bool:
         """True for a Value not computed from others: an input, a parameter or a constant."""
         return not self._parents
-
-    # ---- each op: the forward value, and beside it the local derivative of each parent ----------
 
     def __add__(self, other: Value | float) -> Value:
         if (other := _coerce(other)) is NotImplemented:
@@ -203,8 +200,6 @@ class Value:
 def topological_order(root: Value) -> list[Value]:
     """Every Value `root` depends on, `root` first, each before its parents, the leaves last:
     Kahn's algorithm (no recursion) releases a node once all its consumers are placed."""
-    if not root._parents:
-        return [root]
     consumers: dict[Value, int] = {root: 0}
     leaves: dict[Value, None] = {}  # an ordered set: a leaf passes nothing on, so it goes last
     stack = [root]
@@ -229,8 +224,7 @@ def topological_order(root: Value) -> list[Value]:
 
 
 def _coerce(other: object) -> Value:
-    """A Value as it is, a real number as a constant leaf; NotImplemented otherwise, so Python
-    raises its usual TypeError naming both types."""
+    """A Value as it is, a number as a constant leaf, else NotImplemented (Python's TypeError)."""
     if isinstance(other, Value):
         return other
     if type(other) in (float, int) or (isinstance(other, Real) and not isinstance(other, bool)):
@@ -260,8 +254,7 @@ def stable_softplus(x: float) -> float:
 
 
 def check_values(items: Sequence[object], name: str, item: str = "item", expected: str = "a Value") -> None:
-    """A TypeError naming the first of `items` that is not a Value: "SGD: parameter 2 is float,
-    expected a Value" (`name` the function, `item` what one of `items` is called there)."""
+    """A TypeError naming the first of `items` that is not a Value: "SGD: parameter 2 is float, ..."."""
     for i, x in enumerate(items):
         if not isinstance(x, Value):
             raise TypeError(f"{name}: {item} {i} is {type(x).__name__}, expected {expected}")

@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from numbers import Real
-from typing import Any, Union
+from typing import Any
 
 from ._checks import as_float, is_whole_number
 from .engine import Op, Value, check_values, stable_sigmoid, stable_softplus
 
-Output = Union[Value, Sequence[Value]]  # a model's output for one example: one Value or several
+Output = Value | Sequence[Value]  # a model's output for one example: one Value or several
 LossFn = Callable[[Any, Any], Value]  # loss_fn(model(x), y) -> L_i (Any: each loss takes its part of Output)
 
 
