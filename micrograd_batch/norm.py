@@ -65,30 +65,42 @@ def _as_batch(batch: object, width: int) -> list[list[Value]]:
     return [as_inputs(x, width, where=f"example {i + 1}", finite=True) for i, x in enumerate(rows)]
 
 
-def _checked_settings(num_features: object, eps: object) -> tuple[int, float]:
-    """`num_features` (a whole number >= 1) and `eps` (a positive finite float), checked."""
-    if not is_whole_number(num_features):
-        raise ValueError(f"num_features must be a whole number >= 1, got {num_features!r}")
-    eps = as_float(eps)
-    if not 0.0 < eps < math.inf:
-        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
-    return int(num_features), eps  # type: ignore[call-overload]
+class _Norm(Module):
+    """What both norms share: `num_features` γs (1) then βs (0) as parameters, and `eps`."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, name: str = "norm") -> None:
+        if not is_whole_number(num_features):
+            raise ValueError(f"num_features must be a whole number >= 1, got {num_features!r}")
+        if not 0.0 < (eps := as_float(eps)) < math.inf:
+            raise ValueError(f"eps must be a positive finite number, got {eps!r}")
+        self.num_features, self.eps, self.name = int(num_features), eps, name  # type: ignore[call-overload]
+        self.gamma = [Value(1.0, f"{name}.γ{j + 1}") for j in range(self.num_features)]
+        self.beta = [Value(0.0, f"{name}.β{j + 1}") for j in range(self.num_features)]
+
+    def train(self, mode: bool = True) -> _Norm:
+        """Switch to training mode (or eval mode with `mode=False`); returns the module."""
+        return self
+
+    def eval(self) -> _Norm:
+        """Switch to eval mode; returns the module."""
+        return self.train(False)
+
+    def parameters(self) -> list[Value]:
+        """γ_1..γ_n, then β_1..β_n."""
+        return self.gamma + self.beta
 
 
-class BatchNorm(Module):
+class BatchNorm(_Norm):
     """PyTorch's `BatchNorm1d(num_features, eps, momentum)`: `bn(batch)` maps m examples to m
     lists of Values. Training mode normalises with the batch mean and biased variance and updates
     `running_mean`/`running_var` (floats, from 0s and 1s) by r ← (1 - momentum)·r + momentum·s,
     with the UNBIASED variance; eval mode (`eval()`) uses them. Parameters: γs (1), then βs (0)."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, name: str = "bn") -> None:
-        self.num_features, self.eps = _checked_settings(num_features, eps)
+        super().__init__(num_features, eps, name)
         self.momentum = as_float(momentum)
         if not 0.0 <= self.momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
-        self.name = name
-        self.gamma = [Value(1.0, f"{name}.γ{j + 1}") for j in range(self.num_features)]
-        self.beta = [Value(0.0, f"{name}.β{j + 1}") for j in range(self.num_features)]
         self.running_mean = [0.0] * self.num_features
         self.running_var = [1.0] * self.num_features
         self.training = True
@@ -152,20 +164,12 @@ class BatchNorm(Module):
         self.training = bool(mode)
         return self
 
-    def eval(self) -> BatchNorm:
-        """Switch to eval mode: normalise with the running statistics; examples independent."""
-        return self.train(False)
-
-    def parameters(self) -> list[Value]:
-        """γ_1..γ_n, then β_1..β_n."""
-        return self.gamma + self.beta
-
     def __repr__(self) -> str:
         mode = "train" if self.training else "eval"
         return f"BatchNorm({self.num_features}, eps={self.eps:g}, momentum={self.momentum:g}, {mode})"
 
 
-class LayerNorm(Module):
+class LayerNorm(_Norm):
     """Layer normalisation (Ba et al., 2016) of ONE example over its own features:
     y_j = γ_j · (x_j - μ)/√(σ² + eps) + β_j with μ, σ² the mean and biased variance of its x_j,
     so examples stay independent. Parameters: γs (1), then βs (0)."""
@@ -174,10 +178,7 @@ class LayerNorm(Module):
     """Never: each example is normalised with its own statistics."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, name: str = "ln") -> None:
-        self.num_features, self.eps = _checked_settings(num_features, eps)
-        self.name = name
-        self.gamma = [Value(1.0, f"{name}.γ{j + 1}") for j in range(self.num_features)]
-        self.beta = [Value(0.0, f"{name}.β{j + 1}") for j in range(self.num_features)]
+        super().__init__(num_features, eps, name)
 
     def __call__(self, x: Sequence[Feature]) -> list[Value]:
         """One example, normalised over its features: a list of `num_features` Values."""
@@ -190,18 +191,6 @@ class LayerNorm(Module):
     def normalise_batch(self, rows: Sequence[Sequence[Feature]]) -> list[list[Value]]:
         """Each example of a batch normalised on its own."""
         return [self(row) for row in rows]
-
-    def train(self, mode: bool = True) -> LayerNorm:
-        """LayerNorm behaves the same in both modes; returns the module (for symmetry)."""
-        return self
-
-    def eval(self) -> LayerNorm:
-        """LayerNorm behaves the same in both modes; returns the module (for symmetry)."""
-        return self
-
-    def parameters(self) -> list[Value]:
-        """γ_1..γ_n, then β_1..β_n."""
-        return self.gamma + self.beta
 
     def __repr__(self) -> str:
         return f"LayerNorm({self.num_features}, eps={self.eps:g})"
