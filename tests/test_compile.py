@@ -307,7 +307,7 @@ def test_values_outside_the_model_unknown_ops_and_the_l2_node_are_refused():
         return hinge(out * temperature, y)
 
     def custom_op(out, y):
-        return Value(out.data ** 3, "", (out,), (3 * out.data ** 2,), "cube")
+        return Value(out.data ** 3, "", (out,), (3 * out.data ** 2,), Op.POW, 3.0)
 
     def with_l2(out, y):
         return hinge(out, y) + l2_penalty(model.parameters(), 1e-3)
@@ -576,7 +576,7 @@ def _change_an_activation(model):
     _change_an_activation,
     lambda model: model.layers[0].neurons[2].w.reverse(),  # same Values, another order
     lambda model: setattr(model.layers[1].neurons[0], "fused", False),
-    lambda model: model.layers[0].neurons.pop(),  # one hidden neuron fewer
+    lambda model: (model.layers[0].neurons.pop(), [n.w.pop() for n in model.layers[1].neurons]),  # one hidden neuron fewer
     lambda model: setattr(model.layers[0].neurons[0], "forward", lambda inputs: inputs[0]),
     "swap the loss",  # the compiled loss's own loss_fn replaced
 ])
