@@ -73,6 +73,11 @@ def make_moons(
     return [([a + rng.gauss(0.0, noise), b + rng.gauss(0.0, noise)], y) for (a, b), y in examples]
 
 
+def _finite(v: object) -> bool:
+    """True for a real number (not a bool) that is neither infinite nor NaN."""
+    return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _checked_centers(centers: object) -> list[list[float]]:
     """Cluster centres as a non-empty list of points of the same number (>= 1) of finite numbers."""
     def refuse(what: str) -> ValueError:
@@ -85,7 +90,7 @@ def _checked_centers(centers: object) -> list[list[float]]:
     points = [list(c) for c in centers]  # type: ignore[attr-defined]
     if not points or any(not p or len(p) != len(points[0]) for p in points):
         raise refuse("points with the same number (>= 1) of coordinates")
-    if not all(isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) for p in points for v in p):
+    if not all(_finite(v) for p in points for v in p):
         raise refuse("points of finite numbers (centre coordinates)")
     return points
 
