@@ -114,6 +114,14 @@ def _dummy(nout: int) -> Value | list[Value]:
     return Value(0.0) if nout == 1 else [Value(0.0) for _ in range(nout)]
 
 
+def _check_outputs(loss: str, nout: int) -> None:
+    """NotCompilable unless the library loss `loss` takes a model output of `nout` numbers."""
+    try:
+        LOSSES[loss](_dummy(nout), {"mse": [0.0] * nout, "softmax_cross_entropy": 0}.get(loss, 1))
+    except (TypeError, ValueError) as error:
+        raise NotCompilable(f"{loss} does not take this model's {nout} output(s): {error}") from None
+
+
 def _inputs(x: object, nin: int) -> Sequence[float]:
     """One example's inputs as floats, refused exactly where the graph path refuses them."""
     if type(x) in (list, tuple) and len(x) == nin and set(map(type, x)) == {float}:  # type: ignore[arg-type, call-overload]

@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._structure import LOSSES, NotCompilable, _dummy, _inputs, _inspect, _state, _target, _unchanged
+from ._structure import LOSSES, NotCompilable, _check_outputs, _inputs, _inspect, _state, _target, _unchanged
 from .batch import float_mean
-from .engine import Value, logsumexp, stable_sigmoid, stable_softplus
+from .engine import Value, stable_sigmoid, stable_softplus
+from .losses import logsumexp
 
 if TYPE_CHECKING:
     from .numpy_backend import MatrixLoss
@@ -192,10 +193,7 @@ def _program(structure: Structure) -> _Program:
     """The code for `structure`, generated and compiled once (a thread-safe cache)."""
     nin, shape, loss = structure
     nout = len(shape[-1])
-    try:
-        LOSSES[loss](_dummy(nout), {"mse": [0.0] * nout, "softmax_cross_entropy": 0}.get(loss, 1))
-    except (TypeError, ValueError) as error:
-        raise NotCompilable(f"{loss} does not take this model's {nout} output(s): {error}") from None
+    _check_outputs(loss, nout)
     source, outputs_source = _sources(structure)
     namespace = dict(_NAMESPACE)
     exec(compile(source, f"<compiled {loss}>", "exec"), namespace)

@@ -24,7 +24,7 @@ try:
 except ModuleNotFoundError:  # the optional `fast` extra: backend="numpy" says so in one line
     raise ModuleNotFoundError("backend='numpy' needs numpy: pip install 'micrograd_batch[fast]'") from None
 
-from ._structure import _LABELS, LOSSES, NotCompilable, _inputs, _inspect, _state, _target, _unchanged
+from ._structure import LOSSES, NotCompilable, _check_outputs, _inputs, _inspect, _state, _target, _unchanged
 from .engine import Value
 from .optim import SGD, Adam, Optimizer
 
@@ -89,9 +89,10 @@ class MatrixLoss:
             raise NotCompilable("the numpy backend needs one activation per layer (a matrix of neurons)")
         self.sizes, activations = [nin, *map(len, shape)], [layer[0] for layer in shape]
         self.loss = next((name for name, known in LOSSES.items() if known is loss_fn), "")
-        if not self.loss or self.loss in _LABELS and self.sizes[-1] != 1:
-            raise NotCompilable(f"the numpy backend compiles the library losses ({', '.join(LOSSES)}; hinge and "
-                                f"bce_with_logits on one output), not {loss_fn!r:.60} on {self.sizes[-1]} outputs")
+        if not self.loss:
+            raise NotCompilable(f"the numpy backend compiles the library's losses ({', '.join(LOSSES)}), not "
+                                f"{loss_fn!r:.60}")
+        _check_outputs(self.loss, self.sizes[-1])
         self.model, self.loss_fn, self._state = model, loss_fn, _state(self._modules)
         self.source = _source(type(model).__name__, self.sizes, activations, self.loss, _LOSSES[self.loss])
         namespace: dict[str, Any] = {"np": np, "sigmoid": sigmoid}

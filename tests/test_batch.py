@@ -298,3 +298,15 @@ def exact_mean(column):
 def close(a, b):
     """Equal to within two roundings (sum, then divide), NaN equal to NaN."""
     return same(a, b) or math.isclose(a, b, rel_tol=4e-16)
+
+
+def test_one_input_rule_for_every_path():
+    """input_row is the rule the graph path and compile_loss share: a sequence of the right length;
+    a set (no order), a dict or a str is refused everywhere."""
+    from micrograd_batch.batch import input_row
+    assert input_row((1, 2.5), 2) == [1, 2.5] and input_row(range(2), 2) == [0, 1]
+    for x in ({1.0, 2.0}, frozenset({1.0, 2.0}), {0: 1.0, 1: 2.0}, "ab", Value(1.0)):
+        with pytest.raises(TypeError, match="must be a list of 2 numbers"):
+            input_row(x, 2)
+    with pytest.raises(ValueError, match="example 3 has 1 features, expected 2"):
+        input_row([1.0], 2, "example 3")

@@ -235,3 +235,12 @@ def test_model_call_with_junk(x):
         assert isinstance(x, (list, tuple)) and len(x) == 2
         assert all(isinstance(v, Value) or is_real(v) for v in x)
         assert isinstance(out, list) and len(out) == 2 and all(isinstance(o, Value) for o in out)
+
+
+def test_a_layer_whose_inputs_no_longer_match_its_weights_fails_loudly():
+    """Removing a hidden neuron without the next layer's weights used to drop a weight silently."""
+    for fused in (True, False):
+        model = MLP(2, [3, 1], seed=0, fused=fused)
+        model.layers[0].neurons.pop()
+        with pytest.raises(ValueError, match="zip"):
+            model([0.5, -0.5])

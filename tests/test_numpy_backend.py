@@ -54,7 +54,7 @@ def problem(loss, nin, hidden, k, activation, output_activation, m, seed):
        m=st.integers(1, 6), seed=st.integers(0, 10**6))
 def test_losses_gradients_and_outputs_agree_with_the_scalar_path(loss, nin, hidden, outputs, activation,
                                                                  output_activation, m, seed):
-    k = 1 if loss in (hinge, bce_with_logits) else outputs
+    k = 1 if loss in (hinge, bce_with_logits) else max(outputs, 2) if loss is softmax_cross_entropy else outputs
     model, batch = problem(loss, nin, hidden, k, activation, output_activation, m, seed)
     compiled = MatrixLoss(model, loss)
     losses, grad, outs = compiled.run(batch)
@@ -103,9 +103,10 @@ def test_the_source_is_the_matrix_form():
     (MLP(2, [3, 1], norm="batch"), hinge, "norm layers"),
     (MLP(2, [3, 1], norm="layer"), hinge, "norm layers"),
     (type("MyMLP", (MLP,), {})(2, [1]), hinge, "not MyMLP"),
-    (MLP(2, [3, 1]), lambda out, y: (out - y) ** 2, "library losses"),
-    (MLP(2, [3, 2]), hinge, "one output"),
-    (MLP(2, [3, 2]), bce_with_logits, "one output"),
+    (MLP(2, [3, 1]), lambda out, y: (out - y) ** 2, "library's losses"),
+    (MLP(2, [3, 2]), hinge, "hinge does not take this model's 2 output"),
+    (MLP(2, [3, 2]), bce_with_logits, "does not take this model's 2 output"),
+    (MLP(2, [3, 1]), softmax_cross_entropy, "does not take this model's 1 output"),
 ])
 def test_models_and_losses_it_cannot_write_as_matrices_are_refused(model, loss, message):
     with pytest.raises(NotCompilable, match=message):
@@ -276,7 +277,7 @@ def test_compile_loss_and_fit_take_a_backend_and_refuse_unknown_ones():
         fit(model, batch, hinge, epochs=1, backend="torch")
     with pytest.raises(ValueError, match="workers or micro_batch_size"):
         fit(model, batch, hinge, epochs=1, backend="numpy", micro_batch_size=2)
-    with pytest.raises(NotCompilable, match="library losses"):
+    with pytest.raises(NotCompilable, match="library's losses"):
         fit(model, batch, lambda out, y: hinge(out, y), epochs=1, backend="numpy")
 
 

@@ -120,12 +120,7 @@ def estimator_variance(
         squared = 0.0
         ratios = []
         for _ in range(groups):
-            group = [0.0] * len(full)
-            for _ in range(size):
-                chosen = [grads[i] for i in rng.sample(range(n), m)]
-                estimate = [sum(col) / m for col in zip(*chosen, strict=True)]
-                squared += sum((a - b) ** 2 for a, b in zip(estimate, full, strict=True))
-                group = [t + e for t, e in zip(group, estimate, strict=True)]
+            group, squared = _sample_group(grads, full, m, size, rng, squared)
             total = [t + g for t, g in zip(total, group, strict=True)]
             ratios.append(sum((t / size - b) ** 2 for t, b in zip(group, full, strict=True)) / (predicted / size))
         mean_estimate = [t / trials for t in total]
@@ -134,6 +129,19 @@ def estimator_variance(
     slope, _ = fit_loglog_slope([r.m for r in rows], [r.total_variance for r in rows])
     return VarianceStudy(rows, slope, n, trials, norm, sigma2, effective_dimension(grads, full),
                          len(full))
+
+
+def _sample_group(grads: Sequence[Sequence[float]], full: Sequence[float], m: int, size: int,
+                  rng: random.Random, squared: float) -> tuple[list[float], float]:
+    """`size` mini-batch gradients of m examples each, drawn by `rng` (without replacement inside a
+    batch): their sum, and `squared` plus their squared distances to the full gradient `full`."""
+    group = [0.0] * len(full)
+    for _ in range(size):
+        chosen = [grads[i] for i in rng.sample(range(len(grads)), m)]
+        estimate = [sum(col) / m for col in zip(*chosen, strict=True)]
+        squared += sum((a - b) ** 2 for a, b in zip(estimate, full, strict=True))
+        group = [t + e for t, e in zip(group, estimate, strict=True)]
+    return group, squared
 
 
 def demo_estimator_variance(out_dir: PathLike = "out", quick: bool = False) -> list[Path]:
