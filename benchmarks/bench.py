@@ -35,7 +35,8 @@ from typing import Any, Callable, Optional
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout of micrograd_batch, installed or not
 
-from micrograd_batch import MLP, Value, batch_mean, topological_order  # noqa: E402
+from micrograd_batch import MLP, Value, batch_mean  # noqa: E402
+from micrograd_batch.engine import topological_order  # noqa: E402
 from micrograd_batch.data import make_moons  # noqa: E402
 from micrograd_batch.engine import gc_paused  # noqa: E402
 from micrograd_batch.losses import hinge, l2_penalty  # noqa: E402

@@ -25,18 +25,9 @@ from typing import Any, Callable, Optional
 
 from hypothesis import strategies as st
 
-from micrograd_batch import (
-    Value,
-    batch_mean,
-    batch_sum,
-    bce_with_logits,
-    hinge,
-    l2_penalty,
-    logsumexp,
-    mse,
-    softmax_cross_entropy,
-    weighted_sum,
-)
+from micrograd_batch import Value, batch_mean, batch_sum, bce_with_logits, hinge, mse, softmax_cross_entropy
+from micrograd_batch.losses import l2_penalty, logsumexp
+from micrograd_batch.nn import weighted_sum
 
 
 @dataclass(frozen=True)

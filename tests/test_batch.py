@@ -16,9 +16,12 @@ from junk import FUZZ, attempt, junk, same
 from state import assert_unchanged, parameter_state, snapshot
 
 from micrograd_batch import (
-    MLP, Value, batch_mean, batch_sum, bce_with_logits, hinge, make_blobs, make_moons, mean_of,
-    mse, per_example_grads, softmax_cross_entropy, topological_order,
+    MLP, Value, batch_mean, batch_sum, bce_with_logits, hinge, make_moons, mse, per_example_grads,
+    softmax_cross_entropy,
 )
+from micrograd_batch.batch import mean_of
+from micrograd_batch.data import make_blobs
+from micrograd_batch.engine import topological_order
 from micrograd_batch.engine import Op
 from micrograd_batch.nn import ACTIVATIONS
 

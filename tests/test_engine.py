@@ -48,7 +48,10 @@ from junk import FUZZ, attempt, is_real, junk, same
 from ops import BY_NAME, CASES, EXACT, NAMES, arguments, is_const
 from state import bits
 
-from micrograd_batch import MLP, Value, batch_mean, logsumexp, topological_order, weighted_sum
+from micrograd_batch import MLP, Value, batch_mean
+from micrograd_batch.engine import topological_order
+from micrograd_batch.losses import logsumexp
+from micrograd_batch.nn import weighted_sum
 from micrograd_batch.engine import Op, gc_paused
 
 EXAMPLES = int(os.environ.get("MGB_FUZZ_EXAMPLES", "150"))

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from micrograd_batch import MLP, Value, batch_mean, topological_order, weighted_sum
+from micrograd_batch import MLP, Value, batch_mean
+from micrograd_batch.nn import weighted_sum
 from micrograd_batch.losses import hinge, l2_penalty
 
 from helpers import moons_like

@@ -10,7 +10,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from junk import FUZZ, attempt, junk, same
 
-from micrograd_batch import Value, bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
+from micrograd_batch import Value, bce_with_logits, hinge, mse, softmax_cross_entropy
+from micrograd_batch.losses import l2_penalty
 
 
 def test_mse_closed_form_and_gradient():

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from junk import FUZZ, attempt, is_real, junk, sizes
 from state import parameter_state
 
-from micrograd_batch import MLP, Layer, Neuron, Value, batch_mean, batch_sum, mse, weighted_sum
+from micrograd_batch import MLP, Layer, Neuron, Value, batch_mean, batch_sum, mse
+from micrograd_batch.nn import weighted_sum
 from micrograd_batch.nn import ACTIVATIONS
 
 EXAMPLES = int(os.environ.get("MGB_FUZZ_EXAMPLES", "150"))

@@ -12,8 +12,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from gradcheck import numeric_gradient
-from micrograd_batch import (MLP, SGD, BatchNorm, LayerNorm, Op, Value, accuracy, batch_mean, clip_per_example,
-                             fit, make_moons, mean_of, mse, per_example_grads)
+from micrograd_batch import (
+    MLP, SGD, BatchNorm, LayerNorm, Value, accuracy, batch_mean, clip_per_example, fit, make_moons, mse,
+    per_example_grads,
+)
+from micrograd_batch.batch import mean_of
+from micrograd_batch.engine import Op
 from micrograd_batch import persist, viz
 from micrograd_batch.persist import ModelFileError, load_model, load_parameters_into, save_model
 

@@ -37,7 +37,8 @@ def test_snapshot_sees_a_changed_grad_deep_in_the_graph():
 
 
 def test_gc_paused_reenables_the_collector_when_interrupted_inside_the_block():
-    from micrograd_batch import engine, gc_paused
+    from micrograd_batch import engine
+    from micrograd_batch.engine import gc_paused
 
     def paused():
         with gc_paused():

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from micrograd_batch import mean_of, mse, per_example_grads
+from micrograd_batch import mse, per_example_grads
+from micrograd_batch.batch import mean_of
 from micrograd_batch.lessons import (average_activations, batch_by_hand, by_hand, delta_recursion,
                                      estimator_variance, two_moons)
 from micrograd_batch.__main__ import main
