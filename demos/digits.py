@@ -48,8 +48,8 @@ def train_from_scratch(backend, epochs):
 per_example, per_example_seconds = train_from_scratch("python", 1)
 matrices, matrix_seconds = train_from_scratch("numpy", 1)
 difference = max(abs(a.data - b.data) for a, b in zip(per_example.parameters(), matrices.parameters(), strict=True))
-print(f"one epoch per example (compiled): {per_example_seconds:.3f} s (including tracing the model once)")
-print(f"one epoch as matrices (numpy):    {matrix_seconds:.3f} s")
+print(f"one epoch per example (compiled): {per_example_seconds:.3f} s (with compiling the model first)")
+print(f"one epoch as matrices (numpy):    {matrix_seconds:.3f} s (with converting the examples to arrays first)")
 print(f"max |difference| of the {len(matrices.parameters())} weights after one epoch = {difference:.1e}")
 
 trained, seconds = train_from_scratch("numpy", 20)
