@@ -200,7 +200,7 @@ def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Op
     done, history, progress = _start(checkpoint, resume, model, optimizer, run, epochs)
     compiled = _compiled(model, loss_fn)  # its outputs measure the accuracy, on every path
     params, started = model.parameters(), time.perf_counter() - history.seconds
-    with DataParallel(model, loss_fn, workers) if workers != 1 else nullcontext() as parallel:
+    with DataParallel(model, loss_fn, workers, examples=examples) if workers != 1 else nullcontext() as parallel:
         gradient = compiled.grad if compiled and parallel is None and micro_batch_size is None else functools.partial(
             batch_gradient, model, loss_fn=loss_fn, micro_batch_size=micro_batch_size, parallel=parallel)
         for epoch in range(done + 1, epochs + 1):
