@@ -177,8 +177,10 @@ class DataParallel:
         """The local pool, started on first use with every worker at once (a worker a pool starts
         on demand can die unnoticed); each worker ends when the pool's lifeline closes."""
         if self._pool is None:
-            methods = multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+            context = multiprocessing.get_context(method)
+            if method == "forkserver":  # its workers start with the library imported (if it is not running yet)
+                context.set_forkserver_preload([__name__])
             theirs, ours = context.Pipe(duplex=False)
             n = int(self.workers)  # type: ignore[arg-type]
             self._pool = ProcessPoolExecutor(n, context, _start_worker, (theirs, context.Barrier(n))), ours
