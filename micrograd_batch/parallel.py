@@ -145,24 +145,18 @@ class DataParallel:
         return (None, job_of(((self.model, self.loss_fn), ()))), None
 
     def _run(self, job: Shipped, values: list[float] | None, items: list[Example] | tuple[int, ...]) -> list[Sums]:
-        """Each chunk's sums, in order (the job by key; then, to a worker without it, itself). A lost
-        worker raises WorkerDied; it and Ctrl-C stop the local pool (the next call starts a new one)."""
+        """Each chunk's sums, in order (the job by key; if a worker lacks it, all again with the job).
+        A lost worker raises WorkerDied; it and Ctrl-C stop the local pool (the next call starts a
+        new one). Other errors are raised as they are."""
         n = min(self.chunks, len(items))
         chunks = [items[k * len(items) // n:(k + 1) * len(items) // n] for k in range(n)]
-        futures: list[Future[Sums | None]] = []
-        results: list[Sums | None] = [None] * len(chunks)
+        self._futures: list[Future[Sums | None]] = []
         try:
             executor = self.workers if isinstance(self.workers, Executor) else self._local_pool()
-            for sent in ((job[0], job[1] if job[0] is None else None), job):
-                todo = [k for k, r in enumerate(results) if r is None]
-                futures = [executor.submit(chunk_sums, sent, chunks[k], values) for k in todo]
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                for error in (e for f in done if (e := f.exception()) is not None):
-                    raise error
-                results = [futures[todo.index(k)].result() if k in todo else r for k, r in enumerate(results)]
-            return results  # type: ignore[return-value]
+            sums = self._submitted(executor, (job[0], None) if job[0] is not None else job, chunks, values)
+            return self._submitted(executor, job, chunks, values) if None in sums else sums  # type: ignore[return-value]
         except BaseException as error:
-            for future in futures:
+            for future in self._futures:
                 future.cancel()
             died = isinstance(error, (BrokenExecutor, getattr(sys.modules.get("distributed"), "KilledWorker", ())))
             if died or not isinstance(error, Exception):
@@ -172,6 +166,14 @@ class DataParallel:
                                  "and their gradients are unchanged (a script that starts worker processes must "
                                  "run its code under `if __name__ == \"__main__\":`)") from error
             raise
+
+    def _submitted(self, executor: Executor, job: Shipped, chunks: list[Any], values: list[float] | None) -> list[Any]:
+        """The chunks' results from tasks on `executor`; the first error is raised."""
+        self._futures = [executor.submit(chunk_sums, job, chunk, values) for chunk in chunks]
+        done, _ = wait(self._futures, return_when=FIRST_EXCEPTION)
+        for error in (e for f in done if (e := f.exception()) is not None):
+            raise error
+        return [f.result() for f in self._futures]
 
     def _local_pool(self) -> ProcessPoolExecutor:
         """The local pool, started on first use with every worker at once (a worker a pool starts
