@@ -22,9 +22,10 @@ from typing import Any
 from ._checks import is_whole_number
 from .batch import _float_sum, batch_sum
 from .compile import CompiledLoss, NotCompilable, compile_loss
-from .engine import Value, gc_paused
+from .engine import gc_paused
 from .losses import LossFn
 from .nn import Module
+from .persist import assign  # all or nothing (Ctrl-C)
 
 Example = tuple[Any, Any]
 Workers = int | Executor  # how many local processes, or an executor to run the tasks on
@@ -81,18 +82,6 @@ def _start_worker(lifeline: connection.Connection, barrier: Any) -> None:
     barrier.wait(timeout=60)
 
 
-def _add_into_grads(params: Sequence[Value], increments: list[float]) -> None:
-    """p.grad += increment for every parameter, or (if interrupted) for none."""
-    old = [p.grad for p in params]
-    try:
-        for p, increment in zip(params, increments, strict=True):
-            p.grad += increment
-    except BaseException:
-        for p, grad in zip(params, old, strict=True):
-            p.grad = grad
-        raise
-
-
 class DataParallel:
     """A batch's mean loss and gradient from `workers`: a number of local processes (forkserver,
     or spawn; never fork), or any `concurrent.futures.Executor` (used, never shut down). A batch
@@ -131,7 +120,8 @@ class DataParallel:
                                           for i, e in zip(at, examples, strict=True))
         sums = self._run(job, values, tuple(at) if held else examples)  # type: ignore[arg-type]
         m = int(m or len(examples))
-        _add_into_grads(self.model.parameters(), [_float_sum(c) / m for c in zip(*(g for _, g in sums), strict=True)])
+        means = [_float_sum(column) / m for column in zip(*(g for _, g in sums), strict=True)]
+        assign((), (), [(p, {"grad": p.grad + g}) for p, g in zip(self.model.parameters(), means, strict=True)])
         return _float_sum([loss for loss, _ in sums]) / m
 
     def _job(self) -> tuple[Shipped, list[float] | None]:

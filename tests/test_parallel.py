@@ -23,6 +23,7 @@ import sys
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -31,7 +32,7 @@ from micrograd_batch import MLP, SGD, DataParallel, TrainingDiverged, WorkerDied
 from micrograd_batch.losses import hinge, mse
 from micrograd_batch.nn import Layer
 from micrograd_batch import compile_loss
-from micrograd_batch.parallel import HELD, _add_into_grads, chunk_sums, job_of
+from micrograd_batch.parallel import HELD, chunk_sums, job_of
 from helpers import graph_path, moons_like
 from parallel_scenarios import alive, exiting_loss, failing_loss, infinite_loss
 from state import parameter_state
@@ -309,7 +310,7 @@ def test_worker_death_is_exported():
 def test_parallel_depends_only_on_lower_modules_and_touches_no_private_attribute():
     source = (ROOT / "micrograd_batch" / "parallel.py").read_text()
     imports = {line.split()[1] for line in source.splitlines() if line.startswith(("from .", "import ."))}
-    assert imports <= {".batch", "._checks", ".compile", ".engine", ".losses", ".nn"}, imports
+    assert imports <= {".batch", "._checks", ".compile", ".engine", ".losses", ".nn", ".persist"}, imports
     private = [f"{ast.unparse(node)}" for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Attribute)
                and node.attr.startswith("_") and not node.attr.startswith("__") and ast.unparse(node.value) != "self"]
     assert private == ["os._exit"], private  # (os._exit is public, documented)
@@ -443,10 +444,15 @@ class InterruptedOnce:
 
 
 @pytest.mark.parametrize("where", range(4))
-def test_ctrl_c_while_adding_the_gradient_leaves_every_grad_as_it_was(where):
+def test_ctrl_c_while_adding_the_gradient_leaves_every_grad_as_it_was(where, monkeypatch):
     params = [InterruptedOnce(grad=k + 0.5, armed=k == where) for k in range(4)]
-    with pytest.raises(KeyboardInterrupt):
-        _add_into_grads(params, [10.0, 20.0, 30.0, 40.0])  # type: ignore[arg-type]
-    assert [p.grad for p in params] == [0.5, 1.5, 2.5, 3.5]
-    _add_into_grads(params, [10.0, 20.0, 30.0, 40.0])  # type: ignore[arg-type]
-    assert [p.grad for p in params] == [10.5, 21.5, 32.5, 43.5]
+    with ThreadPoolExecutor(1) as executor:
+        parallel = DataParallel(MLP(2, [1]), hinge, executor)
+        monkeypatch.setattr(parallel, "model", mock.Mock(parameters=lambda: params, couples_examples=False))
+        monkeypatch.setattr(parallel, "_job", lambda: ((None, b""), None))
+        monkeypatch.setattr(parallel, "_run", lambda *args: [(1.0, [10.0, 20.0, 30.0, 40.0])])  # the sums
+        with pytest.raises(KeyboardInterrupt):
+            parallel.grad([([0.0, 0.0], 1)])
+        assert [p.grad for p in params] == [0.5, 1.5, 2.5, 3.5]
+        parallel.grad([([0.0, 0.0], 1)])
+        assert [p.grad for p in params] == [10.5, 21.5, 32.5, 43.5]
