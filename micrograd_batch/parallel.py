@@ -55,13 +55,14 @@ def chunk_sums(job: Shipped, chunk: list[Any] | tuple[int, ...], params: list[fl
     training set) by the job's compiled loss at the values `params`, else by a backward pass on the
     job's model. None: this worker does not hold the job by its key (the parent sends it along)."""
     key, blob = job
-    if blob is None and key not in HELD:
+    held = pickle.loads(blob) if blob is not None else HELD.get(key)  # type: ignore[arg-type]
+    if held is None:
         return None
     if blob is not None and key is not None:
         if len(HELD) >= 8:  # a training set and a few structures at a time
             HELD.clear()
-        HELD[key] = pickle.loads(blob)
-    work, kept = HELD[key] if key is not None else pickle.loads(blob)  # type: ignore[arg-type]
+        HELD[key] = held
+    work, kept = held
     examples = [kept[i] for i in chunk] if isinstance(chunk, tuple) else chunk
     if isinstance(work, CompiledLoss):
         losses, grads, _ = work.run(examples, params, 1.0)  # seed 1: the sums
