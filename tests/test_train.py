@@ -472,3 +472,27 @@ def test_fits_l2_gradient_without_a_node_is_the_textbook_step_bit_for_bit():
             losses.append(total.data)
     assert [p.data for p in fitted.parameters()] == [p.data for p in textbook.parameters()]
     assert history.loss[0] == pytest.approx(sum(losses[:5]) / 5, rel=1e-15)
+
+
+def test_a_second_fit_on_the_same_model_generates_no_code_and_a_changed_structure_does(monkeypatch):
+    """Issue 22: every fit() call re-traced the model (2.8 s on digits). The code is generated
+    once per structure: a second fit on the same model, or on a new model of the same
+    structure, generates nothing; a model whose structure changed gets its own code."""
+    from micrograd_batch import compile as compile_module
+
+    generated, real_sources = [], compile_module._sources
+    monkeypatch.setattr(compile_module, "_sources", lambda structure: generated.append(structure)
+                        or real_sources(structure))
+    compile_module._program.cache_clear()
+    data = make_blobs(30, seed=4)
+    model = MLP(2, [5, 3], seed=1)
+    for run in range(2):
+        fit(model, data, softmax_cross_entropy, epochs=1, batch_size=10)
+        assert len(generated) == 1, run
+    fit(MLP(2, [5, 3], seed=2), data, softmax_cross_entropy, epochs=1, batch_size=10)
+    assert len(generated) == 1
+    model.layers.append(Layer(3, 3, activation="linear"))
+    before = [p.data for p in model.parameters()]
+    fit(model, data, softmax_cross_entropy, epochs=1, batch_size=10)
+    assert len(generated) == 2 and generated[1][1][-1] == ("linear",) * 3
+    assert [p.data for p in model.parameters()] != before  # the new layer was trained too
