@@ -175,6 +175,52 @@ def test_a_model_whose_architecture_changed_is_sent_again():
         assert worst_difference(model, grads) <= 1e-12
 
 
+def test_the_job_and_the_training_set_go_to_a_worker_once_then_batches_go_as_indices():
+    """Issue 22: every task carried its examples and the pickled model. Now the compiled loss and
+    the training set are sent once per structure (a task naming a key its worker lacks is sent
+    again, with the job); later tasks carry a key, indices and the parameter values."""
+    model, data = MLP(2, [6, 1], seed=4), moons_like(40)
+    HELD.clear()
+    with ThreadPoolExecutor(2) as pool:  # (one process: HELD is this one's)
+        executor = Recording(pool)
+        with DataParallel(model, hinge, executor, chunks=2, examples=data) as parallel:
+            for step in range(4):
+                batch = data[10 * step:10 * step + 10]
+                loss, grads = graph_path(model, hinge, batch)
+                model.zero_grad()
+                assert parallel.grad(batch) == pytest.approx(loss, rel=0, abs=1e-12)
+                assert worst_difference(model, grads) <= 1e-12
+                for p in model.parameters():
+                    p.data -= 0.1 * p.grad
+            assert executor.with_job() == 2  # the first call's two tasks, sent again with the job
+            assert len(executor.tasks) == 2 + 2 * 4
+            later = executor.tasks[-1]
+            assert later[0][1] is None and later[1] == (35, 36, 37, 38, 39)  # the key, the indices
+            assert len(pickle.dumps(later)) < len(pickle.dumps(batch[5:])) + len(pickle.dumps(later[2]))
+            copies = [(list(x), y) for x, y in data[:10]]  # not the training set's objects: sent as they are
+            _, grads = graph_path(model, hinge, copies)
+            model.zero_grad()
+            parallel.grad(copies)
+            assert executor.tasks[-1][1] == copies[5:] and worst_difference(model, grads) <= 1e-12
+
+
+@pytest.mark.slow
+def test_worker_processes_get_the_job_in_few_calls():
+    model, data = MLP(2, [6, 1], seed=4), moons_like(64)
+    with ProcessPoolExecutor(2) as pool:
+        executor = Recording(pool)
+        with DataParallel(model, hinge, executor, chunks=2, examples=data) as parallel:
+            for step in range(8):
+                batch = data[8 * step:8 * step + 8]
+                _, grads = graph_path(model, hinge, batch)
+                model.zero_grad()
+                parallel.grad(batch)
+                assert worst_difference(model, grads) <= 1e-12
+    # a call with a task that misses sends all again, with the job: once per worker that lacked it
+    # (each process gets one of two tasks as a rule); 8 would be half the calls
+    assert executor.with_job() <= 8 and len(executor.tasks) <= 16 + 8
+
+
 def test_micro_batches_divided_by_the_batch_size_add_up_to_the_batch_mean():
     """grad(piece, m): each micro-batch's (1/m)-share; the shares add up to the whole batch's."""
     model = MLP(2, [6, 1], seed=4)
