@@ -42,14 +42,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout
 
 from micrograd_batch import MLP, SGD, batch_mean, compile_loss, hinge, make_moons  # noqa: E402
-from micrograd_batch.engine import gc_paused
-from micrograd_batch.losses import l2_penalty
-from micrograd_batch.train import batch_gradient  # noqa: E402
+from micrograd_batch.engine import gc_paused  # noqa: E402
+from micrograd_batch.losses import l2_penalty  # noqa: E402
+from micrograd_batch.train import _step, batch_gradient  # noqa: E402
 
 SIZES = [16, 64, 256, 1024, 4096]
 ALPHA, LR, MICRO = 1e-4, 0.05, 64
@@ -59,13 +59,9 @@ Weights = list[list[list[float]]]  # layer -> neuron -> [w_1, ..., w_n, b]
 # ---- the library's steps ---------------------------------------------------------------------
 
 def step_with(gradient: Callable[[list], float], model: MLP, optimizer: SGD, batch: list) -> float:
-    """fit's step: l2's gradient, then the batch's (from `gradient`), then the optimiser step."""
-    optimizer.zero_grad()
-    penalty = l2_penalty(model.parameters(), ALPHA)
-    penalty.backward()
-    loss = gradient(batch) + penalty.data
-    optimizer.step()
-    return loss
+    """fit's step itself (train._step): l2's gradient 2αp (no node), then the batch's (from
+    `gradient`), then the optimiser step."""
+    return _step(gradient, batch, optimizer, model.parameters(), ALPHA)
 
 
 def graph_step(model: MLP, optimizer: SGD, batch: list) -> float:
@@ -115,7 +111,7 @@ def listcomp_grads(weights: Weights, batch: list) -> tuple[float, Weights]:
         activations, pre = [x], []
         a = x
         for li, layer in enumerate(weights):
-            z = [row[-1] + sum([w * ai for w, ai in zip(row, a)]) for row in layer]
+            z = [row[-1] + sum([w * ai for w, ai in zip(row, a, strict=True)]) for row in layer]
             pre.append(z)
             a = [zi if zi > 0.0 else 0.0 for zi in z] if li < last else z
             activations.append(a)
@@ -127,18 +123,20 @@ def listcomp_grads(weights: Weights, batch: list) -> tuple[float, Weights]:
             layer_grads = grads[li]
             for j, d in enumerate(delta):
                 row = layer_grads[j]
-                layer_grads[j] = [g + d * ai for g, ai in zip(row, a_in)] + [row[-1] + d]
+                layer_grads[j] = [g + d * ai for g, ai in zip(row, a_in, strict=True)] + [row[-1] + d]
             if li:
                 back = [sum([weights[li][j][k] * d for j, d in enumerate(delta)]) for k in range(len(a_in))]
-                delta = [b if z > 0.0 else 0.0 for b, z in zip(back, pre[li - 1])]
+                delta = [b if z > 0.0 else 0.0 for b, z in zip(back, pre[li - 1], strict=True)]
     penalty = ALPHA * sum(w * w for layer in weights for row in layer for w in row)
-    grads = [[[g + 2.0 * ALPHA * w for g, w in zip(grow, wrow)] for grow, wrow in zip(glayer, wlayer)]
-             for glayer, wlayer in zip(grads, weights)]
+    grads = [[[g + 2.0 * ALPHA * w for g, w in zip(grow, wrow, strict=True)]
+              for grow, wrow in zip(glayer, wlayer, strict=True)]
+             for glayer, wlayer in zip(grads, weights, strict=True)]
     return loss_sum / m + penalty, grads
 
 
 def sgd(weights: Weights, grads: Weights) -> Weights:
-    return [[[w - LR * g for w, g in zip(wrow, grow)] for wrow, grow in zip(wl, gl)] for wl, gl in zip(weights, grads)]
+    return [[[w - LR * g for w, g in zip(wrow, grow, strict=True)] for wrow, grow in zip(wl, gl, strict=True)]
+            for wl, gl in zip(weights, grads, strict=True)]
 
 
 def straight_line_source(sizes: list[int]) -> str:
@@ -181,8 +179,8 @@ def straight_step_for(sizes: list[int]) -> Callable[[list[float], list], tuple[f
     def straight_step(flat: list[float], batch: list) -> tuple[float, list[float]]:
         loss, grads = run(batch, flat)
         loss += ALPHA * sum([w * w for w in flat])
-        grads = [g + 2.0 * ALPHA * w for g, w in zip(grads, flat)]
-        return loss, [w - LR * g for w, g in zip(flat, grads)]
+        grads = [g + 2.0 * ALPHA * w for g, w in zip(grads, flat, strict=True)]
+        return loss, [w - LR * g for w, g in zip(flat, grads, strict=True)]
 
     return straight_step
 
@@ -204,13 +202,14 @@ def check_agreement(batch: list) -> None:
     ref_loss, ref_grads = listcomp_grads(weights_of(fresh()[0]), batch)
     flat_grads = [g for layer in ref_grads for row in layer for g in row]
     fresh_model = fresh()[0]
-    graph_grads = [(w0 - w1) / LR for w0, w1 in zip([p.data for p in fresh_model.parameters()], want)]
+    graph_grads = [(w0 - w1) / LR for w0, w1 in zip([p.data for p in fresh_model.parameters()], want, strict=True)]
     straight_loss, straight_new = straight_step_for([2, 16, 16, 1])([p.data for p in fresh_model.parameters()], batch)
-    straight_grads = [(w0 - w1) / LR for w0, w1 in zip([p.data for p in fresh_model.parameters()], straight_new)]
+    start = [p.data for p in fresh_model.parameters()]
+    straight_grads = [(w0 - w1) / LR for w0, w1 in zip(start, straight_new, strict=True)]
     for name, value, reference in [("graph/64", [micro], [loss]), ("listcomp", [ref_loss], [loss]),
                                    ("straight", [straight_loss], [loss]), ("listcomp grads", flat_grads, graph_grads),
                                    ("straight grads", straight_grads, graph_grads)]:
-        worst = max(abs(v - r) / max(abs(r), 1e-3) for v, r in zip(value, reference))
+        worst = max(abs(v - r) / max(abs(r), 1e-3) for v, r in zip(value, reference, strict=True))
         if not worst <= 1e-9:  # gradients recovered from an SGD step lose a few digits
             sys.exit(f"{name} differs from the graph step by {worst:.2g} (relative)")
 
@@ -221,7 +220,10 @@ def fixed_costs(model: MLP, compiled: object, example: tuple, repeats: int, cloc
     parts: dict[str, Callable[[], object]] = {
         "per-call check: every module's class and attributes compared with the last inspected":
             lambda: compiled._current(),  # type: ignore[attr-defined]
-        "l2 node (l2_penalty over 337 parameters)": lambda: l2_penalty(model.parameters(), ALPHA),
+        "l2 node (l2_penalty over 337 parameters; fit no longer builds it)":
+            lambda: l2_penalty(model.parameters(), ALPHA).backward(),
+        "l2 without a node, as fit adds it (p.grad += 2αp over 337 parameters)":
+            lambda: [setattr(p, "grad", p.grad + 2.0 * ALPHA * p.data) for p in model.parameters()],
         "optimiser step (SGD over 337 Values)": optimizer.step,
     }
     print("\nFixed costs of a compiled step (paid once per batch):\n")

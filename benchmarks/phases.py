@@ -36,7 +36,7 @@ def phase_times(model: MLP, batch: list, repeats: int) -> tuple[float, float, fl
             t2 = time.perf_counter()
             del loss
             t3 = time.perf_counter()
-        best = [min(b, t) for b, t in zip(best, (t1 - t0, t2 - t1, t3 - t2))]
+        best = [min(b, t) for b, t in zip(best, (t1 - t0, t2 - t1, t3 - t2), strict=True)]
     return best[0], best[1], best[2]
 
 

@@ -169,7 +169,8 @@ def test_clip_to_norm_keeps_short_vectors_and_scales_long_ones_to_max_norm(vecto
         assert clipped == vector
     else:
         assert math.hypot(*clipped) == pytest.approx(max_norm, rel=1e-14)
-        assert all(c == pytest.approx(g * (max_norm / length), rel=1e-15, abs=1e-300) for c, g in zip(clipped, vector))
+        assert all(c == pytest.approx(g * (max_norm / length), rel=1e-15, abs=1e-300)
+                   for c, g in zip(clipped, vector, strict=True))
     for bad in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="max_norm must be a positive finite number"):
             clip_to_norm(vector, bad)
@@ -231,13 +232,13 @@ def test_per_example_grads_average_to_the_batch_gradient(seed, xs):
     assert [p.grad for p in params] == [7.0] * len(params)
     model.zero_grad()
     batch_mean(losses).backward()
-    for got, want in zip(mean_of(each), [p.grad for p in params]):
+    for got, want in zip(mean_of(each), [p.grad for p in params], strict=True):
         assert abs(got - want) <= 1e-12 * max(1.0, abs(want))
     # one example's gradient, against finite differences of that example's loss alone
     base = [p.data for p in params]
 
     def loss0(values):
-        for p, v in zip(params, values):
+        for p, v in zip(params, values, strict=True):
             p.data = v
         return bce_with_logits(model(xs[0]), 0).data
 
@@ -288,7 +289,7 @@ def test_mean_of_with_junk(vectors):
     if ok:
         rows = [list(v) for v in vectors]
         assert rows and len({len(r) for r in rows}) == 1, f"mean_of accepted ragged {rows!r}"
-        assert all(close(o, exact_mean(c)) for o, c in zip(out, zip(*rows)))
+        assert all(close(o, exact_mean(c)) for o, c in zip(out, zip(*rows, strict=True), strict=True))
 
 
 def exact_mean(column):

@@ -66,7 +66,7 @@ def test_every_op_matches_its_reference_and_central_differences(name):
     case = BY_NAME[name]
     xs = list(case.point)
     leaves = [Value(x) for x in xs]
-    out = case.apply(*(x if is_const(d) else v for x, v, d in zip(xs, leaves, case.domains)))
+    out = case.apply(*(x if is_const(d) else v for x, v, d in zip(xs, leaves, case.domains, strict=True)))
     out.backward()
     if case.exact:
         assert bits(out.data) == bits(case.on_floats(xs))
@@ -85,7 +85,7 @@ def test_every_op_over_its_domain_matches_central_differences(name):
     @given(arguments(case))
     def check(xs):
         leaves = [Value(x) for x in xs]
-        out = case.apply(*(x if is_const(d) else v for x, v, d in zip(xs, leaves, case.domains)))
+        out = case.apply(*(x if is_const(d) else v for x, v, d in zip(xs, leaves, case.domains, strict=True)))
         out.backward()
         for i, d in enumerate(case.domains):
             if not is_const(d):
@@ -301,7 +301,7 @@ def reference_backward(root, seed=1.0):
             node.grad = 0.0
     root.grad = seed
     for node in order:
-        for parent, local in zip(node._parents, node._local_grads):
+        for parent, local in zip(node._parents, node._local_grads, strict=True):
             parent.grad += local * node.grad
 
 
@@ -321,8 +321,8 @@ def test_backward_gives_bit_for_bit_the_reference_pass_on_random_graphs(program,
     out.backward(seed)
     assert every_grad(out) == expected
     out.backward(seed)  # and again: intermediate grads recomputed, leaves accumulate
-    assert [g for v, g in zip(topological_order(out), every_grad(out)) if v._parents] == [
-        g for v, g in zip(topological_order(out), expected) if v._parents]
+    assert [g for v, g in zip(topological_order(out), every_grad(out), strict=True) if v._parents] == [
+        g for v, g in zip(topological_order(out), expected, strict=True) if v._parents]
 
 
 def test_the_checker_catches_a_wrong_derivative(monkeypatch):
@@ -766,7 +766,7 @@ def test_logsumexp_of_equal_huge_values():
 def test_fused_nodes_match_finite_differences():
     def dot(v):
         return weighted_sum(v[0:3], v[3:6], v[6]) if isinstance(v[0], Value) else (
-            v[6] + sum(a * b for a, b in zip(v[0:3], v[3:6])))
+            v[6] + sum(a * b for a, b in zip(v[0:3], v[3:6], strict=True)))
 
     def lse(v):
         if isinstance(v[0], Value):
@@ -914,7 +914,7 @@ def test_backward_seed(seed):
 def test_weighted_sum_with_junk(weights, inputs, bias):
     ok, out = attempt(weighted_sum, weights, inputs, bias)
     if ok:
-        assert same(out.data, bias.data + math.fsum(w.data * x.data for w, x in zip(weights, inputs))) \
+        assert same(out.data, bias.data + math.fsum(w.data * x.data for w, x in zip(weights, inputs, strict=True))) \
             or len(weights) > 1
 
 

@@ -57,7 +57,7 @@ def test_weighted_sum_equals_the_chain_of_products_exactly(pairs, b):
     for v in (*ws, *xs, bias):
         v.grad = 0.0
     z = bias
-    for w, x in zip(ws, xs):
+    for w, x in zip(ws, xs, strict=True):
         z = z + w * x
     chain = z.tanh()
     chain.backward()

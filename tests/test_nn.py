@@ -27,7 +27,7 @@ def test_mlp_matches_micrograd_architecture_and_parameter_order():
     assert [n.activation for n in model.layers[1].neurons] == ["relu"] * 16
     assert model.layers[2].neurons[0].activation == "linear"
     expected_order = [p for layer in model.layers for n in layer.neurons for p in n.w + [n.b]]
-    assert all(a is b for a, b in zip(model.parameters(), expected_order))
+    assert all(a is b for a, b in zip(model.parameters(), expected_order, strict=True))
     assert len(expected_order) == len(model.parameters())
 
 
@@ -70,7 +70,7 @@ def test_neuron_computes_activation_of_weighted_sum(activation):
     n = Neuron(3, activation=activation, rng=random.Random(5))
     n.b.data = 0.3
     x = [0.5, -1.0, 2.0]
-    z = 0.3 + sum(w.data * xi for w, xi in zip(n.w, x))
+    z = 0.3 + sum(w.data * xi for w, xi in zip(n.w, x, strict=True))
     assert n(x).data == pytest.approx(g(z), rel=1e-15)
 
 
@@ -141,7 +141,7 @@ def test_several_outputs_are_a_list_you_must_reduce_to_one_value():
         separate.append([p.grad for p in model.parameters()])
     model.zero_grad()
     batch_sum(out).backward()
-    for got, g0, g1 in zip((p.grad for p in model.parameters()), *separate):
+    for got, g0, g1 in zip((p.grad for p in model.parameters()), *separate, strict=True):
         # equal up to the order of the additions into .grad (a few ulps)
         assert math.isclose(got, g0 + g1, rel_tol=1e-12, abs_tol=1e-15)
 
@@ -167,7 +167,7 @@ def test_mlp_batch_gradient_matches_finite_differences(nin, nouts, act, out_act,
                 h = [max(z, 0.0) for z in pre]
 
     def loss_at(values):
-        for p, v in zip(params, values):
+        for p, v in zip(params, values, strict=True):
             p.data = v
         return batch_mean([mse(model(x), [y] * nouts[-1]) for x, y in batch])
 

@@ -17,6 +17,7 @@ from micrograd_batch.lessons import (average_activations, batch_by_hand, by_hand
                                      estimator_variance, two_moons)
 from micrograd_batch.__main__ import main
 from micrograd_batch.lessons import FILES, THE_ANSWER, summary
+from renderers import renderer  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -206,6 +207,7 @@ def test_cli_runs_one_demo(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("renderer")
 def test_tour_from_the_command_line_lists_its_files(tmp_path, needs_matplotlib):
     result = subprocess.run([sys.executable, "-m", "micrograd_batch", "tour", "--quick", "--out", str(tmp_path)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
