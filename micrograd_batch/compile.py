@@ -20,7 +20,7 @@ import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ._structure import LOSSES, NotCompilable, _check_outputs, _inputs, _inspect, _state, _target, _unchanged
 from .batch import float_mean
@@ -278,6 +278,16 @@ class CompiledLoss:
         exactly `model(x)`'s, built without a graph. The targets are not read."""
         program, params = self._current()
         return program.run_outputs([_inputs(x, program.nin) for x, _ in examples], [p.data for p in params])
+
+
+@overload
+def compile_loss(model: Any, loss_fn: Callable[..., Value], backend: Literal["python"] = "python") -> CompiledLoss:
+    ...
+
+
+@overload
+def compile_loss(model: Any, loss_fn: Callable[..., Value], backend: str) -> CompiledLoss | MatrixLoss:
+    ...
 
 
 def compile_loss(model: Any, loss_fn: Callable[..., Value], backend: str = "python") -> CompiledLoss | MatrixLoss:

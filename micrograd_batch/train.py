@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from ._checks import as_float, as_seed, check_model_and_loss, is_whole_number
 from .batch import batch_mean, batch_sum
@@ -147,7 +147,7 @@ def _start(checkpoint: PathLike | None, resume: bool, model: Module, optimizer: 
 def _compiled(model: Module, loss_fn: LossFn) -> CompiledLoss | None:
     """`compile_loss(model, loss_fn)`, or None where it raises NotCompilable (fit builds graphs then)."""
     try:
-        return cast(CompiledLoss, compile_loss(model, loss_fn))  # (the default backend, Python)
+        return compile_loss(model, loss_fn)
     except NotCompilable:
         return None
 
