@@ -281,15 +281,9 @@ class CompiledLoss:
 
 
 @overload
-def compile_loss(model: Any, loss_fn: Callable[..., Value], backend: Literal["python"] = "python") -> CompiledLoss:
-    ...
-
-
+def compile_loss(model: Any, loss_fn: Callable[..., Value], backend: Literal["python"] = "python") -> CompiledLoss: ...
 @overload
-def compile_loss(model: Any, loss_fn: Callable[..., Value], backend: str) -> CompiledLoss | MatrixLoss:
-    ...
-
-
+def compile_loss(model: Any, loss_fn: Callable[..., Value], backend: str) -> CompiledLoss | MatrixLoss: ...
 def compile_loss(model: Any, loss_fn: Callable[..., Value], backend: str = "python") -> CompiledLoss | MatrixLoss:
     """`loss_fn(model(x), y)` compiled for a library model (MLP without norm layers, Layer, Neuron) and a library
     loss; NotCompilable, naming what is unsupported, for anything else. `backend="numpy"`: numpy matrix code."""
