@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from . import playground
 from .explore import demo_loss, save_html
 from .lessons import LESSONS
 from .viz import GraphTooLarge, RendererNotFound
@@ -38,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--out", default="out", help="folder for the pictures (default: out)")
         command.add_argument("--quick", action="store_true", help="shorter runs (fewer epochs and trials)")
     _add_explore_command(sub)
+    command = sub.add_parser("playground", help="serve the playground: the engine in the browser (docs/playground.md)")
+    command.add_argument("--out", help="only write the static site into this folder")
+    command.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")
     return parser
 
 
@@ -111,6 +115,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "playground":
+        return playground.main(args.out, open_browser=not args.no_browser)
     folder = Path(args.out).parent if args.command == "explore" else Path(args.out)
     problem = unwritable(folder)
     if problem:

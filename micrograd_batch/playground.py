@@ -1,8 +1,7 @@
-"""The playground: this package running in the browser (Pyodide), a static site (docs/playground.md).
+"""The playground: this package in the browser (Pyodide), a static site; docs/playground.md.
 
-`build(out)` writes the site: the page (package data in playground_page/), the pinned npm runtime
-(Pyodide, viz-js) and a zip of this package; `serve(site)` serves it on 127.0.0.1. In the page, a
-Web Worker imports this module and calls `batch_state`, `train` and `run` with JSON text.
+`build(out)` writes the page (playground_page/), the npm runtime pinned there and a zip of this package;
+`main` serves it on 127.0.0.1. In the page a Web Worker calls `batch_state` and `train` (JSON text).
 """
 
 from __future__ import annotations
@@ -11,49 +10,29 @@ import contextlib
 import functools
 import hashlib
 import http.server
-import io
 import json
-import math
 import shutil
 import subprocess
+import sys
+import tempfile
+import webbrowser
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .batch import batch_mean, per_example_grads
-from .compile import compile_loss
-from .data import make_moons
-from .losses import hinge, mse
-from .nn import MLP
-from .optim import SGD
-from .train import fit
+from . import MLP, SGD, History, batch_mean, compile_loss, fit, hinge, make_moons, mse, per_example_grads
 
 PAGE = Path(__file__).with_name("playground_page")
 RUNTIME = {"pyodide": ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"),
-           "@viz-js/viz": ("dist/viz.js",)}  # the files of each npm package the page loads
-GRID = 30  # the decision boundary: model outputs on GRID x GRID points
-
-
-def _number(text: object, what: str, kind: type = float) -> float:
-    """`text` from an input box as a finite number of `kind`, or a ValueError naming `what`."""
-    try:
-        value = kind(text)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what}: expected {'a whole' if kind is int else 'a'} number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{what}: expected a finite number, got {text!r}")
-    return value
+           "@viz-js/viz": ("dist/viz.js",)}  # what the page loads of each npm package
+BOX, GRID = (-1.6, -1.1, 2.6, 1.6), 30  # the decision boundary: outputs on GRID x GRID points of BOX
 
 
 def batch_state(rows: str) -> str:
-    """Lesson 1's network MLP(2, [2, 1], tanh, seed=2) and squared error on the edited batch
-    (JSON [{"x1", "x2", "y"}, ...]): each parameter's value, gradient and per-example shares."""
-    batch = [([_number(row[f], f"example {i}, {f}") for f in ("x1", "x2")], _number(row["y"], f"example {i}, y"))
-             for i, row in enumerate(json.loads(rows), start=1)]
-    if not batch:
-        raise ValueError("the batch is empty: add an example")
-    model = MLP(2, [2, 1], activation="tanh", seed=2)
-    losses = [mse(model(x), y) for x, y in batch]
+    """Lesson 1's MLP(2, [2, 1], tanh, seed=2) and squared error on a batch (JSON [[x1, x2, y], ...]):
+    each parameter's value, gradient and shares (1/m)·∂L_i/∂θ, as reprs."""
+    model, batch = MLP(2, [2, 1], activation="tanh", seed=2), json.loads(rows)
+    losses = [mse(model([x1, x2]), y) for x1, x2, y in batch]
     loss, params = batch_mean(losses), model.parameters()
     shares = per_example_grads(losses, params)
     loss.backward()
@@ -63,63 +42,40 @@ def batch_state(rows: str) -> str:
 
 
 def train(settings: str, report: Callable[[str], None]) -> str:
-    """`fit` on two moons with the page's settings (JSON lr, momentum, batch_size, epochs); after each
-    epoch `report(JSON)` gets History.loss so far and the model's outputs on a grid. Returns History.loss."""
-    given = json.loads(settings)
-    lr, momentum = _number(given["lr"], "learning rate"), _number(given["momentum"], "momentum")
-    batch_size, epochs = _number(given["batch_size"], "batch size", int), _number(given["epochs"], "epochs", int)
-    model, data = MLP(2, [16, 16, 1], seed=1), make_moons(100, noise=0.1, seed=0)
-    box = [min(x[k] for x, _ in data) - 0.5 for k in (0, 1)] + [max(x[k] for x, _ in data) + 0.5 for k in (0, 1)]
-    grid = [([box[0] + (box[2] - box[0]) * (i + 0.5) / GRID, box[3] - (box[3] - box[1]) * (j + 0.5) / GRID], 1.0)
+    """`fit` on two moons with the page's JSON {lr, momentum, batch_size, epochs}; after each epoch `report`
+    gets History.loss so far and the model's signs on the grid. Returns History.loss (JSON)."""
+    given, model, data = json.loads(settings), MLP(2, [16, 16, 1], seed=1), make_moons(100, noise=0.1, seed=0)
+    grid = [([BOX[0] + (BOX[2] - BOX[0]) * (i + 0.5) / GRID, BOX[3] - (BOX[3] - BOX[1]) * (j + 0.5) / GRID], 1.0)
             for j in range(GRID) for i in range(GRID)]
     outputs = compile_loss(model, hinge).outputs
 
-    def on_epoch(epoch: int, history: object) -> None:
-        scores = outputs(grid) or [model(x).data for x, _ in grid]
-        report(json.dumps({"epoch": epoch, "loss": history.loss, "box": box, "grid": GRID,  # type: ignore[attr-defined]
-                           "above": [float(s) > 0 for s in scores], "data": data}))
+    def on_epoch(epoch: int, history: History) -> None:
+        scores = outputs(grid) or [model(x).data for x, _ in grid]  # type: ignore[union-attr]
+        report(json.dumps({"epoch": epoch, "loss": history.loss, "box": BOX, "grid": GRID,
+                           "above": [float(s) > 0 for s in scores], "data": data}))  # type: ignore[arg-type]
 
-    optimizer = SGD(model.parameters(), lr=lr, momentum=momentum)
-    history = fit(model, data, hinge, optimizer, epochs=epochs, batch_size=batch_size, on_epoch=on_epoch,
-                  verbose=False)
-    return json.dumps(history.loss)
-
-
-def run(source: str) -> str:
-    """Run Python `source` in a fresh namespace; return what it printed (stdout and stderr)."""
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-        exec(compile(source, "<code cell>", "exec"), {"__name__": "__main__"})
-    return printed.getvalue()
-
-
-def npm_packages() -> Path:
-    """node_modules with the runtime pinned in package-lock.json (`npm ci`, cached per lock file)."""
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RuntimeError("the playground needs npm to fetch Pyodide: install Node.js with npm (apt-get install npm)")
-    lock = (PAGE / "package-lock.json").read_bytes()
-    home = Path.home() / ".cache" / "micrograd_batch" / f"npm-{hashlib.sha256(lock).hexdigest()[:16]}"
-    if not (home / "installed").exists():
-        home.mkdir(parents=True, exist_ok=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy(PAGE / name, home / name)
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=home, check=True,
-                       stdout=subprocess.DEVNULL)
-        (home / "installed").touch()
-    return home / "node_modules"
+    optimizer = SGD(model.parameters(), lr=given["lr"], momentum=given["momentum"])
+    return json.dumps(fit(model, data, hinge, optimizer, epochs=given["epochs"], batch_size=given["batch_size"],
+                          on_epoch=on_epoch, verbose=False).loss)
 
 
 def build(out: Path) -> Path:
-    """Write the static site into `out`: the page, the npm runtime and this package (and the pure-Python
-    graphviz it imports) zipped from the installed files, so no module can be left out."""
+    """Write the site into `out`: the page, the npm runtime (`npm ci`, cached per lock file) and this package
+    with the pure-Python graphviz it imports, zipped from their folders: no file list to forget."""
     import graphviz
-    modules = npm_packages()
+    if not (npm := shutil.which("npm")):
+        raise RuntimeError("npm not found: the playground needs Node.js with npm (e.g. apt-get install npm)")
+    lock = (PAGE / "package-lock.json").read_bytes()
+    cache = Path.home() / ".cache" / "micrograd_batch" / f"npm-{hashlib.sha256(lock).hexdigest()[:16]}"
+    if not (cache / "node_modules" / ".package-lock.json").exists():  # npm writes it last
+        shutil.copytree(PAGE, cache, dirs_exist_ok=True)
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=cache, check=True,
+                       stdout=subprocess.DEVNULL)
     shutil.copytree(PAGE, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("package*.json"))
     for package, files in RUNTIME.items():
         (out / package.split("/")[-1]).mkdir(exist_ok=True)
         for name in files:
-            shutil.copy(modules / package / name, out / package.split("/")[-1] / Path(name).name)
+            shutil.copy(cache / "node_modules" / package / name, out / package.split("/")[-1] / Path(name).name)
     with zipfile.ZipFile(out / "micrograd_batch.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         for root in (Path(__file__).parent, Path(graphviz.__file__).parent):
             for path in sorted(root.rglob("*")):
@@ -128,15 +84,23 @@ def build(out: Path) -> Path:
     return out
 
 
-class _Files(http.server.SimpleHTTPRequestHandler):
-    """Static files with the types browsers insist on for wasm and modules; no request log."""
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript"}
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        """Say nothing per request."""
-
-
-def server(site: Path) -> http.server.ThreadingHTTPServer:
-    """A server of `site` on 127.0.0.1 at a free port (call serve_forever; its URL: url(server))."""
-    return http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Files, directory=str(site)))
+def main(out: str | None, open_browser: bool = True) -> int:
+    """`python -m micrograd_batch playground`: write the site into `out`, or into a temporary folder and
+    serve it until Ctrl-C, opening a browser if asked. Returns 1 with one line of reason if it cannot."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            site = build(Path(out or folder))
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+            print(f"playground: {error}", file=sys.stderr)
+            return 1
+        if out:
+            print(f"Playground written to {site}: serve that folder over http (docs/playground.md)")
+            return 0
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+        with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as web, contextlib.suppress(KeyboardInterrupt):
+            url = f"http://127.0.0.1:{web.server_address[1]}/"
+            print(f"Playground at {url} (Ctrl-C stops it)", flush=True)
+            if open_browser:
+                webbrowser.open(url)
+            web.serve_forever()
+    return 0

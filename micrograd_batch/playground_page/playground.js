@@ -10,6 +10,13 @@ const $ = (selector) => document.querySelector(selector);
 const lastLine = (text) => text.trim().split("\n").pop();
 const short = (repr) => Number(repr).toPrecision(4);
 
+/** The number typed in a box, or an Error naming the box: Python gets numbers, never text. */
+function number(text, what) {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value)) throw new Error(`${what}: expected a number, got "${text}"`);
+  return value;
+}
+
 /** One Pyodide in a Web Worker; `call(name, arg, progress)` resolves to its answer, rejects with the traceback. */
 class Python {
   constructor() {
@@ -69,8 +76,8 @@ function renumber() {
   });
 }
 
-const batch = () => [...rows.rows].map((row) =>
-  Object.fromEntries(FIELDS.map((field) => [field, row.querySelector(`[data-field="${field}"]`).value.trim()])));
+const batch = () => [...rows.rows].map((row, i) =>
+  FIELDS.map((field) => number(row.querySelector(`[data-field="${field}"]`).value, `example ${i + 1}, ${field}`)));
 
 let latest = 0;
 async function recompute() {
@@ -150,16 +157,16 @@ let trainer = null;
 const runs = [];
 
 $("#train").addEventListener("click", async () => {
-  const settings = { lr: $("#lr").value, momentum: $("#momentum").value,
-                     batch_size: $("#batch-size").value, epochs: $("#epochs").value };
-  const run = { label: `batch ${settings.batch_size}, lr ${settings.lr}, momentum ${settings.momentum}`,
-                colour: COLOURS[runs.length % COLOURS.length], loss: [] };
-  trainer ??= new Python();
-  runs.push(run);
-  training(true);
   $("#train-error").hidden = true;
-  $("#train-status").textContent = "Starting Python for training…";
+  const run = { colour: COLOURS[runs.length % COLOURS.length], loss: [] };
   try {
+    const settings = Object.fromEntries(["lr", "momentum", "batch-size", "epochs"].map((name) =>
+      [name.replace("-", "_"), number($(`#${name}`).value, $(`#${name}`).parentElement.textContent.trim())]));
+    run.label = `batch ${settings.batch_size}, lr ${settings.lr}, momentum ${settings.momentum}`;
+    trainer ??= new Python();
+    runs.push(run);
+    training(true);
+    $("#train-status").textContent = "Starting Python for training…";
     await trainer.call("train", JSON.stringify(settings), (text) => {
       const epoch = JSON.parse(text);
       run.loss = epoch.loss;
@@ -171,7 +178,8 @@ $("#train").addEventListener("click", async () => {
     });
     $("#train-status").textContent += " (done)";
   } catch (error) {
-    if (!run.loss.length) runs.splice(runs.indexOf(run), 1);
+    if (!run.loss.length && runs.includes(run)) runs.splice(runs.indexOf(run), 1);
+    $("#train-status").textContent = "";
     Object.assign($("#train-error"), { hidden: false, textContent: lastLine(error.message) });
     drawLoss();
   } finally {
