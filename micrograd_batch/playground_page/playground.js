@@ -76,8 +76,11 @@ function renumber() {
   });
 }
 
-const batch = () => [...rows.rows].map((row, i) =>
-  FIELDS.map((field) => number(row.querySelector(`[data-field="${field}"]`).value, `example ${i + 1}, ${field}`)));
+function batch() {
+  if (!rows.rows.length) throw new Error("The batch is empty: add an example.");
+  return [...rows.rows].map((row, i) =>
+    FIELDS.map((field) => number(row.querySelector(`[data-field="${field}"]`).value, `example ${i + 1}, ${field}`)));
+}
 
 let latest = 0;
 async function recompute() {
@@ -107,8 +110,9 @@ async function recompute() {
 function showParams({ m, loss, params }) {
   const head = ["parameter", "value", `grad = Σ ex i`, ...Array.from({ length: m }, (_, i) => `ex ${i + 1}`)];
   const table = $("#params");
-  table.replaceChildren(table.createTHead(), table.createTBody());
-  const top = table.tHead.insertRow();
+  table.replaceChildren();
+  table.createTBody();
+  const top = table.createTHead().insertRow();
   head.forEach((text) => (top.appendChild(document.createElement("th")).textContent = text));
   for (const p of params) {
     const row = table.tBodies[0].insertRow();
