@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import http.server
 import json
 import shutil
 import subprocess
@@ -87,6 +86,7 @@ def build(out: Path) -> Path:
 def main(out: str | None, open_browser: bool = True) -> int:
     """`python -m micrograd_batch playground`: write the site into `out`, or into a temporary folder and
     serve it until Ctrl-C, opening a browser if asked. Returns 1 with one line of reason if it cannot."""
+    import http.server  # here, not above: it takes half a second to import in the browser
     with tempfile.TemporaryDirectory() as folder:
         try:
             site = build(Path(out or folder))
