@@ -2,11 +2,9 @@
 
     python -m micrograd_batch tour [--out DIR] [--quick]     all demos, then the files written
     python -m micrograd_batch two-moons [--out DIR]          one demo by name
-    python -m micrograd_batch explore [--out FILE] [--batch N] [--net SIZES]
-                                                             the explorer page (explore.py)
-    python -m micrograd_batch --help
+    python -m micrograd_batch explore [--out DIR] [--batch N] [--net SIZES]   DIR/explore.html
 
-The lessons themselves live in `micrograd_batch/lessons/` (and `demos/*.py` runs each alone).
+The lessons live in `micrograd_batch/lessons/` (and `demos/*.py` runs each alone); see --help.
 """
 
 from __future__ import annotations
@@ -15,17 +13,21 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
+from .batch import batch_mean
 from . import playground
-from .explore import demo_loss, save_html
+from .explore import save_html
 from .lessons import LESSONS
+from .lessons.common import BY_HAND_BATCH, by_hand_model, random_batch
+from .losses import mse
+from .nn import MLP
 from .viz import GraphTooLarge, RendererNotFound
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser: a `tour` subcommand and one subcommand per demo."""
+    """The argument parser: `tour`, one subcommand per lesson, and `explore`; each takes --out DIR."""
     parser = argparse.ArgumentParser(
         prog="python -m micrograd_batch",
         description="Backpropagation on a mini-batch, shown with scalar Values and plain lists. "
@@ -33,49 +35,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands = {"tour": "run every demo in turn and list the files written",
-                **{name: lesson.question for name, lesson in LESSONS.items()}}
+                **{name: lesson.question for name, lesson in LESSONS.items()},
+                "explore": "write explore.html, a self-contained page that steps through backprop on a batch"}
     for name, help_text in commands.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
-        command.add_argument("--out", default="out", help="folder for the pictures (default: out)")
-        command.add_argument("--quick", action="store_true", help="shorter runs (fewer epochs and trials)")
-    _add_explore_command(sub)
-    command = sub.add_parser("playground", help="serve the playground: the engine in the browser (docs/playground.md)")
+        command.add_argument("--out", default="out", help="folder for the files written (default: out)")
+        if name != "explore":
+            command.add_argument("--quick", action="store_true", help="shorter runs (fewer epochs and trials)")
+    command.add_argument("--batch", type=int, help="seeded random examples instead of lesson 1's 3")
+    command.add_argument("--net", type=_layer_sizes, help="layer widths, inputs first (default: lesson 1's 2,2,1)")
+    command = sub.add_parser("playground", help="serve the engine in the browser (docs/playground.md)")
     command.add_argument("--out", help="only write the static site into this folder")
-    command.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")
+    command.add_argument("--no-browser", action="store_true", help="print the address without opening a browser")
     return parser
-
-
-def _add_explore_command(sub: argparse._SubParsersAction) -> None:
-    """The `explore` subcommand: write the explorer page for a small seeded batch."""
-    help_text = "write a self-contained page that steps through backprop on a small batch"
-    command = sub.add_parser("explore", help=help_text, description=help_text)
-    command.add_argument("--out", default="out/explore.html", help="the page to write (default: out/explore.html)")
-    command.add_argument("--batch", type=int, default=3, help="examples in the batch (default: 3)")
-    command.add_argument("--net", type=_layer_sizes, default=(2, 3, 1),
-                         help="layer widths, inputs first, e.g. 2,3,1 (the default)")
 
 
 def _layer_sizes(text: str) -> tuple[int, ...]:
     """`--net 2,3,1` as (2, 3, 1): at least an input and an output width, each >= 1."""
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected layer widths like 2,3,1, got {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
+    parts = text.split(",")
+    if len(parts) < 2 or not all(part.strip().isdigit() and int(part) >= 1 for part in parts):
         raise argparse.ArgumentTypeError(f"expected at least two widths >= 1 like 2,3,1, got {text!r}")
-    return sizes
+    return tuple(int(part) for part in parts)
 
 
-def write_explorer(path: Path, batch_size: int = 3, sizes: Sequence[int] = (2, 3, 1)) -> Path:
-    """Write the explorer page for `demo_loss(batch_size, sizes)` to `path`; print where it is."""
-    loss, model = demo_loss(batch_size, sizes)
-    written = save_html(loss, path, params=model.parameters())
-    print(f"Explorer page ({batch_size} examples through a {'-'.join(map(str, sizes))} network): "
-          f"open {written.resolve().as_uri()} in a browser")
+def write_explorer(folder: Path, batch_size: int | None = None, sizes: Sequence[int] | None = None) -> Path:
+    """Write `folder`/explore.html: lesson 1's network and batch by default (README's table), else
+    `batch_size` seeded examples (default 3) through a tanh MLP of widths `sizes` (default 2,2,1)."""
+    model, batch = by_hand_model(), BY_HAND_BATCH
+    if batch_size is not None or sizes is not None:
+        sizes = sizes or (2, 2, 1)
+        model = MLP(sizes[0], list(sizes[1:]), activation="tanh", seed=2)
+        batch = random_batch(sizes[0], batch_size or 3, "mse", sizes[-1], seed=2)
+    loss = batch_mean([mse(model(x), y) for x, y in batch])
+    written = save_html(loss, folder / "explore.html", params=model.parameters())
+    print(f"Explorer page ({len(batch)} examples): open {written.resolve().as_uri()} in a browser")
     return written
 
 
-def run_tour(out_dir: Path, quick: bool = False, names: Optional[Sequence[str]] = None) -> list[Path]:
+def run_tour(out_dir: Path, quick: bool = False, names: Sequence[str] | None = None) -> list[Path]:
     """Run the demos called `names` (default: all, in order), each under a header naming its
     question; print the files written at the end and return them."""
     written: list[Path] = []
@@ -87,18 +84,14 @@ def run_tour(out_dir: Path, quick: bool = False, names: Optional[Sequence[str]] 
         written.extend(LESSONS[name].demo(out_dir, quick))
         print(f"({time.perf_counter() - t0:.1f} s)", flush=True)
     if len(names) == len(LESSONS):  # the whole tour: the explorer page too
-        written.append(write_explorer(out_dir / "explore.html"))
+        written.append(write_explorer(out_dir))
     print(f"\nTour finished in {time.perf_counter() - started:.1f} s. Files written:")
-    for path in written:
-        print(f"  {path}")
-    if not written:
-        print("  (none)")
+    print("\n".join(f"  {path}" for path in written) or "  (none)")
     return written
 
 
-def unwritable(folder: Path) -> Optional[str]:
-    """Why files cannot be written into `folder` (created if missing), or None if they can:
-    checked before any lesson runs, so a bad --out is one line, not a traceback at the end."""
+def unwritable(folder: Path) -> str | None:
+    """Why files cannot be written into `folder` (created if missing), or None: checked before any lesson runs."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
@@ -108,7 +101,7 @@ def unwritable(folder: Path) -> Optional[str]:
     return None
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m micrograd_batch` and of the `micrograd-batch` script."""
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -117,23 +110,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if args.command == "playground":
         return playground.main(args.out, open_browser=not args.no_browser)
-    folder = Path(args.out).parent if args.command == "explore" else Path(args.out)
-    problem = unwritable(folder)
-    if problem:
+    folder = Path(args.out)
+    if folder.suffix == ".html":
+        parser.error(f"--out is a folder (explore writes explore.html in it), got the file name {folder}")
+    if problem := unwritable(folder):
         parser.error(f"--out: cannot write into {folder}: {problem}")
     if args.command == "explore":
-        if args.batch < 1:
+        if args.batch is not None and args.batch < 1:
             parser.error(f"--batch must be at least 1, got {args.batch}")
         try:
-            write_explorer(Path(args.out), args.batch, args.net)
-        except (GraphTooLarge, RendererNotFound) as error:
+            write_explorer(folder, args.batch, args.net)
+        except GraphTooLarge as error:
+            parser.error(f"{error.count} Values, over the explorer's {error.limit}: use a smaller --batch or --net")
+        except RendererNotFound as error:
             parser.error(str(error))
         return 0
-    out_dir = Path(args.out)
     if args.command == "tour":
-        run_tour(out_dir, args.quick)
+        run_tour(folder, args.quick)
     else:
-        LESSONS[args.command].demo(out_dir, args.quick)
+        LESSONS[args.command].demo(folder, args.quick)
     return 0
 
 

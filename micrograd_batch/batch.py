@@ -81,7 +81,7 @@ def float_mean(numbers: Sequence[float]) -> float:
     return mean
 
 
-def mean_node(values: Sequence[Value], label: str, op: str) -> Value:
+def mean_node(values: Sequence[Value], label: str, op: Op) -> Value:
     """μ = (1/m) Σ_k v_k as ONE node with the m values as parents; dμ/dv_k = 1/m.
 
     Its value is `float_mean`'s: finite whenever the values are, even if their sum overflows.

@@ -181,7 +181,7 @@ def _signature(trace: _Trace, param_index: dict[Value, int]) -> tuple:
             continue
         if node._parents:
             keys[node] = ("node", len(parts))
-            parts.append((node._op, tuple(map(keys.__getitem__, node._parents))))
+            parts.append((node._op, node._arg, tuple(map(keys.__getitem__, node._parents))))
         else:
             keys[node] = _leaf_key(node)
     return (tuple(parts), keys[trace.root], tuple(keys[o] for o in trace.outputs), trace.several_outputs)
@@ -189,7 +189,7 @@ def _signature(trace: _Trace, param_index: dict[Value, int]) -> tuple:
 
 def _leaf_key(leaf: Value) -> tuple[str, str]:
     """A leaf that is neither a parameter nor an input, by its kind and exact value."""
-    return (leaf._op or "leaf", repr(leaf.data))
+    return (leaf._op.word, repr(leaf.data))
 
 
 # ---- writing the code ------------------------------------------------------------------------
@@ -268,7 +268,7 @@ def _node_names(trace: _Trace, namer: _Namer, leaf_names: dict[Value, str]) -> d
         elif parent_prefix:
             names[node] = namer.fresh(f"{parent_prefix}_a")
         else:
-            word = _identifier(Op.word(node._op)) or "v"
+            word = _identifier(node._op.word) or "v"
             names[node] = namer.numbered(word)
     return names
 
@@ -326,9 +326,9 @@ def _abs(v: str, a: list[str]) -> tuple[list[str], list[Local]]:
     return [f"{v} = abs({x})"], [f"(1.0 if {x} > 0.0 else -1.0 if {x} < 0.0 else 0.0 if {x} == 0.0 else {x})"]
 
 
-_RULES: dict[str, Rule] = {
-    "+": _add, "-": _sub, "*": _mul, "neg": _neg, "/": _divide, Op.WEIGHTED_SUM: _weighted_sum_rule,
-    "relu": _relu, "tanh": _tanh, "abs": _abs,
+_RULES: dict[Op, Rule] = {
+    Op.ADD: _add, Op.SUB: _sub, Op.MUL: _mul, Op.NEG: _neg, Op.DIV: _divide, Op.WEIGHTED_SUM: _weighted_sum_rule,
+    Op.RELU: _relu, Op.TANH: _tanh, Op.ABS: _abs,
 }
 
 
@@ -343,7 +343,7 @@ def _forward(node: Value, var: str, args: list[str], trace: _Trace) -> tuple[lis
     return [f"{var}, {', '.join(map(str, locals_))} = {call}"], locals_
 
 
-_BY_ENGINE = {"exp", "log", "sigmoid", "softplus", "sqrt"}  # Value methods
+_BY_ENGINE = {Op.EXP, Op.LOG, Op.SIGMOID, Op.SOFTPLUS, Op.SQRT}  # Value methods, named by op.word
 
 
 def _engine_call(node: Value, args: list[str], trace: _Trace) -> str:
@@ -351,33 +351,20 @@ def _engine_call(node: Value, args: list[str], trace: _Trace) -> str:
     value and local derivatives on fresh Values, so the numbers, the errors and the NaNs are the
     engine's."""
     op = node._op
-    if op in _BY_ENGINE and hasattr(Value, op):
-        return f"_unary(_Value.{op}, {args[0]})"
-    if op.startswith("**"):
-        if node not in trace.exponents:
-            raise NotCompilable(f"no exponent recorded for the node {op!r}")
-        return f"_power({args[0]}, {_literal(trace.exponents[node])})"
-    if op == "pow":
+    if op in _BY_ENGINE:
+        return f"_unary(_Value.{op.word}, {args[0]})"
+    if op is Op.POW and node._arg is not None:
+        return f"_power({args[0]}, {_literal(node._arg)})"
+    if op is Op.VALUE_POW:
         return f"_value_power_of({args[0]}, {args[1]})"
-    if op == "logsumexp":
+    if op is Op.LOGSUMEXP:
         return f"_logsumexp(({', '.join(args)},))"
-    if op == "bce":
-        return f"_bce({args[0]}, {_literal(_bce_label(node))})"
+    if op is Op.BCE and node._arg is not None:
+        return f"_bce({args[0]}, {_literal(node._arg)})"
     raise NotCompilable(
-        f"the operation {op!r} has no compiled form (known: + - * / neg relu tanh abs exp log sqrt "
+        f"the operation {op.symbol!r} has no compiled form (known: + - * / neg relu tanh abs exp log sqrt "
         "sigmoid softplus ** pow logsumexp bce and neurons' w·x+b)"
     )
-
-
-def _bce_label(node: Value) -> float:
-    """The label a `bce_with_logits` node was made with (it is not stored): the one of 0 and 1
-    that reproduces the node's value and local derivative exactly."""
-    z = node._parents[0].data
-    fits = [label for label in (0.0, 1.0)
-            if _same(_bce(z, label), (node.data, node._local_grads[0]))]
-    if len(fits) != 1:
-        raise NotCompilable(f"cannot tell the label of a bce_with_logits node at logit {z!r}")
-    return fits[0]
 
 
 def _same(a: Sequence[float], b: Sequence[float]) -> bool:

@@ -16,6 +16,7 @@ Forward values are exactly the floats Python computes: `Value(a) / b` is `a / b`
 
 from __future__ import annotations
 
+import enum
 import gc
 import math
 from contextlib import contextmanager
@@ -28,39 +29,58 @@ Number = Union[int, float]
 Operand = Union["Value", int, float]
 
 
-class Op:
-    """The node kinds other modules act on, as stored in `Value.op`. Compare `v.op` with these
-    constants; never recognise a node by its label or its display text."""
+class Op(enum.Enum):
+    """The kind of a node, stored in `Value.op`: compare `v.op` with these members; never recognise
+    a node by its label. Each has a `.symbol` (display text) and a `.word` (identifier-safe)."""
 
-    LEAF = ""  # an input or a parameter: made by hand, not computed
-    CONST = "const"  # a plain number lifted into the graph by arithmetic
-    WEIGHTED_SUM = "Σwx+b"  # a neuron's fused pre-activation (weighted_sum)
-    BATCH_MEAN = "mean"  # the batch-loss node (batch.batch_mean): 1/m to each example
-    BATCH_SUM = "Σ"  # the batch-sum node (batch.batch_sum): 1 to each example
-    BATCH_STAT = "over the batch"  # a feature's batch mean or variance (norm.BatchNorm): couples examples
+    LEAF = ("", "leaf")  # an input or a parameter: made by hand, not computed
+    CONST = ("const", "const")  # a plain number lifted into the graph by arithmetic
+    ADD = ("+", "add")
+    SUB = ("-", "sub")
+    MUL = ("*", "mul")
+    DIV = ("/", "div")
+    NEG = ("neg", "neg")
+    POW = ("**", "pow")  # x ** constant: the exponent is the node's `arg`
+    VALUE_POW = ("pow", "pow")  # a ** b with both Values
+    EXP = ("exp", "exp")
+    LOG = ("log", "log")
+    TANH = ("tanh", "tanh")
+    SIGMOID = ("sigmoid", "sigmoid")
+    RELU = ("relu", "relu")
+    SOFTPLUS = ("softplus", "softplus")
+    ABS = ("abs", "abs")
+    SQRT = ("sqrt", "sqrt")
+    WEIGHTED_SUM = ("Σwx+b", "z")  # a neuron's fused pre-activation (weighted_sum)
+    LOGSUMEXP = ("logsumexp", "logsumexp")
+    BCE = ("bce", "bce")  # bce_with_logits: the label is the node's `arg`
+    L2 = ("αΣp²", "l2")  # l2_penalty: alpha is the node's `arg`
+    NORMALISE = ("normalise", "normalise")  # norm.py's x̂ = (x - μ)/√(σ² + eps)
+    MEAN = ("mean of x", "mu")  # LayerNorm: the mean of one example's features
+    VARIANCE = ("variance of x", "var")  # LayerNorm: the variance of one example's features
+    BATCH_MEAN = ("mean", "mean")  # the batch-loss node (batch.batch_mean): 1/m to each example
+    BATCH_SUM = ("Σ", "sum")  # the batch-sum node (batch.batch_sum): 1 to each example
+    BATCH_STAT = ("over the batch", "stat")  # a feature's batch mean or variance (norm.BatchNorm)
 
-    _WORDS = {"+": "add", "-": "sub", "*": "mul", "/": "div", WEIGHTED_SUM: "z"}
+    def __init__(self, symbol: str, word: str) -> None:
+        self.symbol = symbol
+        self.word = word
 
-    @classmethod
-    def word(cls, op: str) -> str:
-        """A short word for naming nodes of kind `op`: "add", "mul", "z" (a neuron's w·x+b), "pow"
-        for any power, and the op itself otherwise ("tanh", "relu", ...; "" for a leaf)."""
-        if op == "pow" or op.startswith("**"):
-            return "pow"
-        return cls._WORDS.get(op, op)
+    def show(self, arg: float | None = None) -> str:
+        """The display text of a node of this kind with argument `arg`: "**2" for x ** 2."""
+        return f"**{arg:g}" if self is Op.POW and arg is not None else self.symbol
 
 
 class Value:
     """A scalar in a computation graph: its `data`, its gradient `grad`, and how it was made.
 
     `Value(2.0, "w")` is a leaf (an input or a parameter). Operations make the other nodes,
-    as `Value(data, parents=(a, b), local_grads=(da, db), op="*")`: `parents` are the Values
+    as `Value(data, parents=(a, b), local_grads=(da, db), op=Op.MUL)`: `parents` are the Values
     this one was computed from and `local_grads` the partial derivatives of this value with
     respect to each of them, in the same order. `data` is the forward value, `grad` is
     d(output)/d(this value) after `output.backward()`.
     """
 
-    __slots__ = ("data", "grad", "_parents", "_local_grads", "_op", "label", "_pending", "_pass")
+    __slots__ = ("data", "grad", "_parents", "_local_grads", "_op", "_arg", "label", "_pending", "_pass")
     _pending: int  # backward's scratch: consumers not yet processed in the pass stamped `_pass`
     # (set only once a pass has stamped the node: never read before, so never initialised)
 
@@ -70,7 +90,8 @@ class Value:
         label: str = "",
         parents: tuple[Value, ...] = (),
         local_grads: tuple[float, ...] = (),
-        op: str = "",
+        op: Op = Op.LEAF,
+        arg: float | None = None,
     ) -> None:
         self.data: float = data if type(data) is float else as_float(data)
         if type(label) is not str:
@@ -79,6 +100,7 @@ class Value:
         self._parents = parents
         self._local_grads = local_grads
         self._op = op
+        self._arg = arg
         self.label = label
         self._pass: object = None  # the backward pass that last counted this node's consumers
 
@@ -87,9 +109,14 @@ class Value:
         return f"Value({name}data={self.data:.6g}, grad={self.grad:.6g})"
 
     @property
-    def op(self) -> str:
-        """The operation that made this Value (see `Op`; "" for an input or parameter)."""
+    def op(self) -> Op:
+        """The operation that made this Value (an `Op`; Op.LEAF for an input or parameter)."""
         return self._op
+
+    @property
+    def arg(self) -> float | None:
+        """The op's argument, if it has one: the exponent of x ** n, the label of a bce node."""
+        return self._arg
 
     @property
     def is_leaf(self) -> bool:
@@ -103,14 +130,14 @@ class Value:
         if other is NotImplemented:
             return NotImplemented
         # d(a+b)/da = 1, d(a+b)/db = 1
-        return Value(self.data + other.data, parents=(self, other), local_grads=(1.0, 1.0), op="+")
+        return Value(self.data + other.data, parents=(self, other), local_grads=(1.0, 1.0), op=Op.ADD)
 
     def __sub__(self, other: Operand) -> Value:
         other = _coerce(other)
         if other is NotImplemented:
             return NotImplemented
         # d(a-b)/da = 1, d(a-b)/db = -1
-        return Value(self.data - other.data, parents=(self, other), local_grads=(1.0, -1.0), op="-")
+        return Value(self.data - other.data, parents=(self, other), local_grads=(1.0, -1.0), op=Op.SUB)
 
     def __mul__(self, other: Operand) -> Value:
         a, other = self.data, _coerce(other)
@@ -118,7 +145,7 @@ class Value:
             return NotImplemented
         b = other.data
         # d(ab)/da = b, d(ab)/db = a
-        return Value(a * b, parents=(self, other), local_grads=(b, a), op="*")
+        return Value(a * b, parents=(self, other), local_grads=(b, a), op=Op.MUL)
 
     def __truediv__(self, other: Operand) -> Value:
         a, other = self.data, _coerce(other)
@@ -129,7 +156,7 @@ class Value:
             raise ZeroDivisionError(f"division by zero: {a!r} / {other!r}")
         quotient = a / b  # exactly Python's a / b (not a * (1/b), which can differ by an ulp)
         # d(a/b)/da = 1/b, d(a/b)/db = -a/b² = -(a/b)/b
-        return Value(quotient, parents=(self, other), local_grads=(1.0 / b, -(quotient / b)), op="/")
+        return Value(quotient, parents=(self, other), local_grads=(1.0 / b, -(quotient / b)), op=Op.DIV)
 
     def __pow__(self, exponent: Operand) -> Value:
         if isinstance(exponent, Value):
@@ -146,11 +173,11 @@ class Value:
             local = math.inf
         else:
             local = n * _power(x, n - 1.0)
-        return Value(_power(x, n), parents=(self,), local_grads=(local,), op=f"**{n:g}")
+        return Value(_power(x, n), parents=(self,), local_grads=(local,), op=Op.POW, arg=n)
 
     def __neg__(self) -> Value:
         # d(-x)/dx = -1
-        return Value(-self.data, parents=(self,), local_grads=(-1.0,), op="neg")
+        return Value(-self.data, parents=(self,), local_grads=(-1.0,), op=Op.NEG)
 
     def __radd__(self, other: Operand) -> Value:
         return self + other
@@ -185,7 +212,7 @@ class Value:
         except OverflowError:
             out = math.inf
         # d(e^x)/dx = e^x
-        return Value(out, parents=(self,), local_grads=(out,), op="exp")
+        return Value(out, parents=(self,), local_grads=(out,), op=Op.EXP)
 
     def log(self) -> Value:
         """Natural logarithm, defined for x > 0 (and NaN gives NaN); d/dx log x = 1/x."""
@@ -193,19 +220,19 @@ class Value:
         if x <= 0.0:
             raise ValueError(f"log is defined only for positive numbers, got {x!r}")
         # d(log x)/dx = 1/x
-        return Value(math.log(x), parents=(self,), local_grads=(1.0 / x,), op="log")
+        return Value(math.log(x), parents=(self,), local_grads=(1.0 / x,), op=Op.LOG)
 
     def tanh(self) -> Value:
         """Hyperbolic tangent; d/dx tanh x = 1 - tanh(x)^2."""
         t = math.tanh(self.data)
         # d(tanh x)/dx = 1 - tanh(x)²
-        return Value(t, parents=(self,), local_grads=(1.0 - t * t,), op="tanh")
+        return Value(t, parents=(self,), local_grads=(1.0 - t * t,), op=Op.TANH)
 
     def sigmoid(self) -> Value:
         """Logistic sigmoid 1/(1+e^-x), computed without overflow; derivative s(1-s)."""
         s = stable_sigmoid(self.data)
         # dσ/dx = σ(1 - σ)
-        return Value(s, parents=(self,), local_grads=(s * (1.0 - s),), op="sigmoid")
+        return Value(s, parents=(self,), local_grads=(s * (1.0 - s),), op=Op.SIGMOID)
 
     def relu(self) -> Value:
         """max(0, x); its derivative is 1 for x > 0 and 0 otherwise (0 at x = 0, like PyTorch).
@@ -213,23 +240,23 @@ class Value:
         x = self.data
         # d relu/dx = 1 for x > 0, 0 for x <= 0
         if x > 0.0:
-            return Value(x, parents=(self,), local_grads=(1.0,), op="relu")
+            return Value(x, parents=(self,), local_grads=(1.0,), op=Op.RELU)
         if x <= 0.0:
-            return Value(0.0, parents=(self,), local_grads=(0.0,), op="relu")
-        return Value(x, parents=(self,), local_grads=(x,), op="relu")  # NaN
+            return Value(0.0, parents=(self,), local_grads=(0.0,), op=Op.RELU)
+        return Value(x, parents=(self,), local_grads=(x,), op=Op.RELU)  # NaN
 
     def softplus(self) -> Value:
         """log(1 + e^x), computed without overflow; its derivative is sigmoid(x)."""
         x = self.data
         # d softplus/dx = σ(x)
-        return Value(stable_softplus(x), parents=(self,), local_grads=(stable_sigmoid(x),), op="softplus")
+        return Value(stable_softplus(x), parents=(self,), local_grads=(stable_sigmoid(x),), op=Op.SOFTPLUS)
 
     def abs(self) -> Value:
         """|x|; its derivative is sign(x), taken as 0 at x = 0 (NaN for NaN)."""
         x = self.data
         # d|x|/dx = sign(x)
         sign = 1.0 if x > 0.0 else -1.0 if x < 0.0 else 0.0 if x == 0.0 else x
-        return Value(abs(x), parents=(self,), local_grads=(sign,), op="abs")
+        return Value(abs(x), parents=(self,), local_grads=(sign,), op=Op.ABS)
 
     def __abs__(self) -> Value:
         return self.abs()
@@ -242,7 +269,7 @@ class Value:
         root = math.sqrt(x)
         # d√x/dx = 1/(2√x)
         local = 0.5 / root if root else math.inf
-        return Value(root, parents=(self,), local_grads=(local,), op="sqrt")
+        return Value(root, parents=(self,), local_grads=(local,), op=Op.SQRT)
 
     # ---- backpropagation -------------------------------------------------------------------
 
@@ -293,7 +320,7 @@ def _value_power(base: Value, exponent: Value) -> Value:
     out = _power(a, b)
     # d(a^b)/da = b a^(b-1),  d(a^b)/db = a^b log a
     local_grads = (b * _power(a, b - 1.0), out * math.log(a))
-    return Value(out, parents=(base, exponent), local_grads=local_grads, op="pow")
+    return Value(out, parents=(base, exponent), local_grads=local_grads, op=Op.VALUE_POW)
 
 
 def _power(base: float, exponent: float) -> float:
@@ -476,12 +503,12 @@ def logsumexp(values: Iterable[Value]) -> Value:
     top = max(data)
     if not all(math.isfinite(x) for x in data):
         value = math.nan if any(math.isnan(x) for x in data) else top
-        return Value(value, parents=parents, local_grads=(math.nan,) * len(parents), op="logsumexp")
+        return Value(value, parents=parents, local_grads=(math.nan,) * len(parents), op=Op.LOGSUMEXP)
     exps = [math.exp(x - top) for x in data]
     total = sum(exps)
     # d/dv_i = e^(v_i - top) / Σ_j e^(v_j - top) = softmax(v)_i
     return Value(top + math.log(total), parents=parents, local_grads=tuple(e / total for e in exps),
-                 op="logsumexp")
+                 op=Op.LOGSUMEXP)
 
 
 def check_values(

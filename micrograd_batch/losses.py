@@ -12,7 +12,7 @@ from numbers import Real
 from typing import Any, Callable, Iterable, Sequence, Union
 
 from ._checks import as_float, is_whole_number
-from .engine import Value, check_values, logsumexp, stable_sigmoid, stable_softplus
+from .engine import Op, Value, check_values, logsumexp, stable_sigmoid, stable_softplus
 
 Output = Union[Value, Sequence[Value]]  # a model's output for one example: one Value or several
 # loss_fn(model(x), y): that example's loss L_i. The output is typed Any, not Output: a loss takes
@@ -92,7 +92,7 @@ def bce_with_logits(logit: Value, y: float) -> Value:
     z = logit.data
     # d/dz = σ(z) - y
     return Value(stable_softplus(z) - label * z, parents=(logit,),
-                 local_grads=(stable_sigmoid(z) - label,), op="bce")
+                 local_grads=(stable_sigmoid(z) - label,), op=Op.BCE, arg=label)
 
 
 def softmax_cross_entropy(logits: Sequence[Value], y: int) -> Value:
@@ -117,4 +117,4 @@ def l2_penalty(params: Sequence[Value], alpha: float) -> Value:
     value = alpha * math.fsum(p.data * p.data for p in params)
     # d/dp = 2·alpha·p
     return Value(value, "L2", parents=params, local_grads=tuple(2.0 * alpha * p.data for p in params),
-                 op="αΣp²")
+                 op=Op.L2, arg=alpha)

@@ -34,7 +34,7 @@ Feature = Union[Value, float]
 # ---- the nodes: forward value, parents, and the local derivatives beside it ------------------
 
 
-def _variance_node(values: Sequence[Value], mean: float, label: str, kind: str) -> Value:
+def _variance_node(values: Sequence[Value], mean: float, label: str, kind: Op) -> Value:
     """σ² = (1/m) Σ_k (v_k - μ)² (biased) as ONE node with the m values as parents.
 
     Its local derivatives are the total ones, dσ²/dv_k = 2 (v_k - μ)/m: the path through μ
@@ -55,7 +55,7 @@ def _normalised(x: Value, mean: Value, variance: Value, eps: float) -> Value:
     s = math.sqrt(s_squared)
     normalised = (x.data - mean.data) / s
     return Value(normalised, "", (x, mean, variance), (1.0 / s, -1.0 / s, -0.5 * normalised / s_squared),
-                 "normalise")
+                 Op.NORMALISE)
 
 
 # ---- argument checks ----------------------------------------------------------------------------
@@ -203,8 +203,8 @@ class LayerNorm(Module):
     def __call__(self, x: Sequence[Feature]) -> list[Value]:
         """One example, normalised over its features: a list of `num_features` Values."""
         row = as_inputs(x, self.num_features, where="LayerNorm's input", finite=True)
-        mean = mean_node(row, "μ", "mean of x")
-        variance = _variance_node(row, mean.data, "σ²", "variance of x")
+        mean = mean_node(row, "μ", Op.MEAN)
+        variance = _variance_node(row, mean.data, "σ²", Op.VARIANCE)
         return [g * _normalised(v, mean, variance, self.eps) + b for v, g, b in zip(row, self.gamma, self.beta)]
 
     def normalise_batch(self, rows: Sequence[Sequence[Feature]]) -> list[list[Value]]:

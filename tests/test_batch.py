@@ -19,6 +19,7 @@ from micrograd_batch import (
     MLP, Value, batch_mean, batch_sum, bce_with_logits, hinge, make_blobs, make_moons, mean_of,
     mse, per_example_grads, softmax_cross_entropy, topological_order,
 )
+from micrograd_batch.engine import Op
 from micrograd_batch.nn import ACTIVATIONS
 
 EXAMPLES = int(os.environ.get("MGB_FUZZ_EXAMPLES", "150"))
@@ -146,11 +147,11 @@ def test_batch_mean_of_huge_losses_is_finite():
 
 def test_mean_node_is_one_node_finite_when_the_sum_overflows():
     from micrograd_batch.batch import mean_node
-    assert mean_node([Value(1e308), Value(1e308)], "μ", "mean of x").data == 1e308  # exact: 1e308/2 twice
+    assert mean_node([Value(1e308), Value(1e308)], "μ", Op.BATCH_STAT).data == 1e308  # exact: 1e308/2 twice
     values = [Value(1e308), Value(1e308), Value(-5e307)]
-    node = mean_node(values, "μ", "mean of x")
+    node = mean_node(values, "μ", Op.BATCH_STAT)
     assert node.data == pytest.approx(5e307, rel=1e-15)
-    assert (node._parents, node._local_grads, node._op, node.label) == (tuple(values), (1 / 3,) * 3, "mean of x", "μ")
+    assert (node._parents, node._local_grads, node._op, node.label) == (tuple(values), (1 / 3,) * 3, Op.BATCH_STAT, "μ")
 
 
 @settings(max_examples=60, deadline=None)

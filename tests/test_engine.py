@@ -49,7 +49,7 @@ from ops import BY_NAME, CASES, EXACT, NAMES, arguments, is_const
 from state import bits
 
 from micrograd_batch import MLP, Value, batch_mean, logsumexp, topological_order, weighted_sum
-from micrograd_batch.engine import fused_backward, gc_paused, textbook_backward
+from micrograd_batch.engine import Op, fused_backward, gc_paused, textbook_backward
 
 EXAMPLES = int(os.environ.get("MGB_FUZZ_EXAMPLES", "150"))
 GRAPH_FUZZ = settings(max_examples=EXAMPLES, deadline=None,
@@ -594,7 +594,7 @@ def test_interrupted_backward_in_a_local_derivative_leaves_no_trace():
 
     x = Value(2.0)
     shared = x * x + x
-    broken = Value(1.0, parents=(shared, shared), local_grads=(Interrupt(), 1.0), op="boom")
+    broken = Value(1.0, parents=(shared, shared), local_grads=(Interrupt(), 1.0), op=Op.MUL)
     with pytest.raises(KeyboardInterrupt):
         broken.backward()
     x.grad = 0.0
@@ -782,12 +782,12 @@ def test_operations_with_non_numbers_raise_type_error():
 
 def test_nodes_can_be_made_with_keywords_or_positionally():
     a, b = Value(2.0, "a"), Value(3.0, "b")
-    by_keyword = Value(6.0, parents=(a, b), local_grads=(3.0, 2.0), op="*")
-    by_position = Value(6.0, "", (a, b), (3.0, 2.0), "*")
+    by_keyword = Value(6.0, parents=(a, b), local_grads=(3.0, 2.0), op=Op.MUL)
+    by_position = Value(6.0, "", (a, b), (3.0, 2.0), Op.MUL)
     for node in (by_keyword, by_position):
         a.grad = b.grad = 0.0
         node.backward()
-        assert (node.op, a.grad, b.grad) == ("*", 3.0, 2.0)
+        assert (node.op, a.grad, b.grad) == (Op.MUL, 3.0, 2.0)
 
 
 @FUZZ
