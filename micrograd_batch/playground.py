@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from . import MLP, SGD, History, batch_mean, compile_loss, fit, hinge, make_moons, mse, per_example_grads
+from . import MLP, SGD, History, explore, viz, batch_mean, compile_loss, fit, hinge, make_moons, mse, per_example_grads
 
 PAGE = Path(__file__).with_name("playground_page")
 RUNTIME = {"pyodide": ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"),
@@ -29,13 +29,15 @@ BOX, GRID = (-1.6, -1.1, 2.6, 1.6), 30  # the decision boundary: outputs on GRID
 
 def batch_state(rows: str) -> str:
     """Lesson 1's MLP(2, [2, 1], tanh, seed=2) and squared error on a batch (JSON [[x1, x2, y], ...]):
-    each parameter's value, gradient and shares (1/m)·∂L_i/∂θ, as reprs."""
+    each parameter's value, gradient and shares (1/m)·∂L_i/∂θ as reprs, and the explorer's scene and DOT."""
     model, batch = MLP(2, [2, 1], activation="tanh", seed=2), json.loads(rows)
     losses = [mse(model([x1, x2]), y) for x1, x2, y in batch]
     loss, params = batch_mean(losses), model.parameters()
-    shares = per_example_grads(losses, params)
+    shares, scene = per_example_grads(losses, params), viz.build_scene(loss, hide_constants=True, what="the page")
+    explorer = explore.page_data(scene)
     loss.backward()
-    return json.dumps({"m": len(batch), "loss": repr(loss.data), "params": [
+    return json.dumps({"explorer": explorer, "dot": viz.scene_dot(scene, list(map(float, explorer["grads"]))),
+                       "m": len(batch), "loss": repr(loss.data), "params": [
         {"label": p.label, "value": repr(p.data), "grad": repr(p.grad),
          "shares": [repr(g[k] / len(batch)) for g in shares]} for k, p in enumerate(params)]})
 
@@ -70,7 +72,8 @@ def build(out: Path) -> Path:
         shutil.copytree(PAGE, cache, dirs_exist_ok=True)
         subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=cache, check=True,
                        stdout=subprocess.DEVNULL)
-    shutil.copytree(PAGE, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("package*.json"))
+    for page in (PAGE, Path(__file__).with_name("page")):  # the playground's, and the explorer's stepping
+        shutil.copytree(page, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("package*.json", "explorer.html"))
     for package, files in RUNTIME.items():
         (out / package.split("/")[-1]).mkdir(exist_ok=True)
         for name in files:

@@ -97,6 +97,27 @@ def test_the_page_gets_ready_with_lesson_1s_batch(page) -> None:
     assert_close(grads_on_page(page), lesson_gradients([[*x, y] for x, y in BY_HAND_BATCH]))
 
 
+def test_the_explorer_steps_through_the_current_batch(page) -> None:
+    """explorer.js on the page's batch: Step walks the forward pass; Run to end leaves in its panel the
+    gradients the parameter table shows; Back and Reset go back; arrow keys in a text box stay the box's."""
+    page.click("#explorer-root [data-action=step]")
+    assert page.inner_text("#explorer-root .mb-status").startswith("Forward pass: value 1 of ")
+    page.click("#explorer-root [data-action=run]")
+    assert "every gradient is final" in page.inner_text("#explorer-root .mb-status")
+    panel = dict(page.eval_on_selector_all("#explorer-root .mb-params [data-grad]",
+                                           "cells => cells.map(c => [c.dataset.label, c.dataset.grad])"))
+    table = dict(page.eval_on_selector_all("#params [data-grad]", "cells => cells.map(c => [c.dataset.label, "
+                                                                   "c.dataset.grad])"))
+    assert len(panel) == 9 and panel == table
+    page.click("#explorer-root [data-action=back]")
+    assert "Backward pass" in page.inner_text("#explorer-root .mb-status")
+    page.click("#explorer-root [data-action=reset]")
+    assert page.inner_text("#explorer-root .mb-status").startswith("Start")
+    page.click('tr[data-example="1"] input[data-field="x1"]')
+    page.keyboard.press("ArrowRight")
+    assert page.inner_text("#explorer-root .mb-status").startswith("Start")
+
+
 def test_run_gives_this_machines_gradients(page) -> None:
     source = ("import json\nfrom micrograd_batch import MLP, batch_mean, mse\n"
               "model = MLP(2, [2, 1], activation='tanh', seed=2)\n"

@@ -2,6 +2,7 @@
 // Every number comes from Python (worker.js runs micrograd_batch.playground in Pyodide); this file only
 // moves text between the page and Python and draws.
 import { instance as graphviz } from "./viz/viz.js";
+/* global startExplorer */
 
 const START = [["0.5", "-1.0", "1.0"], ["-0.3", "0.8", "-0.5"], ["1.2", "0.4", "0.2"]]; // lesson 1's batch
 const FIELDS = ["x1", "x2", "y"];
@@ -91,7 +92,7 @@ async function recompute() {
     const state = JSON.parse(await python.call("batch_state", JSON.stringify(batch())));
     if (ticket !== latest) return;
     showParams(state);
-    await showExplorer(state);
+    showExplorer(state);
     $("#batch-error").hidden = true;
   } catch (error) {
     if (ticket !== latest) return;
@@ -142,19 +143,28 @@ $("#add-example").addEventListener("click", () => {
   recompute();
 });
 
-// 2. The explorer's stepping ---------------------------------------------------------------------------
-const layout = graphviz();
+// 2. The explorer's stepping: explorer.js (the explorer page's own code) on the scene Python sent, drawn
+// from the library's DOT by Graphviz in the browser. Arrow keys in a text box stay the box's.
+let layout = null;
 
-async function showExplorer(state) {
-  if (!state.dot) return;
-  const svg = (await layout).renderSVGElement(state.dot);
-  $("#explorer-graph").replaceChildren(svg);
+function showExplorer({ explorer, dot }) {
+  const root = $("#explorer-root");
+  root.replaceChildren($("#explorer-template").content.cloneNode(true));
+  root.querySelector(".mb-graph").append(layout.renderSVGElement(dot));
+  root.querySelector(".mb-note").textContent = explorer.note;
+  root.querySelector(".mb-shortcut").disabled = !explorer.shortcut;
+  $("#explorer-summary").textContent = explorer.summary;
+  startExplorer(root, explorer);
 }
 
 function clearExplorer() {
-  $("#explorer-graph").replaceChildren();
-  $("#explorer-now").textContent = "";
+  $("#explorer-root").replaceChildren();
+  $("#explorer-summary").textContent = "";
 }
+
+document.body.addEventListener("keydown", (event) => {
+  if (event.target.closest("input, textarea")) event.stopPropagation();
+});
 
 // 3. Training you watch ---------------------------------------------------------------------------------
 let trainer = null;
@@ -262,7 +272,7 @@ $("#run-code").addEventListener("click", async () => {
 START.forEach((values) => addRow(values));
 drawLoss();
 try {
-  await python.call("ready");
+  [layout] = await Promise.all([graphviz(), python.call("ready")]);
   await recompute();
   $("#progress").hidden = true;
   document.body.dataset.ready = "1";
