@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from . import MLP, SGD, History, explore, viz, batch_mean, compile_loss, fit, hinge, make_moons, mse, per_example_grads
+from . import MLP, SGD, History, explore, batch_mean, compile_loss, fit, hinge, make_moons, mse, per_example_grads
 
 PAGE = Path(__file__).with_name("playground_page")
 RUNTIME = {"pyodide": ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"),
@@ -33,11 +33,9 @@ def batch_state(rows: str) -> str:
     model, batch = MLP(2, [2, 1], activation="tanh", seed=2), json.loads(rows)
     losses = [mse(model([x1, x2]), y) for x1, x2, y in batch]
     loss, params = batch_mean(losses), model.parameters()
-    shares, scene = per_example_grads(losses, params), viz.build_scene(loss, hide_constants=True, what="the page")
-    explorer = explore.page_data(scene)
+    shares, (explorer, dot) = per_example_grads(losses, params), explore.page_parts(loss, params)
     loss.backward()
-    return json.dumps({"explorer": explorer, "dot": viz.scene_dot(scene, list(map(float, explorer["grads"]))),
-                       "m": len(batch), "loss": repr(loss.data), "params": [
+    return json.dumps({"explorer": explorer, "dot": dot, "m": len(batch), "loss": repr(loss.data), "params": [
         {"label": p.label, "value": repr(p.data), "grad": repr(p.grad),
          "shares": [repr(g[k] / len(batch)) for g in shares]} for k, p in enumerate(params)]})
 

@@ -144,27 +144,25 @@ $("#add-example").addEventListener("click", () => {
 });
 
 // 2. The explorer's stepping: explorer.js (the explorer page's own code) on the scene Python sent, drawn
-// from the library's DOT by Graphviz in the browser. Arrow keys in a text box stay the box's.
+// from the library's DOT by Graphviz in the browser.
 let layout = null;
+let stepping = null;
 
 function showExplorer({ explorer, dot }) {
+  clearExplorer();
   const root = $("#explorer-root");
   root.replaceChildren($("#explorer-template").content.cloneNode(true));
   root.querySelector(".mb-graph").append(layout.renderSVGElement(dot));
-  root.querySelector(".mb-note").textContent = explorer.note;
-  root.querySelector(".mb-shortcut").disabled = !explorer.shortcut;
   $("#explorer-summary").textContent = explorer.summary;
-  startExplorer(root, explorer);
+  stepping = startExplorer(root, explorer);
 }
 
 function clearExplorer() {
+  stepping?.stop();
+  stepping = null;
   $("#explorer-root").replaceChildren();
   $("#explorer-summary").textContent = "";
 }
-
-document.body.addEventListener("keydown", (event) => {
-  if (event.target.closest("input, textarea")) event.stopPropagation();
-});
 
 // 3. Training you watch ---------------------------------------------------------------------------------
 let trainer = null;
