@@ -9,7 +9,7 @@ const FIELDS = ["x1", "x2", "y"];
 const COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#8C6D31", "#7F7F7F"];
 const $ = (selector) => document.querySelector(selector);
 const lastLine = (text) => text.trim().split("\n").pop();
-const short = (repr) => Number(repr).toPrecision(4);
+const short = (repr) => (Number(repr) === 0 ? "0" : Number(repr).toPrecision(4));
 
 /** The number typed in a box, or an Error naming the box: Python gets numbers, never text. */
 function number(text, what) {
@@ -178,6 +178,7 @@ $("#train").addEventListener("click", async () => {
     trainer ??= new Python();
     runs.push(run);
     training(true);
+    $("#loss-history").dataset.lossHistory = "[]";
     $("#train-status").textContent = "Starting Python for training…";
     await trainer.call("train", JSON.stringify(settings), (text) => {
       const epoch = JSON.parse(text);
