@@ -71,7 +71,7 @@ def build(out: Path) -> Path:
         subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=cache, check=True,
                        stdout=subprocess.DEVNULL)
     for page in (PAGE, Path(__file__).with_name("page")):  # the playground's, and the explorer's stepping
-        shutil.copytree(page, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("package*.json", "explorer.html"))
+        shutil.copytree(page, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("package*.json"))
     for package, files in RUNTIME.items():
         (out / package.split("/")[-1]).mkdir(exist_ok=True)
         for name in files:

@@ -143,16 +143,24 @@ $("#add-example").addEventListener("click", () => {
   recompute();
 });
 
-// 2. The explorer's stepping: explorer.js (the explorer page's own code) on the scene Python sent, drawn
-// from the library's DOT by Graphviz in the browser.
+// 2. The explorer's stepping: the explorer page's own markup (explorer.html) and code (explorer.js) on the
+// scene Python sent, its DOT laid out by Graphviz in the browser.
 let layout = null;
+let controls = null;
 let stepping = null;
+
+async function explorerControls() {
+  const page = new DOMParser().parseFromString(await (await fetch("explorer.html")).text(), "text/html");
+  const markup = page.querySelector(".mb-explorer");
+  markup.querySelector("header").remove();
+  return markup;
+}
 
 function showExplorer({ explorer, dot }) {
   clearExplorer();
   const root = $("#explorer-root");
-  root.replaceChildren($("#explorer-template").content.cloneNode(true));
-  root.querySelector(".mb-graph").append(layout.renderSVGElement(dot));
+  root.replaceChildren(...controls.cloneNode(true).childNodes);
+  root.querySelector(".mb-graph").replaceChildren(layout.renderSVGElement(dot));
   $("#explorer-summary").textContent = explorer.summary;
   stepping = startExplorer(root, explorer);
 }
@@ -271,7 +279,7 @@ $("#run-code").addEventListener("click", async () => {
 START.forEach((values) => addRow(values));
 drawLoss();
 try {
-  [layout] = await Promise.all([graphviz(), python.call("ready")]);
+  [layout, controls] = await Promise.all([graphviz(), explorerControls(), python.call("ready")]);
   await recompute();
   $("#progress").hidden = true;
   document.body.dataset.ready = "1";
