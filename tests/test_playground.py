@@ -179,6 +179,23 @@ def test_training_three_epochs_equals_fit_here(page) -> None:
     assert json.loads(page.get_attribute("[data-loss-history]", "data-loss-history")) == history.loss
 
 
+def test_the_page_answers_while_training_and_stop_ends_the_run(page) -> None:
+    """Training runs in its own worker: the explorer steps while it trains; Stop ends the run, keeping its curve."""
+    page.fill("#batch-size", "1")
+    page.fill("#epochs", "200")
+    page.click("#train")
+    page.wait_for_function("JSON.parse(document.querySelector('[data-loss-history]').dataset.lossHistory).length >= 1",
+                           timeout=120_000)
+    before = page.inner_text("#explorer-root .mb-status")
+    page.click("#explorer-root [data-action=step]", timeout=2_000)
+    assert page.inner_text("#explorer-root .mb-status") != before
+    assert page.is_disabled("#train")
+    page.click("#stop")
+    page.wait_for_function("document.querySelector('#train-status').textContent.endsWith('(stopped)')")
+    assert page.is_enabled("#train") and page.is_disabled("#stop") and page.is_hidden("#train-error")
+    assert 1 <= len(json.loads(page.get_attribute("[data-loss-history]", "data-loss-history"))) < 200
+
+
 @pytest.mark.parametrize("box, text, message", [("#lr", "-1", "learning rate must be a positive"),
                                                 ("#epochs", "x", 'epochs: expected a number, got "x"')])
 def test_bad_training_settings_show_a_message(page, box: str, text: str, message: str) -> None:

@@ -174,6 +174,7 @@ function clearExplorer() {
 
 // 3. Training you watch ---------------------------------------------------------------------------------
 let trainer = null;
+const STOPPED = "stopped";
 const runs = [];
 
 $("#train").addEventListener("click", async () => {
@@ -200,8 +201,11 @@ $("#train").addEventListener("click", async () => {
     $("#train-status").textContent += " (done)";
   } catch (error) {
     if (!run.loss.length && runs.includes(run)) runs.splice(runs.indexOf(run), 1);
-    $("#train-status").textContent = "";
-    Object.assign($("#train-error"), { hidden: false, textContent: lastLine(error.message) });
+    if (error.message === STOPPED) $("#train-status").textContent += ` (${STOPPED})`;
+    else {
+      $("#train-status").textContent = "";
+      Object.assign($("#train-error"), { hidden: false, textContent: lastLine(error.message) });
+    }
     drawLoss();
   } finally {
     training(false);
@@ -209,7 +213,7 @@ $("#train").addEventListener("click", async () => {
 });
 
 $("#stop").addEventListener("click", () => {
-  trainer.stop("Training stopped.");
+  trainer.stop(STOPPED);
   trainer = null;
 });
 
