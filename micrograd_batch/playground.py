@@ -68,8 +68,8 @@ def build(out: Path) -> Path:
     cache = Path.home() / ".cache" / "micrograd_batch" / f"npm-{hashlib.sha256(lock).hexdigest()[:16]}"
     if not (cache / "node_modules" / ".package-lock.json").exists():  # npm writes it last
         shutil.copytree(PAGE, cache, dirs_exist_ok=True)
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=cache, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"], cwd=cache,
+                       check=True, stdout=subprocess.DEVNULL)
     for page in (PAGE, Path(__file__).with_name("page")):  # the playground's, and the explorer's stepping
         shutil.copytree(page, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("package*.json"))
     for package, files in RUNTIME.items():
