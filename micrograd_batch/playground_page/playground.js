@@ -1,7 +1,6 @@
 // The playground page: a batch editor, the explorer's stepping, training you watch and a code cell.
 // Every number comes from Python (worker.js runs micrograd_batch.playground in Pyodide); this file only
 // moves text between the page and Python and draws.
-import { instance as graphviz } from "./viz/viz.js";
 /* global startExplorer */
 
 const START = [["0.5", "-1.0", "1.0"], ["-0.3", "0.8", "-0.5"], ["1.2", "0.4", "0.2"]]; // lesson 1's batch
@@ -283,7 +282,8 @@ $("#run-code").addEventListener("click", async () => {
 START.forEach((values) => addRow(values));
 drawLoss();
 try {
-  [layout, controls] = await Promise.all([graphviz(), explorerControls(), python.call("ready")]);
+  const graphviz = import("./viz/viz.js").then((viz) => viz.instance()); // after the worker has started
+  [layout, controls] = await Promise.all([graphviz, explorerControls(), python.call("ready")]);
   await recompute();
   $("#progress").hidden = true;
   document.body.dataset.ready = "1";

@@ -6,8 +6,9 @@ import { loadPyodide } from "./pyodide/pyodide.mjs";
 const here = (path) => new URL(path, import.meta.url).href;
 
 const playground = (async () => {
+  const download = fetch(here("./micrograd_batch.zip")); // while Pyodide starts
   const pyodide = await loadPyodide({ indexURL: here("./pyodide/") });
-  const archive = await fetch(here("./micrograd_batch.zip"));
+  const archive = await download;
   if (!archive.ok) throw new Error(`micrograd_batch.zip: HTTP ${archive.status}`);
   pyodide.unpackArchive(new Uint8Array(await archive.arrayBuffer()), "zip", { extractDir: "/home/pyodide/lib" });
   pyodide.runPython("import sys; sys.path.insert(0, '/home/pyodide/lib')");
