@@ -121,9 +121,9 @@ function showParams({ m, loss, params }) {
     cell.textContent = p.label;
     cell.className = "param";
     [p.value, p.grad, ...p.shares].forEach((repr, k) => {
-      const number = row.insertCell();
-      Object.assign(number, { textContent: short(repr), title: repr, className: k === 1 ? "num total" : "num" });
-      if (k >= 2) number.style.color = COLOURS[(k - 2) % COLOURS.length];
+      const td = row.insertCell();
+      Object.assign(td, { textContent: short(repr), title: repr, className: k === 1 ? "num total" : "num" });
+      if (k >= 2) td.style.color = COLOURS[(k - 2) % COLOURS.length];
     });
   }
   $("#batch-summary").textContent = `m = ${m} examples, so 1/m = ${short(String(1 / m))} on each edge into the mean; ` +
