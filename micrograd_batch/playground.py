@@ -55,7 +55,7 @@ def train(settings: str, report: Callable[[str], None]) -> str:
 
     optimizer = SGD(model.parameters(), lr=given["lr"], momentum=given["momentum"])
     return json.dumps(fit(model, data, hinge, optimizer, epochs=given["epochs"], batch_size=given["batch_size"],
-                          on_epoch=on_epoch, verbose=False).loss)
+                          on_epoch=on_epoch).loss)
 
 
 def build(out: Path) -> Path:

@@ -175,7 +175,7 @@ def test_training_three_epochs_equals_fit_here(page) -> None:
     page.wait_for_function("document.querySelector('#train-status').textContent.endsWith('(done)')", timeout=120_000)
     model = MLP(2, [16, 16, 1], seed=1)
     history = fit(model, make_moons(100, noise=0.1, seed=0), hinge, SGD(model.parameters(), lr=0.1, momentum=0.9),
-                  epochs=3, batch_size=8, verbose=False)
+                  epochs=3, batch_size=8)
     assert json.loads(page.get_attribute("[data-loss-history]", "data-loss-history")) == history.loss
 
 
