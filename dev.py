@@ -4,11 +4,13 @@
 Each command first makes (or reuses) a virtual environment and installs the package there with
 what that command needs, so nothing but Python 3.11+ is required beforehand:
 
-    python3 dev.py demo   -> the main tour; writes its pictures (SVG) to out/
-    python3 dev.py test   -> ruff, mypy and the whole test suite on this Python (what CI runs),
-                             then the core tests on the newest supported Python, 3.13
+    python3 dev.py demo        -> the main tour; writes its pictures (SVG) to out/
+    python3 dev.py demo NAME   -> the script demos/NAME.py (e.g. batch_by_hand), with .venv's Python
+    python3 dev.py test        -> ruff, mypy and the whole test suite on this Python (what CI runs),
+                                  then the core tests on the newest supported Python, 3.13
 
-Extra arguments after `demo` go to the tour; after `test`, to pytest (the full-suite run).
+Extra arguments after `demo` go to the tour; after `test`, to pytest (the full-suite run). Pictures
+land in out/ under the folder you run it from.
 `test` also installs Debian's chromium when it is missing and we are root (the explorer page is
 tested in a real browser), the way it installs python3-venv when venv cannot make a pip.
 """
@@ -46,10 +48,10 @@ def venv_python(env: Path) -> Path:
     return env / sub / ("python.exe" if os.name == "nt" else "python")
 
 
-def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
-    """Run a command in the repository, echoing it; stop with its exit code if it fails."""
+def run(*args: str | Path, env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
+    """Run a command (in the repository unless `cwd`), echoing it; stop with its exit code if it fails."""
     print("+", " ".join(str(a) for a in args), flush=True)
-    code = subprocess.call([str(a) for a in args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+    code = subprocess.call([str(a) for a in args], cwd=cwd, env=env, stdin=subprocess.DEVNULL)
     if code != 0:
         sys.exit(code)
 
@@ -97,13 +99,27 @@ def ensure_environment(extras: str, env: Path = VENV, python: str | None = None)
     interpreter = venv_python(env)
     if not interpreter.exists():
         create_venv(env, python)
-    stamp = env / f".installed-{extras.replace(',', '-')}"
-    sources = [ROOT / "setup.py", ROOT / "pyproject.toml"]
-    if not stamp.exists() or any(s.stat().st_mtime > stamp.stat().st_mtime for s in sources):
+    if not installed(env, extras):
         run(interpreter, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             "-e", f".[{extras}]")
-        stamp.touch()
+        (env / f".installed-{extras.replace(',', '-')}").touch()
     return interpreter
+
+
+def installed(env: Path, extras: str) -> bool:
+    """True when `env` holds an install with (at least) these extras, newer than the packaging files."""
+    changed = max((ROOT / name).stat().st_mtime for name in ("setup.py", "pyproject.toml"))
+    return any(set(extras.split(",")) <= set(stamp.name.removeprefix(".installed-").split("-"))
+               and stamp.stat().st_mtime >= changed for stamp in env.glob(".installed-*"))
+
+
+def demo_script(name: str) -> Path:
+    """demos/NAME.py for `dev.py demo NAME` (NAME with or without .py), or exit listing the demos."""
+    script = ROOT / "demos" / f"{name.removesuffix('.py')}.py"
+    if not script.is_file():
+        names = ", ".join(sorted(p.stem for p in (ROOT / "demos").glob("*.py")))
+        sys.exit(f"no demo called {name!r}; the demos are: {names}")
+    return script
 
 
 def ensure_browser() -> None:
@@ -151,9 +167,13 @@ def main(argv: list[str]) -> None:
     if not argv or argv[0] not in EXTRAS:
         sys.exit(__doc__)
     command, rest = argv[0], argv[1:]
+    script = demo_script(rest[0]) if command == "demo" and rest and not rest[0].startswith("-") else None
     python = ensure_environment(EXTRAS[command])
+    if script is not None:
+        run(python, script, *rest[1:], cwd=Path.cwd())
+        return
     if command == "demo":
-        run(python, "-m", "micrograd_batch", "tour", *rest)
+        run(python, "-m", "micrograd_batch", "tour", *rest, cwd=Path.cwd())
         return
     ensure_browser()
     run(python, "-m", "ruff", "check", ".")

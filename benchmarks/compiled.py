@@ -8,9 +8,9 @@
 The workload of benchmarks/bench.py: two moons, MLP(2, [16, 16, 1]) with ReLU, the hinge loss
 plus 1e-4·Σp², one SGD step (lr 0.05) per batch. Six ways to take that step:
 
-    graph        fit's step today: `train_step` (per-example graphs, batch_mean, backward; gc paused)
+    graph        fit's step on the graph path (per-example graphs, batch_mean, backward; gc paused)
     graph/64     the same, the batch backpropagated in micro-batches of 64 (weight k/m each)
-    compiled     `train_step(..., compiled=compile_loss(model, hinge))`: fit's default now
+    compiled     the same step with `compile_loss(model, hinge).grad`: fit's default now
     compiled .grad   `compiled.grad(batch)` alone: no l2 term, no optimiser step (what is per example)
     listcomp     hand-written pure Python: lists of weights, list comprehensions, no autograd objects
     straight     hand-written pure Python generated straight-line code: a local variable per weight,
@@ -47,7 +47,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout
 
 from micrograd_batch import MLP, SGD, batch_mean, compile_loss, gc_paused, hinge, l2_penalty, make_moons  # noqa: E402
-from micrograd_batch.train import train_step  # noqa: E402
+from micrograd_batch.train import batch_gradient  # noqa: E402
 
 SIZES = [16, 64, 256, 1024, 4096]
 ALPHA, LR, MICRO = 1e-4, 0.05, 64
@@ -56,8 +56,18 @@ Weights = list[list[list[float]]]  # layer -> neuron -> [w_1, ..., w_n, b]
 
 # ---- the library's steps ---------------------------------------------------------------------
 
+def step_with(gradient: Callable[[list], float], model: MLP, optimizer: SGD, batch: list) -> float:
+    """fit's step: l2's gradient, then the batch's (from `gradient`), then the optimiser step."""
+    optimizer.zero_grad()
+    penalty = l2_penalty(model.parameters(), ALPHA)
+    penalty.backward()
+    loss = gradient(batch) + penalty.data
+    optimizer.step()
+    return loss
+
+
 def graph_step(model: MLP, optimizer: SGD, batch: list) -> float:
-    return train_step(model, batch, hinge, optimizer, l2=ALPHA)[0]
+    return step_with(lambda b: batch_gradient(model, b, hinge), model, optimizer, batch)
 
 
 def micro_batched_step(model: MLP, optimizer: SGD, batch: list) -> float:
@@ -79,10 +89,10 @@ def micro_batched_step(model: MLP, optimizer: SGD, batch: list) -> float:
 
 
 def compiled_step_for(model: MLP) -> Callable[[MLP, SGD, list], float]:
-    compiled = compile_loss(model, hinge, strict=True)
+    compiled = compile_loss(model, hinge)
 
     def compiled_step(model: MLP, optimizer: SGD, batch: list) -> float:
-        return train_step(model, batch, hinge, optimizer, l2=ALPHA, compiled=compiled)[0]
+        return step_with(compiled.grad, model, optimizer, batch)
 
     return compiled_step
 
@@ -207,10 +217,8 @@ def fixed_costs(model: MLP, compiled: object, example: tuple, repeats: int, cloc
     """What a compiled step pays once per batch, whatever its size (median µs)."""
     optimizer = SGD(model.parameters(), lr=LR)
     parts: dict[str, Callable[[], object]] = {
-        "per-call check, library model and loss: every module's attributes compared (fit's step)":
-            lambda: compiled._model_unchanged(),  # type: ignore[attr-defined]
-        "per-call check, custom loss or changed model: one example re-traced, structure compared":
-            lambda: compiled._check_structure(example),  # type: ignore[attr-defined]
+        "per-call check: every module's class and attributes compared with the last inspected":
+            lambda: compiled._current(),  # type: ignore[attr-defined]
         "l2 node (l2_penalty over 337 parameters)": lambda: l2_penalty(model.parameters(), ALPHA),
         "optimiser step (SGD over 337 Values)": optimizer.step,
     }
@@ -277,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
             "compiled": lambda: compiled_step(models["compiled"], optimizers["compiled"], batch),
             "compiled .grad": lambda: gradient_only.grad(batch),  # no l2, no optimiser: the per-example part
         }
-        gradient_only = compile_loss(models["compiled .grad"], hinge, strict=True)
+        gradient_only = compile_loss(models["compiled .grad"], hinge)
         gradient_only.grad(batch)
         state = {"listcomp": weights_of(MLP(2, [16, 16, 1], seed=1)),
                  "straight": [p.data for p in MLP(2, [16, 16, 1], seed=1).parameters()]}
@@ -319,9 +327,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {n} | {max(med) / min(med):.2f} | {max(top) / min(top):.2f} |")
     model = MLP(2, [16, 16, 1], seed=1)
     t = time.perf_counter()
-    compiled = compile_loss(model, hinge, strict=True)
+    compiled = compile_loss(model, hinge)
     compiled.grad(data[:64])
-    print(f"\nFirst call (trace, check, generate, exec, run batch 64): {(time.perf_counter() - t) * 1e3:.1f} ms")
+    print(f"\nFirst call (inspect, generate, exec, run batch 64): {(time.perf_counter() - t) * 1e3:.1f} ms")
     fixed_costs(model, compiled, data[0], repeats=max(repeats, 21), clock=clock)
     print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

@@ -29,17 +29,19 @@ from micrograd_batch import MLP, batch_mean  # noqa: E402
 from micrograd_batch.data import make_moons  # noqa: E402
 from micrograd_batch.engine import gc_paused  # noqa: E402
 from micrograd_batch.losses import hinge  # noqa: E402
-from micrograd_batch.parallel import DataParallel, pickled_job  # noqa: E402
+from micrograd_batch.parallel import DataParallel, job_of  # noqa: E402
 
 STARTUP = """
 import multiprocessing, sys, time
+from concurrent.futures import ProcessPoolExecutor
 t0 = time.perf_counter()
 from micrograd_batch import MLP, DataParallel, hinge, make_moons
 model, batch = MLP(2, [16, 16, 1], seed=1), make_moons(2, noise=0.1, seed=0)
 times = []
 for _ in range(2):
     t = time.perf_counter()
-    with DataParallel(model, hinge, 2, context=multiprocessing.get_context(sys.argv[1])) as parallel:
+    context = multiprocessing.get_context(sys.argv[1])
+    with ProcessPoolExecutor(2, mp_context=context) as pool, DataParallel(model, hinge, pool) as parallel:
         parallel.grad(batch)  # both workers started, each has unpickled the model
     times.append(time.perf_counter() - t)
 print(*times)
@@ -110,7 +112,7 @@ def overhead(m: int = 256, repeats: int = 15) -> None:
     """Batch 256: serial against a local 2-process pool and a 2-process Dask LocalCluster, and
     what sending the model costs (it goes with every task, pickled once per DataParallel)."""
     model, batch = MLP(2, [16, 16, 1], seed=1), make_moons(m, noise=0.1, seed=m)
-    job = pickled_job(model, hinge)
+    job = job_of(model, hinge)
     unpickle = statistics.median(timed(lambda: pickle.loads(job)) for _ in range(50))
     dumps = statistics.median(timed(lambda: pickle.dumps((model, hinge))) for _ in range(50))
     print(f"Batch {m} (load before: {load()}). The pickled model + loss: {len(job):,} bytes, "

@@ -11,15 +11,11 @@ exactly the covariance of δ and a over the batch:
 so the shortcut is exact when that covariance is zero -- and not otherwise. Change the batch
 and watch the covariance.
 
-Run:  python demos/average_activations.py
+Run:  python3 dev.py demo average_activations
+      (it makes .venv/ the first time; after that .venv/bin/python demos/average_activations.py works too)
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from micrograd_batch import MLP, batch_mean, mse, per_example_grads  # noqa: E402
+from micrograd_batch import MLP, batch_mean, mse, per_example_grads
 
 
 def mean(numbers: list[float]) -> float:
@@ -27,7 +23,7 @@ def mean(numbers: list[float]) -> float:
 
 
 def covariance(u: list[float], v: list[float]) -> float:
-    return mean([a * b for a, b in zip(u, v)]) - mean(u) * mean(v)
+    return mean([a * b for a, b in zip(u, v, strict=True)]) - mean(u) * mean(v)
 
 
 model = MLP(2, [2, 1], activation="tanh", seed=2)
@@ -45,10 +41,10 @@ for x, y in batch:
 model.zero_grad()
 batch_mean(losses).backward()                        # the true batch gradient, by autograd
 print("example   δ_i        a_i        δ_i·a_i   (= ∂L_i/∂w, per_example_grads says)")
-for i, (d, a, g) in enumerate(zip(deltas, hidden, per_example_grads(losses, [w]))):
+for i, (d, a, g) in enumerate(zip(deltas, hidden, per_example_grads(losses, [w]), strict=True)):
     print(f"   {i + 1}   {d:9.4f}  {a:9.4f}  {d * a:9.4f}   {g[0]:9.4f}")
 print(f"\nautograd through batch_mean:      w.grad = {w.grad:.4f}")
-print(f"mean of the products mean(δ·a)          = {mean([d * a for d, a in zip(deltas, hidden)]):.4f}")
+print(f"mean of the products mean(δ·a)          = {mean([d * a for d, a in zip(deltas, hidden, strict=True)]):.4f}")
 print(f"product of the means mean(δ)·mean(a)    = {mean(deltas):.4f} × {mean(hidden):.4f}"
       f" = {mean(deltas) * mean(hidden):.4f}   <- the shortcut")
 print(f"their difference = cov(δ, a)            = {covariance(deltas, hidden):.4f}")
@@ -56,8 +52,8 @@ print(f"their difference = cov(δ, a)            = {covariance(deltas, hidden):.
 # One linear neuron ŷ = w·x + b where x and the error e = ŷ - y both vary but do not covary:
 neuron = MLP(1, [1], activation="linear", seed=0)
 neuron.layers[0].neurons[0].w[0].data, neuron.layers[0].neurons[0].b.data = 0.5, 0.25
-xs, errors = [0.0, 1.0, 2.0], [1.0, -2.0, 1.0]
-examples = [([x], 0.5 * x + 0.25 - e) for x, e in zip(xs, errors)]   # targets that give those errors
+xs, errors = [0.0, 1.0, 2.0], [2.0, -1.0, 2.0]
+examples = [([x], 0.5 * x + 0.25 - e) for x, e in zip(xs, errors, strict=True)]   # targets that give those errors
 neuron.zero_grad()
 batch_mean([mse(neuron(x), y) for x, y in examples]).backward()
 true_grad = neuron.layers[0].neurons[0].w[0].grad

@@ -5,16 +5,15 @@ loss; ONE node, batch_mean, joins the three losses with local derivative 1/3 to 
 the gradient that one backward pass from that node leaves in the parameters with the mean of
 the three per-example gradients. Change the batch, the network or the loss and run it again.
 
-Run:  python demos/batch_by_hand.py        (writes out/batch_graph.svg when it can draw it)
+Run:  python3 dev.py demo batch_by_hand
+      (it makes .venv/ the first time; after that .venv/bin/python demos/batch_by_hand.py works too)
+      (writes out/batch_graph.svg when it can draw it)
 """
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from micrograd_batch import MLP, batch_mean, mean_of, mse, per_example_grads  # noqa: E402
-from micrograd_batch.viz import RendererNotFound, save_svg  # noqa: E402
+from micrograd_batch import MLP, batch_mean, mean_of, mse, per_example_grads
+from micrograd_batch.viz import RendererNotFound, save_svg
 
 model = MLP(2, [2, 1], activation="tanh", seed=2)       # 2 inputs, 2 tanh neurons, 1 linear output
 batch = [([0.5, -1.0], 1.0), ([-0.3, 0.8], -0.5), ([1.2, 0.4], 0.2)]   # (x, y) pairs
@@ -23,7 +22,7 @@ names = [p.label for p in params]                        # L1.n2.w1: layer 1, ne
 
 # 1. Forward: one graph and one loss per example. Nothing is averaged here.
 losses = [mse(model(x), y) for x, y in batch]
-for i, ((x, y), loss) in enumerate(zip(batch, losses), start=1):
+for i, ((x, y), loss) in enumerate(zip(batch, losses, strict=True), start=1):
     print(f"example {i}: x = {x}, y = {y:5}, loss L_{i} = {loss.data:.4f}")
 
 # 2. Each example's own gradient dL_i/dθ, from its own graph.
@@ -40,7 +39,7 @@ for i, grads in enumerate(per_example, start=1):
     print(f"{'example ' + str(i):<18}" + "".join(f"{g:10.4f}" for g in grads))
 print(f"{'mean of the 3':<18}" + "".join(f"{g:10.4f}" for g in mean_of(per_example)))
 print(f"{'batch_mean node':<18}" + "".join(f"{g:10.4f}" for g in autograd))
-difference = max(abs(a - b) for a, b in zip(mean_of(per_example), autograd))
+difference = max(abs(a - b) for a, b in zip(mean_of(per_example), autograd, strict=True))
 print(f"\nbatch loss = {batch_loss.data:.6f} = the mean of the three losses")
 print(f"max |mean of per-example gradients - gradient through batch_mean| = {difference:.1e}")
 print("Only the gradients are averaged, by the 1/m of one node; each example kept its own activations.")

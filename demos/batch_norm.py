@@ -9,24 +9,24 @@ This script shows it with four numbers you can change and rerun:
   3. eval mode (running statistics) makes the examples independent again;
   4. micro-batching changes the gradient.
 
-Run:  python demos/batch_norm.py        (the lesson: python -m micrograd_batch batch-norm)
+The network and batch are the lesson's (python -m micrograd_batch batch-norm), so the numbers agree:
+question 1's 2-2-1 tanh network and its three examples, plus a fourth.
+
+Run:  python3 dev.py demo batch_norm
+      (it makes .venv/ the first time; after that .venv/bin/python demos/batch_norm.py works too)
 """
 
-import sys
-from pathlib import Path
+from micrograd_batch import MLP, Value, batch_mean, mean_of, mse, per_example_grads
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
-
-from micrograd_batch import MLP, Value, batch_mean, mean_of, mse, per_example_grads  # noqa: E402
-
-xs = [[0.5, -1.0], [-0.3, 0.8], [1.2, 0.4], [-0.9, -0.2], [0.1, 0.6], [0.7, 0.9]]
-ys = [1.0, -0.5, 0.2, 0.7, -0.1, 0.4]
+xs = [[0.5, -1.0], [-0.3, 0.8], [1.2, 0.4], [-0.9, -0.2]]
+ys = [1.0, -0.5, 0.2, 0.7]
 m = len(xs)
+k = 2  # the micro-batch size in part 4
 
 
 def network(norm=None):
-    """2 inputs, 4 tanh hidden units (normalised by `norm`), 1 output; same weights each time."""
-    return MLP(2, [4, 1], activation="tanh", norm=norm, seed=1)
+    """2 inputs, 2 tanh hidden units (normalised by `norm`), 1 output; same weights each time."""
+    return MLP(2, [2, 1], activation="tanh", norm=norm, seed=2)
 
 
 def dL1_dx2(model):
@@ -40,25 +40,25 @@ def dL1_dx2(model):
 def batch_gradient(model, examples_x, examples_y, weight=1.0):
     """backward from batch_mean of the losses (seeded with `weight`); returns the grads."""
     outputs = model.forward_batch(examples_x)
-    batch_mean([mse(o, y) for o, y in zip(outputs, examples_y)]).backward(weight)
+    batch_mean([mse(o, y) for o, y in zip(outputs, examples_y, strict=True)]).backward(weight)
     return [p.grad for p in model.parameters()]
 
 
 def one_at_a_time(model):
     """The mean of the gradients of each example run on its own (one graph each)."""
-    losses = [mse(model(x), y) for x, y in zip(xs, ys)]
+    losses = [mse(model(x), y) for x, y in zip(xs, ys, strict=True)]
     return mean_of(per_example_grads(losses, model.parameters()))
 
 
 def biggest_gap(a, b):
-    return max(abs(p - q) for p, q in zip(a, b))
+    return max(abs(p - q) for p, q in zip(a, b, strict=True))
 
 
 print("1. ∂L_1/∂x_2: does example 1's loss depend on example 2's input?")
-print(f"   no normalisation           {dL1_dx2(network()):+.4e}")
-print(f"   batch norm, training mode  {dL1_dx2(network('batch')):+.4e}   <- yes: the examples are coupled")
-print(f"   batch norm, eval mode      {dL1_dx2(network('batch').eval()):+.4e}")
-print(f"   layer norm                 {dL1_dx2(network('layer')):+.4e}")
+print(f"   no normalisation           {dL1_dx2(network()):+.4f}")
+print(f"   batch norm, training mode  {dL1_dx2(network('batch')):+.4f}   <- yes: the examples are coupled")
+print(f"   batch norm, eval mode      {dL1_dx2(network('batch').eval()):+.4f}")
+print(f"   layer norm                 {dL1_dx2(network('layer')):+.4f}")
 
 plain = network()
 print("\n2. Is the batch gradient the mean of one-at-a-time gradients?")
@@ -84,11 +84,11 @@ print("\n3. Eval mode: the examples are independent again")
 frozen.zero_grad()
 print(f"   max |one at a time - batch| = {biggest_gap(one_at_a_time(frozen), batch_gradient(frozen, xs, ys)):.1e}")
 
-print("\n4. Micro-batches of 3, each backpropagated with weight 3/m, gradients accumulated:")
+print(f"\n4. Micro-batches of {k}, each backpropagated with weight {k}/m, gradients accumulated:")
 for norm in (None, "batch"):
     whole, split = network(norm), network(norm)
     whole_grad = batch_gradient(whole, xs, ys)
-    for start in (0, 3):
-        micro_grad = batch_gradient(split, xs[start:start + 3], ys[start:start + 3], weight=3 / m)
+    for start in range(0, m, k):
+        micro_grad = batch_gradient(split, xs[start:start + k], ys[start:start + k], weight=k / m)
     print(f"   {norm or 'no'} norm: max |micro-batched - whole batch| = {biggest_gap(micro_grad, whole_grad):.1e}")
 print("   With batch norm each micro-batch is normalised with its own μ_j, σ²_j: another gradient.")

@@ -8,17 +8,14 @@ This script runs that recursion on plain Python lists for a 3-4-4-2 tanh network
 at a time, averages the per-example weight gradients, and checks them against autograd through
 batch_mean. Change the sizes, the batch or the activation.
 
-Run:  python demos/delta_recursion.py
+Run:  python3 dev.py demo delta_recursion
+      (it makes .venv/ the first time; after that .venv/bin/python demos/delta_recursion.py works too)
 """
 
 import math
 import random
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from micrograd_batch import MLP, batch_mean, mse  # noqa: E402
+from micrograd_batch import MLP, batch_mean, mse
 
 model = MLP(3, [4, 4, 2], activation="tanh", seed=0)   # tanh hidden layers, linear outputs
 rng = random.Random(1)
@@ -39,13 +36,14 @@ def backprop(x: list[float], y: list[float]) -> tuple[list, list]:
     """One example: forward, the δ recursion, and ∂L/∂Wˡ = δˡ (aˡ⁻¹)ᵀ, ∂L/∂bˡ = δˡ for l = 1..L."""
     a, z = [x], [None]
     for l in range(1, L + 1):
-        z.append([bj + sum(wjk * ak for wjk, ak in zip(row, a[-1])) for row, bj in zip(W[l], b[l])])
+        z.append([bj + sum(wjk * ak for wjk, ak in zip(row, a[-1], strict=True))
+                  for row, bj in zip(W[l], b[l], strict=True)])
         a.append(z[l] if l == L else [math.tanh(v) for v in z[l]])
     delta = [None] * (L + 1)
-    delta[L] = [2 * (aj - yj) / len(y) * g_prime(L, zj) for aj, yj, zj in zip(a[L], y, z[L])]  # mse
+    delta[L] = [2 * (aj - yj) / len(y) * g_prime(L, zj) for aj, yj, zj in zip(a[L], y, z[L], strict=True)]  # mse
     for l in range(L - 1, 0, -1):
         back = [sum(W[l + 1][j][k] * delta[l + 1][j] for j in range(len(W[l + 1]))) for k in range(len(z[l]))]
-        delta[l] = [s * g_prime(l, zk) for s, zk in zip(back, z[l])]
+        delta[l] = [s * g_prime(l, zk) for s, zk in zip(back, z[l], strict=True)]
     for l in range(L, 0, -1):
         print(f"    δ{l} = [" + " ".join(f"{d:8.4f}" for d in delta[l]) + " ]")
     grad_W = [None] + [[[dj * ak for ak in a[l - 1]] for dj in delta[l]] for l in range(1, L + 1)]

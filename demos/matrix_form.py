@@ -10,17 +10,14 @@ Stack the m examples as ROWS of a matrix and backpropagation becomes a few matri
 No NumPy: the matrices are lists of rows, and matmul / transpose are a few lines in
 micrograd_batch/lessons/matrix_form.py. The result is checked against autograd through batch_mean.
 
-Run:  python demos/matrix_form.py
+Run:  python3 dev.py demo matrix_form
+      (it makes .venv/ the first time; after that .venv/bin/python demos/matrix_form.py works too)
 """
 
 import math
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from micrograd_batch import MLP, batch_mean, mse  # noqa: E402
-from micrograd_batch.lessons.matrix_form import column_sums, hadamard, matmul, shape, transpose  # noqa: E402
+from micrograd_batch import MLP, batch_mean, mse
+from micrograd_batch.lessons.matrix_form import column_sums, hadamard, matmul, shape, transpose
 
 model = MLP(2, [2, 1], activation="tanh", seed=2)     # tanh hidden layer, linear output
 batch = [([0.5, -1.0], 1.0), ([-0.3, 0.8], -0.5), ([1.2, 0.4], 0.2)]
@@ -33,13 +30,13 @@ b2 = [n.b.data for n in model.layers[1].neurons]
 # Forward, all examples at once: one row per example.
 X = [x for x, _ in batch]                                           # 3 × 2
 Y = [[y] for _, y in batch]                                         # 3 × 1
-Z1 = [[z + b for z, b in zip(row, b1)] for row in matmul(X, transpose(W1))]
+Z1 = [[z + b for z, b in zip(row, b1, strict=True)] for row in matmul(X, transpose(W1))]
 A1 = [[math.tanh(z) for z in row] for row in Z1]
-Z2 = [[z + b for z, b in zip(row, b2)] for row in matmul(A1, transpose(W2))]
+Z2 = [[z + b for z, b in zip(row, b2, strict=True)] for row in matmul(A1, transpose(W2))]
 A2 = Z2                                                             # linear output
 
 # Backward. L = (1/m) Σ_i (a2_i - y_i)², so row i of ∂L/∂A2 is (2/m)(a2_i - y_i); g' = 1 at the output.
-Delta2 = [[2 * (a - y) / m for a, y in zip(row_a, row_y)] for row_a, row_y in zip(A2, Y)]
+Delta2 = [[2 * (a - y) / m for a, y in zip(row_a, row_y, strict=True)] for row_a, row_y in zip(A2, Y, strict=True)]
 Delta1 = hadamard(matmul(Delta2, W2), [[1 - a * a for a in row] for row in A1])   # tanh' = 1 - tanh²
 grad_W2, grad_b2 = matmul(transpose(Delta2), A1), column_sums(Delta2)
 grad_W1, grad_b1 = matmul(transpose(Delta1), X), column_sums(Delta1)
@@ -56,7 +53,7 @@ print("\n∇W2[1][1] = Σ over the examples of Δ2[i][1]·A1[i][1] = "
 # The same gradient by autograd: one graph per example, one batch_mean node, one backward pass.
 model.zero_grad()
 batch_mean([mse(model(x), y) for x, y in batch]).backward()
-mine = [v for row, b in zip(grad_W1, grad_b1) for v in [*row, b]] + [v for row, b in zip(grad_W2, grad_b2)
-                                                                       for v in [*row, b]]
-difference = max(abs(a - p.grad) for a, p in zip(mine, model.parameters()))
+mine = [v for grad_W, grad_b in [(grad_W1, grad_b1), (grad_W2, grad_b2)]     # in model.parameters() order
+        for row, b in zip(grad_W, grad_b, strict=True) for v in [*row, b]]
+difference = max(abs(a - p.grad) for a, p in zip(mine, model.parameters(), strict=True))
 print(f"max |matrix form - autograd through batch_mean| = {difference:.1e}")

@@ -27,9 +27,10 @@ from .losses import bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entro
 from .nn import MLP, Layer, Module, Neuron
 from .norm import BatchNorm, LayerNorm
 from .optim import SGD, Adam, Optimizer
-from .parallel import DataParallel, WorkerDied, parallel_batch_grad
+from .parallel import DataParallel, WorkerDied
 from .persist import ModelFileError, load_checkpoint, load_model, load_parameters_into, save_checkpoint, save_model
-from .train import History, TrainingDiverged, accuracy, fit, train_step
+from .metrics import accuracy
+from .train import History, TrainingDiverged, fit
 
 __all__ = [
     "Value",
@@ -61,12 +62,10 @@ __all__ = [
     "make_moons",
     "make_blobs",
     "fit",
-    "train_step",
     "accuracy",
     "History",
     "TrainingDiverged",
     "DataParallel",
-    "parallel_batch_grad",
     "WorkerDied",
     "save_model",
     "load_model",

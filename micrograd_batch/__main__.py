@@ -4,7 +4,7 @@
     python -m micrograd_batch two-moons [--out DIR]          one demo by name
     python -m micrograd_batch explore [--out DIR] [--batch N] [--net SIZES]   DIR/explore.html
 
-The lessons live in `micrograd_batch/lessons/` (and `demos/*.py` runs each alone); see --help.
+The lessons live in `micrograd_batch/lessons/` (`demos/*.py` runs each alone); see docs/api.md.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from .batch import batch_mean
 from . import playground
 from .explore import save_html
-from .lessons import LESSONS
+from .lessons import LESSONS, summary
 from .lessons.common import BY_HAND_BATCH, by_hand_model, random_batch
 from .losses import mse
 from .nn import MLP
@@ -85,8 +85,7 @@ def run_tour(out_dir: Path, quick: bool = False, names: Sequence[str] | None = N
         print(f"({time.perf_counter() - t0:.1f} s)", flush=True)
     if len(names) == len(LESSONS):  # the whole tour: the explorer page too
         written.append(write_explorer(out_dir))
-    print(f"\nTour finished in {time.perf_counter() - started:.1f} s. Files written:")
-    print("\n".join(f"  {path}" for path in written) or "  (none)")
+    print(f"\nTour finished in {time.perf_counter() - started:.1f} s.\n{'=' * 78}\n{summary(written)}")
     return written
 
 

@@ -18,14 +18,13 @@ from string import Template
 from collections.abc import Sequence
 
 from . import viz
-from ._files import write_atomically
+from .persist import write_atomically
 from .batch import mean_of
 from .engine import Op, Value, topological_order
 
 SHORTCUT_NOTE = ("The shortcut averages the activations, g'(z) and the output error over the batch first and "
                  "backpropagates once: mean of products ≠ product of means.")
 OTHER = "o"  # panel column of contributions from outside the examples (e.g. an l2 penalty)
-PathLike = str | Path
 
 
 class ShortcutUnavailable(ValueError):
@@ -33,8 +32,6 @@ class ShortcutUnavailable(ValueError):
 
 
 # ---- the steps: forward values, then backward updates, all computed here --------------------
-
-
 def _inputs(scene: viz.Scene, i: int) -> list[int]:
     return [j for j in (scene.index[id(p)] for p in scene.nodes[i]._parents) if scene.drawn[j]]
 
@@ -46,12 +43,11 @@ def _forward_steps(scene: viz.Scene) -> list[dict]:
             for i, v in reversed(list(enumerate(scene.nodes))) if v._parents]
 
 
-def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], list[float], dict]:
+def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], list[float], list[str]]:
     """One step per computed Value in the order `Value.backward` processes them (the scene's,
     root first): parent.grad += local × grad, in the engine's order, so bit for bit its numbers.
-    Returns the steps, every Value's final grad, and the panel's final cells."""
-    grads = [0.0] * len(scene.nodes)
-    grads[0] = 1.0
+    Returns the steps, every Value's final grad, and the panel's columns: examples "1".."m", "o" for others."""
+    grads = [1.0] + [0.0] * (len(scene.nodes) - 1)  # the root's: the seed
     rows = {j: r for r, j in enumerate(params)}
     cells: dict[tuple[int, str], float] = {}
     steps: list[dict] = []
@@ -81,7 +77,8 @@ def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], li
         steps = [{"node": 0, "set": [], "touch": [], "lines": []}]
     steps[0]["set"].insert(0, ["g0", repr(1.0), "1"])
     steps[0]["lines"].insert(0, f"grad({scene.names[0]}) = 1 (the seed: d loss / d loss)")
-    return steps, grads, cells
+    m = len(scene.batch._parents) if scene.batch is not None else 0
+    return steps, grads, [str(n) for n in range(1, m + 1)] + ([OTHER] if any(c == OTHER for _, c in cells) else [])
 
 
 def page_data(scene: viz.Scene, params: Sequence[int] | None = None) -> dict:
@@ -93,9 +90,7 @@ def page_data(scene: viz.Scene, params: Sequence[int] | None = None) -> dict:
     Keys: "d<i>"/"g<i>" node v<i>'s data/grad, "p<r>-e<c>" a panel cell, "p<r>-t" a running grad."""
     params = list(scene.params if params is None else params)
     forward = _forward_steps(scene)
-    backward, grads, cells = _backward_steps(scene, params)
-    m = len(scene.batch._parents) if scene.batch is not None else 0
-    columns = [str(n) for n in range(1, m + 1)] + ([OTHER] if any(c == OTHER for _, c in cells) else [])
+    backward, grads, columns = _backward_steps(scene, params)
     data: dict = {
         "initial": [[f"d{i}", repr(v.data), viz.short(v.data)] for i, v in enumerate(scene.nodes)
                     if not v._parents and scene.drawn[i]],
@@ -108,18 +103,21 @@ def page_data(scene: viz.Scene, params: Sequence[int] | None = None) -> dict:
         "note": SHORTCUT_NOTE, "summary": "One graph, no batch node.",
     }
     if scene.batch is not None:
+        m = len(scene.batch._parents)
         how = f"the mean of their losses (local derivative 1/{m})" if scene.batch.op is Op.BATCH_MEAN else "their sum"
         data["summary"] = f"{m} examples, each with its own graph, joined by one node: {how}."
+    return data | _shortcut(scene, params)  # its `note` replaces the general one, in place
+
+
+def _shortcut(scene: viz.Scene, params: list[int]) -> dict:
+    """The page's `shortcut` gradient, or else a `note` saying why there is none."""
     try:
-        data["shortcut"] = [repr(g) for g in shortcut_gradient(scene.nodes[0], [scene.nodes[j] for j in params])]
+        return {"shortcut": [repr(g) for g in shortcut_gradient(scene.nodes[0], [scene.nodes[j] for j in params])]}
     except ShortcutUnavailable as reason:
-        data["note"] = f"No shortcut for this graph: {reason}."
-    return data
+        return {"note": f"No shortcut for this graph: {reason}."}
 
 
 # ---- the shortcut: backprop once through the batch-averaged example --------------------------
-
-
 def _shape(nodes: list[Value], shared: set[int]) -> list[tuple]:
     """One example's structure: each node's op, arg, and its parents' positions (or shared ids)."""
     position = {id(v): k for k, v in enumerate(nodes)}
@@ -133,9 +131,7 @@ def _checked_examples(root: Value) -> tuple[list[list[Value]], set[int]]:
         raise ShortcutUnavailable("the shortcut needs the batch node (batch_mean or batch_sum) at the root")
     shared = {key for key, number in viz.example_membership(root).items() if number < 1}
     examples = [[v for v in reversed(topological_order(loss)) if id(v) not in shared] for loss in root._parents]
-    coupled = next((p for nodes in examples for v in nodes for p in v._parents if id(p) in shared and p._parents),
-                   None)
-    if coupled is not None:
+    if (coupled := _coupling(examples, shared)) is not None:
         raise ShortcutUnavailable(f"the examples share a computed Value ({coupled.label or coupled.op.word}), "
                                   "as in batch norm: they are coupled")
     first = _shape(examples[0], shared)
@@ -145,36 +141,43 @@ def _checked_examples(root: Value) -> tuple[list[list[Value]], set[int]]:
     return examples, shared
 
 
+def _coupling(examples: list[list[Value]], shared: set[int]) -> Value | None:
+    """The first computed Value the examples share (a batch statistic, as in batch norm), if any."""
+    return next((p for nodes in examples for v in nodes for p in v._parents if id(p) in shared and p._parents), None)
+
+
+def _averaged_example(examples: list[list[Value]], shared: set[int]) -> dict[int, Value]:
+    """Example 1's graph with the batch means of the examples' data and local derivatives at every node:
+    id -> stand-in, for each of its Values and each shared Value (a new leaf)."""
+    stand_in = {key: Value(0.0) for key in shared}
+    for k, v in enumerate(examples[0]):
+        matching = [nodes[k] for nodes in examples]
+        parents = tuple(stand_in[id(p)] for p in v._parents)
+        local_grads = tuple(mean_of([n._local_grads for n in matching])) if parents else ()
+        stand_in[id(v)] = Value(mean_of([[n.data] for n in matching])[0], "", parents, local_grads, v.op, v.arg)
+    return stand_in
+
+
 def shortcut_gradient(root: Value, params: Sequence[Value]) -> list[float]:
     """The gradient of each of `params` under the "average the activations first" shortcut.
 
-    `root` must be a batch node whose examples' graphs have one shape (one model, one loss).
-    The shortcut backpropagates ONCE through an "averaged example": at every node the local
-    derivatives are the batch means of the per-example ones (for an MLP: the one-example δ
-    recursion fed with the batch means of a, g'(z) and the output error). It differs from the
-    true gradient, a mean of products, whenever the averaged factors vary over the batch.
-    Raises ShortcutUnavailable (saying why) for other graphs. The Values are left alone."""
+    `root` must be a batch node whose examples' graphs have one shape (one model, one loss). The shortcut
+    backpropagates ONCE through an "averaged example": at every node the local derivatives are the batch
+    means of the per-example ones (for an MLP: the one-example δ recursion fed with the batch means of a,
+    g'(z) and the output error). It differs from the true gradient, a mean of products, whenever the
+    averaged factors vary over the batch. ShortcutUnavailable (saying why) for other graphs. Changes no Value."""
     examples, shared = _checked_examples(root)
-    proxies = {key: Value(0.0) for key in shared}
-    position = {id(v): k for k, v in enumerate(examples[0])}
-    averaged: list[Value] = []
-    for k, v in enumerate(examples[0]):
-        matching = [nodes[k] for nodes in examples]
-        parents = tuple(proxies[id(p)] if id(p) in proxies else averaged[position[id(p)]] for p in v._parents)
-        local_grads = tuple(mean_of([n._local_grads for n in matching])) if parents else ()
-        averaged.append(Value(mean_of([[n.data] for n in matching])[0], "", parents, local_grads, v.op, v.arg))
-    averaged[-1].backward(math.fsum(root._local_grads))
-    if len(examples) == 1:  # one example: its own nodes are the averaged ones
-        proxies.update({id(v): a for v, a in zip(examples[0], averaged, strict=True)})
-    missing = [p.label or repr(p) for p in params if id(p) not in proxies]
+    stand_in = _averaged_example(examples, shared)
+    stand_in[id(examples[0][-1])].backward(math.fsum(root._local_grads))
+    if len(examples) > 1:  # several examples: only the shared Values have a stand-in (one: its own nodes too)
+        stand_in = {key: stand_in[key] for key in shared}
+    missing = [p.label or repr(p) for p in params if id(p) not in stand_in]
     if missing:
         raise ShortcutUnavailable(f"not a Value shared by the examples: {', '.join(missing)}")
-    return [proxies[id(p)].grad for p in params]
+    return [stand_in[id(p)].grad for p in params]
 
 
 # ---- the page --------------------------------------------------------------------------------
-
-
 def page_file(name: str) -> str:
     """The text of a package-data file of the page: "explorer.html", "explorer.css", "explorer.js"."""
     return resources.files("micrograd_batch").joinpath("page", name).read_text(encoding="utf-8")
@@ -208,14 +211,13 @@ def page_parts(root: Value, params: Sequence[Value] | None = None,
     return data, viz.scene_dot(scene, [float(g) for g in data["grads"]])
 
 
-def save_html(root: Value, path: PathLike, params: Sequence[Value] | None = None,
+def save_html(root: Value, path: str | Path, params: Sequence[Value] | None = None,
               max_nodes: int | None = viz.DEFAULT_MAX_NODES) -> Path:
     """Write the explorer page for the graph under `root` (see `explorer_html`) to the file `path`,
     whole or not at all; missing folders are created. Returns the path."""
     page = explorer_html(root, params=params, max_nodes=max_nodes)
     target = Path(path)
-    if not target.is_dir():  # a folder is refused by the writer
-        target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)  # a folder as `path` is refused by the writer
     write_atomically(target, page)
     return target
 

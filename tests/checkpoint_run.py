@@ -36,7 +36,7 @@ def setup(case: str):
         optimizer = Adam(model.parameters(), lr=0.02)
     else:
         optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9)
-    kwargs = dict(epochs=EPOCHS, batch_size=8, l2=1e-3, verbose=False)
+    kwargs = dict(epochs=EPOCHS, batch_size=8, l2=1e-3)
     if case == "micro":
         kwargs["micro_batch_size"] = 3
     if case == "workers":
@@ -74,7 +74,7 @@ def armed(kill: str, loss_fn, kwargs):
 
         def replace(src, dst, **kw):
             replaces[0] += 1
-            if replaces[0] == int(arg):
+            if replaces[0] == int(arg) + 1:  # (the first is the checkpoint written before epoch 1)
                 die()
             return real_replace(src, dst, **kw)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 PACKAGE = "micrograd_batch"
 
@@ -28,7 +29,7 @@ class Injector:
     """A sys.settrace function that raises KeyboardInterrupt at line event number `at` of code
     under `where` (None: only count the line events, in `count`)."""
 
-    def __init__(self, at: Optional[int] = None, where: str = PACKAGE) -> None:
+    def __init__(self, at: int | None = None, where: str = PACKAGE) -> None:
         self.at = at
         self.where = where
         self.count = 0
@@ -85,7 +86,7 @@ def interrupt_everywhere(
     runs = 0
     for at in range(1, total + 1, step):
         state = setup()
-        interrupted = run_interrupted(lambda: operation(state), at, where)
+        interrupted = run_interrupted(lambda state=state: operation(state), at, where)
         check(state, interrupted)
         runs += 1
     return runs

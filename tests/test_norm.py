@@ -366,7 +366,7 @@ def test_fit_trains_a_batch_norm_model_and_accuracy_leaves_it_alone():
     data = make_moons(80, noise=0.1, seed=0)
     model = MLP(2, [8, 1], norm="batch", seed=0)
     history = fit(model, data, lambda out, y: mse(out, y), SGD(model.parameters(), lr=0.1),
-                  epochs=6, batch_size=16, verbose=False)
+                  epochs=6, batch_size=16)
     assert history.loss[-1] < history.loss[0]
     assert model.norms[0].running_mean != [0.0] * 8  # the statistics were tracked
     stats = (list(model.norms[0].running_mean), list(model.norms[0].running_var))
@@ -375,7 +375,7 @@ def test_fit_trains_a_batch_norm_model_and_accuracy_leaves_it_alone():
     assert stats == (model.norms[0].running_mean, model.norms[0].running_var)
     assert acc == accuracy(model.eval(), data)
     with pytest.raises(ValueError, match="workers=1"):
-        fit(model.train(), data, lambda out, y: mse(out, y), epochs=1, workers=2, verbose=False)
+        fit(model.train(), data, lambda out, y: mse(out, y), epochs=1, workers=2)
 
 
 @pytest.mark.parametrize("norm", ["batch", "layer"])
@@ -408,18 +408,18 @@ def test_models_with_norms_are_saved_and_reloaded_exactly(norm, tmp_path):
 def test_norm_files_are_checked(tmp_path):
     model = MLP(2, [3, 1], norm="batch", seed=1)
     data = persist.model_to_dict(model)
-    assert data["norms"][0]["running_var"] == [1.0] * 3
+    assert data["norms"] == [{"eps": 1e-5, "momentum": 0.1, "running_mean": [0.0] * 3, "running_var": [1.0] * 3}]
     assert data["norms"][0]["running_var"] is not model.norms[0].running_var
-    bad = dict(data, norms=[dict(data["norms"][0], running_mean=[0.0, 0.0])])
+    norm = data["norms"][0]
     with pytest.raises(ModelFileError, match=r"norms\[0\].running_mean must be a list of 3 numbers"):
-        persist.model_from_dict(bad)
+        persist.model_from_dict(dict(data, norms=[dict(norm, running_mean=[0.0, 0.0])]))
     with pytest.raises(ModelFileError, match="running_var >= 0"):
-        persist.model_from_dict(dict(data, norms=[dict(data["norms"][0], running_var=[1.0, -1.0, 1.0])]))
-    with pytest.raises(ModelFileError, match="'norm' is 'group'"):
-        persist.model_from_dict(dict(data, norm="group"))
+        persist.model_from_dict(dict(data, norms=[dict(norm, running_var=[1.0, -1.0, 1.0])]))
+    with pytest.raises(ModelFileError, match="config.norm is 'group'"):
+        persist.model_from_dict(dict(data, config=dict(data["config"], norm="group")))
     save_model(model, tmp_path / "m.json")
     plain = MLP(2, [3, 1], seed=1)
-    with pytest.raises(ModelFileError, match="norm 'batch'"):
+    with pytest.raises(ModelFileError, match=r"'norm': 'batch'}, this one .*'norm': None}; it was not changed"):
         load_parameters_into(plain, tmp_path / "m.json")
     model.norms[0].running_var[1] = math.inf
     with pytest.raises(ValueError, match="NaN or infinite"):
@@ -505,7 +505,7 @@ def test_a_nan_computed_upstream_is_a_numerical_failure_and_fit_reports_divergen
     model.layers[0].neurons[0].w[0].data = 1e308
     before = [p.data for p in model.parameters()]
     with pytest.raises(TrainingDiverged, match="epoch 1, step 1"):
-        fit(model, [([10.0], 1.0), ([-10.0], 0.0)], mse, epochs=1, batch_size=2, verbose=False)
+        fit(model, [([10.0], 1.0), ([-10.0], 0.0)], mse, epochs=1, batch_size=2)
     assert [p.data for p in model.parameters()] == before
 
 

@@ -1,6 +1,9 @@
 """Optimisers: the update rules in closed form, convergence on a known quadratic, a step that is
-all-or-nothing (non-finite results, Ctrl-C at any line), and junk settings refused."""
+all-or-nothing (non-finite results, Ctrl-C at any line), state_dict / load_state_dict exact and
+all-or-nothing, and junk settings refused."""
 
+import copy
+import json
 import math
 
 import pytest
@@ -18,7 +21,7 @@ TARGET = [3.0, -2.0, 0.5]
 def quadratic(params):
     """f(p) = Σ c_i (p_i - t_i)², minimised at p = TARGET, with different curvatures c_i."""
     total = Value(0.0)
-    for c, p, t in zip([1.0, 4.0, 0.5], params, TARGET):
+    for c, p, t in zip([1.0, 4.0, 0.5], params, TARGET, strict=True):
         total = total + c * (p - t) ** 2
     return total
 
@@ -65,13 +68,13 @@ def test_step_refuses_nan_gradients_and_changes_nothing():
     params = [Value(1.0), Value(2.0)]
     for opt in (SGD(params, lr=0.1), Adam(params, lr=0.1)):
         params[0].grad, params[1].grad = 1.0, math.nan
-        with pytest.raises(FloatingPointError, match="parameter 1"):
+        with pytest.raises(FloatingPointError, match="the gradient of parameter 1 .unlabelled. is nan"):
             opt.step()
         assert [p.data for p in params] == [1.0, 2.0]
 
 
 def test_bad_settings_raise_clear_errors():
-    with pytest.raises(ValueError, match="learning rate"):
+    with pytest.raises(ValueError, match="lr must be a positive finite number"):
         SGD([Value(1.0)], lr=0.0)
     with pytest.raises(ValueError, match="no parameters"):
         SGD([], lr=0.1)
@@ -79,7 +82,7 @@ def test_bad_settings_raise_clear_errors():
         SGD([1.0], lr=0.1)
     with pytest.raises(ValueError, match="momentum"):
         SGD([Value(1.0)], lr=0.1, momentum=1.5)
-    with pytest.raises(ValueError, match="betas"):
+    with pytest.raises(ValueError, match="Adam's betas must be in"):
         Adam([Value(1.0)], betas=(0.9, 1.0))
 
 
@@ -145,7 +148,7 @@ def test_adam_refuses_a_step_that_would_make_its_second_moment_infinite():
     opt = Adam([p, q], lr=0.1)
     p.grad, q.grad = 1e200, 0.5
     before = full_state(opt)
-    with pytest.raises(FloatingPointError, match="second moment v of parameter 0"):
+    with pytest.raises(FloatingPointError, match="this step would make the v of parameter 0 .w1. inf"):
         opt.step()
     assert full_state(opt) == before
     p.grad = 1.0  # and a sane gradient afterwards moves both parameters
@@ -179,7 +182,7 @@ def test_optimisers_with_junk(kind, lr, a, b, c, grads):
     if not ok:
         return
     for _ in range(3):
-        for p, g in zip(params, grads):
+        for p, g in zip(params, grads, strict=True):
             p.grad = g
         before, state = parameter_state(model), state_of(opt)
         ok, _ = attempt(opt.step)
@@ -198,3 +201,87 @@ def test_optimiser_params_junk(params, lr):
     ok, opt = attempt(SGD, params, lr=lr)
     if ok:
         assert all(isinstance(p, Value) for p in opt.params)
+
+
+# ---- state_dict / load_state_dict ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["SGD", "Adam"])
+def test_state_dict_round_trips_exactly_and_the_next_steps_agree(kind):
+    opt = optimiser_mid_training(kind)
+    state = opt.state_dict()
+    assert state["kind"] == kind and set(state) == {"kind", *type(opt).SETTINGS, *type(opt).STATE}
+    assert state == json.loads(json.dumps(state))  # JSON-ready, floats exact through repr
+    twin = optimiser_mid_training(kind)
+    for p, q in zip(twin.params, opt.params, strict=True):
+        p.data, p.grad = q.data, q.grad
+    fresh = SGD(twin.params, lr=0.1, momentum=0.9, weight_decay=0.01) if kind == "SGD" else Adam(twin.params, lr=0.1)
+    fresh.load_state_dict(json.loads(json.dumps(state)))
+    assert full_state(fresh) == full_state(opt)
+    state["velocity" if kind == "SGD" else "m"][0] = 99.0  # a copy: the optimiser is not changed through it
+    assert full_state(fresh) == full_state(opt)
+    for _ in range(3):
+        opt.step()
+        fresh.step()
+    assert full_state(fresh) == full_state(opt)
+
+
+def adam_state():
+    return optimiser_mid_training("Adam").state_dict()
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda s: s.update(kind="SGD"), "the state is of a 'SGD' optimiser, this one is 'Adam'"),
+    (lambda s: s.update(lr=0.2), "the saved optimiser has lr = 0.2, this one 0.1"),
+    (lambda s: s.update(eps=True), "eps = True"),
+    (lambda s: s.pop("t"), "exactly the keys"),
+    (lambda s: s.update(extra=1), "exactly the keys"),
+    (lambda s: s.update(t=10**400), "Adam t is 1000"),
+    (lambda s: s.update(t=-1), "Adam t is -1, expected a whole number from 0 to 2\\*\\*53"),
+    (lambda s: s.update(t=3.0), "Adam t is 3.0"),
+    (lambda s: s["v"].__setitem__(2, -1e-300), "Adam v holds a negative number"),
+    (lambda s: s["m"].__setitem__(1, math.inf), "Adam m\\[1\\] is inf"),
+    (lambda s: s["m"].__setitem__(1, 10**400), "Adam m\\[1\\]"),
+    (lambda s: s["m"].__setitem__(1, 2**53 + 1), "Adam m\\[1\\]"),
+    (lambda s: s["m"].pop(), "Adam m must be a list of 4 numbers"),
+    (lambda s: s.update(v="0"), "Adam v must be a list"),
+])
+def test_load_state_dict_refuses_damage_and_changes_nothing(edit, problem):
+    state = adam_state()
+    edit(state)
+    opt = optimiser_mid_training("Adam")
+    opt.params[0].grad = 0.5
+    opt.step()  # not the state above
+    before = full_state(opt)
+    with pytest.raises(ValueError, match=problem):
+        opt.load_state_dict(state)
+    assert full_state(opt) == before
+
+
+def test_load_state_dict_refuses_a_non_dict():
+    with pytest.raises(ValueError, match="the state is of a 'list' optimiser, this one is 'SGD'"):
+        SGD([Value(1.0)]).load_state_dict([("velocity", [0.0])])
+
+
+@pytest.mark.parametrize("kind", ["SGD", "Adam"])
+def test_load_state_dict_interrupted_at_any_line_is_all_old_or_all_new(kind):
+    saved = optimiser_mid_training(kind)
+    saved.step()
+    state = saved.state_dict()
+    old = full_state(optimiser_mid_training(kind))
+
+    def check(opt, interrupted):
+        assert state_of(opt) in ((old[1], state_of(saved)) if interrupted else (state_of(saved),))
+
+    assert interrupt_everywhere(lambda: optimiser_mid_training(kind),
+                                lambda opt: opt.load_state_dict(copy.deepcopy(state)), check) > 5
+
+
+def test_a_step_checks_finiteness_in_one_pass_over_flat_lists(monkeypatch):
+    """Issue 22: the step's fixed cost. One call of math.isfinite per number the step produces
+    (parameters and state), none per gradient, when nothing is wrong."""
+    calls = []
+    real = math.isfinite
+    opt = optimiser_mid_training("Adam")
+    monkeypatch.setattr("micrograd_batch.optim.math.isfinite", lambda x: calls.append(x) or real(x))
+    opt.step()
+    assert len(calls) == 3 * len(opt.params)  # new values, m, v

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
+from collections.abc import Callable, Sequence
 
+from .common import THE_ANSWER
 from . import (average_activations, batch_by_hand, batch_norm, delta_recursion, estimator_variance,
                matrix_form, per_example_clipping, sum_or_mean, two_moons)
 
-Demo = Callable[[Union[str, Path], bool], list[Path]]
+Demo = Callable[[str | Path, bool], list[Path]]
 
 
 @dataclass(frozen=True)
@@ -63,4 +64,27 @@ LESSONS: dict[str, Lesson] = {
 }
 """Every lesson by its command-line name, in the order of the tour."""
 
-__all__ = ["LESSONS", "Lesson"]
+FILES = {
+    "batch_graph.svg": "question 1's batch graph: one box per example, 1/3 on each line into the mean",
+    "batch_graph.dot": "its Graphviz source",
+    "two_moons_loss.svg": "training loss vs examples seen, each batch size at its own learning rate",
+    "two_moons_accuracy.svg": "test accuracy vs examples seen",
+    "two_moons_boundary.svg": "the decision boundaries after training",
+    "variance.svg": "variance of the mini-batch gradient vs batch size, with σ²/m",
+    "batch_norm_graph.svg": "batch norm: the batch statistics feed every example",
+    "batch_norm_graph.dot": "its Graphviz source",
+    "matrix_form.svg": "∇W2 = Δ2ᵀ A1: the sum over the examples",
+    "explore.html": "the explorer: step through forward and backward in a browser",
+}
+"""What each file the tour writes shows, by file name."""
+
+
+def summary(written: Sequence[Path]) -> str:
+    """The tour's last words: the answer again, and where each file went with what it shows."""
+    lines = [THE_ANSWER, "", "Files written:" if written else "Files written: none (see the messages above)."]
+    width = max((len(str(path)) for path in written), default=0)
+    lines += [f"  {str(path):<{width}}  {FILES.get(Path(path).name, '')}".rstrip() for path in written]
+    return "\n".join(lines)
+
+
+__all__ = ["FILES", "LESSONS", "Lesson", "THE_ANSWER", "summary"]

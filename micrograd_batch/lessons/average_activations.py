@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import by_hand
 from .batch_by_hand import batch_by_hand
@@ -31,7 +31,7 @@ def covariance(u: Sequence[float], v: Sequence[float]) -> float:
     """The covariance over the batch, mean(u·v) - mean(u)·mean(v): zero exactly when the mean of
     the products equals the product of the means."""
     m = len(u)
-    return math.fsum(a * b for a, b in zip(u, v)) / m - math.fsum(u) / m * math.fsum(v) / m
+    return math.fsum(a * b for a, b in zip(u, v, strict=True)) / m - math.fsum(u) / m * math.fsum(v) / m
 
 
 def shortcut_covariances(model: MLP, batch: Batch, loss: str = "mse") -> list[float]:
@@ -84,7 +84,7 @@ def compare_shortcut(model: MLP, batch: Batch, case: str = "", loss: str = "mse"
 
 def with_errors(model: MLP, inputs: Sequence[Sequence[float]], errors: Sequence[float]) -> Batch:
     """Examples whose targets make the output error ŷ - y equal `errors` (one output)."""
-    return [(list(x), by_hand.forward(model, x)[1][-1][0] - e) for x, e in zip(inputs, errors)]
+    return [(list(x), by_hand.forward(model, x)[1][-1][0] - e) for x, e in zip(inputs, errors, strict=True)]
 
 
 def one_linear_neuron(w: float = 0.5, b: float = 0.25) -> MLP:
@@ -100,7 +100,7 @@ def average_activations() -> list[ShortcutComparison]:
     linear network (it is about products, not only the nonlinearity). It is exact whenever
     every dropped covariance is zero: a batch of one; examples sharing one input; a linear
     network whose examples have equal errors; and one linear neuron with x = (0, 1, 2) and
-    errors (1, -2, 1), where both x and the error vary but not together."""
+    errors (2, -1, 2), where both x and the error vary but not together."""
     tanh_net = by_hand_model()
     linear_net = by_hand_model(activation="linear")
     same_input = [([0.5, -1.0], 1.0), ([0.5, -1.0], -0.5), ([0.5, -1.0], 0.2)]
@@ -113,8 +113,8 @@ def average_activations() -> list[ShortcutComparison]:
         compare_shortcut(tanh_net, same_input, "tanh net, 3 examples, same x"),
         compare_shortcut(linear_net, with_errors(linear_net, inputs, [0.5, 0.5, 0.5]),
                          "linear net, 3 x's, equal errors"),
-        compare_shortcut(neuron, with_errors(neuron, [[0.0], [1.0], [2.0]], [1.0, -2.0, 1.0]),
-                         "1 neuron, x=(0,1,2), e=(1,-2,1)"),
+        compare_shortcut(neuron, with_errors(neuron, [[0.0], [1.0], [2.0]], [2.0, -1.0, 2.0]),
+                         "1 neuron, x=(0,1,2), e=(2,-1,2)"),
     ]
 
 
@@ -135,9 +135,9 @@ def demo_average_activations(out_dir: PathLike = "out", quick: bool = False) -> 
     # one weight, worked out: output weight from hidden neuron 1, index 6 in parameters()
     d2 = [rec.delta[2][0] for rec in r.records]
     a1 = [rec.a[1][0] for rec in r.records]
-    products = [d * a for d, a in zip(d2, a1)]
+    products = [d * a for d, a in zip(d2, a1, strict=True)]
     say("\nWhy, for the output weight from hidden neuron 1 (∂L/∂w = δ2·a1 per example):")
-    say("  δ2_i·a1_i = " + ", ".join(f"{d:.4f}×{a:.4f} = {p:.4f}" for d, a, p in zip(d2, a1, products)))
+    say("  δ2_i·a1_i = " + ", ".join(f"{d:.4f}×{a:.4f} = {p:.4f}" for d, a, p in zip(d2, a1, products, strict=True)))
     say(f"  mean of the products  = {sum(products) / 3:.4f}   (the true gradient)")
     say(f"  product of the means  = {sum(d2) / 3:.4f} × {sum(a1) / 3:.4f} = {sum(d2) / 3 * sum(a1) / 3:.4f}"
          "   (the shortcut)")
@@ -152,6 +152,6 @@ def demo_average_activations(out_dir: PathLike = "out", quick: bool = False) -> 
             f"{c.largest_covariance:>12.2g}   {verdict}")
     say("The shortcut is exact when every one of those covariances is zero: then each mean of a")
     say("product equals the product of the means. A batch of one or a shared input are special")
-    say("cases; so are equal errors in a linear net, and x = (0, 1, 2) with errors (1, -2, 1), where")
+    say("cases; so are equal errors in a linear net, and x = (0, 1, 2) with errors (2, -1, 2), where")
     say("both vary but not together. A linear network alone does NOT rescue it.")
     return []

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from . import by_hand
-from .common import BY_HAND_BATCH, Batch, PathLike, autograd_batch_gradient, by_hand_model, fmt_vec, render_graph, say
+from .common import (BY_HAND_BATCH, THE_ANSWER, Batch, PathLike, autograd_batch_gradient, by_hand_model, fmt_vec,
+                     render_graph, say)
 from ..engine import Value
 from ..nn import MLP
 
@@ -28,7 +28,7 @@ class BatchByHand:
     root: Value
 
 
-def batch_by_hand(model: Optional[MLP] = None, batch: Optional[Batch] = None, loss: str = "mse") -> BatchByHand:
+def batch_by_hand(model: MLP | None = None, batch: Batch | None = None, loss: str = "mse") -> BatchByHand:
     """Backpropagate each example of `batch` by the δ recursion, average the gradients, and
     compare with autograd's gradient of batch_mean(losses). Defaults: the 2-2-1 tanh network
     and BY_HAND_BATCH with squared error."""
@@ -36,7 +36,7 @@ def batch_by_hand(model: Optional[MLP] = None, batch: Optional[Batch] = None, lo
     batch = list(batch or BY_HAND_BATCH)
     records = [by_hand.backprop_example(model, x, y, loss) for x, y in batch]
     per_example = [r.flat() for r in records]
-    mean = [math.fsum(col) / len(per_example) for col in zip(*per_example)]
+    mean = [math.fsum(col) / len(per_example) for col in zip(*per_example, strict=True)]
     root, auto = autograd_batch_gradient(model, batch, loss)
     return BatchByHand(model, batch, records, per_example, mean, auto,
                        by_hand.max_abs_difference(mean, auto), root)
@@ -47,11 +47,12 @@ def demo_batch_by_hand(out_dir: PathLike = "out", quick: bool = False) -> list[P
     gradient) and draw the batch graph to out_dir/batch_graph.svg. Returns the files written."""
     r = batch_by_hand()
     names = [p.label for p in r.model.parameters()]
-    say("THE ANSWER: you average the GRADIENTS, nothing else. One node, batch_mean(L_1..L_m), joins the")
-    say("examples' losses with local derivative 1/m to each; nothing is averaged on the way forward.\n")
+    say(THE_ANSWER + "\n")
     say("A 2-2-1 network (tanh hidden layer, linear output), squared error, a batch of 3.")
-    say("Each example goes forward and backward ON ITS OWN, with its own z, a, g'(z) and δ:")
-    for i, ((x, y), rec) in enumerate(zip(r.batch, r.records), start=1):
+    say("Each example goes forward and backward ON ITS OWN, with its own z, a, g'(z) and δ.")
+    say("Here δ = ∂L_i/∂z is for example i's OWN loss L_i (unscaled); the batch loss (1/3) Σ L_i")
+    say("gets 1/3 of it, and that 1/3-scaled share is what the batch graph's picture shows:")
+    for i, ((x, y), rec) in enumerate(zip(r.batch, r.records, strict=True), start=1):
         say(f"\nexample {i}: x = {x}, y = {y}")
         say(f"  z1 = {fmt_vec(rec.z[1])}    a1 = tanh(z1) = {fmt_vec(rec.a[1])}")
         say(f"  output a2 = {rec.a[2][0]:.4f}    loss (a2 - y)² = {rec.loss:.4f}")
@@ -72,4 +73,7 @@ def demo_batch_by_hand(out_dir: PathLike = "out", quick: bool = False) -> list[P
         say(f"The batch graph (one box per example, shared parameters once): {files[0]}")
         say("  In it, each parameter's box lists what each example adds to its grad: 1/3 of that")
         say("  example's gradient in the table above (the mean node's local derivative is 1/3).")
+        delta = r.records[0].delta[1][0]
+        say(f"  E.g. L1.n1.b: example 1's δ1 = {delta:.4f} in the table, {delta:.4f}/3 = {delta / 3:.4f}"
+            " in the picture.")
     return files

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .by_hand import max_abs_difference, relative_difference
-from .common import Examples, PathLike, render_graph, say
+from .common import BY_HAND_BATCH, BY_HAND_SEED, Examples, PathLike, render_graph, say
 from .. import train
 from ..batch import batch_mean, mean_of, per_example_grads
 from ..engine import Value
@@ -32,9 +32,13 @@ def lesson_batch(m: int = 8, seed: int = 0) -> Examples:
     return [(x, math.sin(x[0]) + 0.5 * x[1]) for x in xs]
 
 
-def lesson_model(norm: str | None = "batch", seed: int = 1) -> MLP:
-    """The lesson's network: 2 inputs, 4 tanh hidden units (normalised by `norm`), 1 output."""
-    return MLP(2, [4, 1], activation="tanh", norm=norm, seed=seed)
+LESSON_BATCH: Examples = [*BY_HAND_BATCH, ([-0.9, -0.2], 0.7)]  # type: ignore[list-item]
+"""The lesson's batch: question 1's three examples and a fourth, so micro-batches of 2 exist."""
+
+
+def lesson_model(norm: str | None = "batch", seed: int = BY_HAND_SEED) -> MLP:
+    """Question 1's 2-2-1 tanh network, its hidden layer normalised by `norm` (None, "batch", "layer")."""
+    return MLP(2, [2, 1], activation="tanh", norm=norm, seed=seed)
 
 
 def hidden_batch_norm(model: MLP) -> BatchNorm:
@@ -76,7 +80,7 @@ def frozen_at_batch_statistics(examples: Examples) -> MLP:
     training-mode model on this batch, but one example at a time, with constants."""
     model = lesson_model("batch")
     columns = zip(*[[n.pre_activation([Value(v) for v in x]).data for n in model.layers[0].neurons]
-                    for x, _ in examples])
+                    for x, _ in examples], strict=True)
     stats = [(math.fsum(c) / len(c), c) for c in map(list, columns)]
     hidden_batch_norm(model).running_mean = [mu for mu, _ in stats]
     hidden_batch_norm(model).running_var = [math.fsum((z - mu) ** 2 for z in c) / len(c) for mu, c in stats]
@@ -103,12 +107,13 @@ class CouplingResult:
     micro_running_mean_difference: float  # max |running mean after the micro-batches - after the batch|
 
 
-def batch_norm_coupling(m: int = 8, micro_batch_size: int = 4, seed: int = 0) -> CouplingResult:
-    """Every number of the lesson, for the lesson's model and a batch of m examples."""
-    examples = lesson_batch(m, seed)
+def batch_norm_coupling(examples: Examples | None = None, micro_batch_size: int = 2) -> CouplingResult:
+    """Every number of the lesson, for the lesson's model and `examples` (default LESSON_BATCH)."""
+    examples = list(examples or LESSON_BATCH)
+    m = len(examples)
     plain, bn = lesson_model(None), lesson_model("batch")
     # the per-example gradients on the coupled graph still average to the batch gradient
-    losses = [mse(o, y) for o, (_, y) in zip(bn.forward_batch([x for x, _ in examples]), examples)]  # type: ignore[arg-type]
+    losses = [mse(o, y) for o, (_, y) in zip(bn.forward_batch([x for x, _ in examples]), examples, strict=True)]  # type: ignore[arg-type]
     shared = mean_of(per_example_grads(losses, bn.parameters()))
     once = lesson_model("batch")
     bn_batch = batch_gradient(once, examples)  # one forward pass: one update of the running statistics
@@ -138,18 +143,24 @@ def batch_norm_coupling(m: int = 8, micro_batch_size: int = 4, seed: int = 0) ->
     )
 
 
+def _exactly(x: float) -> str:
+    """A derivative to 4 decimals, or "0 exactly" when it is zero."""
+    return f"{x:+.4f}" if x else "0 exactly"
+
+
 def demo_batch_norm(out_dir: PathLike = "out", quick: bool = False) -> list[Path]:
-    """Print the lesson's numbers and draw a batch-norm batch of 3 (out/batch_norm_graph.svg).
+    """Print the lesson's numbers and draw its batch (out/batch_norm_graph.svg).
     `quick` changes nothing: the lesson is fast."""
     r = batch_norm_coupling()
-    say(f"A 2-4-1 tanh network, a batch of m = {r.m} regression examples, mse loss.")
+    say("Question 1's 2-2-1 tanh network with batch norm on its hidden layer; question 1's three")
+    say(f"examples and a fourth, m = {r.m}; mse loss.")
     say("With batch norm, hidden feature j of example i is normalised with μ_j and σ²_j, the mean and")
     say("variance of that feature over the WHOLE batch: two numbers in every example's graph.\n")
     say("∂L_1/∂x_2 -- does example 1's loss depend on example 2's input?")
-    say(f"  no normalisation          {r.cross_plain:+.3e}")
-    say(f"  batch norm, training mode {r.cross_batch_norm:+.3e}   <- yes: the examples are coupled")
-    say(f"  batch norm, eval mode     {r.cross_eval:+.3e}   (running statistics: constants)")
-    say(f"  layer norm                {r.cross_layer_norm:+.3e}   (normalises within one example)\n")
+    say(f"  no normalisation          {_exactly(r.cross_plain)}")
+    say(f"  batch norm, training mode {_exactly(r.cross_batch_norm)}   <- yes: the examples are coupled")
+    say(f"  batch norm, eval mode     {_exactly(r.cross_eval)}   (running statistics: constants)")
+    say(f"  layer norm                {_exactly(r.cross_layer_norm)}   (normalises within one example)\n")
     say("Is the batch gradient the mean of the gradients of each example run alone?")
     say(f"  no normalisation           max |difference| = {r.alone_vs_batch_plain:.1e}   (yes, to rounding)")
     say(f"  batch norm, training mode  relative difference {r.alone_vs_batch_norm:.2f}   (no)")
@@ -169,9 +180,10 @@ def demo_batch_norm(out_dir: PathLike = "out", quick: bool = False) -> list[Path
     say("Conditions: training mode, m >= 2, features that vary over the batch; exact zeros above are")
     say("exact because no path joins the examples.")
     model = lesson_model("batch")
-    small = lesson_batch(3)
-    outputs = model.forward_batch([x for x, _ in small])
-    root = batch_mean([mse(o, y) for o, (_, y) in zip(outputs, small)])  # type: ignore[arg-type]
+    outputs = model.forward_batch([x for x, _ in LESSON_BATCH])
+    root = batch_mean([mse(o, y) for o, (_, y) in zip(outputs, LESSON_BATCH, strict=True)])  # type: ignore[arg-type]
     root.backward()
-    say("\nThe picture: the batch statistics μ_j, σ²_j in their own box, with lines into every example.")
-    return render_graph(root, Path(out_dir) / "batch_norm_graph.svg")
+    say("\nThe picture, this batch: the statistics μ_j, σ²_j in their own box, with lines into every example.")
+    files = render_graph(root, Path(out_dir) / "batch_norm_graph.svg")
+    say(f"  wrote {files[0]}" if files else "")
+    return files

@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
 
 from ..batch import mean_of
 
 Vector = list[float]
 Matrix = list[list[float]]
 """A matrix as a list of its rows (here and in matrix_form)."""
-Target = Union[float, int, Sequence[float]]
+Target = float | int | Sequence[float]
 
 
 # ---- activations and their derivatives ---------------------------------------------------------
@@ -91,13 +91,13 @@ def _single(a: Vector, loss: str) -> float:
 
 def _mse_value(a: Vector, y: Target) -> float:
     t = _targets(y, len(a))
-    return math.fsum((aj - tj) ** 2 for aj, tj in zip(a, t)) / len(a)
+    return math.fsum((aj - tj) ** 2 for aj, tj in zip(a, t, strict=True)) / len(a)
 
 
 def _mse_grad(a: Vector, y: Target) -> Vector:
     # L = (1/k) Σ_j (a_j - y_j)²  ->  ∂L/∂a_j = 2 (a_j - y_j) / k
     t = _targets(y, len(a))
-    return [2.0 * (aj - tj) / len(a) for aj, tj in zip(a, t)]
+    return [2.0 * (aj - tj) / len(a) for aj, tj in zip(a, t, strict=True)]
 
 
 def _hinge_value(a: Vector, y: Target) -> float:
@@ -226,8 +226,8 @@ def flatten(grad_W: Sequence[Matrix], grad_b: Sequence[Vector]) -> Vector:
     Index 0 (the input "layer") is skipped if present as an empty entry.
     """
     flat: Vector = []
-    for GW, gb in zip(grad_W, grad_b):
-        for row, bias in zip(GW, gb):
+    for GW, gb in zip(grad_W, grad_b, strict=True):
+        for row, bias in zip(GW, gb, strict=True):
             flat.extend(row)
             flat.append(bias)
     return flat
@@ -245,13 +245,13 @@ def forward(model: object, x: Sequence[float]) -> tuple[list[Vector], list[Vecto
         raise ValueError(f"expected {len(layers[0].W[0])} inputs, got {len(a[0])}")
     for layer in layers:
         zl = []
-        for row, bias in zip(layer.W, layer.b):
+        for row, bias in zip(layer.W, layer.b, strict=True):
             total = bias
-            for w, ak in zip(row, a[-1]):
+            for w, ak in zip(row, a[-1], strict=True):
                 total += w * ak
             zl.append(total)
         z.append(zl)
-        a.append([ACTIVATIONS[name][0](zj) for name, zj in zip(layer.activations, zl)])
+        a.append([ACTIVATIONS[name][0](zj) for name, zj in zip(layer.activations, zl, strict=True)])
     return z, a
 
 
@@ -262,12 +262,12 @@ def backward_deltas(layers: Sequence[LayerWeights], g_prime: Sequence[Vector], d
     """
     L = len(layers)
     delta: list[Vector] = [[] for _ in range(L + 1)]
-    delta[L] = [d * gp for d, gp in zip(dL_da, g_prime[L])]
+    delta[L] = [d * gp for d, gp in zip(dL_da, g_prime[L], strict=True)]
     for l in range(L - 1, 0, -1):
         W_next = layers[l].W  # W^(l+1): layers[] is 0-based, formulas are 1-based
         back = [math.fsum(W_next[j][k] * delta[l + 1][j] for j in range(len(W_next)))
                 for k in range(len(W_next[0]))]
-        delta[l] = [s * gp for s, gp in zip(back, g_prime[l])]
+        delta[l] = [s * gp for s, gp in zip(back, g_prime[l], strict=True)]
     return delta
 
 
@@ -287,7 +287,7 @@ def backprop_example(model: object, x: Sequence[float], y: Target, loss: str = "
     layers = read_weights(model)
     value_fn, grad_fn = loss_named(loss)
     z, a = forward(layers, x)
-    g_prime: list[Vector] = [[]] + [[ACTIVATIONS[name][1](zj) for name, zj in zip(layer.activations, z[l])]
+    g_prime: list[Vector] = [[]] + [[ACTIVATIONS[name][1](zj) for name, zj in zip(layer.activations, z[l], strict=True)]
                       for l, layer in enumerate(layers, start=1)]
     dL_da = grad_fn(a[-1], y)
     delta = backward_deltas(layers, g_prime, dL_da)
@@ -360,13 +360,13 @@ def max_abs_difference(u: Sequence[float], v: Sequence[float]) -> float:
     """max_k |u_k - v_k| of two equally long vectors."""
     if len(u) != len(v):
         raise ValueError(f"vectors of different lengths: {len(u)} and {len(v)}")
-    return max((abs(p - q) for p, q in zip(u, v)), default=0.0)
+    return max((abs(p - q) for p, q in zip(u, v, strict=True)), default=0.0)
 
 
 def relative_difference(u: Sequence[float], v: Sequence[float]) -> float:
     """‖u - v‖ / ‖v‖ (Euclidean norms); v is the reference. 0 when both are zero."""
     if len(u) != len(v):
         raise ValueError(f"vectors of different lengths: {len(u)} and {len(v)}")
-    diff = math.sqrt(math.fsum((p - q) ** 2 for p, q in zip(u, v)))
+    diff = math.sqrt(math.fsum((p - q) ** 2 for p, q in zip(u, v, strict=True)))
     norm = math.sqrt(math.fsum(q * q for q in v))
     return diff / norm if norm else (0.0 if diff == 0.0 else math.inf)

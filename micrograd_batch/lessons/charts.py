@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
 
 from .common import PathLike
 
@@ -60,8 +61,8 @@ class Series:
 
 
 def line_chart(series: Sequence[Series], *, title: str = "", x_label: str = "", y_label: str = "",
-               log_x: bool = False, log_y: bool = False, x_ticks: Optional[Sequence[float]] = None,
-               y_range: Optional[tuple[float, float]] = None) -> Figure:
+               log_x: bool = False, log_y: bool = False, x_ticks: Sequence[float] | None = None,
+               y_range: tuple[float, float] | None = None) -> Figure:
     """A line chart of `series` with a legend, axis labels and optional log axes."""
     if not series:
         raise ValueError("a line chart needs at least one series")
@@ -101,7 +102,7 @@ def decision_boundary(points: Sequence[Point], panels: Sequence[tuple[str, Score
     grid_y = [y_lo + (y_hi - y_lo) * j / (resolution - 1) for j in range(resolution)]
     fig = new_figure(3.2 * len(panels), 3.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (name, score) in zip(axes, panels):
+    for ax, (name, score) in zip(axes, panels, strict=True):
         scores = [[score(x, y) for x in grid_x] for y in grid_y]
         ax.contourf(grid_x, grid_y, scores, levels=[-1e300, 0.0, 1e300], colors=["#c6dbef", "#fcbba1"])
         ax.contour(grid_x, grid_y, scores, levels=[0.0], colors="black", linewidths=1.0)
@@ -141,7 +142,7 @@ def batch_product_picture(delta: Sequence[Sequence[float]], activations: Sequenc
     m = len(delta)
     if m == 0 or len(activations) != m:
         raise ValueError(f"Δ and A need the same number of rows (examples), got {len(delta)} and {len(activations)}")
-    products = [d[neuron] * a[source] for d, a in zip(delta, activations)]
+    products = [d[neuron] * a[source] for d, a in zip(delta, activations, strict=True)]
     width_d, width_a = len(delta[0]), len(activations[0])
     left_a, left_p = width_d + 1.5, width_d + width_a + 3.0
     fig = new_figure(1.0 * (left_p + 3), 0.9 * (m + 3))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any, Callable, Sequence, Union
+from typing import Any
+from collections.abc import Callable, Sequence
 
 from .. import viz
 from ..batch import batch_mean
@@ -14,7 +15,7 @@ from ..losses import bce_with_logits, hinge, mse, softmax_cross_entropy
 from ..nn import MLP
 
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 """A file or folder name: a str or a Path."""
 
 Batch = Sequence[tuple[Sequence[float], Any]]
@@ -68,6 +69,12 @@ def render_graph(root: Value, path: PathLike) -> list[Path]:
         say(f"  (the graph's DOT source is in {path.with_suffix('.dot')}, but no SVG: {error})")
         return [path.with_suffix(".dot")] if path.with_suffix(".dot").exists() else []
 
+
+THE_ANSWER = """THE ANSWER: you average the GRADIENTS, nothing else. Each example goes forward and backward
+through its own graph; one node, batch_mean(L_1..L_m), joins the m losses with local derivative 1/m,
+so every parameter's grad is (1/m) Σ_i ∂L_i/∂θ. Nothing is averaged on the way forward (batch norm
+is the exception, on purpose: it couples the examples)."""
+"""The answer to the learner's question, as the tour opens and closes with it."""
 
 
 BY_HAND_BATCH: Batch = [([0.5, -1.0], 1.0), ([-0.3, 0.8], -0.5), ([1.2, 0.4], 0.2)]

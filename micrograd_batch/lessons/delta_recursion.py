@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import by_hand
 from .common import Batch, PathLike, autograd_batch_gradient, fmt_vec, random_batch, say
@@ -36,7 +36,7 @@ def delta_recursion(
     batch = random_batch(sizes[0], n_examples, loss, sizes[-1], seed + 1)
     records = [by_hand.backprop_example(model, x, y, loss) for x, y in batch]
     grads = [r.flat() for r in records]
-    mean = [math.fsum(col) / len(grads) for col in zip(*grads)]
+    mean = [math.fsum(col) / len(grads) for col in zip(*grads, strict=True)]
     _, auto = autograd_batch_gradient(model, batch, loss)
     return DeltaRecursion(model, batch, loss, records, mean, auto, by_hand.max_abs_difference(mean, auto))
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 from . import by_hand
 from .batch_by_hand import batch_by_hand
@@ -40,7 +40,7 @@ def shape(A: Matrix) -> tuple[int, int]:
 
 def transpose(A: Matrix) -> Matrix:
     """Aᵀ: rows become columns."""
-    return [list(column) for column in zip(*A)]
+    return [list(column) for column in zip(*A, strict=True)]
 
 
 def matmul(A: Matrix, B: Matrix) -> Matrix:
@@ -48,19 +48,19 @@ def matmul(A: Matrix, B: Matrix) -> Matrix:
     if shape(A)[1] != shape(B)[0]:
         raise ValueError(f"cannot multiply a {shape(A)} matrix by a {shape(B)} one")
     columns = transpose(B)
-    return [[sum(a * b for a, b in zip(row, column)) for column in columns] for row in A]
+    return [[sum(a * b for a, b in zip(row, column, strict=True)) for column in columns] for row in A]
 
 
 def hadamard(A: Matrix, B: Matrix) -> Matrix:
     """A ⊙ B: the entrywise product of two matrices of the same shape."""
     if shape(A) != shape(B):
         raise ValueError(f"⊙ needs equal shapes, got {shape(A)} and {shape(B)}")
-    return [[a * b for a, b in zip(row_a, row_b)] for row_a, row_b in zip(A, B)]
+    return [[a * b for a, b in zip(row_a, row_b, strict=True)] for row_a, row_b in zip(A, B, strict=True)]
 
 
 def column_sums(A: Matrix) -> list[float]:
     """The sum of each column: over the examples, when rows are examples."""
-    return [sum(column) for column in zip(*A)]
+    return [sum(column) for column in zip(*A, strict=True)]
 
 
 def column_means(A: Matrix) -> list[float]:
@@ -101,7 +101,7 @@ class MatrixBackprop:
 
 def _apply(functions: Sequence[Callable[[float], float]], Z: Matrix) -> Matrix:
     """Column k of Z through functions[k] (each neuron has its activation), row by row."""
-    return [[f(z) for f, z in zip(functions, row)] for row in Z]
+    return [[f(z) for f, z in zip(functions, row, strict=True)] for row in Z]
 
 
 def matrix_backprop(model: object, batch: Batch, loss: str = "mse") -> MatrixBackprop:
@@ -115,11 +115,11 @@ def matrix_backprop(model: object, batch: Batch, loss: str = "mse") -> MatrixBac
     W: list[Matrix] = [[]] + [layer.W for layer in layers]
     b: list[list[float]] = [[]] + [layer.b for layer in layers]
     Z, A, G = _forward(layers, W, b, [[float(v) for v in x] for x, _ in batch])
-    dL_dA = [[d / m for d in grad_fn(a, y)] for a, (_, y) in zip(A[L], batch)]  # carries the 1/m
+    dL_dA = [[d / m for d in grad_fn(a, y)] for a, (_, y) in zip(A[L], batch, strict=True)]  # carries the 1/m
     Delta = _backward(W, G, dL_dA)
     grad_W: list[Matrix] = [[]] + [matmul(transpose(Delta[l]), A[l - 1]) for l in range(1, L + 1)]
     grad_b: list[list[float]] = [[]] + [column_sums(Delta[l]) for l in range(1, L + 1)]
-    batch_loss = math.fsum(value_fn(a, y) for a, (_, y) in zip(A[L], batch)) / m
+    batch_loss = math.fsum(value_fn(a, y) for a, (_, y) in zip(A[L], batch, strict=True)) / m
     return MatrixBackprop(W, b, Z, A, G, Delta, grad_W, grad_b, batch_loss)
 
 
@@ -131,7 +131,7 @@ def _forward(layers: Sequence[by_hand.LayerWeights], W: list[Matrix], b: list[li
     Z: list[Matrix] = [[]]
     G: list[Matrix] = [[]]
     for l, layer in enumerate(layers, start=1):
-        Z.append([[z + bias for z, bias in zip(row, b[l])] for row in matmul(A[l - 1], transpose(W[l]))])
+        Z.append([[z + bias for z, bias in zip(row, b[l], strict=True)] for row in matmul(A[l - 1], transpose(W[l]))])
         A.append(_apply([by_hand.ACTIVATIONS[name][0] for name in layer.activations], Z[l]))
         G.append(_apply([by_hand.ACTIVATIONS[name][1] for name in layer.activations], Z[l]))
     return Z, A, G
@@ -155,11 +155,12 @@ def averaged_first(Delta: Matrix, A: Matrix) -> Matrix:
 
 
 def covariance_term(Delta: Matrix, A: Matrix) -> Matrix:
-    """Σᵢ (Δᵢ - mean Δ)ᵀ (Aᵢ - mean A): m times the covariance, over the batch, of the error signal
-    and the activation. Δᵀ A = averaged_first(Δ, A) + covariance_term(Δ, A), exactly (in reals)."""
+    """Σᵢ (Δᵢ - mean Δ)ᵀ (Aᵢ - mean A). Row i of Δ is δᵢ/m, so this is cov(δ, a) = (1/m) Σᵢ (δᵢ - δ̄)(aᵢ - ā),
+    the covariance over the batch (with 1/m) of the per-example error signal and the activation.
+    Δᵀ A = averaged_first(Δ, A) + covariance_term(Δ, A), exactly (in reals)."""
     mean_d, mean_a = column_means(Delta), column_means(A)
-    centred_d = [[d - md for d, md in zip(row, mean_d)] for row in Delta]
-    centred_a = [[a - ma for a, ma in zip(row, mean_a)] for row in A]
+    centred_d = [[d - md for d, md in zip(row, mean_d, strict=True)] for row in Delta]
+    centred_a = [[a - ma for a, ma in zip(row, mean_a, strict=True)] for row in A]
     return matmul(transpose(centred_d), centred_a)
 
 
@@ -177,7 +178,7 @@ class MatrixFormLesson:
     max_abs_difference: float
 
 
-def matrix_form(model: Optional[MLP] = None, batch: Optional[Batch] = None, loss: str = "mse") -> MatrixFormLesson:
+def matrix_form(model: MLP | None = None, batch: Batch | None = None, loss: str = "mse") -> MatrixFormLesson:
     """The matrix form on `model` and `batch` (default: lesson 1's 2-2-1 tanh network and its
     batch of 3), compared with autograd through batch_mean."""
     model = model or by_hand_model()
@@ -221,7 +222,7 @@ def demo_matrix_form(out_dir: PathLike = "out", quick: bool = False) -> list[Pat
     _say_shapes(r)
     say(f"\n  X  = {_rows(r.A[0])}\n  A1 = {_rows(r.A[1])}\n  Δ2 = {_rows(r.Delta[2])}")
     delta2, a1 = [row[0] for row in r.Delta[2]], [row[0] for row in r.A[1]]
-    terms = " + ".join(f"({d:.4f})({a:.4f})" for d, a in zip(delta2, a1))
+    terms = " + ".join(f"({d:.4f})({a:.4f})" for d, a in zip(delta2, a1, strict=True))
     say("\nOne entry, ∇W2[1][1] (output weight from hidden neuron 1), two ways:")
     say(f"  row 1 of Δ2ᵀ times column 1 of A1 = {terms} = {r.grad_W[2][0][0]:.4f}")
     per_example = [g[6] for g in batch_by_hand(lesson.model).per_example]  # L2.n1.w1, lesson 1's table
@@ -235,8 +236,9 @@ def demo_matrix_form(out_dir: PathLike = "out", quick: bool = False) -> list[Pat
     say(f"  Δ2ᵀ A1                 = {_rows(r.grad_W[2])}")
     say(f"  3 · mean(Δ2)ᵀ mean(A1) = {_rows(shortcut)}")
     say(f"  their difference       = {_rows(cov)} = Σ_i (Δ2_i - mean Δ2)ᵀ (A1_i - mean A1),")
-    say("  3 times the covariance over the batch of the error signal and the activation: the")
-    say("  shortcut is exact only where that covariance is zero.")
+    say("  and since row i of Δ2 is δ2_i/3, that is cov(δ2, a1) = (1/3) Σ_i (δ2_i - mean δ2)(a1_i - mean a1),")
+    say("  the covariance over the batch (1/m, not 1/(m-1)) of the per-example error signal and the")
+    say("  activation: the shortcut is exact only where that covariance is zero.")
     if not have_matplotlib():
         say(f"  (no picture: {INSTALL_HINT})")
         return []

@@ -19,7 +19,7 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from .common import Examples, PathLike, say
 from ..batch import clip_per_example, clip_to_norm, mean_of, per_example_grads
@@ -27,7 +27,7 @@ from ..data import make_moons, minibatches
 from ..engine import Value
 from ..losses import bce_with_logits, mse
 from ..nn import MLP
-from ..train import accuracy
+from ..metrics import accuracy
 
 
 def lesson_batch(outlier_target: float = 10.0, m: int = 8, seed: int = 0) -> Examples:
@@ -75,8 +75,8 @@ def clipping(max_norm: float = 1.0, outlier_target: float = 10.0) -> ClippingRes
     m = len(grads)
     mean, mean_clipped = mean_of(grads), mean_of(clipped)
     clipped_mean = clip_to_norm(mean, max_norm)
-    difference = [a - b for a, b in zip(clipped_mean, mean_clipped)]
-    cosine = (math.fsum(a * b for a, b in zip(clipped_mean, mean_clipped))
+    difference = [a - b for a, b in zip(clipped_mean, mean_clipped, strict=True)]
+    cosine = (math.fsum(a * b for a, b in zip(clipped_mean, mean_clipped, strict=True))
               / (math.hypot(*clipped_mean) * math.hypot(*mean_clipped)))
     return ClippingResult(
         max_norm=max_norm,
@@ -114,9 +114,11 @@ def sensitivity(targets: Sequence[float] = (1.0, 10.0, 100.0, 1000.0), max_norm:
     rows = []
     for target in targets:
         losses = losses_of(model, lesson_batch(target))
-        change = math.hypot(*[a - b for a, b in zip(mean_of(per_example_grads(losses, model.parameters())), base)])
+        mean = mean_of(per_example_grads(losses, model.parameters()))
+        change = math.hypot(*[a - b for a, b in zip(mean, base, strict=True)])
         clipped = mean_of(clip_per_example(losses, model.parameters(), max_norm))
-        rows.append(SensitivityRow(target, change, math.hypot(*[a - b for a, b in zip(clipped, base_clipped)])))
+        clipped_change = math.hypot(*[a - b for a, b in zip(clipped, base_clipped, strict=True)])
+        rows.append(SensitivityRow(target, change, clipped_change))
     return rows
 
 
@@ -128,8 +130,8 @@ def dp_sgd_step(model: MLP, batch: Sequence[tuple], lr: float, max_norm: float, 
     losses = [bce_with_logits(model(x), y) for x, y in batch]  # type: ignore[arg-type]
     clipped = clip_per_example(losses, model.parameters(), max_norm)
     sigma = noise_multiplier * max_norm
-    noisy = [(math.fsum(column) + rng.gauss(0.0, sigma)) / len(batch) for column in zip(*clipped)]
-    for p, g in zip(model.parameters(), noisy):
+    noisy = [(math.fsum(column) + rng.gauss(0.0, sigma)) / len(batch) for column in zip(*clipped, strict=True)]
+    for p, g in zip(model.parameters(), noisy, strict=True):
         p.data -= lr * g
     return noisy
 
@@ -137,7 +139,7 @@ def dp_sgd_step(model: MLP, batch: Sequence[tuple], lr: float, max_norm: float, 
 def plain_sgd_step(model: MLP, batch: Sequence[tuple], lr: float) -> None:
     """One ordinary step: the mean of the per-example gradients."""
     losses = [bce_with_logits(model(x), y) for x, y in batch]  # type: ignore[arg-type]
-    for p, g in zip(model.parameters(), mean_of(per_example_grads(losses, model.parameters()))):
+    for p, g in zip(model.parameters(), mean_of(per_example_grads(losses, model.parameters())), strict=True):
         p.data -= lr * g
 
 
@@ -171,8 +173,8 @@ def dp_training(epochs: int = 30, batch_size: int = 25, lr: float = 0.5, max_nor
                 clipped += sum(n > max_norm for n in norms)
                 seen += len(norms)
             dp_sgd_step(private, batch, lr, max_norm, noise_multiplier, rng)
-    return DPTraining(epochs, batch_size, max_norm, noise_multiplier, accuracy(plain, data),
-                      accuracy(private, data), clipped / seen)
+    return DPTraining(epochs, batch_size, max_norm, noise_multiplier, accuracy(plain, data, threshold=0.0),
+                      accuracy(private, data, threshold=0.0), clipped / seen)
 
 
 def demo_per_example_clipping(out_dir: PathLike = "out", quick: bool = False) -> list[Path]:

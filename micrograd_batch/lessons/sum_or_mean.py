@@ -10,9 +10,10 @@ of two these equalities hold bit for bit; for other m, to rounding.
 from __future__ import annotations
 
 import math
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .by_hand import max_abs_difference
 from .common import PathLike, random_batch, say
@@ -92,17 +93,17 @@ def sum_or_mean(batch_sizes: Sequence[int] = (3, 10, 16, 64), steps: int = 20, l
         model = lesson_model()
         g_mean, g_sum = gradient(model, m, batch_mean), gradient(model, m, batch_sum)
         scaled = [m * g for g in g_mean]
-        on_mean = train(batch_mean, lambda ps: SGD(ps, lr=lr), m, steps)
-        on_sum = train(batch_sum, lambda ps: SGD(ps, lr=lr / m), m, steps)
+        on_mean = train(batch_mean, partial(SGD, lr=lr), m, steps)
+        on_sum = train(batch_sum, partial(SGD, lr=lr / m), m, steps)
         rows.append(ScaleRow(m, max_abs_difference(g_sum, scaled), g_sum == scaled,
                              max_abs_difference(on_sum, on_mean), on_sum == on_mean))
     start = [p.data for p in lesson_model().parameters()]
     g0 = gradient(lesson_model(), adam_m, batch_mean)
     adam_rows = []
     for eps in adam_eps:
-        on_mean = train(batch_mean, lambda ps: Adam(ps, lr=0.01, eps=eps), adam_m, steps)
-        on_sum = train(batch_sum, lambda ps: Adam(ps, lr=0.01, eps=eps), adam_m, steps)
-        rule = train(batch_mean, lambda ps: Adam(ps, lr=0.01, eps=eps / adam_m), adam_m, steps)
+        on_mean = train(batch_mean, partial(Adam, lr=0.01, eps=eps), adam_m, steps)
+        on_sum = train(batch_sum, partial(Adam, lr=0.01, eps=eps), adam_m, steps)
+        rule = train(batch_mean, partial(Adam, lr=0.01, eps=eps / adam_m), adam_m, steps)
         difference = max_abs_difference(on_sum, on_mean)
         adam_rows.append(AdamRow(eps, difference, difference / max_abs_difference(on_mean, start),
                                  max_abs_difference(on_sum, rule)))

@@ -75,7 +75,7 @@ def test_per_example_gradients_match_each_examples_graph(case):
     losses = [AUTOGRAD_LOSSES[loss](model(x), y) for x, y in batch]
     expected = per_example_grads(losses, model.parameters())
     got = by_hand.per_example_gradients(model, batch, loss)
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         assert by_hand.max_abs_difference(g, e) <= 1e-12
 
 
@@ -111,7 +111,7 @@ def test_batch_gradient_is_the_mean_of_per_example_gradients():
     model = MLP(2, [3, 1], activation="sigmoid", seed=1)
     batch = [([0.1, 0.2], 0.5), ([1.0, -1.0], -0.3), ([0.0, 2.0], 1.0)]
     per = by_hand.per_example_gradients(model, batch)
-    mean = [sum(col) / 3 for col in zip(*per)]
+    mean = [sum(col) / 3 for col in zip(*per, strict=True)]
     assert by_hand.batch_gradient(model, batch) == pytest.approx(mean, abs=1e-15)
 
 
@@ -128,7 +128,7 @@ def test_loss_derivatives_match_finite_differences(name):
         for j in range(k):
             if name == "hinge" and abs(1 - y * a[0]) < 1e-3:
                 continue  # the kink
-            assert g[j] == pytest.approx(central_difference(lambda v: value(v, y), a, j), abs=1e-6)
+            assert g[j] == pytest.approx(central_difference(lambda v, y=y: value(v, y), a, j), abs=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(by_hand.ACTIVATIONS))
@@ -160,7 +160,7 @@ def test_shortcut_record_holds_the_batch_averages():
     batch = [([0.5, -1.0], 1.0), ([-0.3, 0.8], -0.5)]
     rec = by_hand.averaged_activation_backprop(model, batch)
     a1 = [by_hand.backprop_example(model, x, y).a[1] for x, y in batch]
-    assert rec.a[1] == pytest.approx([(p + q) / 2 for p, q in zip(*a1)])
+    assert rec.a[1] == pytest.approx([(p + q) / 2 for p, q in zip(*a1, strict=True)])
     assert rec.a[0] == pytest.approx([0.1, -0.1])
 
 

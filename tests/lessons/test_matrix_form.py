@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from micrograd_batch import MLP
 from micrograd_batch.lessons import by_hand, matrix_form
 from micrograd_batch.lessons.common import autograd_batch_gradient, random_batch
+from micrograd_batch.lessons.average_activations import covariance as covariance_of
 from micrograd_batch.lessons.matrix_form import (averaged_first, column_means, column_sums, covariance_term, hadamard,
                                                  matmul, matrix_backprop, shape, transpose)
 from micrograd_batch.nn import ACTIVATIONS
@@ -89,11 +90,11 @@ matrices_pair = st.integers(1, 6).flatmap(lambda m: st.tuples(
 def test_delta_transpose_a_is_the_averaged_product_plus_the_covariance_term(pair):
     Delta, A = pair
     exact = matmul(transpose(Delta), A)
-    split = [[p + c for p, c in zip(rp, rc)]
-             for rp, rc in zip(averaged_first(Delta, A), covariance_term(Delta, A))]
+    split = [[p + c for p, c in zip(rp, rc, strict=True)]
+             for rp, rc in zip(averaged_first(Delta, A), covariance_term(Delta, A), strict=True)]
     scale = 1 + max(abs(v) for row in Delta + A for v in row) ** 2 * len(Delta)
-    for row_exact, row_split in zip(exact, split):
-        for e, s in zip(row_exact, row_split):
+    for row_exact, row_split in zip(exact, split, strict=True):
+        for e, s in zip(row_exact, row_split, strict=True):
             assert abs(e - s) <= 1e-12 * scale
 
 
@@ -104,10 +105,15 @@ def test_the_shortcut_of_lesson_2_is_m_mean_delta_times_mean_a_at_a_linear_outpu
     shortcut = by_hand.averaged_activation_backprop(model, batch)
     (row,) = averaged_first(r.Delta[2], r.A[1])
     assert row == pytest.approx(shortcut.grad_W[2][0], rel=1e-12)
-    gap = [e - s for e, s in zip(r.grad_W[2][0], shortcut.grad_W[2][0])]
+    gap = [e - s for e, s in zip(r.grad_W[2][0], shortcut.grad_W[2][0], strict=True)]
     (covariance,) = covariance_term(r.Delta[2], r.A[1])
     assert gap == pytest.approx(covariance, rel=1e-12)
     assert abs(gap[0]) > 0.5  # on this batch the covariance is far from zero
+    # it IS cov(δ, a) of the unscaled per-example δ with 1/m (README's 0.5647), not 3 times it, not 1/(m-1)
+    records = [by_hand.backprop_example(model, x, y) for x, y in batch]
+    delta, a = [rec.delta[2][0] for rec in records], [rec.a[1][0] for rec in records]
+    assert covariance[0] == pytest.approx(covariance_of(delta, a), rel=1e-12)
+    assert round(covariance[0], 4) == 0.5647
 
 
 def test_small_matrix_helpers():
