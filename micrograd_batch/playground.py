@@ -49,9 +49,8 @@ def train(settings: str, report: Callable[[str], None]) -> str:
     outputs = compile_loss(model, hinge).outputs
 
     def on_epoch(epoch: int, history: History) -> None:
-        scores = outputs(grid) or [model(x).data for x, _ in grid]  # type: ignore[union-attr]
         report(json.dumps({"epoch": epoch, "loss": history.loss, "box": BOX, "grid": GRID,
-                           "above": [float(s) > 0 for s in scores], "data": data}))  # type: ignore[arg-type]
+                           "above": [score > 0 for score in outputs(grid)], "data": data}))
 
     optimizer = SGD(model.parameters(), lr=given["lr"], momentum=given["momentum"])
     return json.dumps(fit(model, data, hinge, optimizer, epochs=given["epochs"], batch_size=given["batch_size"],

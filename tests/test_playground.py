@@ -196,7 +196,7 @@ def test_the_page_answers_while_training_and_stop_ends_the_run(page) -> None:
     assert 1 <= len(json.loads(page.get_attribute("[data-loss-history]", "data-loss-history"))) < 200
 
 
-@pytest.mark.parametrize("box, text, message", [("#lr", "-1", "learning rate must be a positive"),
+@pytest.mark.parametrize("box, text, message", [("#lr", "-1", "must be a positive finite number, got -1"),
                                                 ("#epochs", "x", 'epochs: expected a number, got "x"')])
 def test_bad_training_settings_show_a_message(page, box: str, text: str, message: str) -> None:
     page.fill(box, text)
