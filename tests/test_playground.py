@@ -9,6 +9,7 @@ import http.server
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -132,6 +133,9 @@ def test_run_gives_this_machines_gradients(page) -> None:
 
 
 def test_the_code_cell_runs_readmes_example(page) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert page.input_value("#code").startswith(example)
     page.click("#run-code")
     page.wait_for_function("!document.querySelector('#output').textContent.startsWith('Running')", timeout=60_000)
     assert page.inner_text("#output").startswith("last batch loss ")
