@@ -53,7 +53,7 @@ def main(ref: str = "main") -> None:
         best = {"ref": [float("inf")] * 2, "tree": [float("inf")] * 2}
         for _ in range(7):
             for name, path in (("ref", Path(tmp)), ("tree", ROOT)):
-                best[name] = [min(a, b) for a, b in zip(best[name], timed(path))]
+                best[name] = [min(a, b) for a, b in zip(best[name], timed(path), strict=True)]
     for i, what in enumerate(("backward", "forward")):
         ref_t, tree_t = best["ref"][i], best["tree"][i]
         print(f"{what:8s} {ref}: {ref_t * 1e3:7.3f} ms   this tree: {tree_t * 1e3:7.3f} ms   "

@@ -30,12 +30,14 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout of micrograd_batch, installed or not
 
-from micrograd_batch import MLP, Value, batch_mean, topological_order  # noqa: E402
+from micrograd_batch import MLP, Value, batch_mean  # noqa: E402
+from micrograd_batch.engine import topological_order  # noqa: E402
 from micrograd_batch.data import make_moons  # noqa: E402
 from micrograd_batch.engine import gc_paused  # noqa: E402
 from micrograd_batch.losses import hinge, l2_penalty  # noqa: E402
@@ -86,7 +88,7 @@ def micrograd_loss(mg: Any, model: Any, batch: list) -> Any:
     """micrograd 0.1.0, as in its demo notebook: sum(losses) * (1/m) + alpha * Σ p*p."""
     Value_ = mg.engine.Value
     scores = [model(list(map(Value_, x))) for x, _ in batch]
-    losses = [(1 + -y * score).relu() for (_, y), score in zip(batch, scores)]
+    losses = [(1 + -y * score).relu() for (_, y), score in zip(batch, scores, strict=True)]
     data_loss = sum(losses) * (1.0 / len(losses))
     reg_loss = ALPHA * sum(p * p for p in model.parameters())
     return data_loss + reg_loss
@@ -132,7 +134,7 @@ def check_agreement(mg: Any, batch: list) -> float:
     theirs.zero_grad()
     b.backward()
     diffs = [abs(a.data - b.data)]
-    diffs += [abs(p.grad - q.grad) for p, q in zip(ours.parameters(), theirs.parameters())]
+    diffs += [abs(p.grad - q.grad) for p, q in zip(ours.parameters(), theirs.parameters(), strict=True)]
     worst = max(diffs)
     if not worst <= TOL:
         sys.exit(f"loss/gradients differ by {worst:.3g} at batch {len(batch)} (tolerance {TOL})")
@@ -178,7 +180,7 @@ def micrograd_forward_backward(mg: Any, model: Any, batch: list) -> Any:
 
 # ---- the report --------------------------------------------------------------------------
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print its tables (markdown)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run: batch 16 and 64")
@@ -313,7 +315,7 @@ def parallel_report(sizes: list[int], repeats: int) -> None:
 
             grads = parallel_step()
             ours_step(serial, batch)
-            worst = max(abs(g - p.grad) for g, p in zip(grads, serial.parameters()))
+            worst = max(abs(g - p.grad) for g, p in zip(grads, serial.parameters(), strict=True))
             if not worst <= 1e-12:
                 sys.exit(f"parallel gradients differ from serial ones by {worst:.3g}")
             t_serial, t_parallel = [], []

@@ -42,11 +42,13 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout
 
-from micrograd_batch import MLP, SGD, batch_mean, compile_loss, gc_paused, hinge, l2_penalty, make_moons  # noqa: E402
+from micrograd_batch import MLP, SGD, batch_mean, compile_loss, hinge, make_moons  # noqa: E402
+from micrograd_batch.engine import gc_paused
+from micrograd_batch.losses import l2_penalty
 from micrograd_batch.train import batch_gradient  # noqa: E402
 
 SIZES = [16, 64, 256, 1024, 4096]
@@ -113,7 +115,7 @@ def listcomp_grads(weights: Weights, batch: list) -> tuple[float, Weights]:
         activations, pre = [x], []
         a = x
         for li, layer in enumerate(weights):
-            z = [row[-1] + sum([w * ai for w, ai in zip(row, a)]) for row in layer]
+            z = [row[-1] + sum([w * ai for w, ai in zip(row, a, strict=True)]) for row in layer]
             pre.append(z)
             a = [zi if zi > 0.0 else 0.0 for zi in z] if li < last else z
             activations.append(a)
@@ -125,18 +127,20 @@ def listcomp_grads(weights: Weights, batch: list) -> tuple[float, Weights]:
             layer_grads = grads[li]
             for j, d in enumerate(delta):
                 row = layer_grads[j]
-                layer_grads[j] = [g + d * ai for g, ai in zip(row, a_in)] + [row[-1] + d]
+                layer_grads[j] = [g + d * ai for g, ai in zip(row, a_in, strict=True)] + [row[-1] + d]
             if li:
                 back = [sum([weights[li][j][k] * d for j, d in enumerate(delta)]) for k in range(len(a_in))]
-                delta = [b if z > 0.0 else 0.0 for b, z in zip(back, pre[li - 1])]
+                delta = [b if z > 0.0 else 0.0 for b, z in zip(back, pre[li - 1], strict=True)]
     penalty = ALPHA * sum(w * w for layer in weights for row in layer for w in row)
-    grads = [[[g + 2.0 * ALPHA * w for g, w in zip(grow, wrow)] for grow, wrow in zip(glayer, wlayer)]
-             for glayer, wlayer in zip(grads, weights)]
+    grads = [[[g + 2.0 * ALPHA * w for g, w in zip(grow, wrow, strict=True)]
+              for grow, wrow in zip(glayer, wlayer, strict=True)]
+             for glayer, wlayer in zip(grads, weights, strict=True)]
     return loss_sum / m + penalty, grads
 
 
 def sgd(weights: Weights, grads: Weights) -> Weights:
-    return [[[w - LR * g for w, g in zip(wrow, grow)] for wrow, grow in zip(wl, gl)] for wl, gl in zip(weights, grads)]
+    return [[[w - LR * g for w, g in zip(wrow, grow, strict=True)] for wrow, grow in zip(wl, gl, strict=True)]
+            for wl, gl in zip(weights, grads, strict=True)]
 
 
 def straight_line_source(sizes: list[int]) -> str:
@@ -179,8 +183,8 @@ def straight_step_for(sizes: list[int]) -> Callable[[list[float], list], tuple[f
     def straight_step(flat: list[float], batch: list) -> tuple[float, list[float]]:
         loss, grads = run(batch, flat)
         loss += ALPHA * sum([w * w for w in flat])
-        grads = [g + 2.0 * ALPHA * w for g, w in zip(grads, flat)]
-        return loss, [w - LR * g for w, g in zip(flat, grads)]
+        grads = [g + 2.0 * ALPHA * w for g, w in zip(grads, flat, strict=True)]
+        return loss, [w - LR * g for w, g in zip(flat, grads, strict=True)]
 
     return straight_step
 
@@ -202,13 +206,14 @@ def check_agreement(batch: list) -> None:
     ref_loss, ref_grads = listcomp_grads(weights_of(fresh()[0]), batch)
     flat_grads = [g for layer in ref_grads for row in layer for g in row]
     fresh_model = fresh()[0]
-    graph_grads = [(w0 - w1) / LR for w0, w1 in zip([p.data for p in fresh_model.parameters()], want)]
+    graph_grads = [(w0 - w1) / LR for w0, w1 in zip([p.data for p in fresh_model.parameters()], want, strict=True)]
     straight_loss, straight_new = straight_step_for([2, 16, 16, 1])([p.data for p in fresh_model.parameters()], batch)
-    straight_grads = [(w0 - w1) / LR for w0, w1 in zip([p.data for p in fresh_model.parameters()], straight_new)]
+    start = [p.data for p in fresh_model.parameters()]
+    straight_grads = [(w0 - w1) / LR for w0, w1 in zip(start, straight_new, strict=True)]
     for name, value, reference in [("graph/64", [micro], [loss]), ("listcomp", [ref_loss], [loss]),
                                    ("straight", [straight_loss], [loss]), ("listcomp grads", flat_grads, graph_grads),
                                    ("straight grads", straight_grads, graph_grads)]:
-        worst = max(abs(v - r) / max(abs(r), 1e-3) for v, r in zip(value, reference))
+        worst = max(abs(v - r) / max(abs(r), 1e-3) for v, r in zip(value, reference, strict=True))
         if not worst <= 1e-9:  # gradients recovered from an SGD step lose a few digits
             sys.exit(f"{name} differs from the graph step by {worst:.2g} (relative)")
 

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout of micrograd_batch, installed or not
@@ -81,7 +81,7 @@ def compare(variants: dict[str, Callable[[], list[float]]], repeats: int) -> dic
     for name, step in variants.items():
         grads = step()
         reference = reference or grads
-        worst = max(abs(a - b) for a, b in zip(grads, reference))
+        worst = max(abs(a - b) for a, b in zip(grads, reference, strict=True))
         if not worst <= 1e-12:
             sys.exit(f"{name}: gradients differ from serial ones by {worst:.3g}")
     times: dict[str, list[float]] = {name: [] for name in variants}

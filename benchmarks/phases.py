@@ -15,7 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from micrograd_batch import MLP, batch_mean, gc_paused, hinge, l2_penalty, make_moons  # noqa: E402
+from micrograd_batch import MLP, batch_mean, hinge, make_moons  # noqa: E402
+from micrograd_batch.engine import gc_paused
+from micrograd_batch.losses import l2_penalty
 
 BATCH_SIZES = (16, 64, 256, 1024, 4096)
 
@@ -34,7 +36,7 @@ def phase_times(model: MLP, batch: list, repeats: int) -> tuple[float, float, fl
             t2 = time.perf_counter()
             del loss
             t3 = time.perf_counter()
-        best = [min(b, t) for b, t in zip(best, (t1 - t0, t2 - t1, t3 - t2))]
+        best = [min(b, t) for b, t in zip(best, (t1 - t0, t2 - t1, t3 - t2), strict=True)]
     return best[0], best[1], best[2]
 
 

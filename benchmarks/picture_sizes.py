@@ -9,7 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from micrograd_batch import MLP, batch_mean, topological_order  # noqa: E402
+from micrograd_batch import MLP, batch_mean  # noqa: E402
+from micrograd_batch.engine import topological_order
 from micrograd_batch.viz import available_renderer, draw_dot, svg_from_dot  # noqa: E402
 
 

@@ -12,7 +12,8 @@ Run:  python3 dev.py demo batch_by_hand
 
 from pathlib import Path
 
-from micrograd_batch import MLP, batch_mean, mean_of, mse, per_example_grads
+from micrograd_batch import MLP, batch_mean, mse, per_example_grads
+from micrograd_batch.batch import mean_of
 from micrograd_batch.viz import RendererNotFound, save_svg
 
 model = MLP(2, [2, 1], activation="tanh", seed=2)       # 2 inputs, 2 tanh neurons, 1 linear output

@@ -16,7 +16,8 @@ Run:  python3 dev.py demo batch_norm
       (it makes .venv/ the first time; after that .venv/bin/python demos/batch_norm.py works too)
 """
 
-from micrograd_batch import MLP, Value, batch_mean, mean_of, mse, per_example_grads
+from micrograd_batch import MLP, Value, batch_mean, mse, per_example_grads
+from micrograd_batch.batch import mean_of
 
 xs = [[0.5, -1.0], [-0.3, 0.8], [1.2, 0.4], [-0.9, -0.2]]
 ys = [1.0, -0.5, 0.2, 0.7]

@@ -20,7 +20,8 @@ import math
 import random
 from pathlib import Path
 
-from micrograd_batch import MLP, batch_mean, bce_with_logits, make_moons, mean_of, per_example_grads
+from micrograd_batch import MLP, batch_mean, bce_with_logits, make_moons, per_example_grads
+from micrograd_batch.batch import mean_of
 from micrograd_batch.lessons.charts import Series, line_chart, save_svg
 
 BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64]

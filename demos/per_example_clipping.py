@@ -17,8 +17,10 @@ Run:  python3 dev.py demo per_example_clipping
 import math
 import random
 
-from micrograd_batch import (MLP, accuracy, bce_with_logits, clip_per_example, make_moons, mean_of,
-                             minibatches, mse, per_example_grads)
+from micrograd_batch import (
+    MLP, accuracy, bce_with_logits, clip_per_example, make_moons, minibatches, mse, per_example_grads,
+)
+from micrograd_batch.batch import mean_of
 
 C = 1.0  # the clipping norm
 SIGMA = 1.0  # the noise multiplier

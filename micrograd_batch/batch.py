@@ -1,31 +1,23 @@
-"""The batch-loss node: how m per-example graphs become one mini-batch loss.
+"""The batch-loss node: how m per-example graphs become one mini-batch loss (docs/api.md).
 
-Each example i builds its own graph and ends in its own loss L_i. `batch_mean` is ONE node with
-those m losses as parents:
-
-    value             L = (L_1 + ... + L_m) / m
-    local derivative  dL/dL_i = 1/m for every i
-
-so one backward pass from it gives every parameter the gradient (1/m) Σ_i dL_i/dθ — the mean of
-the per-example gradients (Deep Learning Book, §8.1.3). Nothing is averaged on the way forward:
-every example keeps its own activations, and only the gradients are averaged, by this node.
-
-`as_inputs`, the first step of every model and normalisation layer, turns one example's
-numbers into the leaves its graph starts from.
+`batch_mean(L_1..L_m)` is ONE node with the m per-example losses as parents, value
+(L_1 + ... + L_m)/m and local derivative 1/m to each, so one backward pass gives every parameter
+(1/m) Σ_i dL_i/dθ: the mean of the per-example gradients (Deep Learning Book, §8.1.3). Nothing
+is averaged on the way forward. `as_inputs` turns one example's numbers into its graph's leaves.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Set
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from ._checks import as_float
 from .engine import Op, Value, check_values, topological_order
 
 
 def _as_losses(losses: Iterable[Value], name: str) -> tuple[Value, ...]:
-    """The per-example losses as a tuple, checked: non-empty, and every item a Value."""
+    """The per-example losses as a non-empty tuple of Values."""
     if isinstance(losses, Value):
         raise TypeError(f"{name} takes a list of per-example loss Values, got a single Value")
     parents = tuple(losses)
@@ -35,30 +27,29 @@ def _as_losses(losses: Iterable[Value], name: str) -> tuple[Value, ...]:
     return parents
 
 
-def as_inputs(x: object, width: int, *, where: str | None = None, finite: bool = False) -> list[Value]:
-    """One example's `width` inputs as Values (numbers become leaves x1, x2, ...), checked: a
-    list (not a str, dict or set) of the right length, of real numbers or Values.
-
-    `where` names the example in the errors ("example 2 has 3 features, expected 2"); without
-    it they speak of a model's inputs ("expected 2 inputs, got 3"). With `finite`, a NaN or inf
-    is refused too: a ValueError when it was given as input, a FloatingPointError (a numerical
-    failure, as the optimisers raise: `fit` reports it as TrainingDiverged) when it was computed
-    upstream.
-    """
-    name = where or "a model's input"
+def input_row(x: object, width: int, where: str | None = None) -> list:
+    """THE input rule, for every path (graph and compiled): one example's features are a sequence
+    of `width` items (a list, tuple or array; not a str, dict, set or Value), returned as a list.
+    `where` names the example in errors ("example 2 has 3 features, expected 2")."""
     if isinstance(x, (str, bytes, Value, Mapping, Set)) or not hasattr(x, "__len__") or not hasattr(x, "__iter__"):
-        raise TypeError(f"{name} must be a list of {width} numbers, got {type(x).__name__}")
+        raise TypeError(f"{where or 'a model input'} must be a list of {width} numbers, got {type(x).__name__}")
     row = list(x)  # type: ignore[call-overload]
     if len(row) != width:
         raise ValueError(f"{where} has {len(row)} features, expected {width}" if where
                          else f"expected {width} inputs, got {len(row)}")
+    return row
+
+
+def as_inputs(x: object, width: int, *, where: str | None = None, finite: bool = False) -> list[Value]:
+    """One example's inputs as Values (`input_row`'s rule; numbers become leaves x1, x2, ...).
+    With `finite`, NaN or inf is refused: a ValueError for an input, a FloatingPointError (as
+    the optimisers raise; `fit` reports TrainingDiverged) for a Value computed upstream."""
+    row = input_row(x, width, where)
     values = [v if isinstance(v, Value) else Value(as_float(v), f"x{j + 1}") for j, v in enumerate(row)]
-    if finite:
-        for j, v in enumerate(values):
-            if not math.isfinite(v.data):
-                error = FloatingPointError if v._parents else ValueError
-                raise error(f"{name}, feature {j + 1} is {v.data}: expected finite numbers "
-                            "(one NaN or inf would spread to every output it is averaged into)")
+    for j, v in enumerate(values if finite else ()):
+        if not math.isfinite(v.data):
+            raise (FloatingPointError if v._parents else ValueError)(
+                f"{where or 'a model input'}, feature {j + 1} is {v.data}: expected finite numbers")
     return values
 
 
@@ -82,10 +73,8 @@ def float_mean(numbers: Sequence[float]) -> float:
 
 
 def mean_node(values: Sequence[Value], label: str, op: Op) -> Value:
-    """μ = (1/m) Σ_k v_k as ONE node with the m values as parents; dμ/dv_k = 1/m.
-
-    Its value is `float_mean`'s: finite whenever the values are, even if their sum overflows.
-    """
+    """μ = (1/m) Σ_k v_k as ONE node with the m values as parents, dμ/dv_k = 1/m; its value is
+    `float_mean`'s (finite whenever the values are)."""
     m = len(values)
     return Value(float_mean([v.data for v in values]), label, parents=tuple(values),
                  local_grads=(1.0 / m,) * m, op=op)
@@ -99,21 +88,15 @@ def batch_sum(losses: Iterable[Value]) -> Value:
 
 
 def batch_mean(losses: Iterable[Value]) -> Value:
-    """One node L = (1/m) Σ_i L_i over the m per-example losses; dL/dL_i = 1/m.
-
-    Its backward pass gives each parameter the mean of its per-example gradients.
-    """
+    """One node L = (1/m) Σ_i L_i over the m per-example losses; dL/dL_i = 1/m: its backward
+    pass gives each parameter the mean of its per-example gradients."""
     return mean_node(_as_losses(losses, "batch_mean"), "mean batch", Op.BATCH_MEAN)
 
 
 def per_example_grads(losses: Sequence[Value], params: Sequence[Value]) -> list[list[float]]:
-    """Each example's gradient of its own loss L_i with respect to `params`, from its graph.
-
-    Returns m lists, one per loss, of len(params) numbers: [dL_i/dθ_1, ..., dL_i/dθ_n].
-    Their mean over i equals what `batch_mean(losses).backward()` puts into the params' grads.
-    Every `.grad` in the graph -- parameters, inputs, constants and intermediate nodes, not
-    only `params` -- is as it was afterwards, so this can sit beside a training step.
-    """
+    """Each example's gradient [dL_i/dθ_1, ..., dL_i/dθ_n] of its own loss, one list per loss;
+    their mean is what `batch_mean(losses).backward()` gives. Every `.grad` in the graph is as it
+    was afterwards, so this can sit beside a training step."""
     losses = _as_losses(losses, "per_example_grads")
     params = list(params)
     check_values(params, "per_example_grads", item="parameter")
@@ -129,7 +112,7 @@ def per_example_grads(losses: Sequence[Value], params: Sequence[Value]) -> list[
             loss.backward()
             grads.append([p.grad for p in params])
     finally:
-        for v, g in zip(nodes, saved):
+        for v, g in zip(nodes, saved, strict=True):
             v.grad = g
     return grads
 
@@ -141,34 +124,20 @@ def mean_of(vectors: Sequence[Sequence[float]]) -> list[float]:
     lengths = {len(v) for v in vectors}
     if len(lengths) > 1:
         raise ValueError(f"mean_of vectors of different lengths {sorted(lengths)}")
-    return [float_mean(column) for column in zip(*vectors)]
-
-
-def _checked_max_norm(max_norm: object) -> float:
-    """`max_norm` as a float, or a ValueError unless it is positive and finite."""
-    max_norm = as_float(max_norm)
-    if not 0.0 < max_norm < math.inf:
-        raise ValueError(f"max_norm must be a positive finite number, got {max_norm!r}")
-    return max_norm
+    return [float_mean(column) for column in zip(*vectors, strict=True)]
 
 
 def clip_to_norm(vector: Sequence[float], max_norm: float) -> list[float]:
-    """clip_C(g) = g · min(1, C/‖g‖): `vector` as it is when its Euclidean norm is at most
-    `max_norm` C, else scaled down to norm C. The norm is `math.hypot`'s, which does not
-    overflow where Σ g² would."""
-    max_norm = _checked_max_norm(max_norm)
+    """clip_C(g) = g · min(1, C/‖g‖) for C = `max_norm` > 0 (‖g‖ by `math.hypot`: no overflow)."""
+    if not 0.0 < (max_norm := as_float(max_norm)) < math.inf:
+        raise ValueError(f"max_norm must be a positive finite number, got {max_norm!r}")
     norm = math.hypot(*vector)
     return list(vector) if norm <= max_norm else [g * (max_norm / norm) for g in vector]
 
 
 def clip_per_example(losses: Sequence[Value], params: Sequence[Value], max_norm: float) -> list[list[float]]:
-    """Each example's gradient (`per_example_grads`) clipped to Euclidean norm at most `max_norm`.
-
-    g_i is kept when ‖g_i‖ <= C and scaled to g_i · C/‖g_i‖ otherwise (`clip_to_norm`): the
-    clipping step of DP-SGD (Abadi et al., 2016), which bounds what any ONE example can do to a
-    step. It needs the per-example gradients: clipping the batch gradient (their mean) bounds
-    only the sum. The mean of the result is DP-SGD's gradient before its noise; params' grads
-    are left alone.
-    """
-    max_norm = _checked_max_norm(max_norm)  # before any gradient is computed
+    """Each example's gradient clipped to norm at most `max_norm` (`clip_to_norm`): DP-SGD's
+    clipping step (Abadi et al., 2016), which bounds what any ONE example does to a step; the
+    params' grads are left alone."""
+    clip_to_norm([], max_norm)  # checks max_norm before any gradient is computed
     return [clip_to_norm(grad, max_norm) for grad in per_example_grads(losses, params)]

@@ -24,8 +24,8 @@ from numbers import Real
 from typing import Any
 
 from .batch import as_inputs, float_mean
-from .engine import Value, logsumexp, stable_sigmoid, stable_softplus
-from .losses import bce_with_logits, hinge, mse, softmax_cross_entropy
+from .engine import Value, stable_sigmoid, stable_softplus
+from .losses import bce_with_logits, hinge, logsumexp, mse, softmax_cross_entropy
 from .nn import ACTIVATIONS, MLP, Layer, Neuron
 
 LOSSES: dict[str, Callable[[Any, Any], Value]] = {

@@ -1,7 +1,5 @@
-"""Examples and mini-batches: small seeded data sets made in code, and a batch iterator.
-
-An example is a pair (x, y): x a list of numbers, y a label or target. Nothing is downloaded.
-"""
+"""Examples and mini-batches: small seeded data sets made in code (nothing is downloaded), and a
+batch iterator. An example is a pair (x, y): x a list of numbers, y a label or target."""
 
 from __future__ import annotations
 
@@ -9,9 +7,10 @@ import math
 import random
 from collections.abc import Mapping, Set
 from numbers import Real
-from typing import Iterator, Sequence, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
-from ._checks import as_seed, is_whole_number
+from ._checks import as_float, as_seed, is_whole_number
 
 Example = TypeVar("Example")
 
@@ -20,12 +19,9 @@ def minibatches(
     examples: Sequence[Example], batch_size: int, shuffle: bool = True, seed: int | None = None,
     drop_last: bool = False,
 ) -> Iterator[list[Example]]:
-    """An iterator over consecutive mini-batches (lists) of `batch_size` examples covering one epoch.
-
-    With `shuffle`, the order is a permutation drawn from `random.Random(seed)`. The last batch
-    may be smaller, unless `drop_last` is set. The arguments are checked here, when it is
-    called, not at the first batch.
-    """
+    """One epoch as consecutive mini-batches (lists) of `batch_size` examples, in an order drawn
+    from `random.Random(seed)` when `shuffle`; the last may be smaller unless `drop_last`. The
+    arguments are checked when it is called, not at the first batch."""
     if not is_whole_number(batch_size):
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     if isinstance(examples, (str, bytes, Mapping, Set)) or not hasattr(examples, "__len__"):
@@ -40,8 +36,7 @@ def minibatches(
 
 def _batches(examples: Sequence[Example], order: list[int], batch_size: int,
              drop_last: bool) -> Iterator[list[Example]]:
-    """Yield the examples in `order`, `batch_size` at a time (the last, smaller batch dropped
-    when `drop_last`)."""
+    """The examples in `order`, `batch_size` at a time."""
     for start in range(0, len(order), batch_size):
         indices = order[start:start + batch_size]
         if drop_last and len(indices) < batch_size:
@@ -51,28 +46,22 @@ def _batches(examples: Sequence[Example], order: list[int], batch_size: int,
 
 def _check_scale(value: object, name: str) -> None:
     """A noise level or spread: a finite real number >= 0 (NaN or inf would poison every point)."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not 0.0 <= float(value) < math.inf:
+    if not 0.0 <= as_float(value, name) < math.inf:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 def make_moons(
     n_samples: int = 100, noise: float = 0.1, seed: int | None = 0, signed: bool = True,
 ) -> list[tuple[list[float], int]]:
-    """Two interleaving half circles (as scikit-learn's `make_moons`), seeded.
-
-    Returns n_samples examples ([x1, x2], y), the first half of class 0 or -1 (upper moon),
-    the rest class 1. Labels are -1/+1 when `signed` (for the hinge loss), else 0/1.
-    Gaussian noise of standard deviation `noise` is added to each coordinate.
-    """
+    """Two interleaving half circles (as scikit-learn's `make_moons`), seeded: n_samples examples
+    ([x1, x2], y), the first half (upper moon) of class -1 (0 unless `signed`), the rest 1, with
+    Gaussian noise of standard deviation `noise` on each coordinate."""
     if not is_whole_number(n_samples, 2):
         raise ValueError(f"n_samples must be a whole number >= 2, got {n_samples!r}")
     _check_scale(noise, "noise")
     rng = random.Random(as_seed(seed))
-    n_samples = int(n_samples)
-    n_upper = n_samples // 2
-    n_lower = n_samples - n_upper
+    n_upper = int(n_samples) // 2
+    n_lower = int(n_samples) - n_upper
     negative = -1 if signed else 0
     examples = []
     for i in range(n_upper):
@@ -84,14 +73,13 @@ def make_moons(
     return [([a + rng.gauss(0.0, noise), b + rng.gauss(0.0, noise)], y) for (a, b), y in examples]
 
 
-def _is_finite_number(v: object) -> bool:
+def _finite(v: object) -> bool:
     """True for a real number (not a bool) that is neither infinite nor NaN."""
     return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _checked_centers(centers: object) -> list[list[float]]:
-    """Cluster centres as a list of points: non-empty, each the same number (>= 1) of finite
-    coordinates; a ValueError showing what was given otherwise."""
+    """Cluster centres as a non-empty list of points of the same number (>= 1) of finite numbers."""
     def refuse(what: str) -> ValueError:
         return ValueError(f"centers must be {what}, got {centers!r:.60}")
 
@@ -102,7 +90,7 @@ def _checked_centers(centers: object) -> list[list[float]]:
     points = [list(c) for c in centers]  # type: ignore[attr-defined]
     if not points or any(not p or len(p) != len(points[0]) for p in points):
         raise refuse("points with the same number (>= 1) of coordinates")
-    if not all(_is_finite_number(v) for p in points for v in p):
+    if not all(_finite(v) for p in points for v in p):
         raise refuse("points of finite numbers (centre coordinates)")
     return points
 
@@ -117,7 +105,5 @@ def make_blobs(
     if not is_whole_number(n_samples, len(points)):
         raise ValueError(f"n_samples must be a whole number >= {len(points)}, got {n_samples!r}")
     rng = random.Random(as_seed(seed))
-    return [
-        ([c + rng.gauss(0.0, spread) for c in points[i % len(points)]], i % len(points))
-        for i in range(int(n_samples))
-    ]
+    k = len(points)
+    return [([c + rng.gauss(0.0, spread) for c in points[i % k]], i % k) for i in range(int(n_samples))]

@@ -1,23 +1,15 @@
-"""`Module`: the base of everything with parameters (neurons, layers, MLPs, normalisation layers).
+"""`Module`: the base of everything with parameters (its own file: nn.py and norm.py both use it)."""
 
-It lives on its own so that `nn.py` (which uses the normalisation layers) and `norm.py` (whose
-layers are Modules) both build on it and neither imports the other in a circle.
-"""
-
-from __future__ import annotations
-
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 from .engine import Value
 
 
 class Module:
-    """Anything with parameters: lists them, zeroes their gradients, and maps one example's
-    inputs to its output (subclasses define `__call__`)."""
+    """Anything with parameters; calling it on ONE example's inputs builds that example's graph."""
 
-    def __call__(self, x: Sequence[Union[Value, float]]) -> Union[Value, list[Value]]:
-        """The output for ONE example: builds that example's graph."""
-        raise NotImplementedError
+    def __call__(self, x: Sequence[Value | float]) -> Value | list[Value]:
+        raise NotImplementedError  # subclasses: the output for one example
 
     def parameters(self) -> list[Value]:
         """The trainable Values of this module, in a fixed order."""

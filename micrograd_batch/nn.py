@@ -1,10 +1,8 @@
-"""Neural-network building blocks made of Values: `Module`, `Neuron`, `Layer`, `MLP`.
+"""Neural-network building blocks made of Values: `Neuron`, `Layer`, `MLP` (docs/api.md).
 
 Drop-in compatible with micrograd's `nn.py` where they overlap: `MLP(2, [16, 16, 1])` has ReLU
-hidden layers and a linear output, weights start uniform in [-1, 1) drawn from Python's
-`random` module (so `random.seed(...)` gives micrograd's weights) and biases at 0, and
-`parameters()` lists, layer by layer and neuron by neuron, each neuron's weights then its bias.
-Calling a model on ONE example builds that example's graph; a batch is a list of such calls.
+hidden layers and a linear output, weights uniform in [-1, 1) from Python's `random` (so
+`random.seed(...)` gives micrograd's weights), biases 0, and `parameters()` in micrograd's order.
 """
 
 from __future__ import annotations
@@ -13,21 +11,21 @@ import random
 from collections.abc import Mapping, Set
 from contextlib import contextmanager
 from numbers import Integral
-from typing import Callable, Iterator, Sequence, Union
+from collections.abc import Callable, Iterator, Sequence
 
 from ._checks import as_seed, is_whole_number
 from .batch import as_inputs
-from .engine import Value, weighted_sum
+from .engine import Op, Value, check_values
 from .module import Module
 from .norm import BatchNorm, LayerNorm
 
 Activation = Callable[[Value], Value]
 
-Scores = Union[float, list[float]]
+Scores = float | list[float]
 """One example's model output as plain numbers: a float, or a list for several outputs."""
 
 
-def plain_scores(output: Union[Value, float, Sequence[Union[Value, float]]]) -> Scores:
+def plain_scores(output: Value | float | Sequence[Value | float]) -> Scores:
     """A model output (one Value or a list of them) as plain numbers, to compare or to send
     between processes. Numbers are passed through, so it can be applied to either form."""
     if isinstance(output, (Value, int, float)):
@@ -35,17 +33,28 @@ def plain_scores(output: Union[Value, float, Sequence[Union[Value, float]]]) -> 
     return [o.data if isinstance(o, Value) else float(o) for o in output]
 
 
+def weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value, *, check: bool = True) -> Value:
+    """w·x + b as ONE node with parents (*w, *x, b), summed in the order of `b + w1*x1 + ...`:
+    d/dw_i = x_i, d/dx_i = w_i, d/db = 1 (`check=False`: the caller made the Values itself)."""
+    if check:
+        weights, inputs = list(weights), list(inputs)
+        check_values([*weights, *inputs, bias], "weighted_sum")
+        if len(weights) != len(inputs):
+            raise ValueError(f"weighted_sum: {len(weights)} weights but {len(inputs)} inputs")
+    w_data, x_data = [w.data for w in weights], [x.data for x in inputs]
+    total = bias.data
+    for w, x in zip(w_data, x_data, strict=True):
+        total += w * x
+    return Value(total, "", (*weights, *inputs, bias), (*x_data, *w_data, 1.0), Op.WEIGHTED_SUM)
+
+
 def _identity(z: Value) -> Value:
     """The 'linear' activation: z itself (a named function, so models can be pickled)."""
     return z
 
 
-ACTIVATIONS: dict[str, Activation] = {
-    "relu": Value.relu,
-    "tanh": Value.tanh,
-    "sigmoid": Value.sigmoid,
-    "linear": _identity,
-}
+ACTIVATIONS: dict[str, Activation] = {"relu": Value.relu, "tanh": Value.tanh, "sigmoid": Value.sigmoid,
+                                      "linear": _identity}
 
 
 def _activation_named(name: str) -> Activation:
@@ -58,37 +67,26 @@ def _activation_named(name: str) -> Activation:
 def _size(n: object, what: str) -> int:
     """A layer width as an int (numpy integers too), or a ValueError naming what it counts."""
     if not is_whole_number(n):
-        raise ValueError(f"a layer needs a positive whole number of {what}, got {n!r:.40}")
+        raise ValueError(f"a {'layer' if what == 'neurons' else 'neuron'} needs a positive whole number "
+                         f"of {what}, got {n!r:.40}")
     return int(n)  # type: ignore[call-overload]
 
 
 class Neuron(Module):
-    """act(w·x + b): n weights, a bias, and an activation ('relu', 'tanh', 'sigmoid', 'linear').
+    """act(w·x + b) with an activation 'relu', 'tanh', 'sigmoid' or 'linear' (`nonlin=False`, as in
+    micrograd). w·x + b is one `weighted_sum` node (`fused`) or micrograd's chain of * and +
+    nodes: exactly the same numbers."""
 
-    `nonlin=False` is micrograd's spelling of `activation='linear'`. `fused=True` (default)
-    builds w·x + b as one node with 2n+1 parents (`engine.weighted_sum`); `fused=False` builds
-    micrograd's chain of `*` and `+` nodes. Both give exactly the same numbers.
-    """
-
-    def __init__(
-        self,
-        nin: int,
-        nonlin: bool = True,
-        activation: str = "relu",
-        rng: random.Random | None = None,
-        fused: bool = True,
-        name: str = "n",
-    ) -> None:
-        if not is_whole_number(nin):
-            raise ValueError(f"a neuron needs a positive whole number of inputs, got {nin!r}")
+    def __init__(self, nin: int, nonlin: bool = True, activation: str = "relu", rng: random.Random | None = None,
+                 fused: bool = True, name: str = "n") -> None:
         draw = (rng or random).uniform
-        self.w = [Value(draw(-1, 1), f"{name}.w{i + 1}") for i in range(int(nin))]
+        self.w = [Value(draw(-1, 1), f"{name}.w{i + 1}") for i in range(_size(nin, "inputs"))]
         self.b = Value(0.0, f"{name}.b")
         self.activation = activation if nonlin else "linear"
         self._act = _activation_named(self.activation)
         self.fused = fused
 
-    def __call__(self, x: Sequence[Union[Value, float]]) -> Value:
+    def __call__(self, x: Sequence[Value | float]) -> Value:
         return self.forward(as_inputs(x, len(self.w)))
 
     def forward(self, inputs: Sequence[Value]) -> Value:
@@ -101,7 +99,7 @@ class Neuron(Module):
             z = weighted_sum(self.w, inputs, self.b, check=False)
         else:
             z = self.b
-            for wi, xi in zip(self.w, inputs):
+            for wi, xi in zip(self.w, inputs, strict=True):
                 z = z + wi * xi  # micrograd's chain: one * and one + node per input
         return z
 
@@ -117,11 +115,10 @@ class Layer(Module):
     """`nout` neurons that all read the same inputs; returns one Value per neuron."""
 
     def __init__(self, nin: int, nout: int, name: str = "L", **kwargs: object) -> None:
-        if not is_whole_number(nout):
-            raise ValueError(f"a layer needs a positive whole number of neurons, got {nout!r}")
-        self.neurons = [Neuron(nin, name=f"{name}.n{j + 1}", **kwargs) for j in range(int(nout))]  # type: ignore[arg-type]
+        self.neurons = [Neuron(nin, name=f"{name}.n{j + 1}", **kwargs)  # type: ignore[arg-type]
+                        for j in range(_size(nout, "neurons"))]
 
-    def __call__(self, x: Sequence[Union[Value, float]]) -> Union[Value, list[Value]]:
+    def __call__(self, x: Sequence[Value | float]) -> Value | list[Value]:
         out = self.forward(as_inputs(x, len(self.neurons[0].w)))
         return out[0] if len(out) == 1 else out
 
@@ -138,30 +135,14 @@ class Layer(Module):
 
 
 class MLP(Module):
-    """A multi-layer perceptron: `MLP(nin, [h1, h2, ..., nout])`.
+    """`MLP(nin, [h1, ..., nout])`: hidden layers with `activation` (ReLU), the last with
+    `output_activation` (linear); `seed` draws the weights from its own `random.Random`. On one
+    example it returns a Value (a list for several outputs). `norm="batch"` or `"layer"` puts a
+    BatchNorm or LayerNorm before each hidden activation; batch norm in training mode needs the
+    whole batch: `forward_batch(xs)`. `train()` / `eval()` switch the norms' mode."""
 
-    Hidden layers use `activation` (default ReLU), the last layer `output_activation`
-    (default linear). `seed` makes the initial weights reproducible without touching the
-    global `random` state; without it they come from `random`, as in micrograd.
-    Calling it on one example (a list of `nin` numbers) returns a Value, or a list of Values
-    when there are several outputs.
-
-    `norm="batch"` or `"layer"` puts a `BatchNorm` or `LayerNorm` between each hidden layer's
-    weighted sums and its activation (see `norm.py`). A batch-norm model in training mode
-    couples the examples, so it runs on the whole batch at once: `model.forward_batch(xs)`.
-    `train()` / `eval()` switch its norms' mode and return the model.
-    """
-
-    def __init__(
-        self,
-        nin: int,
-        nouts: Sequence[int],
-        activation: str = "relu",
-        output_activation: str = "linear",
-        seed: int | None = None,
-        fused: bool = True,
-        norm: str | None = None,
-    ) -> None:
+    def __init__(self, nin: int, nouts: Sequence[int], activation: str = "relu", output_activation: str = "linear",
+                 seed: int | None = None, fused: bool = True, norm: str | None = None) -> None:
         if isinstance(nouts, (Integral, str, bytes, Mapping, Set)) or not nouts:
             raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r:.60}")
         _activation_named(activation)
@@ -169,24 +150,13 @@ class MLP(Module):
         sizes = [_size(nin, "inputs"), *(_size(n, "neurons") for n in nouts)]
         norms = _norm_layers(norm, sizes[1:-1])  # checked before any weight is drawn
         rng = random.Random(as_seed(seed)) if seed is not None else None
-        self.nin = sizes[0]
-        self.activation = activation
-        self.output_activation = output_activation
-        self.layers = [
-            Layer(
-                sizes[i],
-                sizes[i + 1],
-                name=f"L{i + 1}",
-                activation=activation if i < len(nouts) - 1 else output_activation,
-                rng=rng,
-                fused=fused,
-            )
-            for i in range(len(nouts))
-        ]
-        self.norm = norm
-        self.norms = norms
+        self.nin, self.activation, self.output_activation = sizes[0], activation, output_activation
+        self.layers = [Layer(sizes[i], sizes[i + 1], name=f"L{i + 1}", rng=rng, fused=fused,
+                             activation=activation if i < len(nouts) - 1 else output_activation)
+                       for i in range(len(nouts))]
+        self.norm, self.norms = norm, norms
 
-    def __call__(self, x: Sequence[Union[Value, float]]) -> Union[Value, list[Value]]:
+    def __call__(self, x: Sequence[Value | float]) -> Value | list[Value]:
         if self.norms:
             return self._call_normalised(x)
         out = as_inputs(x, self.nin)
@@ -200,8 +170,7 @@ class MLP(Module):
         return [self.nin, *(len(layer.neurons) for layer in self.layers)]
 
     def parameters(self) -> list[Value]:
-        """Each layer's parameters, layer by layer (micrograd's order); with `norm`, each hidden
-        layer's are followed by its norm's γs and βs."""
+        """Layer by layer (micrograd's order), each hidden layer's followed by its norm's γs and βs."""
         params: list[Value] = []
         for i, layer in enumerate(self.layers):
             params += layer.parameters()
@@ -209,12 +178,9 @@ class MLP(Module):
                 params += self.norms[i].parameters()
         return params
 
-    # ---- normalisation layers (norm="batch" or "layer") ----------------------------------------
-
     @property
     def couples_examples(self) -> bool:
-        """True when one example's output depends on the other examples of its batch: a
-        `BatchNorm` in training mode. Such a model must see the whole batch (`forward_batch`)."""
+        """True with a BatchNorm in training mode: the model must see the whole batch (`forward_batch`)."""
         return any(n.couples_examples for n in self.norms)
 
     def train(self, mode: bool = True) -> MLP:
@@ -229,19 +195,17 @@ class MLP(Module):
 
     @contextmanager
     def evaluating(self) -> Iterator[MLP]:
-        """`with model.evaluating():` -- eval mode inside the block; afterwards every norm is back
-        in the mode it had (also after an exception or Ctrl-C)."""
+        """`with model.evaluating():` eval mode inside the block, each norm's mode restored after."""
         modes = [getattr(n, "training", False) for n in self.norms]
         try:
             yield self.eval()
         finally:
-            for n, mode in zip(self.norms, modes):
+            for n, mode in zip(self.norms, modes, strict=True):
                 n.train(mode)
 
-    def forward_batch(self, xs: Sequence[Sequence[Union[Value, float]]]) -> list[Union[Value, list[Value]]]:
-        """The outputs for a whole batch, computed layer by layer over all its examples, so a
-        `BatchNorm` can normalise each feature over the batch. Without norms it equals
-        `[model(x) for x in xs]`. A BatchNorm in training mode updates its running statistics."""
+    def forward_batch(self, xs: Sequence[Sequence[Value | float]]) -> list[Value | list[Value]]:
+        """The outputs for a whole batch, layer by layer over all its examples (so a BatchNorm can
+        normalise each feature over the batch); without norms `[model(x) for x in xs]`."""
         rows = self._batch_inputs(xs)
         for i, layer in enumerate(self.layers):
             if i < len(self.norms):
@@ -252,8 +216,8 @@ class MLP(Module):
                 rows = [layer.forward(row) for row in rows]
         return [row[0] if len(row) == 1 else row for row in rows]
 
-    def _batch_inputs(self, xs: Sequence[Sequence[Union[Value, float]]]) -> list[list[Value]]:
-        """Every example's inputs as Values, checked; an error names the example."""
+    def _batch_inputs(self, xs: Sequence[Sequence[Value | float]]) -> list[list[Value]]:
+        """Every example's inputs as Values; an error names the example."""
         if isinstance(xs, (str, bytes, Value)) or not hasattr(xs, "__len__") or not len(xs):
             raise ValueError(f"forward_batch takes a non-empty list of examples, got {xs!r:.60}")
         rows = []
@@ -264,13 +228,12 @@ class MLP(Module):
                 raise type(error)(f"example {i + 1}: {error}") from None
         return rows
 
-    def _call_normalised(self, x: Sequence[Union[Value, float]]) -> Union[Value, list[Value]]:
+    def _call_normalised(self, x: Sequence[Value | float]) -> Value | list[Value]:
         """One example through a model with norms; refused while a BatchNorm needs the batch."""
         if self.couples_examples:
-            raise ValueError(
-                "this MLP has batch norm in training mode: it normalises each feature over the "
-                "whole batch, so it cannot run on one example. Pass the batch: "
-                "model.forward_batch([x1, x2, ...]); or call model.eval() to use the running statistics")
+            raise ValueError("this MLP has batch norm in training mode: it normalises each feature over the "
+                             "whole batch, so it cannot run on one example. Pass the batch: model.forward_batch("
+                             "[x1, x2, ...]); or call model.eval() to use the running statistics")
         return self.forward_batch([x])[0]
 
     def __repr__(self) -> str:
@@ -281,12 +244,11 @@ NORMS = ("batch", "layer")
 """The values of MLP's `norm` option besides None."""
 
 
-def _norm_layers(norm: str | None, widths: Sequence[int]) -> list[Union[BatchNorm, LayerNorm]]:
+def _norm_layers(norm: str | None, widths: Sequence[int]) -> list[BatchNorm | LayerNorm]:
     """One BatchNorm or LayerNorm per hidden layer of these widths (none for `norm=None`)."""
     if norm is None:
         return []
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; choose one of {list(NORMS)} or None")
-
     kind = BatchNorm if norm == "batch" else LayerNorm
     return [kind(width, name=f"{norm[0]}n{i + 1}") for i, width in enumerate(widths)]

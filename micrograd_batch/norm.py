@@ -1,33 +1,26 @@
-"""Normalisation layers: `BatchNorm` couples the examples of a batch; `LayerNorm` does not.
+"""Normalisation layers: `BatchNorm` couples the examples of a batch; `LayerNorm` does not
+(docs/coupled_batches.md). In training mode BatchNorm normalises feature j of example i with the
+mean μ_j and variance σ²_j of feature j over the WHOLE batch (Ioffe & Szegedy, 2015):
 
-Everywhere else in this library each example builds its own graph, and only `batch_mean`
-joins them. Batch normalisation (Ioffe & Szegedy, 2015) is the exception: in training mode it
-normalises feature j of example i with the mean and variance of feature j over the WHOLE batch,
-
-    μ_j  = (1/m) Σ_k x_kj                    one node, parents x_1j..x_mj (kind Op.BATCH_STAT)
-    σ²_j = (1/m) Σ_k (x_kj - μ_j)²           one node, parents x_1j..x_mj (kind Op.BATCH_STAT)
+    μ_j, σ²_j                                two nodes (Op.BATCH_STAT), parents x_1j..x_mj
     x̂_ij = (x_ij - μ_j) / √(σ²_j + eps)      one node per example, parents x_ij, μ_j, σ²_j
     y_ij = γ_j · x̂_ij + β_j
 
-so example i's output depends on every example's input: ∂y_ij/∂x_kj ≠ 0 for k ≠ i. The two
-statistics nodes are the only nodes shared by the examples that are not parameters.
-
-In eval mode BatchNorm uses its running statistics instead (plain numbers, entered as
-constants), and the examples are independent again. `LayerNorm` normalises over the features
-of ONE example, so it never couples examples.
+so ∂y_ij/∂x_kj ≠ 0 for k ≠ i. In eval mode it uses running statistics (constants) and the
+examples are independent again; LayerNorm normalises over the features of ONE example.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 from ._checks import as_float, is_whole_number
 from .batch import as_inputs, float_mean, mean_node
 from .engine import Op, Value
 from .module import Module
 
-Feature = Union[Value, float]
+Feature = Value | float
 """One feature of one example: a number, or a Value computed upstream."""
 
 
@@ -72,39 +65,42 @@ def _as_batch(batch: object, width: int) -> list[list[Value]]:
     return [as_inputs(x, width, where=f"example {i + 1}", finite=True) for i, x in enumerate(rows)]
 
 
-def _checked_settings(num_features: object, eps: object) -> tuple[int, float]:
-    """`num_features` (a whole number >= 1) and `eps` (a positive finite float), checked."""
-    if not is_whole_number(num_features):
-        raise ValueError(f"num_features must be a whole number >= 1, got {num_features!r}")
-    eps = as_float(eps)
-    if not 0.0 < eps < math.inf:
-        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
-    return int(num_features), eps  # type: ignore[call-overload]
+class _Norm(Module):
+    """What both norms share: `num_features` γs (1) then βs (0) as parameters, and `eps`."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, name: str = "norm") -> None:
+        if not is_whole_number(num_features):
+            raise ValueError(f"num_features must be a whole number >= 1, got {num_features!r}")
+        if not 0.0 < (eps := as_float(eps)) < math.inf:
+            raise ValueError(f"eps must be a positive finite number, got {eps!r}")
+        self.num_features, self.eps, self.name = int(num_features), eps, name  # type: ignore[call-overload]
+        self.gamma = [Value(1.0, f"{name}.γ{j + 1}") for j in range(self.num_features)]
+        self.beta = [Value(0.0, f"{name}.β{j + 1}") for j in range(self.num_features)]
+
+    def train(self, mode: bool = True) -> _Norm:
+        """Switch to training mode (or eval mode with `mode=False`); returns the module."""
+        return self
+
+    def eval(self) -> _Norm:
+        """Switch to eval mode; returns the module."""
+        return self.train(False)
+
+    def parameters(self) -> list[Value]:
+        """γ_1..γ_n, then β_1..β_n."""
+        return self.gamma + self.beta
 
 
-# ---- the modules ----------------------------------------------------------------------------------
-
-
-class BatchNorm(Module):
-    """Batch normalisation over a batch of m examples of `num_features` features each, with
-    the semantics of PyTorch's `BatchNorm1d(num_features, eps, momentum)`.
-
-    `bn(batch)` takes m examples (lists of numbers or Values) and returns m lists of Values.
-    Training mode (the default) normalises with the batch mean and the biased batch variance,
-    and updates `running_mean` and `running_var` (plain lists of floats, starting at 0s and 1s):
-    r ← (1 - momentum)·r + momentum·s, with the UNBIASED batch variance for `running_var`.
-    Eval mode (`eval()`) normalises with the running statistics; `train()` switches back.
-    `parameters()` are γ_1..γ_n (initially 1), then β_1..β_n (initially 0).
-    """
+class BatchNorm(_Norm):
+    """PyTorch's `BatchNorm1d(num_features, eps, momentum)`: `bn(batch)` maps m examples to m
+    lists of Values. Training mode normalises with the batch mean and biased variance and updates
+    `running_mean`/`running_var` (floats, from 0s and 1s) by r ← (1 - momentum)·r + momentum·s,
+    with the UNBIASED variance; eval mode (`eval()`) uses them. Parameters: γs (1), then βs (0)."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, name: str = "bn") -> None:
-        self.num_features, self.eps = _checked_settings(num_features, eps)
+        super().__init__(num_features, eps, name)
         self.momentum = as_float(momentum)
         if not 0.0 <= self.momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
-        self.name = name
-        self.gamma = [Value(1.0, f"{name}.γ{j + 1}") for j in range(self.num_features)]
-        self.beta = [Value(0.0, f"{name}.β{j + 1}") for j in range(self.num_features)]
         self.running_mean = [0.0] * self.num_features
         self.running_var = [1.0] * self.num_features
         self.training = True
@@ -117,7 +113,7 @@ class BatchNorm(Module):
         else:
             means, variances = self._running_statistics(len(rows))
         out = [[g * _normalised(x, mean, var, self.eps) + b
-                for x, mean, var, g, b in zip(row, means[i], variances[i], self.gamma, self.beta)]
+                for x, mean, var, g, b in zip(row, means[i], variances[i], self.gamma, self.beta, strict=True)]
                for i, row in enumerate(rows)]
         if self.training:  # last, and both at once: an interrupted call leaves them all-old
             self._update_running_statistics(means[0], variances[0], len(rows))
@@ -134,15 +130,15 @@ class BatchNorm(Module):
         columns = [[row[j] for row in rows] for j in range(self.num_features)]
         means = [mean_node(col, f"μ{j + 1}", Op.BATCH_STAT) for j, col in enumerate(columns)]
         variances = [_variance_node(col, mu.data, f"σ²{j + 1}", Op.BATCH_STAT)
-                     for j, (col, mu) in enumerate(zip(columns, means))]
+                     for j, (col, mu) in enumerate(zip(columns, means, strict=True))]
         return [means] * m, [variances] * m
 
     def _update_running_statistics(self, means: list[Value], variances: list[Value], m: int) -> None:
         """r ← (1 - momentum)·r + momentum·s, with the unbiased variance σ²·m/(m - 1)."""
         keep, new = 1.0 - self.momentum, self.momentum
-        running_mean = [keep * r + new * mu.data for r, mu in zip(self.running_mean, means)]
+        running_mean = [keep * r + new * mu.data for r, mu in zip(self.running_mean, means, strict=True)]
         unbiased = m / (m - 1)  # one factor, so σ²·m cannot overflow where σ²·m/(m - 1) would not
-        running_var = [keep * r + new * var.data * unbiased for r, var in zip(self.running_var, variances)]
+        running_var = [keep * r + new * var.data * unbiased for r, var in zip(self.running_var, variances, strict=True)]
         self.running_mean, self.running_var = running_mean, running_var
 
     def _running_statistics(self, m: int) -> tuple[list[list[Value]], list[list[Value]]]:
@@ -168,60 +164,33 @@ class BatchNorm(Module):
         self.training = bool(mode)
         return self
 
-    def eval(self) -> BatchNorm:
-        """Switch to eval mode: normalise with the running statistics; examples independent."""
-        return self.train(False)
-
-    def parameters(self) -> list[Value]:
-        """γ_1..γ_n, then β_1..β_n."""
-        return self.gamma + self.beta
-
     def __repr__(self) -> str:
         mode = "train" if self.training else "eval"
         return f"BatchNorm({self.num_features}, eps={self.eps:g}, momentum={self.momentum:g}, {mode})"
 
 
-class LayerNorm(Module):
-    """Layer normalisation (Ba et al., 2016): normalise ONE example over its own features,
-
-        y_j = γ_j · (x_j - μ)/√(σ² + eps) + β_j,   μ, σ² the mean and biased variance of x_1..x_n,
-
-    so every example is normalised on its own and the examples stay independent (the contrast
-    to `BatchNorm`). `ln(x)` takes one example's `num_features` numbers or Values and returns
-    a list of Values. `parameters()` are γ_1..γ_n (initially 1), then β_1..β_n (initially 0).
-    """
+class LayerNorm(_Norm):
+    """Layer normalisation (Ba et al., 2016) of ONE example over its own features:
+    y_j = γ_j · (x_j - μ)/√(σ² + eps) + β_j with μ, σ² the mean and biased variance of its x_j,
+    so examples stay independent. Parameters: γs (1), then βs (0)."""
 
     couples_examples = False
     """Never: each example is normalised with its own statistics."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, name: str = "ln") -> None:
-        self.num_features, self.eps = _checked_settings(num_features, eps)
-        self.name = name
-        self.gamma = [Value(1.0, f"{name}.γ{j + 1}") for j in range(self.num_features)]
-        self.beta = [Value(0.0, f"{name}.β{j + 1}") for j in range(self.num_features)]
+        super().__init__(num_features, eps, name)
 
     def __call__(self, x: Sequence[Feature]) -> list[Value]:
         """One example, normalised over its features: a list of `num_features` Values."""
         row = as_inputs(x, self.num_features, where="LayerNorm's input", finite=True)
         mean = mean_node(row, "μ", Op.MEAN)
         variance = _variance_node(row, mean.data, "σ²", Op.VARIANCE)
-        return [g * _normalised(v, mean, variance, self.eps) + b for v, g, b in zip(row, self.gamma, self.beta)]
+        return [g * _normalised(v, mean, variance, self.eps) + b
+                for v, g, b in zip(row, self.gamma, self.beta, strict=True)]
 
     def normalise_batch(self, rows: Sequence[Sequence[Feature]]) -> list[list[Value]]:
         """Each example of a batch normalised on its own."""
         return [self(row) for row in rows]
-
-    def train(self, mode: bool = True) -> LayerNorm:
-        """LayerNorm behaves the same in both modes; returns the module (for symmetry)."""
-        return self
-
-    def eval(self) -> LayerNorm:
-        """LayerNorm behaves the same in both modes; returns the module (for symmetry)."""
-        return self
-
-    def parameters(self) -> list[Value]:
-        """γ_1..γ_n, then β_1..β_n."""
-        return self.gamma + self.beta
 
     def __repr__(self) -> str:
         return f"LayerNorm({self.num_features}, eps={self.eps:g})"

@@ -33,8 +33,8 @@ except ImportError:  # running from a checkout without installing: the repositor
     sys.path.insert(0, str(Path.cwd().resolve().parent))
     import micrograd_batch
 
-from micrograd_batch import (MLP, BatchNorm, Value, batch_mean, clip_per_example, mean_of, mse,
-                             per_example_grads)
+from micrograd_batch import MLP, BatchNorm, Value, batch_mean, clip_per_example, mse, per_example_grads
+from micrograd_batch.batch import mean_of
 from micrograd_batch.viz import draw_dot"""),
     ("md", """## 1. Does anything average activations over the batch? Yes: batch norm
 

@@ -33,7 +33,8 @@ except ImportError:  # running from a checkout without installing: the repositor
     sys.path.insert(0, str(Path.cwd().resolve().parent))
     import micrograd_batch
 
-from micrograd_batch import MLP, batch_mean, mean_of, mse, per_example_grads
+from micrograd_batch import MLP, batch_mean, mse, per_example_grads
+from micrograd_batch.batch import mean_of
 from micrograd_batch.viz import draw_dot"""),
     ("md", """## 1. A 2-2-1 network and a batch of three
 

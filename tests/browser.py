@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 import pytest
 
@@ -22,7 +22,7 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
 INSTALL_HINT = "install one with: apt-get update && apt-get install -y chromium (as root), or set $CHROMIUM"
 
 
-def find_chromium() -> Optional[str]:
+def find_chromium() -> str | None:
     """The path of an installed Chromium (see the module docstring), or None."""
     configured = os.environ.get("CHROMIUM")
     if configured:

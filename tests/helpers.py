@@ -7,7 +7,8 @@ with tests/ on PYTHONPATH: keep it light, with no test-framework imports.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 from micrograd_batch import MLP, Value, batch_mean
 
@@ -20,7 +21,7 @@ def moons_like(m: int, shift: float = 0.0) -> list[tuple[list[float], int]]:
 
 def graph_path(
     model: MLP, loss_fn: Callable[[Any, Any], Value], examples: Sequence[tuple[Any, Any]],
-    start: Optional[Sequence[float]] = None,
+    start: Sequence[float] | None = None,
 ) -> tuple[float, list[float]]:
     """The plain path: batch_mean of the per-example losses, one backward pass on the real graph.
 
@@ -28,7 +29,7 @@ def graph_path(
     Returns the mean loss and the parameters' grads.
     """
     params = model.parameters()
-    for p, g in zip(params, start or [0.0] * len(params)):
+    for p, g in zip(params, start or [0.0] * len(params), strict=True):
         p.grad = g
     loss = batch_mean([loss_fn(model(x), y) for x, y in examples])
     loss.backward()

@@ -21,22 +21,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 from hypothesis import strategies as st
 
-from micrograd_batch import (
-    Value,
-    batch_mean,
-    batch_sum,
-    bce_with_logits,
-    hinge,
-    l2_penalty,
-    logsumexp,
-    mse,
-    softmax_cross_entropy,
-    weighted_sum,
-)
+from micrograd_batch import Value, batch_mean, batch_sum, bce_with_logits, hinge, mse, softmax_cross_entropy
+from micrograd_batch.losses import l2_penalty, logsumexp
+from micrograd_batch.nn import weighted_sum
 
 
 @dataclass(frozen=True)
@@ -47,7 +39,7 @@ class Case:
     apply: Callable[..., Any]  # the operation: Values in (and plain numbers for constants)
     domains: tuple[str, ...]  # one per argument
     point: tuple[float, ...]  # inside the domain, away from kinks
-    reference: Optional[Callable[..., float]] = None  # on floats; None: `apply` itself on floats
+    reference: Callable[..., float] | None = None  # on floats; None: `apply` itself on floats
     exact: bool = False  # the forward value is bit for bit `reference` (Python's float op / math)
 
     @property
@@ -57,11 +49,11 @@ class Case:
     def on_values(self, xs: Any) -> Any:
         """The op on `xs`, each argument made a Value unless its domain is a constant."""
         return self.apply(*(x if is_const(d) or isinstance(x, Value) else Value(x)
-                            for x, d in zip(xs, self.domains)))
+                            for x, d in zip(xs, self.domains, strict=True)))
 
     def on_floats(self, xs: Any) -> float:
         """The reference on plain floats (a Value argument is its float, as Value(x) holds)."""
-        args = [x if is_const(d) else float(x) for x, d in zip(xs, self.domains)]
+        args = [x if is_const(d) else float(x) for x, d in zip(xs, self.domains, strict=True)]
         return (self.reference or self.apply)(*args)
 
 

@@ -141,7 +141,8 @@ def scenario(name: str) -> dict[str, Any]:
             _, grads = graph_path(model, hinge, batch)
             model.zero_grad()
             parallel.grad(batch)
-            result["next_call_right"] = max(abs(p.grad - g) for p, g in zip(model.parameters(), grads, strict=True)) <= 1e-12
+            result["next_call_right"] = max(
+                abs(p.grad - g) for p, g in zip(model.parameters(), grads, strict=True)) <= 1e-12
     return result
 
 

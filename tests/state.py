@@ -8,7 +8,7 @@ comparison every test shares; `parameter_state(model)` is a model's parameters a
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from micrograd_batch import Value
 from micrograd_batch.module import Module

@@ -16,9 +16,12 @@ from junk import FUZZ, attempt, junk, same
 from state import assert_unchanged, parameter_state, snapshot
 
 from micrograd_batch import (
-    MLP, Value, batch_mean, batch_sum, bce_with_logits, hinge, make_blobs, make_moons, mean_of,
-    mse, per_example_grads, softmax_cross_entropy, topological_order,
+    MLP, Value, batch_mean, batch_sum, bce_with_logits, hinge, make_moons, mse, per_example_grads,
+    softmax_cross_entropy,
 )
+from micrograd_batch.batch import mean_of
+from micrograd_batch.data import make_blobs
+from micrograd_batch.engine import topological_order
 from micrograd_batch.engine import Op
 from micrograd_batch.nn import ACTIVATIONS
 
@@ -166,7 +169,8 @@ def test_clip_to_norm_keeps_short_vectors_and_scales_long_ones_to_max_norm(vecto
         assert clipped == vector
     else:
         assert math.hypot(*clipped) == pytest.approx(max_norm, rel=1e-14)
-        assert all(c == pytest.approx(g * (max_norm / length), rel=1e-15, abs=1e-300) for c, g in zip(clipped, vector))
+        assert all(c == pytest.approx(g * (max_norm / length), rel=1e-15, abs=1e-300)
+                   for c, g in zip(clipped, vector, strict=True))
     for bad in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="max_norm must be a positive finite number"):
             clip_to_norm(vector, bad)
@@ -228,13 +232,13 @@ def test_per_example_grads_average_to_the_batch_gradient(seed, xs):
     assert [p.grad for p in params] == [7.0] * len(params)
     model.zero_grad()
     batch_mean(losses).backward()
-    for got, want in zip(mean_of(each), [p.grad for p in params]):
+    for got, want in zip(mean_of(each), [p.grad for p in params], strict=True):
         assert abs(got - want) <= 1e-12 * max(1.0, abs(want))
     # one example's gradient, against finite differences of that example's loss alone
     base = [p.data for p in params]
 
     def loss0(values):
-        for p, v in zip(params, values):
+        for p, v in zip(params, values, strict=True):
             p.data = v
         return bce_with_logits(model(xs[0]), 0).data
 
@@ -285,7 +289,7 @@ def test_mean_of_with_junk(vectors):
     if ok:
         rows = [list(v) for v in vectors]
         assert rows and len({len(r) for r in rows}) == 1, f"mean_of accepted ragged {rows!r}"
-        assert all(close(o, exact_mean(c)) for o, c in zip(out, zip(*rows)))
+        assert all(close(o, exact_mean(c)) for o, c in zip(out, zip(*rows, strict=True), strict=True))
 
 
 def exact_mean(column):
@@ -298,3 +302,15 @@ def exact_mean(column):
 def close(a, b):
     """Equal to within two roundings (sum, then divide), NaN equal to NaN."""
     return same(a, b) or math.isclose(a, b, rel_tol=4e-16)
+
+
+def test_one_input_rule_for_every_path():
+    """input_row is the rule the graph path and compile_loss share: a sequence of the right length;
+    a set (no order), a dict or a str is refused everywhere."""
+    from micrograd_batch.batch import input_row
+    assert input_row((1, 2.5), 2) == [1, 2.5] and input_row(range(2), 2) == [0, 1]
+    for x in ({1.0, 2.0}, frozenset({1.0, 2.0}), {0: 1.0, 1: 2.0}, "ab", Value(1.0)):
+        with pytest.raises(TypeError, match="must be a list of 2 numbers"):
+            input_row(x, 2)
+    with pytest.raises(ValueError, match="example 3 has 1 features, expected 2"):
+        input_row([1.0], 2, "example 3")

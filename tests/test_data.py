@@ -7,7 +7,8 @@ import pytest
 from hypothesis import example, given
 from junk import FUZZ, attempt, junk, sizes
 
-from micrograd_batch import make_blobs, make_moons, minibatches
+from micrograd_batch import make_moons, minibatches
+from micrograd_batch.data import make_blobs
 
 
 def test_minibatches_cover_every_example_once_per_epoch():

@@ -10,7 +10,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from junk import FUZZ, attempt, junk, same
 
-from micrograd_batch import Value, bce_with_logits, hinge, l2_penalty, mse, softmax_cross_entropy
+from micrograd_batch import Value, bce_with_logits, hinge, mse, softmax_cross_entropy
+from micrograd_batch.losses import l2_penalty
 
 
 def test_mse_closed_form_and_gradient():
@@ -203,3 +204,11 @@ def test_l2_penalty_with_junk(params, alpha):
     ok, out = attempt(l2_penalty, params, alpha)
     if ok:
         assert same(out.data, float(alpha) * math.fsum(p.data ** 2 for p in params))
+
+
+def test_softmax_cross_entropy_refuses_a_single_output():
+    """One logit gives loss 0 and zero gradients whatever the weights: fit would learn nothing."""
+    with pytest.raises(ValueError, match="at least 2"):
+        softmax_cross_entropy([Value(0.3)], 0)
+    with pytest.raises(ValueError, match="at least 2"):
+        softmax_cross_entropy(Value(0.3), 0)

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from junk import FUZZ, attempt, is_real, junk, sizes
 from state import parameter_state
 
-from micrograd_batch import MLP, Layer, Neuron, Value, batch_mean, batch_sum, mse, weighted_sum
+from micrograd_batch import MLP, Layer, Neuron, Value, batch_mean, batch_sum, mse
+from micrograd_batch.nn import weighted_sum
 from micrograd_batch.nn import ACTIVATIONS
 
 EXAMPLES = int(os.environ.get("MGB_FUZZ_EXAMPLES", "150"))
@@ -26,7 +27,7 @@ def test_mlp_matches_micrograd_architecture_and_parameter_order():
     assert [n.activation for n in model.layers[1].neurons] == ["relu"] * 16
     assert model.layers[2].neurons[0].activation == "linear"
     expected_order = [p for layer in model.layers for n in layer.neurons for p in n.w + [n.b]]
-    assert all(a is b for a, b in zip(model.parameters(), expected_order))
+    assert all(a is b for a, b in zip(model.parameters(), expected_order, strict=True))
     assert len(expected_order) == len(model.parameters())
 
 
@@ -69,7 +70,7 @@ def test_neuron_computes_activation_of_weighted_sum(activation):
     n = Neuron(3, activation=activation, rng=random.Random(5))
     n.b.data = 0.3
     x = [0.5, -1.0, 2.0]
-    z = 0.3 + sum(w.data * xi for w, xi in zip(n.w, x))
+    z = 0.3 + sum(w.data * xi for w, xi in zip(n.w, x, strict=True))
     assert n(x).data == pytest.approx(g(z), rel=1e-15)
 
 
@@ -140,7 +141,7 @@ def test_several_outputs_are_a_list_you_must_reduce_to_one_value():
         separate.append([p.grad for p in model.parameters()])
     model.zero_grad()
     batch_sum(out).backward()
-    for got, g0, g1 in zip((p.grad for p in model.parameters()), *separate):
+    for got, g0, g1 in zip((p.grad for p in model.parameters()), *separate, strict=True):
         # equal up to the order of the additions into .grad (a few ulps)
         assert math.isclose(got, g0 + g1, rel_tol=1e-12, abs_tol=1e-15)
 
@@ -166,7 +167,7 @@ def test_mlp_batch_gradient_matches_finite_differences(nin, nouts, act, out_act,
                 h = [max(z, 0.0) for z in pre]
 
     def loss_at(values):
-        for p, v in zip(params, values):
+        for p, v in zip(params, values, strict=True):
             p.data = v
         return batch_mean([mse(model(x), [y] * nouts[-1]) for x, y in batch])
 
@@ -235,3 +236,12 @@ def test_model_call_with_junk(x):
         assert isinstance(x, (list, tuple)) and len(x) == 2
         assert all(isinstance(v, Value) or is_real(v) for v in x)
         assert isinstance(out, list) and len(out) == 2 and all(isinstance(o, Value) for o in out)
+
+
+def test_a_layer_whose_inputs_no_longer_match_its_weights_fails_loudly():
+    """Removing a hidden neuron without the next layer's weights used to drop a weight silently."""
+    for fused in (True, False):
+        model = MLP(2, [3, 1], seed=0, fused=fused)
+        model.layers[0].neurons.pop()
+        with pytest.raises(ValueError, match="zip"):
+            model([0.5, -0.5])

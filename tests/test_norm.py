@@ -12,8 +12,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from gradcheck import numeric_gradient
-from micrograd_batch import (MLP, SGD, BatchNorm, LayerNorm, Op, Value, accuracy, batch_mean, clip_per_example,
-                             fit, make_moons, mean_of, mse, per_example_grads)
+from micrograd_batch import (
+    MLP, SGD, BatchNorm, LayerNorm, Value, accuracy, batch_mean, clip_per_example, fit, make_moons, mse,
+    per_example_grads,
+)
+from micrograd_batch.batch import mean_of
+from micrograd_batch.engine import Op
 from micrograd_batch import persist, viz
 from micrograd_batch.persist import ModelFileError, load_model, load_parameters_into, save_model
 
@@ -29,7 +33,7 @@ def bn_with(n: int, seed: int, **kwargs) -> BatchNorm:
     """A BatchNorm whose γ, β and running statistics are not the defaults."""
     rng = random.Random(seed)
     bn = BatchNorm(n, **kwargs)
-    for g, b in zip(bn.gamma, bn.beta):
+    for g, b in zip(bn.gamma, bn.beta, strict=True):
         g.data, b.data = rng.uniform(0.5, 2.0), rng.uniform(-1.0, 1.0)
     bn.running_mean = [rng.uniform(-1.0, 1.0) for _ in range(n)]
     bn.running_var = [rng.uniform(0.5, 2.0) for _ in range(n)]
@@ -85,7 +89,7 @@ def test_eval_mode_uses_the_running_statistics_and_leaves_them_alone():
     before = (list(bn.running_mean), list(bn.running_var))
     xs = random_batch(4, 3, seed=1)
     ys = bn(xs)
-    for x, y in zip(xs, ys):
+    for x, y in zip(xs, ys, strict=True):
         for j in range(3):
             expected = (bn.gamma[j].data * (x[j] - bn.running_mean[j]) / math.sqrt(bn.running_var[j] + bn.eps)
                         + bn.beta[j].data)
@@ -145,8 +149,8 @@ def test_forward_and_backward_match_numpy(m, n, seed):
     rng = random.Random(seed + 1)
     dy = np.array([[rng.uniform(-1, 1) for _ in range(n)] for _ in range(m)])
     total = Value(0.0)
-    for row, d_row in zip(ys, dy):
-        for y, d in zip(row, d_row):
+    for row, d_row in zip(ys, dy, strict=True):
+        for y, d in zip(row, d_row, strict=True):
             total = total + float(d) * y  # dL/dy = dy
     total.backward()
     gamma = np.array([g.data for g in bn.gamma])
@@ -179,7 +183,7 @@ def test_gradients_match_central_differences_in_both_modes(training, seed):
         bn = BatchNorm(n, eps=1e-3).train(training)
         bn.running_mean, bn.running_var = list(template.running_mean), list(template.running_var)
         inputs = [[Value(flat[i * n + j]) for j in range(n)] for i in range(m)]
-        for p, v in zip(bn.parameters(), flat[m * n:]):
+        for p, v in zip(bn.parameters(), flat[m * n:], strict=True):
             p.data = v
         return bn, inputs, weighted_loss(bn(inputs), seed)
 
@@ -198,7 +202,7 @@ def test_layer_norm_gradients_match_central_differences(seed):
     def loss_of(flat):
         ln = LayerNorm(n, eps=1e-3)
         x = [Value(v) for v in flat[:n]]
-        for p, v in zip(ln.parameters(), flat[n:]):
+        for p, v in zip(ln.parameters(), flat[n:], strict=True):
             p.data = v
         return ln, x, weighted_loss([ln(x)], seed)
 
@@ -276,7 +280,7 @@ def test_one_example_through_a_training_batch_norm_model_says_to_pass_the_batch(
 def test_batch_gradient_with_batch_norm_is_not_the_mean_of_one_at_a_time_gradients():
     xs, ys = random_batch(4, 2, seed=3), [1.0, -1.0, 0.5, 0.0]
     model = MLP(2, [3, 1], norm="batch", seed=2)
-    losses = [mse(o, y) for o, y in zip(model.forward_batch(xs), ys)]
+    losses = [mse(o, y) for o, y in zip(model.forward_batch(xs), ys, strict=True)]
     model.zero_grad()
     batch_mean(losses).backward()
     batch_grad = [p.grad for p in model.parameters()]
@@ -284,8 +288,8 @@ def test_batch_gradient_with_batch_norm_is_not_the_mean_of_one_at_a_time_gradien
     assert np.allclose(mean_of(per_example_grads(losses, model.parameters())), batch_grad, atol=1e-14)
     # but one example at a time (eval mode, the only way to run one) gives a different gradient
     model.eval()
-    alone = per_example_grads([mse(model(x), y) for x, y in zip(xs, ys)], model.parameters())
-    assert max(abs(a - b) for a, b in zip(mean_of(alone), batch_grad)) > 1e-2
+    alone = per_example_grads([mse(model(x), y) for x, y in zip(xs, ys, strict=True)], model.parameters())
+    assert max(abs(a - b) for a, b in zip(mean_of(alone), batch_grad, strict=True)) > 1e-2
 
 
 def test_unknown_norm_and_bad_batches_are_refused_clearly():
@@ -393,7 +397,7 @@ def test_models_with_norms_are_saved_and_reloaded_exactly(norm, tmp_path):
     loaded = load_model(tmp_path / "m.json")
     assert loaded.norm == norm and loaded.couples_examples == (norm == "batch")  # training mode
     assert [p.data.hex() for p in loaded.parameters()] == [p.data.hex() for p in model.parameters()]
-    for mine, theirs in zip(model.norms, loaded.norms):
+    for mine, theirs in zip(model.norms, loaded.norms, strict=True):
         assert vars(mine).keys() == vars(theirs).keys()
         for key in ("eps", "momentum", "running_mean", "running_var"):
             assert getattr(mine, key, None) == getattr(theirs, key, None)
@@ -432,7 +436,7 @@ def test_norm_files_are_checked(tmp_path):
 def test_picture_draws_batch_statistics_in_their_own_box_with_edges_into_every_example():
     model = MLP(2, [2, 1], norm="batch", seed=1)
     xs = [[Value(v, f"x{j + 1}") for j, v in enumerate(x)] for x in random_batch(3, 2, seed=1)]
-    root = batch_mean([mse(o, y) for o, y in zip(model.forward_batch(xs), [1.0, -1.0, 0.5])])
+    root = batch_mean([mse(o, y) for o, y in zip(model.forward_batch(xs), [1.0, -1.0, 0.5], strict=True)])
     root.backward()
     dot = viz.draw_dot(root)
     svg = ET.fromstring(viz.svg_from_dot(dot.source))
@@ -481,17 +485,17 @@ def test_eval_picture_has_no_statistics_box_and_running_statistics_as_constants(
 def test_clip_per_example_bounds_each_gradient_and_keeps_small_ones_exactly():
     model = MLP(2, [3, 1], seed=0)
     xs, ys = random_batch(5, 2, seed=2), [3.0, -2.0, 0.1, 0.0, 1.0]
-    losses = [mse(model(x), y) for x, y in zip(xs, ys)]
+    losses = [mse(model(x), y) for x, y in zip(xs, ys, strict=True)]
     raw = per_example_grads(losses, model.parameters())
     norms = [math.sqrt(math.fsum(g * g for g in grad)) for grad in raw]
     c = sorted(norms)[2]  # the median: some clipped, some not
     clipped = clip_per_example(losses, model.parameters(), max_norm=c)
-    for grad, new, norm in zip(raw, clipped, norms):
+    for grad, new, norm in zip(raw, clipped, norms, strict=True):
         if norm <= c:
             assert new == grad
         else:
             assert math.sqrt(math.fsum(g * g for g in new)) == pytest.approx(c, rel=1e-14)
-            assert all(a * norm == pytest.approx(b * c, rel=1e-14) for a, b in zip(new, grad))
+            assert all(a * norm == pytest.approx(b * c, rel=1e-14) for a, b in zip(new, grad, strict=True))
     assert all(p.grad == 0.0 for p in model.parameters())
     with pytest.raises(ValueError, match="max_norm"):
         clip_per_example(losses, model.parameters(), max_norm=0.0)

@@ -37,7 +37,8 @@ def test_snapshot_sees_a_changed_grad_deep_in_the_graph():
 
 
 def test_gc_paused_reenables_the_collector_when_interrupted_inside_the_block():
-    from micrograd_batch import gc_paused
+    from micrograd_batch import engine
+    from micrograd_batch.engine import gc_paused
 
     def paused():
         with gc_paused():
@@ -48,10 +49,11 @@ def test_gc_paused_reenables_the_collector_when_interrupted_inside_the_block():
     left_disabled = []
 
     def check(state, interrupted):
-        if not gc.isenabled():
+        if not gc.isenabled():  # a Ctrl-C in the cleanup leaves its block counted as open
             left_disabled.append(interrupted)
+            engine._open_pauses.clear()
             gc.enable()
 
-    # every interrupt except one landing in the two-line cleanup itself leaves the collector on
+    # every interrupt except one landing in the cleanup itself (its line events) leaves the collector on
     runs = interrupt_everywhere(lambda: None, lambda s: paused(), check)
-    assert runs > 5 and len(left_disabled) <= 2
+    assert runs > 5 and len(left_disabled) <= 4

@@ -13,10 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from micrograd_batch import (
-    MLP, SGD, Adam, TrainingDiverged, Value, accuracy, bce_with_logits, fit, hinge, make_blobs,
-    make_moons, mse, softmax_cross_entropy,
+    MLP, SGD, Adam, TrainingDiverged, Value, accuracy, bce_with_logits, fit, hinge, make_moons, mse,
+    softmax_cross_entropy,
 )
+from micrograd_batch.data import make_blobs
 from micrograd_batch import train
+from micrograd_batch.engine import Op
 from micrograd_batch.compile import NotCompilable
 from micrograd_batch.nn import Layer, Neuron
 from micrograd_batch.parallel import WorkerDied
@@ -371,7 +373,7 @@ def test_micro_batch_graphs_are_freed_before_the_next_is_built():
         refs, peak = [], [0]
 
         def loss_fn(output, y):
-            node = Tracked(0.0, "", (hinge(output, y),), (1.0,), "track")
+            node = Tracked(0.0, "", (hinge(output, y),), (1.0,), Op.CONST)
             node.data = node._parents[0].data
             refs.append(weakref.ref(node))
             peak[0] = max(peak[0], sum(r() is not None for r in refs))

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from micrograd_batch import SGD, batch_mean, batch_sum, mean_of, mse, per_example_grads
+from micrograd_batch import SGD, batch_mean, batch_sum, mse, per_example_grads
+from micrograd_batch.batch import mean_of
 from micrograd_batch.batch import clip_to_norm
 from micrograd_batch.engine import topological_order
 from micrograd_batch.lessons import LESSONS, batch_norm, per_example_clipping, sum_or_mean

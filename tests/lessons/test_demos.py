@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from renderers import renderer  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMOS = sorted((ROOT / "demos").glob("*.py"))
@@ -87,3 +88,13 @@ def test_demo_runs_as_readme_says_and_prints_its_claim(demo, tmp_path):
         assert float(match.group(1)) <= 1e-12
     for name in files:
         assert ET.parse(tmp_path / "out" / name).getroot().tag.endswith("svg")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("readme_venv")
+def test_the_picture_demo_draws_with_either_renderer(renderer, tmp_path):
+    """demos/batch_by_hand.py with Debian's Graphviz 2.43 and with the bundled one (issue 21.1)."""
+    result = subprocess.run(["python3", str(ROOT / "dev.py"), "demo", "batch_by_hand"], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ET.parse(tmp_path / "out" / "batch_graph.svg").getroot().tag.endswith("svg")

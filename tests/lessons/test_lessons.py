@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from micrograd_batch import mean_of, mse, per_example_grads
+from micrograd_batch import mse, per_example_grads
+from micrograd_batch.batch import mean_of
 from micrograd_batch.lessons import (average_activations, batch_by_hand, by_hand, delta_recursion,
                                      estimator_variance, two_moons)
 from micrograd_batch.__main__ import main
 from micrograd_batch.lessons import FILES, THE_ANSWER, summary
+from renderers import renderer  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -205,7 +207,7 @@ def test_cli_runs_one_demo(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_tour_from_the_command_line_lists_its_files(tmp_path, needs_matplotlib):
+def test_tour_from_the_command_line_lists_its_files(tmp_path, needs_matplotlib, renderer):
     result = subprocess.run([sys.executable, "-m", "micrograd_batch", "tour", "--quick", "--out", str(tmp_path)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
