@@ -16,8 +16,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .batch import batch_mean
 from . import playground
+from .batch import batch_mean
 from .explore import save_html
 from .lessons import LESSONS, summary
 from .lessons.common import BY_HAND_BATCH, by_hand_model, random_batch
