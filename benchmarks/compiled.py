@@ -47,9 +47,9 @@ from collections.abc import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout
 
 from micrograd_batch import MLP, SGD, batch_mean, compile_loss, hinge, make_moons  # noqa: E402
-from micrograd_batch.engine import gc_paused
-from micrograd_batch.losses import l2_penalty
-from micrograd_batch.train import batch_gradient  # noqa: E402
+from micrograd_batch.engine import gc_paused  # noqa: E402
+from micrograd_batch.losses import l2_penalty  # noqa: E402
+from micrograd_batch.train import _step, batch_gradient  # noqa: E402
 
 SIZES = [16, 64, 256, 1024, 4096]
 ALPHA, LR, MICRO = 1e-4, 0.05, 64
@@ -59,13 +59,9 @@ Weights = list[list[list[float]]]  # layer -> neuron -> [w_1, ..., w_n, b]
 # ---- the library's steps ---------------------------------------------------------------------
 
 def step_with(gradient: Callable[[list], float], model: MLP, optimizer: SGD, batch: list) -> float:
-    """fit's step: l2's gradient, then the batch's (from `gradient`), then the optimiser step."""
-    optimizer.zero_grad()
-    penalty = l2_penalty(model.parameters(), ALPHA)
-    penalty.backward()
-    loss = gradient(batch) + penalty.data
-    optimizer.step()
-    return loss
+    """fit's step itself (train._step): l2's gradient 2αp (no node), then the batch's (from
+    `gradient`), then the optimiser step."""
+    return _step(gradient, batch, optimizer, model.parameters(), ALPHA)
 
 
 def graph_step(model: MLP, optimizer: SGD, batch: list) -> float:
@@ -224,7 +220,10 @@ def fixed_costs(model: MLP, compiled: object, example: tuple, repeats: int, cloc
     parts: dict[str, Callable[[], object]] = {
         "per-call check: every module's class and attributes compared with the last inspected":
             lambda: compiled._current(),  # type: ignore[attr-defined]
-        "l2 node (l2_penalty over 337 parameters)": lambda: l2_penalty(model.parameters(), ALPHA),
+        "l2 node (l2_penalty over 337 parameters; fit no longer builds it)":
+            lambda: l2_penalty(model.parameters(), ALPHA).backward(),
+        "l2 without a node, as fit adds it (p.grad += 2αp over 337 parameters)":
+            lambda: [setattr(p, "grad", p.grad + 2.0 * ALPHA * p.data) for p in model.parameters()],
         "optimiser step (SGD over 337 Values)": optimizer.step,
     }
     print("\nFixed costs of a compiled step (paid once per batch):\n")

@@ -21,7 +21,7 @@ from .batch import batch_mean, batch_sum
 from .compile import CompiledLoss, NotCompilable, compile_loss
 from .data import minibatches
 from .engine import Value, gc_paused
-from .losses import LossFn, l2_penalty
+from .losses import LossFn
 from .nn import Module
 from .optim import SGD, Optimizer
 from .parallel import DataParallel, Workers
@@ -76,9 +76,9 @@ def _step(gradient: Callable[[Sequence[tuple]], float], batch: Sequence[tuple], 
     """Zero the gradients, add l2's then the batch's, step; FloatingPointError (nothing changed) if not finite."""
     optimizer.zero_grad()
     try:
-        penalty = l2_penalty(params, l2) if l2 else Value(0.0)
-        penalty.backward()  # first, as (batch_mean(...) + l2_penalty(...)).backward() adds it
-        loss = gradient(batch) + penalty.data
+        for p in params if l2 else ():  # l2_penalty's gradient first, bit for bit as backward() adds
+            p.grad += 2.0 * l2 * p.data  # it from (batch_mean(...) + l2_penalty(...)): 0.0 + 2αp·1.0
+        loss = gradient(batch) + (l2 * math.fsum(p.data * p.data for p in params) if l2 else 0.0)
         if not math.isfinite(loss):
             raise FloatingPointError(f"the batch loss is {loss}")
         optimizer.step()
@@ -200,7 +200,7 @@ def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Op
     done, history, progress = _start(checkpoint, resume, model, optimizer, run, epochs)
     compiled = _compiled(model, loss_fn)  # its outputs measure the accuracy, on every path
     params, started = model.parameters(), time.perf_counter() - history.seconds
-    with DataParallel(model, loss_fn, workers) if workers != 1 else nullcontext() as parallel:
+    with DataParallel(model, loss_fn, workers, examples=examples) if workers != 1 else nullcontext() as parallel:
         gradient = compiled.grad if compiled and parallel is None and micro_batch_size is None else functools.partial(
             batch_gradient, model, loss_fn=loss_fn, micro_batch_size=micro_batch_size, parallel=parallel)
         for epoch in range(done + 1, epochs + 1):

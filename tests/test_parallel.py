@@ -1,5 +1,6 @@
 """Data parallelism (`micrograd_batch.parallel`): the gradient from worker processes equals the
-serial one, a model whose architecture changed is sent again, non-finite chunk sums are a
+serial one, the compiled loss and the training set go to a worker once (by key), a model whose
+architecture changed is sent again, non-finite chunk sums are a
 divergence (not a crash), a dead worker is an error (never a hang) that leaves all state alone, no
 process is forked from a threaded one, and any concurrent.futures.Executor -- a Dask cluster's
 too -- runs it.
@@ -15,12 +16,14 @@ import json
 import math
 import multiprocessing
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -28,13 +31,34 @@ import micrograd_batch
 from micrograd_batch import MLP, SGD, DataParallel, TrainingDiverged, WorkerDied, fit, make_moons
 from micrograd_batch.losses import hinge, mse
 from micrograd_batch.nn import Layer
-from micrograd_batch.parallel import _add_into_grads, chunk_sums, job_of
+from micrograd_batch import compile_loss
+from micrograd_batch.parallel import HELD, chunk_sums, job_of
 from helpers import graph_path, moons_like
 from parallel_scenarios import alive, exiting_loss, failing_loss, infinite_loss
 from state import parameter_state
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI") == "true"
+
+
+def graph_job(model, loss_fn):
+    """A task's job for the graph path: the model and loss, pickled with the task."""
+    return None, job_of(((model, loss_fn), ()))
+
+
+class Recording(Executor):
+    """An executor that runs tasks on `inner` and keeps what each task carried."""
+
+    def __init__(self, inner: Executor) -> None:
+        self.inner, self.tasks = inner, []
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        self.tasks.append(args)
+        return self.inner.submit(fn, *args, **kwargs)
+
+    def with_job(self) -> int:
+        """How many tasks so far carried the pickled job (not its key alone)."""
+        return sum(job[1] is not None for job, *_ in self.tasks)
 
 
 def worst_difference(model: MLP, grads: list[float]) -> float:
@@ -47,7 +71,7 @@ def test_chunk_sums_add_up_to_m_times_the_batch_mean():
     model = MLP(2, [6, 1], seed=4)
     batch = moons_like(10)
     loss, grads = graph_path(model, hinge, batch)
-    job = job_of(model, hinge)
+    job = graph_job(model, hinge)
     sums = [chunk_sums(job, chunk) for chunk in (batch[:4], batch[4:7], batch[7:])]
     assert sum(s for s, _ in sums) / 10 == pytest.approx(loss, abs=1e-12)
     for k, g in enumerate(grads):
@@ -62,10 +86,13 @@ def test_a_task_runs_the_compiled_code_where_the_model_and_loss_compile(monkeypa
     loss, grads = graph_path(model, hinge, batch)
     calls, real_call = [], MLP.__call__
     monkeypatch.setattr(MLP, "__call__", lambda self, x: calls.append(x) or real_call(self, x))
-    total, sums = chunk_sums(job_of(model, hinge), batch)
+    job = ("a key", job_of((compile_loss(model, hinge), batch)))
+    total, sums = chunk_sums(job, tuple(range(10)), [p.data for p in model.parameters()])
     assert calls == [] and total / 10 == pytest.approx(loss, abs=1e-12)
     assert [g / 10 for g in sums] == pytest.approx(grads, rel=0, abs=1e-12)
-    chunk_sums(job_of(model, failing_loss), batch[:1])  # (label -1: no failure) on the graph path
+    assert chunk_sums(("a key", None), batch, [p.data for p in model.parameters()]) == (total, sums)  # kept
+    assert chunk_sums(("another key", None), batch) is None  # not held: the parent sends it along
+    chunk_sums(graph_job(model, failing_loss), batch[:1])  # (label -1: no failure) on the graph path
     assert len(calls) == 1
 
 
@@ -74,7 +101,7 @@ def test_a_task_leaves_the_parents_model_alone():
     for p in model.parameters():
         p.grad = 0.5
     before = parameter_state(model)
-    chunk_sums(job_of(model, hinge), moons_like(4))  # works on its own copy
+    chunk_sums(graph_job(model, hinge), moons_like(4))  # works on its own copy
     assert parameter_state(model) == before
 
 
@@ -123,21 +150,75 @@ def test_any_executor_runs_it_and_two_models_share_its_workers_safely():
 
 def test_a_model_whose_architecture_changed_is_sent_again():
     """Issue 20, why 5: the model was pickled once, so after its output layer was swapped the
-    workers used the old one (silently wrong gradients), and an appended layer gave IndexError."""
+    workers used the old one (silently wrong gradients), and an appended layer gave IndexError.
+    Issue 22: the compiled loss is sent once per structure, and again when the structure changes."""
     model = MLP(2, [4, 1], seed=3)
     batch = moons_like(10)
-    with ThreadPoolExecutor(2) as executor, DataParallel(model, hinge, executor, chunks=2) as parallel:
+    HELD.clear()
+    with ThreadPoolExecutor(2) as pool, DataParallel(model, hinge, Recording(pool), chunks=2) as parallel:
         parallel.grad(batch)
+        sent = parallel.workers.with_job()
+        model.layers[-1] = Layer(4, 1, activation="linear")  # the same structure: no new job, new values
+        _, grads = graph_path(model, hinge, batch)
+        model.zero_grad()
+        parallel.grad(batch)
+        assert worst_difference(model, grads) <= 1e-12 and parallel.workers.with_job() == sent
         model.layers[-1] = Layer(4, 1, activation="tanh")  # another output layer, same shape
         _, grads = graph_path(model, hinge, batch)
         model.zero_grad()
         parallel.grad(batch)
-        assert worst_difference(model, grads) <= 1e-12
+        assert worst_difference(model, grads) <= 1e-12 and parallel.workers.with_job() > sent
         model.layers.append(Layer(1, 1))  # one layer more: more parameters
         _, grads = graph_path(model, hinge, batch)
         model.zero_grad()
         parallel.grad(batch)
         assert worst_difference(model, grads) <= 1e-12
+
+
+def test_the_job_and_the_training_set_go_to_a_worker_once_then_batches_go_as_indices():
+    """Issue 22: every task carried its examples and the pickled model. Now the compiled loss and
+    the training set are sent once per structure (a task naming a key its worker lacks is sent
+    again, with the job); later tasks carry a key, indices and the parameter values."""
+    model, data = MLP(2, [6, 1], seed=4), moons_like(40)
+    HELD.clear()
+    with ThreadPoolExecutor(2) as pool:  # (one process: HELD is this one's)
+        executor = Recording(pool)
+        with DataParallel(model, hinge, executor, chunks=2, examples=data) as parallel:
+            for step in range(4):
+                batch = data[10 * step:10 * step + 10]
+                loss, grads = graph_path(model, hinge, batch)
+                model.zero_grad()
+                assert parallel.grad(batch) == pytest.approx(loss, rel=0, abs=1e-12)
+                assert worst_difference(model, grads) <= 1e-12
+                for p in model.parameters():
+                    p.data -= 0.1 * p.grad
+            assert executor.with_job() == 2  # the first call's two tasks, sent again with the job
+            assert len(executor.tasks) == 2 + 2 * 4
+            later = executor.tasks[-1]
+            assert later[0][1] is None and later[1] == (35, 36, 37, 38, 39)  # the key, the indices
+            assert len(pickle.dumps(later)) < len(pickle.dumps(batch[5:])) + len(pickle.dumps(later[2]))
+            copies = [(list(x), y) for x, y in data[:10]]  # not the training set's objects: sent as they are
+            _, grads = graph_path(model, hinge, copies)
+            model.zero_grad()
+            parallel.grad(copies)
+            assert executor.tasks[-1][1] == copies[5:] and worst_difference(model, grads) <= 1e-12
+
+
+@pytest.mark.slow
+def test_worker_processes_get_the_job_in_few_calls():
+    model, data = MLP(2, [6, 1], seed=4), moons_like(64)
+    with ProcessPoolExecutor(2) as pool:
+        executor = Recording(pool)
+        with DataParallel(model, hinge, executor, chunks=2, examples=data) as parallel:
+            for step in range(8):
+                batch = data[8 * step:8 * step + 8]
+                _, grads = graph_path(model, hinge, batch)
+                model.zero_grad()
+                parallel.grad(batch)
+                assert worst_difference(model, grads) <= 1e-12
+    # a call with a task that misses sends all again, with the job: once per worker that lacked it
+    # (each process gets one of two tasks as a rule); 8 would be half the calls
+    assert executor.with_job() <= 8 and len(executor.tasks) <= 16 + 8
 
 
 def test_micro_batches_divided_by_the_batch_size_add_up_to_the_batch_mean():
@@ -275,7 +356,7 @@ def test_worker_death_is_exported():
 def test_parallel_depends_only_on_lower_modules_and_touches_no_private_attribute():
     source = (ROOT / "micrograd_batch" / "parallel.py").read_text()
     imports = {line.split()[1] for line in source.splitlines() if line.startswith(("from .", "import ."))}
-    assert imports <= {".batch", "._checks", ".compile", ".engine", ".losses", ".nn"}, imports
+    assert imports <= {".batch", "._checks", ".compile", ".engine", ".losses", ".nn", ".persist"}, imports
     private = [f"{ast.unparse(node)}" for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Attribute)
                and node.attr.startswith("_") and not node.attr.startswith("__") and ast.unparse(node.value) != "self"]
     assert private == ["os._exit"], private  # (os._exit is public, documented)
@@ -409,10 +490,15 @@ class InterruptedOnce:
 
 
 @pytest.mark.parametrize("where", range(4))
-def test_ctrl_c_while_adding_the_gradient_leaves_every_grad_as_it_was(where):
+def test_ctrl_c_while_adding_the_gradient_leaves_every_grad_as_it_was(where, monkeypatch):
     params = [InterruptedOnce(grad=k + 0.5, armed=k == where) for k in range(4)]
-    with pytest.raises(KeyboardInterrupt):
-        _add_into_grads(params, [10.0, 20.0, 30.0, 40.0])  # type: ignore[arg-type]
-    assert [p.grad for p in params] == [0.5, 1.5, 2.5, 3.5]
-    _add_into_grads(params, [10.0, 20.0, 30.0, 40.0])  # type: ignore[arg-type]
-    assert [p.grad for p in params] == [10.5, 21.5, 32.5, 43.5]
+    with ThreadPoolExecutor(1) as executor:
+        parallel = DataParallel(MLP(2, [1]), hinge, executor)
+        monkeypatch.setattr(parallel, "model", mock.Mock(parameters=lambda: params, couples_examples=False))
+        monkeypatch.setattr(parallel, "_job", lambda: ((None, b""), None))
+        monkeypatch.setattr(parallel, "_run", lambda *args: [(1.0, [10.0, 20.0, 30.0, 40.0])])  # the sums
+        with pytest.raises(KeyboardInterrupt):
+            parallel.grad([([0.0, 0.0], 1)])
+        assert [p.grad for p in params] == [0.5, 1.5, 2.5, 3.5]
+        parallel.grad([([0.0, 0.0], 1)])
+        assert [p.grad for p in params] == [10.5, 21.5, 32.5, 43.5]

@@ -451,3 +451,51 @@ def test_a_dead_worker_in_fit_is_worker_died():
         with pytest.raises(WorkerDied, match="a worker process died.*unchanged"):
             fit(model, make_moons(8, seed=0), hinge, epochs=1, batch_size=4, workers=broken)
         assert [p.data for p in model.parameters()] == before
+
+
+def test_fits_l2_gradient_without_a_node_is_the_textbook_step_bit_for_bit():
+    """Issue 22: fit adds 2·α·p into each gradient instead of building l2_penalty's node and
+    backpropagating it. Every parameter equals the textbook loop's, (batch_mean(...) +
+    l2_penalty(...)).backward() then SGD, exactly (a weight of -0.0 included)."""
+    from micrograd_batch import batch_mean, minibatches
+    from micrograd_batch.losses import l2_penalty
+
+    data = make_moons(40, noise=0.1, seed=3)
+    fitted, textbook = MLP(2, [6, 1], seed=2), MLP(2, [6, 1], seed=2)
+    fitted.parameters()[0].data = textbook.parameters()[0].data = -0.0
+    history = fit(fitted, data, hinge, SGD(fitted.parameters(), lr=0.1, momentum=0.5), epochs=2, batch_size=8,
+                  l2=1e-2, seed=5)
+    optimizer, losses = SGD(textbook.parameters(), lr=0.1, momentum=0.5), []
+    for epoch in (1, 2):
+        for batch in minibatches(data, 8, seed=5 + epoch):
+            optimizer.zero_grad()
+            total = batch_mean([hinge(textbook(x), y) for x, y in batch]) + l2_penalty(textbook.parameters(), 1e-2)
+            total.backward()
+            optimizer.step()
+            losses.append(total.data)
+    assert [p.data for p in fitted.parameters()] == [p.data for p in textbook.parameters()]
+    assert history.loss[0] == pytest.approx(sum(losses[:5]) / 5, rel=1e-15)
+
+
+def test_a_second_fit_on_the_same_model_generates_no_code_and_a_changed_structure_does(monkeypatch):
+    """Issue 22: every fit() call re-traced the model (2.8 s on digits). The code is generated
+    once per structure: a second fit on the same model, or on a new model of the same
+    structure, generates nothing; a model whose structure changed gets its own code."""
+    from micrograd_batch import compile as compile_module
+
+    generated, real_sources = [], compile_module._sources
+    monkeypatch.setattr(compile_module, "_sources", lambda structure: generated.append(structure)
+                        or real_sources(structure))
+    compile_module._program.cache_clear()
+    data = make_blobs(30, seed=4)
+    model = MLP(2, [5, 3], seed=1)
+    for run in range(2):
+        fit(model, data, softmax_cross_entropy, epochs=1, batch_size=10)
+        assert len(generated) == 1, run
+    fit(MLP(2, [5, 3], seed=2), data, softmax_cross_entropy, epochs=1, batch_size=10)
+    assert len(generated) == 1
+    model.layers.append(Layer(3, 3, activation="linear"))
+    before = [p.data for p in model.parameters()]
+    fit(model, data, softmax_cross_entropy, epochs=1, batch_size=10)
+    assert len(generated) == 2 and generated[1][1][-1] == ("linear",) * 3
+    assert [p.data for p in model.parameters()] != before  # the new layer was trained too

@@ -91,8 +91,8 @@ def test_demo_runs_as_readme_says_and_prints_its_claim(demo, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("readme_venv")
-def test_the_picture_demo_draws_with_either_renderer(renderer, tmp_path):
+@pytest.mark.usefixtures("readme_venv", "renderer")
+def test_the_picture_demo_draws_with_either_renderer(tmp_path):
     """demos/batch_by_hand.py with Debian's Graphviz 2.43 and with the bundled one (issue 21.1)."""
     result = subprocess.run(["python3", str(ROOT / "dev.py"), "demo", "batch_by_hand"], capture_output=True,
                             text=True, cwd=tmp_path, timeout=300)

@@ -207,7 +207,8 @@ def test_cli_runs_one_demo(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_tour_from_the_command_line_lists_its_files(tmp_path, needs_matplotlib, renderer):
+@pytest.mark.usefixtures("renderer")
+def test_tour_from_the_command_line_lists_its_files(tmp_path, needs_matplotlib):
     result = subprocess.run([sys.executable, "-m", "micrograd_batch", "tour", "--quick", "--out", str(tmp_path)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
