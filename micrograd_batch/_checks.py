@@ -1,5 +1,9 @@
-"""Argument checks the library shares (internal): each says what was wrong and what was expected."""
+"""Internal helpers the library shares: argument checks that name what was wrong and what was
+expected, and `gc_paused` (docs/engine.md)."""
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Any
 
@@ -28,3 +32,21 @@ def check_model_and_loss(model: object, loss_fn: object, caller: str) -> None:
         raise TypeError(f"{caller} needs a model (a callable Module), got {type(model).__name__}")
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be a function (output, y) -> loss, got {type(loss_fn).__name__}")
+
+
+_open_pauses: list[None] = []  # one item per gc_paused block open in any thread (append/pop are atomic)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """`with gc_paused():` Python's cyclic garbage collector off inside the block (Values form no
+    cycles: reference counting frees each graph). Thread-safe without a lock (which a Ctrl-C
+    could leave held): the collector is on again once the last block open in any thread closes."""
+    _open_pauses.append(None)
+    try:
+        gc.disable()
+        yield
+    finally:
+        _open_pauses.pop()
+        if not _open_pauses:
+            gc.enable()

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Set
 from collections.abc import Iterable, Sequence
 
 from ._checks import as_float
-from .engine import Op, Value, check_values, topological_order
+from .engine import Op, Value, topological_order
+from .module import check_values
 
 
 def _as_losses(losses: Iterable[Value], name: str) -> tuple[Value, ...]:

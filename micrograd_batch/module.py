@@ -1,4 +1,5 @@
-"""`Module`: the base of everything with parameters (its own file: nn.py and norm.py both use it)."""
+"""`Module`, the base of everything with parameters, and `check_values`, the check of every list
+of Values the library takes (nn, norm, batch, losses and optim use them)."""
 
 from collections.abc import Sequence
 
@@ -19,3 +20,10 @@ class Module:
         """Set every parameter's `.grad` to 0 (gradients accumulate across backward calls)."""
         for p in self.parameters():
             p.grad = 0.0
+
+
+def check_values(items: Sequence[object], name: str, item: str = "item", expected: str = "a Value") -> None:
+    """A TypeError naming the first of `items` that is not a Value: "SGD: parameter 2 is float, ..."."""
+    for i, x in enumerate(items):
+        if not isinstance(x, Value):
+            raise TypeError(f"{name}: {item} {i} is {type(x).__name__}, expected {expected}")

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 from ._checks import as_seed, is_whole_number
 from .batch import as_inputs
-from .engine import Op, Value, check_values
-from .module import Module
+from .engine import Op, Value
+from .module import Module, check_values
 from .norm import BatchNorm, LayerNorm
 
 Activation = Callable[[Value], Value]
