@@ -2,6 +2,7 @@
 of Values the library takes (nn, norm, batch, losses and optim use them)."""
 
 from collections.abc import Sequence
+from typing import Self
 
 from .engine import Value
 
@@ -15,6 +16,19 @@ class Module:
     def parameters(self) -> list[Value]:
         """The trainable Values of this module, in a fixed order."""
         return []
+
+    @property
+    def couples_examples(self) -> bool:
+        """True while its output for one example depends on other examples (BatchNorm in training mode)."""
+        return False
+
+    def train(self, mode: bool = True) -> Self:
+        """Switch to training mode (or eval mode with `mode=False`), as PyTorch; returns the module."""
+        return self
+
+    def eval(self) -> Self:
+        """Switch to eval mode (a BatchNorm then uses its running statistics); returns the module."""
+        return self.train(False)
 
     def zero_grad(self) -> None:
         """Set every parameter's `.grad` to 0 (gradients accumulate across backward calls)."""

@@ -77,14 +77,6 @@ class _Norm(Module):
         self.gamma = [Value(1.0, f"{name}.γ{j + 1}") for j in range(self.num_features)]
         self.beta = [Value(0.0, f"{name}.β{j + 1}") for j in range(self.num_features)]
 
-    def train(self, mode: bool = True) -> _Norm:
-        """Switch to training mode (or eval mode with `mode=False`); returns the module."""
-        return self
-
-    def eval(self) -> _Norm:
-        """Switch to eval mode; returns the module."""
-        return self.train(False)
-
     def parameters(self) -> list[Value]:
         """γ_1..γ_n, then β_1..β_n."""
         return self.gamma + self.beta
@@ -173,9 +165,6 @@ class LayerNorm(_Norm):
     """Layer normalisation (Ba et al., 2016) of ONE example over its own features:
     y_j = γ_j · (x_j - μ)/√(σ² + eps) + β_j with μ, σ² the mean and biased variance of its x_j,
     so examples stay independent. Parameters: γs (1), then βs (0)."""
-
-    couples_examples = False
-    """Never: each example is normalised with its own statistics."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, name: str = "ln") -> None:
         super().__init__(num_features, eps, name)
