@@ -8,10 +8,15 @@ from numbers import Integral, Real
 from typing import Any
 
 
+def is_real(x: object) -> bool:
+    """True for a real number (int, float, Fraction, numpy scalar), but not a bool."""
+    return isinstance(x, Real) and not isinstance(x, bool)
+
+
 def as_float(data: object, what: str | None = None) -> float:
     """`data` (a real number, not a bool) as a float, or a TypeError naming `what` it should be."""
-    if isinstance(data, Real) and not isinstance(data, bool):
-        return float(data)
+    if is_real(data):
+        return float(data)  # type: ignore[arg-type]
     wanted = f"{what} must be" if what is not None else "Value needs"
     raise TypeError(f"{wanted} a real number (int or float), got {type(data).__name__}: {data!r:.60}")
 

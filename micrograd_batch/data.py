@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator, Mapping, Sequence, Set
-from numbers import Real
 from typing import TypeVar
 
-from ._checks import as_float, as_seed, is_whole_number
+from ._checks import as_float, as_seed, is_real, is_whole_number
 
 Example = TypeVar("Example")
 
@@ -79,7 +78,7 @@ def _checked_centers(centers: object) -> list[list[float]]:
     points = [list(c) for c in centers]  # type: ignore[attr-defined]
     if not points or any(not p or len(p) != len(points[0]) for p in points):
         raise refuse("points with the same number (>= 1) of coordinates")
-    if not all(isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) for p in points for v in p):
+    if not all(is_real(v) and math.isfinite(v) for p in points for v in p):
         raise refuse("points of finite numbers (centre coordinates)")
     return points
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import enum
 import math
-from numbers import Real
 
-from ._checks import as_float
+from ._checks import as_float, is_real
 
 
 class Op(enum.Enum):
@@ -209,7 +208,7 @@ def _coerce(other: object) -> Value:
     """A Value as it is, a number as a constant leaf, else NotImplemented (Python's TypeError)."""
     if isinstance(other, Value):
         return other
-    if type(other) in (float, int) or (isinstance(other, Real) and not isinstance(other, bool)):
+    if type(other) in (float, int) or is_real(other):
         return Value(float(other), op=Op.CONST)  # type: ignore[arg-type]
     return NotImplemented  # type: ignore[return-value]
 

@@ -130,29 +130,28 @@ class MLP(Module):
         _activation_named(activation)
         _activation_named(output_activation)
         sizes = [_size(nin, "inputs"), *(_size(n, "neurons") for n in nouts)]
-        norms = _norm_layers(norm, sizes[1:-1])  # checked before any weight is drawn
+        kinds: dict[str, type[BatchNorm | LayerNorm]] = {"batch": BatchNorm, "layer": LayerNorm}
+        if norm is not None and norm not in kinds:  # checked before any weight is drawn
+            raise ValueError(f"unknown norm {norm!r}; choose one of {list(kinds)} or None")
+        self.norm, self.norms = norm, [kinds[norm](width, name=f"{norm[0]}n{i + 1}")
+                                       for i, width in enumerate(sizes[1:-1])] if norm else []
         rng = random.Random(as_seed(seed)) if seed is not None else None
-        self.nin, self.activation, self.output_activation = sizes[0], activation, output_activation
+        self.sizes, self.nin = sizes, sizes[0]  # layer widths, inputs first: [nin, h1, ..., nout]
+        self.activation, self.output_activation = activation, output_activation
         self.layers = [Layer(sizes[i], sizes[i + 1], name=f"L{i + 1}", rng=rng, fused=fused,
                              activation=activation if i < len(nouts) - 1 else output_activation)
                        for i in range(len(nouts))]
-        self.norm, self.norms = norm, norms
 
     def __call__(self, x: Sequence[Value | float]) -> Value | list[Value]:
         if self.norms:
             if self.couples_examples:
-                raise ValueError("this MLP's batch norm, in training mode, normalises each feature over the "
-                                 "whole batch: pass it, model.forward_batch([x1, x2, ...]), or call model.eval()")
+                raise ValueError("batch norm in training mode normalises each feature over the whole batch: "
+                                 "pass it, model.forward_batch([x1, x2, ...]), or call model.eval() first")
             return self.forward_batch([x])[0]
         out = as_inputs(x, self.nin)
         for layer in self.layers:
             out = layer.forward(out)
         return out[0] if len(out) == 1 else out
-
-    @property
-    def sizes(self) -> list[int]:
-        """Layer widths, inputs first: [nin, h1, ..., nout]."""
-        return [self.nin, *(len(layer.neurons) for layer in self.layers)]
 
     def parameters(self) -> list[Value]:
         """Layer by layer (micrograd's order), each hidden layer's followed by its norm's γs and βs."""
@@ -182,35 +181,22 @@ class MLP(Module):
 
     def forward_batch(self, xs: Sequence[Sequence[Value | float]]) -> list[Value | list[Value]]:
         """The batch's outputs, layer by layer over all its examples (a BatchNorm sees the batch)."""
-        rows = self._batch_inputs(xs)
-        for i, layer in enumerate(self.layers):
-            if i < len(self.norms):
-                pre = [[n.pre_activation(row) for n in layer.neurons] for row in rows]
-                act = layer.neurons[0]._act
-                rows = [[act(z) for z in row] for row in self.norms[i].normalise_batch(pre)]
-            else:
-                rows = [layer.forward(row) for row in rows]
-        return [row[0] if len(row) == 1 else row for row in rows]
-
-    def _batch_inputs(self, xs: Sequence[Sequence[Value | float]]) -> list[list[Value]]:
-        """Every example's inputs as Values; an error names the example."""
         if isinstance(xs, (str, bytes, Value)) or not hasattr(xs, "__len__") or not len(xs):
             raise ValueError(f"forward_batch takes a non-empty list of examples, got {xs!r:.60}")
-        rows = []
+        rows: list[list[Value]] = []
         for i, x in enumerate(xs):
             try:
                 rows.append(as_inputs(x, self.nin))
-            except (TypeError, ValueError) as error:
+            except (TypeError, ValueError) as error:  # the error names the example
                 raise type(error)(f"example {i + 1}: {error}") from None
-        return rows
+        for layer, norm in zip_longest(self.layers, self.norms):
+            if norm is None:
+                rows = [layer.forward(row) for row in rows]
+            else:
+                pre = [[n.pre_activation(row) for n in layer.neurons] for row in rows]
+                rows = [[layer.neurons[0]._act(z) for z in row] for row in norm.normalise_batch(pre)]
+        return [row[0] if len(row) == 1 else row for row in rows]
 
     def __repr__(self) -> str:
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
 
-
-def _norm_layers(norm: str | None, widths: Sequence[int]) -> list[BatchNorm | LayerNorm]:
-    """One BatchNorm or LayerNorm per hidden layer of these widths (none for `norm=None`)."""
-    kinds: dict[str | None, type[BatchNorm | LayerNorm]] = {"batch": BatchNorm, "layer": LayerNorm}
-    if norm is not None and norm not in kinds:
-        raise ValueError(f"unknown norm {norm!r}; choose one of {list(kinds)} or None")
-    return [kinds[norm](width, name=f"{norm[0]}n{i + 1}") for i, width in enumerate(widths)] if norm else []
