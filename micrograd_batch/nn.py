@@ -53,8 +53,7 @@ def _activation_named(name: str) -> Activation:
 def _size(n: object, what: str) -> int:
     """A layer width as an int (numpy integers too), or a ValueError naming what it counts."""
     if not is_whole_number(n):
-        raise ValueError(f"a {'layer' if what == 'neurons' else 'neuron'} needs a positive whole number "
-                         f"of {what}, got {n!r:.40}")
+        raise ValueError(f"the number of {what} must be a positive whole number, got {n!r:.40}")
     return int(n)  # type: ignore[call-overload]
 
 
