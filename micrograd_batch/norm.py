@@ -126,11 +126,10 @@ class BatchNorm(_Norm):
     def _running_statistics(self, m: int) -> tuple[list[list[Value]], list[list[Value]]]:
         """The running statistics as constants, fresh ones for each example: every example's
         graph stays its own, as without normalisation."""
-        means = [[Value(r, f"running μ{j + 1}", op=Op.CONST) for j, r in enumerate(self.running_mean)]
-                 for _ in range(m)]
-        variances = [[Value(r, f"running σ²{j + 1}", op=Op.CONST) for j, r in enumerate(self.running_var)]
-                     for _ in range(m)]
-        return means, variances
+        def constants(stats: list[float], name: str) -> list[list[Value]]:
+            return [[Value(r, f"running {name}{j + 1}", op=Op.CONST) for j, r in enumerate(stats)] for _ in range(m)]
+
+        return constants(self.running_mean, "μ"), constants(self.running_var, "σ²")
 
     normalise_batch = __call__  # the interface MLP uses (LayerNorm's normalises each example on its own)
 
