@@ -39,7 +39,7 @@ sys.path.insert(0, str(HERE.parent))  # this checkout of micrograd_batch, instal
 from micrograd_batch import MLP, Value, batch_mean  # noqa: E402
 from micrograd_batch.engine import topological_order  # noqa: E402
 from micrograd_batch.data import make_moons  # noqa: E402
-from micrograd_batch.engine import gc_paused  # noqa: E402
+from micrograd_batch._checks import gc_paused  # noqa: E402
 from micrograd_batch.losses import hinge, l2_penalty  # noqa: E402
 from micrograd_batch.parallel import DataParallel  # noqa: E402
 

@@ -47,7 +47,7 @@ from collections.abc import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout
 
 from micrograd_batch import MLP, SGD, batch_mean, compile_loss, hinge, make_moons  # noqa: E402
-from micrograd_batch.engine import gc_paused  # noqa: E402
+from micrograd_batch._checks import gc_paused  # noqa: E402
 from micrograd_batch.losses import l2_penalty  # noqa: E402
 from micrograd_batch.train import _step, batch_gradient  # noqa: E402
 

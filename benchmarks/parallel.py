@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE.parent))  # this checkout of micrograd_batch, instal
 
 from micrograd_batch import MLP, SGD, batch_mean, compile_loss, fit  # noqa: E402
 from micrograd_batch.data import make_moons  # noqa: E402
-from micrograd_batch.engine import gc_paused  # noqa: E402
+from micrograd_batch._checks import gc_paused  # noqa: E402
 from micrograd_batch.losses import hinge  # noqa: E402
 from micrograd_batch.parallel import DataParallel, job_of  # noqa: E402
 

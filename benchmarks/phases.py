@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from micrograd_batch import MLP, batch_mean, hinge, make_moons  # noqa: E402
-from micrograd_batch.engine import gc_paused
+from micrograd_batch._checks import gc_paused
 from micrograd_batch.losses import l2_penalty
 
 BATCH_SIZES = (16, 64, 256, 1024, 4096)

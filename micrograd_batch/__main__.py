@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import playground
 from .batch import batch_mean
 from .explore import save_html
 from .lessons import LESSONS, summary
@@ -43,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--quick", action="store_true", help="shorter runs (fewer epochs and trials)")
     command.add_argument("--batch", type=int, help="seeded random examples instead of lesson 1's 3")
     command.add_argument("--net", type=_layer_sizes, help="layer widths, inputs first (default: lesson 1's 2,2,1)")
+    command = sub.add_parser("playground", help="serve the engine in the browser (docs/playground.md)")
+    command.add_argument("--out", help="only write the static site into this folder")
+    command.add_argument("--no-browser", action="store_true", help="print the address without opening a browser")
     return parser
 
 
@@ -103,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "playground":
+        return playground.main(args.out, open_browser=not args.no_browser)
     folder = Path(args.out)
     if folder.suffix == ".html":
         parser.error(f"--out is a folder (explore writes explore.html in it), got the file name {folder}")

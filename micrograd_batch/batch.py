@@ -1,19 +1,15 @@
-"""The batch-loss node: how m per-example graphs become one mini-batch loss (docs/api.md).
-
-`batch_mean(L_1..L_m)` is ONE node with the m per-example losses as parents, value
-(L_1 + ... + L_m)/m and local derivative 1/m to each, so one backward pass gives every parameter
-(1/m) Σ_i dL_i/dθ: the mean of the per-example gradients (Deep Learning Book, §8.1.3). Nothing
-is averaged on the way forward. `as_inputs` turns one example's numbers into its graph's leaves.
-"""
+"""The batch-loss node: `batch_mean(L_1..L_m)` is ONE node with the per-example losses as parents
+and local derivative 1/m to each, so one backward pass gives every parameter the mean of the
+per-example gradients (docs/api.md); `as_inputs` makes one example's numbers its graph's leaves."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Set
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 
 from ._checks import as_float
-from .engine import Op, Value, check_values, topological_order
+from .engine import Op, Value, topological_order
+from .module import check_values
 
 
 def _as_losses(losses: Iterable[Value], name: str) -> tuple[Value, ...]:
@@ -28,9 +24,8 @@ def _as_losses(losses: Iterable[Value], name: str) -> tuple[Value, ...]:
 
 
 def input_row(x: object, width: int, where: str | None = None) -> list:
-    """THE input rule, for every path (graph and compiled): one example's features are a sequence
-    of `width` items (a list, tuple or array; not a str, dict, set or Value), returned as a list.
-    `where` names the example in errors ("example 2 has 3 features, expected 2")."""
+    """THE input rule of the graph and compiled paths: one example's features, a sequence of `width` items
+    (a list, tuple or array; not a str, dict, set or Value), as a list; `where` names it in errors."""
     if isinstance(x, (str, bytes, Value, Mapping, Set)) or not hasattr(x, "__len__") or not hasattr(x, "__iter__"):
         raise TypeError(f"{where or 'a model input'} must be a list of {width} numbers, got {type(x).__name__}")
     row = list(x)  # type: ignore[call-overload]
@@ -41,9 +36,8 @@ def input_row(x: object, width: int, where: str | None = None) -> list:
 
 
 def as_inputs(x: object, width: int, *, where: str | None = None, finite: bool = False) -> list[Value]:
-    """One example's inputs as Values (`input_row`'s rule; numbers become leaves x1, x2, ...).
-    With `finite`, NaN or inf is refused: a ValueError for an input, a FloatingPointError (as
-    the optimisers raise; `fit` reports TrainingDiverged) for a Value computed upstream."""
+    """One example's inputs as Values (`input_row`'s rule; numbers become leaves x1, x2, ...). `finite`
+    refuses NaN and inf: a ValueError for an input, a FloatingPointError for a Value computed upstream."""
     row = input_row(x, width, where)
     values = [v if isinstance(v, Value) else Value(as_float(v), f"x{j + 1}") for j, v in enumerate(row)]
     for j, v in enumerate(values if finite else ()):
@@ -73,37 +67,28 @@ def float_mean(numbers: Sequence[float]) -> float:
 
 
 def mean_node(values: Sequence[Value], label: str, op: Op) -> Value:
-    """μ = (1/m) Σ_k v_k as ONE node with the m values as parents, dμ/dv_k = 1/m; its value is
-    `float_mean`'s (finite whenever the values are)."""
-    m = len(values)
-    return Value(float_mean([v.data for v in values]), label, parents=tuple(values),
-                 local_grads=(1.0 / m,) * m, op=op)
+    """μ = (1/m) Σ_k v_k (`float_mean`) as ONE node with the m values as parents, dμ/dv_k = 1/m."""
+    return Value(float_mean([v.data for v in values]), label, tuple(values), (1.0 / len(values),) * len(values), op)
 
 
 def batch_sum(losses: Iterable[Value]) -> Value:
     """One node L = Σ_i L_i over the per-example losses; dL/dL_i = 1 for every example."""
     parents = _as_losses(losses, "batch_sum")
-    value = _float_sum([v.data for v in parents])
-    return Value(value, "Σ batch", parents=parents, local_grads=(1.0,) * len(parents), op=Op.BATCH_SUM)
+    return Value(_float_sum([v.data for v in parents]), "Σ batch", parents, (1.0,) * len(parents), Op.BATCH_SUM)
 
 
 def batch_mean(losses: Iterable[Value]) -> Value:
-    """One node L = (1/m) Σ_i L_i over the m per-example losses; dL/dL_i = 1/m: its backward
-    pass gives each parameter the mean of its per-example gradients."""
+    """One node L = (1/m) Σ_i L_i, dL/dL_i = 1/m: backward gives each parameter its mean per-example gradient."""
     return mean_node(_as_losses(losses, "batch_mean"), "mean batch", Op.BATCH_MEAN)
 
 
 def per_example_grads(losses: Sequence[Value], params: Sequence[Value]) -> list[list[float]]:
-    """Each example's gradient [dL_i/dθ_1, ..., dL_i/dθ_n] of its own loss, one list per loss;
-    their mean is what `batch_mean(losses).backward()` gives. Every `.grad` in the graph is as it
-    was afterwards, so this can sit beside a training step."""
+    """Each example's gradient [dL_i/dθ_1, ..., dL_i/dθ_n], one list per loss (their mean is what
+    `batch_mean(losses).backward()` gives), leaving every `.grad` in the graph as it was."""
     losses = _as_losses(losses, "per_example_grads")
     params = list(params)
     check_values(params, "per_example_grads", item="parameter")
-    graph = {id(v): v for loss in losses for v in topological_order(loss)}
-    graph.update((id(p), p) for p in params)
-    nodes = list(graph.values())
-    saved = [v.grad for v in nodes]  # every gradient this function could touch
+    saved = {v: v.grad for loss in losses for v in topological_order(loss)} | {p: p.grad for p in params}
     grads = []
     try:
         for loss in losses:
@@ -112,18 +97,15 @@ def per_example_grads(losses: Sequence[Value], params: Sequence[Value]) -> list[
             loss.backward()
             grads.append([p.grad for p in params])
     finally:
-        for v, g in zip(nodes, saved, strict=True):
+        for v, g in saved.items():  # every gradient this function could touch
             v.grad = g
     return grads
 
 
 def mean_of(vectors: Sequence[Sequence[float]]) -> list[float]:
     """The component-wise arithmetic mean of equally long vectors (e.g. per-example grads)."""
-    if not vectors:
-        raise ValueError("mean_of an empty list of vectors")
-    lengths = {len(v) for v in vectors}
-    if len(lengths) > 1:
-        raise ValueError(f"mean_of vectors of different lengths {sorted(lengths)}")
+    if len(lengths := sorted({len(v) for v in vectors})) != 1:
+        raise ValueError(f"mean_of needs a non-empty list of vectors, none of different lengths: got lengths {lengths}")
     return [float_mean(column) for column in zip(*vectors, strict=True)]
 
 
@@ -136,8 +118,7 @@ def clip_to_norm(vector: Sequence[float], max_norm: float) -> list[float]:
 
 
 def clip_per_example(losses: Sequence[Value], params: Sequence[Value], max_norm: float) -> list[list[float]]:
-    """Each example's gradient clipped to norm at most `max_norm` (`clip_to_norm`): DP-SGD's
-    clipping step (Abadi et al., 2016), which bounds what any ONE example does to a step; the
-    params' grads are left alone."""
+    """Each example's gradient clipped to norm <= `max_norm` (`clip_to_norm`; the grads are left alone):
+    DP-SGD's clipping step (Abadi et al., 2016), which bounds what any ONE example does to a step."""
     clip_to_norm([], max_norm)  # checks max_norm before any gradient is computed
     return [clip_to_norm(grad, max_norm) for grad in per_example_grads(losses, params)]

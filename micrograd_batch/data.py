@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Set
-from numbers import Real
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from typing import TypeVar
 
-from ._checks import as_float, as_seed, is_whole_number
+from ._checks import as_float, as_seed, is_real, is_whole_number
 
 Example = TypeVar("Example")
 
 
-def minibatches(
-    examples: Sequence[Example], batch_size: int, shuffle: bool = True, seed: int | None = None,
-    drop_last: bool = False,
-) -> Iterator[list[Example]]:
-    """One epoch as consecutive mini-batches (lists) of `batch_size` examples, in an order drawn
-    from `random.Random(seed)` when `shuffle`; the last may be smaller unless `drop_last`. The
-    arguments are checked when it is called, not at the first batch."""
+def minibatches(examples: Sequence[Example], batch_size: int, shuffle: bool = True, seed: int | None = None,
+                drop_last: bool = False) -> Iterator[list[Example]]:
+    """One epoch as mini-batches (lists) of `batch_size` examples, shuffled by `random.Random(seed)`;
+    the last may be smaller unless `drop_last`. Arguments are checked at the call, not the first batch."""
     if not is_whole_number(batch_size):
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     if isinstance(examples, (str, bytes, Mapping, Set)) or not hasattr(examples, "__len__"):
@@ -34,12 +29,11 @@ def minibatches(
     return _batches(examples, order, int(batch_size), drop_last)
 
 
-def _batches(examples: Sequence[Example], order: list[int], batch_size: int,
-             drop_last: bool) -> Iterator[list[Example]]:
-    """The examples in `order`, `batch_size` at a time."""
-    for start in range(0, len(order), batch_size):
-        indices = order[start:start + batch_size]
-        if drop_last and len(indices) < batch_size:
+def _batches(examples: Sequence[Example], order: list[int], size: int, drop_last: bool) -> Iterator[list[Example]]:
+    """The examples in `order`, `size` at a time."""
+    for start in range(0, len(order), size):
+        indices = order[start:start + size]
+        if drop_last and len(indices) < size:
             return
         yield [examples[i] for i in indices]
 
@@ -50,9 +44,8 @@ def _check_scale(value: object, name: str) -> None:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
-def make_moons(
-    n_samples: int = 100, noise: float = 0.1, seed: int | None = 0, signed: bool = True,
-) -> list[tuple[list[float], int]]:
+def make_moons(n_samples: int = 100, noise: float = 0.1, seed: int | None = 0,
+               signed: bool = True) -> list[tuple[list[float], int]]:
     """Two interleaving half circles (as scikit-learn's `make_moons`), seeded: n_samples examples
     ([x1, x2], y), the first half (upper moon) of class -1 (0 unless `signed`), the rest 1, with
     Gaussian noise of standard deviation `noise` on each coordinate."""
@@ -73,11 +66,6 @@ def make_moons(
     return [([a + rng.gauss(0.0, noise), b + rng.gauss(0.0, noise)], y) for (a, b), y in examples]
 
 
-def _finite(v: object) -> bool:
-    """True for a real number (not a bool) that is neither infinite nor NaN."""
-    return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _checked_centers(centers: object) -> list[list[float]]:
     """Cluster centres as a non-empty list of points of the same number (>= 1) of finite numbers."""
     def refuse(what: str) -> ValueError:
@@ -90,15 +78,13 @@ def _checked_centers(centers: object) -> list[list[float]]:
     points = [list(c) for c in centers]  # type: ignore[attr-defined]
     if not points or any(not p or len(p) != len(points[0]) for p in points):
         raise refuse("points with the same number (>= 1) of coordinates")
-    if not all(_finite(v) for p in points for v in p):
+    if not all(is_real(v) and math.isfinite(v) for p in points for v in p):
         raise refuse("points of finite numbers (centre coordinates)")
     return points
 
 
-def make_blobs(
-    n_samples: int = 90, centers: Sequence[Sequence[float]] = ((-2.0, 0.0), (2.0, 0.0), (0.0, 2.5)),
-    spread: float = 0.6, seed: int | None = 0,
-) -> list[tuple[list[float], int]]:
+def make_blobs(n_samples: int = 90, centers: Sequence[Sequence[float]] = ((-2.0, 0.0), (2.0, 0.0), (0.0, 2.5)),
+               spread: float = 0.6, seed: int | None = 0) -> list[tuple[list[float], int]]:
     """Gaussian clusters around `centers`, one class per centre (labels 0, 1, ...), seeded."""
     points = _checked_centers(centers)
     _check_scale(spread, "spread")

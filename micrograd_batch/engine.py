@@ -1,26 +1,19 @@
 """The scalar autograd engine: `Value`, its operations, and backpropagation (docs/engine.md).
 
-Each operation makes one Value that remembers its parents and, beside its forward value, the
-local derivative with respect to each. `backward()` puts the graph in topological order and
-applies the chain rule, `parent.grad += local * node.grad`, once per edge. Forward values are
-exactly Python's floats (`Value(a) / b` is `a / b` bit for bit), and NaN in gives NaN out.
+Each op computes its forward value and, beside it, the local derivative towards each parent;
+`backward()` applies `parent.grad += local * node.grad` to every edge in topological order.
 """
 
 from __future__ import annotations
 
 import enum
-import gc
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from numbers import Real
 
-from ._checks import as_float
+from ._checks import as_float, is_real
 
 
 class Op(enum.Enum):
-    """The kind of a node, `Value.op`: compare with these members, never with labels or text.
-    Each has a `.symbol` (display text) and a `.word` (a short identifier-safe name)."""
+    """The kind of a node, `Value.op` (compare with members, never labels): `.symbol`, `.word`."""
 
     LEAF = ("", "leaf")  # an input or a parameter: made by hand, not computed
     CONST = ("const", "const")  # a plain number lifted into the graph by arithmetic
@@ -30,13 +23,11 @@ class Op(enum.Enum):
     EXP, LOG, TANH, SIGMOID = ("exp", "exp"), ("log", "log"), ("tanh", "tanh"), ("sigmoid", "sigmoid")
     RELU, SOFTPLUS, ABS, SQRT = ("relu", "relu"), ("softplus", "softplus"), ("abs", "abs"), ("sqrt", "sqrt")
     WEIGHTED_SUM = ("Σwx+b", "z")  # a neuron's w·x + b, parents (*w, *x, b)
-    LOGSUMEXP = ("logsumexp", "logsumexp")
-    BCE = ("bce", "bce")  # losses.bce_with_logits: the label is the node's `arg`
+    LOGSUMEXP, BCE = ("logsumexp", "logsumexp"), ("bce", "bce")  # BCE: bce_with_logits, the label in `arg`
     L2 = ("αΣp²", "l2")  # losses.l2_penalty: alpha is the node's `arg`
     NORMALISE = ("normalise", "normalise")  # norm.py: x̂ = (x - μ)/√(σ² + eps)
     MEAN, VARIANCE = ("mean of x", "mu"), ("variance of x", "var")  # LayerNorm's, over one example
-    BATCH_MEAN = ("mean", "mean")  # batch.batch_mean: 1/m to each example's loss
-    BATCH_SUM = ("Σ", "sum")  # batch.batch_sum: 1 to each example's loss
+    BATCH_MEAN, BATCH_SUM = ("mean", "mean"), ("Σ", "sum")  # batch.py: 1/m (or 1) to each example's loss
     BATCH_STAT = ("over the batch", "stat")  # BatchNorm's mean or variance of a feature over the batch
 
     def __init__(self, symbol: str, word: str) -> None:
@@ -48,10 +39,11 @@ class Op(enum.Enum):
 
 
 class Value:
-    """A scalar in a graph: `data`, `grad` (d output/d this after `backward()`), its `parents`, the
-    local derivative with respect to each (`local_grads`), and the `op` (and `arg`) that made it."""
+    """A scalar in a graph: `data`, `grad` (d output/d this after `backward()`), its parents, the
+    local derivative towards each, the `op` (an `Op`) that made it and that op's `arg` if it has
+    one (the n of x ** n, the label y of a bce node)."""
 
-    __slots__ = ("data", "grad", "label", "_parents", "_local_grads", "_op", "_arg")
+    __slots__ = ("data", "grad", "label", "op", "arg", "_parents", "_local_grads")
 
     def __init__(self, data: float, label: str = "", parents: tuple[Value, ...] = (),
                  local_grads: tuple[float, ...] = (), op: Op = Op.LEAF, arg: float | None = None) -> None:
@@ -59,21 +51,11 @@ class Value:
             raise TypeError(f"a Value's label must be a str and its op an Op, got {label!r:.40}, {op!r:.40}")
         self.data: float = data if type(data) is float else as_float(data)
         self.grad, self.label = 0.0, label
-        self._parents, self._local_grads, self._op, self._arg = parents, local_grads, op, arg
+        self.op, self.arg, self._parents, self._local_grads = op, arg, parents, local_grads
 
     def __repr__(self) -> str:
         name = f"{self.label}, " if self.label else ""
         return f"Value({name}data={self.data:.6g}, grad={self.grad:.6g})"
-
-    @property
-    def op(self) -> Op:
-        """The operation that made this Value (Op.LEAF for an input or a parameter)."""
-        return self._op
-
-    @property
-    def arg(self) -> float | None:
-        """The operation's argument, if it has one: the n of x ** n, the label y of a bce node."""
-        return self._arg
 
     @property
     def is_leaf(self) -> bool:
@@ -174,7 +156,6 @@ class Value:
         x = self.data
         sign = 1.0 if x > 0.0 else -1.0 if x < 0.0 else 0.0 if x == 0.0 else x
         return Value(abs(x), "", (self,), (sign,), Op.ABS)
-
     __abs__ = abs
 
     def sqrt(self) -> Value:
@@ -227,7 +208,7 @@ def _coerce(other: object) -> Value:
     """A Value as it is, a number as a constant leaf, else NotImplemented (Python's TypeError)."""
     if isinstance(other, Value):
         return other
-    if type(other) in (float, int) or (isinstance(other, Real) and not isinstance(other, bool)):
+    if type(other) in (float, int) or is_real(other):
         return Value(float(other), op=Op.CONST)  # type: ignore[arg-type]
     return NotImplemented  # type: ignore[return-value]
 
@@ -251,28 +232,3 @@ def stable_sigmoid(x: float) -> float:
 def stable_softplus(x: float) -> float:
     """log(1 + e^x) for a float, without overflow: max(x, 0) + log(1 + e^-|x|)."""
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-
-
-def check_values(items: Sequence[object], name: str, item: str = "item", expected: str = "a Value") -> None:
-    """A TypeError naming the first of `items` that is not a Value: "SGD: parameter 2 is float, ..."."""
-    for i, x in enumerate(items):
-        if not isinstance(x, Value):
-            raise TypeError(f"{name}: {item} {i} is {type(x).__name__}, expected {expected}")
-
-
-_open_pauses: list[None] = []  # one item per gc_paused block open in any thread (append/pop are atomic)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """`with gc_paused():` Python's cyclic garbage collector off inside the block (Values form no
-    cycles: reference counting frees each graph). Thread-safe without a lock (which a Ctrl-C
-    could leave held): the collector is on again once the last block open in any thread closes."""
-    _open_pauses.append(None)
-    try:
-        gc.disable()
-        yield
-    finally:
-        _open_pauses.pop()
-        if not _open_pauses:
-            gc.enable()

@@ -12,7 +12,8 @@ from numbers import Real
 from typing import Any
 
 from ._checks import as_float, is_whole_number
-from .engine import Op, Value, check_values, stable_sigmoid, stable_softplus
+from .engine import Op, Value, stable_sigmoid, stable_softplus
+from .module import check_values
 
 Output = Value | Sequence[Value]  # a model's output for one example: one Value or several
 LossFn = Callable[[Any, Any], Value]  # loss_fn(model(x), y) -> L_i (Any: each loss takes its part of Output)

@@ -10,7 +10,7 @@ from contextlib import nullcontext
 from typing import Any
 
 from ._checks import as_float, is_whole_number
-from .engine import gc_paused
+from ._checks import gc_paused
 from .losses import bce_with_logits, hinge, mse
 
 

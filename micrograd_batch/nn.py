@@ -1,36 +1,22 @@
-"""Neural-network building blocks made of Values: `Neuron`, `Layer`, `MLP` (docs/api.md).
-
-Drop-in compatible with micrograd's `nn.py` where they overlap: `MLP(2, [16, 16, 1])` has ReLU
-hidden layers and a linear output, weights uniform in [-1, 1) from Python's `random` (so
-`random.seed(...)` gives micrograd's weights), biases 0, and `parameters()` in micrograd's order.
-"""
+"""Neural-network building blocks made of Values: `Neuron`, `Layer`, `MLP`, drop-in compatible
+with micrograd's `nn.py` where they overlap: same layers, weights, order of `parameters()`
+(docs/api.md)."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
+from itertools import zip_longest
 from numbers import Integral
-from collections.abc import Callable, Iterator, Sequence
 
 from ._checks import as_seed, is_whole_number
 from .batch import as_inputs
-from .engine import Op, Value, check_values
-from .module import Module
+from .engine import Op, Value
+from .module import Module, check_values
 from .norm import BatchNorm, LayerNorm
 
 Activation = Callable[[Value], Value]
-
-Scores = float | list[float]
-"""One example's model output as plain numbers: a float, or a list for several outputs."""
-
-
-def plain_scores(output: Value | float | Sequence[Value | float]) -> Scores:
-    """A model output (one Value or a list of them) as plain numbers, to compare or to send
-    between processes. Numbers are passed through, so it can be applied to either form."""
-    if isinstance(output, (Value, int, float)):
-        return output.data if isinstance(output, Value) else float(output)
-    return [o.data if isinstance(o, Value) else float(o) for o in output]
 
 
 def weighted_sum(weights: Sequence[Value], inputs: Sequence[Value], bias: Value, *, check: bool = True) -> Value:
@@ -67,15 +53,13 @@ def _activation_named(name: str) -> Activation:
 def _size(n: object, what: str) -> int:
     """A layer width as an int (numpy integers too), or a ValueError naming what it counts."""
     if not is_whole_number(n):
-        raise ValueError(f"a {'layer' if what == 'neurons' else 'neuron'} needs a positive whole number "
-                         f"of {what}, got {n!r:.40}")
+        raise ValueError(f"the number of {what} must be a positive whole number, got {n!r:.40}")
     return int(n)  # type: ignore[call-overload]
 
 
 class Neuron(Module):
-    """act(w·x + b) with an activation 'relu', 'tanh', 'sigmoid' or 'linear' (`nonlin=False`, as in
-    micrograd). w·x + b is one `weighted_sum` node (`fused`) or micrograd's chain of * and +
-    nodes: exactly the same numbers."""
+    """act(w·x + b), act 'relu', 'tanh', 'sigmoid' or 'linear' (`nonlin=False`, as in micrograd); w·x + b
+    is one `weighted_sum` node (`fused`) or micrograd's chain of * and + nodes: the same numbers."""
 
     def __init__(self, nin: int, nonlin: bool = True, activation: str = "relu", rng: random.Random | None = None,
                  fused: bool = True, name: str = "n") -> None:
@@ -96,11 +80,10 @@ class Neuron(Module):
     def pre_activation(self, inputs: Sequence[Value]) -> Value:
         """z = w·x + b, before the activation (a normalisation layer goes in between)."""
         if self.fused:
-            z = weighted_sum(self.w, inputs, self.b, check=False)
-        else:
-            z = self.b
-            for wi, xi in zip(self.w, inputs, strict=True):
-                z = z + wi * xi  # micrograd's chain: one * and one + node per input
+            return weighted_sum(self.w, inputs, self.b, check=False)
+        z = self.b
+        for wi, xi in zip(self.w, inputs, strict=True):
+            z = z + wi * xi  # micrograd's chain: one * and one + node per input
         return z
 
     def parameters(self) -> list[Value]:
@@ -135,11 +118,9 @@ class Layer(Module):
 
 
 class MLP(Module):
-    """`MLP(nin, [h1, ..., nout])`: hidden layers with `activation` (ReLU), the last with
-    `output_activation` (linear); `seed` draws the weights from its own `random.Random`. On one
-    example it returns a Value (a list for several outputs). `norm="batch"` or `"layer"` puts a
-    BatchNorm or LayerNorm before each hidden activation; batch norm in training mode needs the
-    whole batch: `forward_batch(xs)`. `train()` / `eval()` switch the norms' mode."""
+    """`MLP(nin, [h1, ..., nout])`: hidden layers with `activation`, the last with `output_activation`;
+    `seed` draws the weights from its own `random.Random`; `norm="batch"` or `"layer"` puts a norm
+    before each hidden activation (then `forward_batch(xs)`, `train()`, `eval()`; docs/api.md)."""
 
     def __init__(self, nin: int, nouts: Sequence[int], activation: str = "relu", output_activation: str = "linear",
                  seed: int | None = None, fused: bool = True, norm: str | None = None) -> None:
@@ -148,35 +129,33 @@ class MLP(Module):
         _activation_named(activation)
         _activation_named(output_activation)
         sizes = [_size(nin, "inputs"), *(_size(n, "neurons") for n in nouts)]
-        norms = _norm_layers(norm, sizes[1:-1])  # checked before any weight is drawn
+        kinds: dict[str, type[BatchNorm | LayerNorm]] = {"batch": BatchNorm, "layer": LayerNorm}
+        if norm is not None and norm not in kinds:  # checked before any weight is drawn
+            raise ValueError(f"unknown norm {norm!r}; choose one of {list(kinds)} or None")
+        self.norm, self.norms = norm, [kinds[norm](width, name=f"{norm[0]}n{i + 1}")
+                                       for i, width in enumerate(sizes[1:-1])] if norm else []
         rng = random.Random(as_seed(seed)) if seed is not None else None
-        self.nin, self.activation, self.output_activation = sizes[0], activation, output_activation
+        self.sizes, self.nin = sizes, sizes[0]  # layer widths, inputs first: [nin, h1, ..., nout]
+        self.activation, self.output_activation = activation, output_activation
         self.layers = [Layer(sizes[i], sizes[i + 1], name=f"L{i + 1}", rng=rng, fused=fused,
                              activation=activation if i < len(nouts) - 1 else output_activation)
                        for i in range(len(nouts))]
-        self.norm, self.norms = norm, norms
 
     def __call__(self, x: Sequence[Value | float]) -> Value | list[Value]:
         if self.norms:
-            return self._call_normalised(x)
+            if self.couples_examples:
+                raise ValueError("batch norm in training mode normalises each feature over the whole batch: "
+                                 "pass it, model.forward_batch([x1, x2, ...]), or call model.eval() first")
+            return self.forward_batch([x])[0]
         out = as_inputs(x, self.nin)
         for layer in self.layers:
             out = layer.forward(out)
         return out[0] if len(out) == 1 else out
 
-    @property
-    def sizes(self) -> list[int]:
-        """Layer widths, inputs first: [nin, h1, ..., nout]."""
-        return [self.nin, *(len(layer.neurons) for layer in self.layers)]
-
     def parameters(self) -> list[Value]:
         """Layer by layer (micrograd's order), each hidden layer's followed by its norm's γs and βs."""
-        params: list[Value] = []
-        for i, layer in enumerate(self.layers):
-            params += layer.parameters()
-            if i < len(self.norms):
-                params += self.norms[i].parameters()
-        return params
+        modules = [m for pair in zip_longest(self.layers, self.norms) for m in pair if m is not None]
+        return [p for m in modules for p in m.parameters()]
 
     @property
     def couples_examples(self) -> bool:
@@ -189,10 +168,6 @@ class MLP(Module):
             n.train(mode)
         return self
 
-    def eval(self) -> MLP:
-        """Put every norm in eval mode (BatchNorm uses its running statistics); returns the model."""
-        return self.train(False)
-
     @contextmanager
     def evaluating(self) -> Iterator[MLP]:
         """`with model.evaluating():` eval mode inside the block, each norm's mode restored after."""
@@ -204,51 +179,23 @@ class MLP(Module):
                 n.train(mode)
 
     def forward_batch(self, xs: Sequence[Sequence[Value | float]]) -> list[Value | list[Value]]:
-        """The outputs for a whole batch, layer by layer over all its examples (so a BatchNorm can
-        normalise each feature over the batch); without norms `[model(x) for x in xs]`."""
-        rows = self._batch_inputs(xs)
-        for i, layer in enumerate(self.layers):
-            if i < len(self.norms):
-                pre = [[n.pre_activation(row) for n in layer.neurons] for row in rows]
-                act = layer.neurons[0]._act
-                rows = [[act(z) for z in row] for row in self.norms[i].normalise_batch(pre)]
-            else:
-                rows = [layer.forward(row) for row in rows]
-        return [row[0] if len(row) == 1 else row for row in rows]
-
-    def _batch_inputs(self, xs: Sequence[Sequence[Value | float]]) -> list[list[Value]]:
-        """Every example's inputs as Values; an error names the example."""
+        """The batch's outputs, layer by layer over all its examples (a BatchNorm sees the batch)."""
         if isinstance(xs, (str, bytes, Value)) or not hasattr(xs, "__len__") or not len(xs):
             raise ValueError(f"forward_batch takes a non-empty list of examples, got {xs!r:.60}")
-        rows = []
+        rows: list[list[Value]] = []
         for i, x in enumerate(xs):
             try:
                 rows.append(as_inputs(x, self.nin))
-            except (TypeError, ValueError) as error:
+            except (TypeError, ValueError) as error:  # the error names the example
                 raise type(error)(f"example {i + 1}: {error}") from None
-        return rows
-
-    def _call_normalised(self, x: Sequence[Value | float]) -> Value | list[Value]:
-        """One example through a model with norms; refused while a BatchNorm needs the batch."""
-        if self.couples_examples:
-            raise ValueError("this MLP has batch norm in training mode: it normalises each feature over the "
-                             "whole batch, so it cannot run on one example. Pass the batch: model.forward_batch("
-                             "[x1, x2, ...]); or call model.eval() to use the running statistics")
-        return self.forward_batch([x])[0]
+        for layer, norm in zip_longest(self.layers, self.norms):
+            if norm is None:
+                rows = [layer.forward(row) for row in rows]
+            else:
+                pre = [[n.pre_activation(row) for n in layer.neurons] for row in rows]
+                rows = [[layer.neurons[0]._act(z) for z in row] for row in norm.normalise_batch(pre)]
+        return [row[0] if len(row) == 1 else row for row in rows]
 
     def __repr__(self) -> str:
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
 
-
-NORMS = ("batch", "layer")
-"""The values of MLP's `norm` option besides None."""
-
-
-def _norm_layers(norm: str | None, widths: Sequence[int]) -> list[BatchNorm | LayerNorm]:
-    """One BatchNorm or LayerNorm per hidden layer of these widths (none for `norm=None`)."""
-    if norm is None:
-        return []
-    if norm not in NORMS:
-        raise ValueError(f"unknown norm {norm!r}; choose one of {list(NORMS)} or None")
-    kind = BatchNorm if norm == "batch" else LayerNorm
-    return [kind(width, name=f"{norm[0]}n{i + 1}") for i, width in enumerate(widths)]

@@ -6,9 +6,8 @@ mean μ_j and variance σ²_j of feature j over the WHOLE batch (Ioffe & Szegedy
     x̂_ij = (x_ij - μ_j) / √(σ²_j + eps)      one node per example, parents x_ij, μ_j, σ²_j
     y_ij = γ_j · x̂_ij + β_j
 
-so ∂y_ij/∂x_kj ≠ 0 for k ≠ i. In eval mode it uses running statistics (constants) and the
-examples are independent again; LayerNorm normalises over the features of ONE example.
-"""
+so ∂y_ij/∂x_kj ≠ 0 for k ≠ i; eval mode uses running statistics (constants). LayerNorm
+normalises over the features of ONE example."""
 
 from __future__ import annotations
 
@@ -20,19 +19,15 @@ from .batch import as_inputs, float_mean, mean_node
 from .engine import Op, Value
 from .module import Module
 
-Feature = Value | float
-"""One feature of one example: a number, or a Value computed upstream."""
+Feature = Value | float  # one feature of one example: a number, or a Value computed upstream
 
 
 # ---- the nodes: forward value, parents, and the local derivatives beside it ------------------
 
 
 def _variance_node(values: Sequence[Value], mean: float, label: str, kind: Op) -> Value:
-    """σ² = (1/m) Σ_k (v_k - μ)² (biased) as ONE node with the m values as parents.
-
-    Its local derivatives are the total ones, dσ²/dv_k = 2 (v_k - μ)/m: the path through μ
-    adds -(2/m²) Σ_k (v_k - μ), which is zero, so the node needs no edge from μ.
-    """
+    """σ² = (1/m) Σ_k (v_k - μ)² (biased) as ONE node with the m values as parents. Its local
+    derivatives dσ²/dv_k = 2 (v_k - μ)/m are total ones: the path through μ adds -(2/m²) Σ_k (v_k - μ) = 0."""
     m = len(values)
     deviations = [v.data - mean for v in values]
     variance = float_mean([d * d for d in deviations])  # finite even if Σ d² overflows
@@ -40,18 +35,13 @@ def _variance_node(values: Sequence[Value], mean: float, label: str, kind: Op) -
 
 
 def _normalised(x: Value, mean: Value, variance: Value, eps: float) -> Value:
-    """x̂ = (x - μ)/s with s = √(σ² + eps), one node with parents x, μ, σ².
-
-    dx̂/dx = 1/s,  dx̂/dμ = -1/s,  dx̂/dσ² = -(x - μ)/(2 s³) = -x̂/(2 s²) (no s³ to overflow).
-    """
+    """x̂ = (x - μ)/s with s = √(σ² + eps), one node with parents x, μ, σ²:
+    dx̂/dx = 1/s,  dx̂/dμ = -1/s,  dx̂/dσ² = -(x - μ)/(2 s³) = -x̂/(2 s²) (no s³ to overflow)."""
     s_squared = variance.data + eps
     s = math.sqrt(s_squared)
     normalised = (x.data - mean.data) / s
     return Value(normalised, "", (x, mean, variance), (1.0 / s, -1.0 / s, -0.5 * normalised / s_squared),
                  Op.NORMALISE)
-
-
-# ---- argument checks ----------------------------------------------------------------------------
 
 
 def _as_batch(batch: object, width: int) -> list[list[Value]]:
@@ -76,14 +66,6 @@ class _Norm(Module):
         self.num_features, self.eps, self.name = int(num_features), eps, name  # type: ignore[call-overload]
         self.gamma = [Value(1.0, f"{name}.γ{j + 1}") for j in range(self.num_features)]
         self.beta = [Value(0.0, f"{name}.β{j + 1}") for j in range(self.num_features)]
-
-    def train(self, mode: bool = True) -> _Norm:
-        """Switch to training mode (or eval mode with `mode=False`); returns the module."""
-        return self
-
-    def eval(self) -> _Norm:
-        """Switch to eval mode; returns the module."""
-        return self.train(False)
 
     def parameters(self) -> list[Value]:
         """γ_1..γ_n, then β_1..β_n."""
@@ -144,15 +126,12 @@ class BatchNorm(_Norm):
     def _running_statistics(self, m: int) -> tuple[list[list[Value]], list[list[Value]]]:
         """The running statistics as constants, fresh ones for each example: every example's
         graph stays its own, as without normalisation."""
-        means = [[Value(r, f"running μ{j + 1}", op=Op.CONST) for j, r in enumerate(self.running_mean)]
-                 for _ in range(m)]
-        variances = [[Value(r, f"running σ²{j + 1}", op=Op.CONST) for j, r in enumerate(self.running_var)]
-                     for _ in range(m)]
-        return means, variances
+        def constants(stats: list[float], name: str) -> list[list[Value]]:
+            return [[Value(r, f"running {name}{j + 1}", op=Op.CONST) for j, r in enumerate(stats)] for _ in range(m)]
 
-    def normalise_batch(self, rows: Sequence[Sequence[Feature]]) -> list[list[Value]]:
-        """The normalised batch: the same as calling the module (the interface MLP uses)."""
-        return self(rows)
+        return constants(self.running_mean, "μ"), constants(self.running_var, "σ²")
+
+    normalise_batch = __call__  # the interface MLP uses (LayerNorm's normalises each example on its own)
 
     @property
     def couples_examples(self) -> bool:
@@ -173,9 +152,6 @@ class LayerNorm(_Norm):
     """Layer normalisation (Ba et al., 2016) of ONE example over its own features:
     y_j = γ_j · (x_j - μ)/√(σ² + eps) + β_j with μ, σ² the mean and biased variance of its x_j,
     so examples stay independent. Parameters: γs (1), then βs (0)."""
-
-    couples_examples = False
-    """Never: each example is normalised with its own statistics."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, name: str = "ln") -> None:
         super().__init__(num_features, eps, name)

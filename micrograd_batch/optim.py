@@ -9,7 +9,8 @@ from itertools import chain
 from typing import Any, ClassVar
 
 from ._checks import as_float
-from .engine import Value, check_values
+from .engine import Value
+from .module import check_values
 from .persist import assign, exact_floats
 
 

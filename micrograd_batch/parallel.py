@@ -19,10 +19,9 @@ from concurrent.futures import FIRST_EXCEPTION, BrokenExecutor, Executor, Future
 from multiprocessing import connection
 from typing import Any
 
-from ._checks import is_whole_number
+from ._checks import gc_paused, is_whole_number
 from .batch import _float_sum, batch_sum
 from .compile import CompiledLoss, NotCompilable, compile_loss
-from .engine import gc_paused
 from .losses import LossFn
 from .nn import Module
 from .persist import assign  # all or nothing (Ctrl-C)

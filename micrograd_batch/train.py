@@ -16,11 +16,11 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._checks import as_float, as_seed, check_model_and_loss, is_whole_number
+from ._checks import as_float, as_seed, check_model_and_loss, gc_paused, is_whole_number
 from .batch import batch_mean, batch_sum
 from .compile import CompiledLoss, NotCompilable, compile_loss
 from .data import minibatches
-from .engine import Value, gc_paused
+from .engine import Value
 from .losses import LossFn
 from .nn import Module
 from .optim import SGD, Optimizer

@@ -42,7 +42,7 @@ def snapshot(*roots: Value) -> dict[int, tuple]:
     """Every reachable Value's identity -> its complete observable state."""
     return {
         id(v): (
-            bits(v.data), bits(v.grad), v.label, v._op,
+            bits(v.data), bits(v.grad), v.label, v.op,
             tuple(id(p) for p in v._parents), tuple(bits(g) for g in v._local_grads),
         )
         for v in _reachable(roots)

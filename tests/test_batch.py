@@ -154,7 +154,7 @@ def test_mean_node_is_one_node_finite_when_the_sum_overflows():
     values = [Value(1e308), Value(1e308), Value(-5e307)]
     node = mean_node(values, "μ", Op.BATCH_STAT)
     assert node.data == pytest.approx(5e307, rel=1e-15)
-    assert (node._parents, node._local_grads, node._op, node.label) == (tuple(values), (1 / 3,) * 3, Op.BATCH_STAT, "μ")
+    assert (node._parents, node._local_grads, node.op, node.label) == (tuple(values), (1 / 3,) * 3, Op.BATCH_STAT, "μ")
 
 
 @settings(max_examples=60, deadline=None)

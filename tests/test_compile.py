@@ -16,7 +16,7 @@ from micrograd_batch import (
     softmax_cross_entropy,
 )
 from micrograd_batch import compile as compile_module
-from micrograd_batch.nn import Layer, plain_scores
+from micrograd_batch.nn import Layer
 
 from gradcheck import numeric_gradient
 from helpers import graph_path
@@ -25,6 +25,11 @@ from helpers import graph_path
 def same(a, b):
     """Equal floats, NaN matching NaN."""
     return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b, strict=True))
+
+
+def plain_scores(output):
+    """A model output (one Value or a list of them) as plain numbers."""
+    return output.data if isinstance(output, Value) else [o.data for o in output]
 
 
 def targets(loss_fn, nout, rng):

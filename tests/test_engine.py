@@ -52,7 +52,8 @@ from micrograd_batch import MLP, Value, batch_mean
 from micrograd_batch.engine import topological_order
 from micrograd_batch.losses import logsumexp
 from micrograd_batch.nn import weighted_sum
-from micrograd_batch.engine import Op, gc_paused
+from micrograd_batch._checks import gc_paused
+from micrograd_batch.engine import Op
 
 EXAMPLES = int(os.environ.get("MGB_FUZZ_EXAMPLES", "150"))
 GRAPH_FUZZ = settings(max_examples=EXAMPLES, deadline=None,

@@ -60,3 +60,36 @@ def test_no_function_in_the_package_is_over_complexity_15():
     ]
     assert not too_complex, too_complex
 
+
+
+# ---- the line budget (shared/DESIGN.md), like tinygrad's line-count gate: size is a design constraint ----
+LIBRARY_BUDGET, ENGINE_BUDGET, MODULE_BUDGET, PUBLIC_NAMES_BUDGET = 3500, 250, 500, 30
+
+
+def line_counts() -> dict[str, int]:
+    """Lines (docstrings and comments included) of every library module, lessons/ excluded."""
+    return {str(path.relative_to(PACKAGE)): len(path.read_text(encoding="utf-8").splitlines())
+            for path in sorted(PACKAGE.rglob("*.py")) if "lessons" not in path.parts}
+
+
+def test_the_library_keeps_to_its_line_budget():
+    counts = line_counts()
+    assert sum(counts.values()) <= LIBRARY_BUDGET, f"library is {sum(counts.values())} lines: {counts}"
+    assert counts["engine.py"] <= ENGINE_BUDGET, f"engine.py is {counts['engine.py']} lines"
+    over = {name: n for name, n in counts.items() if n > MODULE_BUDGET}
+    assert not over, f"modules over {MODULE_BUDGET} lines: {over}"
+
+
+def test_the_public_surface_is_small_and_importable():
+    import micrograd_batch
+
+    assert len(micrograd_batch.__all__) <= PUBLIC_NAMES_BUDGET, len(micrograd_batch.__all__)
+    assert len(set(micrograd_batch.__all__)) == len(micrograd_batch.__all__)
+    for name in micrograd_batch.__all__:
+        assert getattr(micrograd_batch, name).__doc__, f"{name} has no docstring"
+
+
+def test_module_docstrings_are_short_and_point_into_docs():
+    long = {name: n for name, n in ((str(p.relative_to(PACKAGE)), len((ast.get_docstring(ast.parse(
+        p.read_text(encoding="utf-8"))) or "").splitlines())) for p in PACKAGE.rglob("*.py")) if n > 15}
+    assert not long, f"module docstrings over 15 lines: {long}"

@@ -18,6 +18,7 @@ import pytest
 
 from micrograd_batch import MLP, SGD, Adam, TrainingDiverged, Value, fit, hinge, make_moons, minibatches, mse
 from micrograd_batch.persist import load_model, save_model
+from micrograd_batch.engine import Op
 
 STEPS_PER_EPOCH = 1_000
 EPOCHS = 10
@@ -36,7 +37,7 @@ def tracked_loss(refs, every, until):
 
     def loss_fn(output, y):
         loss = hinge(output, y)
-        node = Tracked(loss.data, "", (loss,), (1.0,), "track")
+        node = Tracked(loss.data, "", (loss,), (1.0,), Op.CONST)
         if calls[0] % every == 0 and calls[0] < until:
             refs.append(weakref.ref(node))
         calls[0] += 1

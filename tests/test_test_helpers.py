@@ -37,8 +37,8 @@ def test_snapshot_sees_a_changed_grad_deep_in_the_graph():
 
 
 def test_gc_paused_reenables_the_collector_when_interrupted_inside_the_block():
-    from micrograd_batch import engine
-    from micrograd_batch.engine import gc_paused
+    from micrograd_batch import _checks
+    from micrograd_batch._checks import gc_paused
 
     def paused():
         with gc_paused():
@@ -51,7 +51,7 @@ def test_gc_paused_reenables_the_collector_when_interrupted_inside_the_block():
     def check(state, interrupted):
         if not gc.isenabled():  # a Ctrl-C in the cleanup leaves its block counted as open
             left_disabled.append(interrupted)
-            engine._open_pauses.clear()
+            _checks._open_pauses.clear()
             gc.enable()
 
     # every interrupt except one landing in the cleanup itself (its line events) leaves the collector on

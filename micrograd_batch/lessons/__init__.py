@@ -1,8 +1,6 @@
 """The course: one module per question the learner asked, each computing its claim (tested in
-tests/lessons/) and a `demo(out_dir, quick)` that prints the story and writes its pictures.
-
-The course imports the library (`micrograd_batch.*`); nothing in the library imports the course.
-`python -m micrograd_batch tour` runs every lesson in the order of `LESSONS`.
+tests/lessons/) and a `demo(out_dir, quick)` that prints the story and writes its pictures;
+`python -m micrograd_batch tour` runs them in the order of `LESSONS`. The library never imports it.
 
     batch_by_hand          the δ recursion per example, averaged, equals autograd via batch_mean
     average_activations    averaging a and g'(z) over the batch first gives a different gradient

@@ -13,17 +13,17 @@ and then, for a mini-batch, the per-example gradients are AVERAGED:
 
 Nothing else is averaged: each example keeps its own z, a, g'(z) and δ. The same numbers come
 out of `batch_mean(losses).backward()` (lessons/batch_by_hand.py checks it).
-
-For contrast, `averaged_activation_gradient` computes what you get by averaging the
-activations, g'(z) and the output error over the batch FIRST and then using the one-example
-formulas. That is wrong in general, because the mean of a product is not the product of the
-means: (1/m) Σ_i δ_i a_i ≠ ((1/m) Σ_i δ_i) ((1/m) Σ_i a_i).
-
-Layers are numbered 1..L as in the formulas. In every per-layer list below index 0 belongs to
-the input: `a[0]` is x, while `z[0]`, `g_prime[0]` and `delta[0]` are empty lists.
-Gradients are returned flattened in `model.parameters()` order: layer by layer, neuron by
-neuron, each neuron's weights and then its bias.
 """
+
+# For contrast, `averaged_activation_gradient` computes what you get by averaging the
+# activations, g'(z) and the output error over the batch FIRST and then using the one-example
+# formulas. That is wrong in general, because the mean of a product is not the product of the
+# means: (1/m) Σ_i δ_i a_i ≠ ((1/m) Σ_i δ_i) ((1/m) Σ_i a_i).
+#
+# Layers are numbered 1..L as in the formulas. In every per-layer list below index 0 belongs to
+# the input: `a[0]` is x, while `z[0]`, `g_prime[0]` and `delta[0]` are empty lists.
+# Gradients are returned flattened in `model.parameters()` order: layer by layer, neuron by
+# neuron, each neuron's weights and then its bias.
 
 from __future__ import annotations
 
