@@ -12,7 +12,6 @@ tests/lessons/) and a `demo(out_dir, quick)` that prints the story and writes it
     per_example_clipping   DP-SGD clips each example's gradient: why per-example gradients matter
     matrix_form            the same batch gradient as matrix products, one row per example
     digits                 a real data set: per example and as numpy matrices, the same epoch
-
 Support modules: `by_hand` (the δ recursion on plain lists), `charts` (pictures), `common`.
 """
 

@@ -7,13 +7,12 @@ with momentum, batch 32, twice from the same weights:
   * per example: `fit`'s compiled scalar path, every example its own forward and backward pass,
     joined by batch_mean (the δ recursion once per example);
   * as matrices: `fit(..., backend="numpy")`, the batch one 32 × 64 matrix and one matmul per
-    layer: Δˡ = (Δˡ⁺¹ Wˡ⁺¹) ⊙ g'(Zˡ) and ∇Wˡ = Δˡᵀ Aˡ⁻¹, lesson 9's matrix form, generated from
-    the model (`compile_loss(model, softmax_cross_entropy, backend="numpy").source`).
+    layer: Δˡ = (Δˡ⁺¹ Wˡ⁺¹) ⊙ g'(Zˡ) and ∇Wˡ = Δˡᵀ Aˡ⁻¹, the matrix-form lesson's maths, generated
+    from the model (`compile_loss(model, softmax_cross_entropy, backend="numpy").source`).
 
 After one epoch the two sets of weights agree to rounding (a matmul adds in another order); the
-matrices are much faster, and train on to 96 % test accuracy and more in a second or so.
-Needs scikit-learn and numpy (`pip install 'micrograd_batch[digits,fast]'`); without them the
-lesson says so in one line.
+matrices are much faster and train on to 96 % test accuracy and more. Needs scikit-learn and
+numpy (`pip install 'micrograd_batch[digits,fast]'`); without them it says so in one line.
 """
 
 from __future__ import annotations
