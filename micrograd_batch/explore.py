@@ -1,10 +1,8 @@
 """The explorer: ONE self-contained HTML page that steps through backprop on a mini-batch.
 
-`save_html(loss, "out/explore.html")` writes it, `explore(loss)` shows it in Jupyter. It draws
-`viz.build_scene(loss)` with `viz.scene_dot` and steps through it with the package data
-page/explorer.js, fed by `page_data(scene)`: numbers computed here in the engine's order, so bit
-for bit those of `loss.backward()`. No Value is changed; the page makes no request. See docs/explorer.md.
-"""
+`save_html(loss, "out/explore.html")` writes it, `explore(loss)` shows it in Jupyter: `viz.scene_dot`'s
+picture stepped by page/explorer.js with `page_data`, computed in the engine's order (bit for bit
+`loss.backward()`'s numbers). No Value is changed; the page makes no request. See docs/explorer.md."""
 
 from __future__ import annotations
 
@@ -131,7 +129,8 @@ def _checked_examples(root: Value) -> tuple[list[list[Value]], set[int]]:
         raise ShortcutUnavailable("the shortcut needs the batch node (batch_mean or batch_sum) at the root")
     shared = {key for key, number in viz.example_membership(root).items() if number < 1}
     examples = [[v for v in reversed(topological_order(loss)) if id(v) not in shared] for loss in root._parents]
-    if (coupled := _coupling(examples, shared)) is not None:
+    coupled = next((p for nodes in examples for v in nodes for p in v._parents if id(p) in shared and p._parents), None)
+    if coupled is not None:  # a computed Value the examples share: a batch statistic
         raise ShortcutUnavailable(f"the examples share a computed Value ({coupled.label or coupled.op.word}), "
                                   "as in batch norm: they are coupled")
     first = _shape(examples[0], shared)
@@ -139,11 +138,6 @@ def _checked_examples(root: Value) -> tuple[list[list[Value]], set[int]]:
         if _shape(nodes, shared) != first:
             raise ShortcutUnavailable(f"example {number}'s graph differs in shape from example 1's")
     return examples, shared
-
-
-def _coupling(examples: list[list[Value]], shared: set[int]) -> Value | None:
-    """The first computed Value the examples share (a batch statistic, as in batch norm), if any."""
-    return next((p for nodes in examples for v in nodes for p in v._parents if id(p) in shared and p._parents), None)
 
 
 def _averaged_example(examples: list[list[Value]], shared: set[int]) -> dict[int, Value]:

