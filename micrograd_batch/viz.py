@@ -245,9 +245,8 @@ def _cluster(scene: Scene, group: int, boxes: list[str]) -> list[str]:
 
 
 def _rank_orders(scene: Scene) -> list[list[int]]:
-    """The drawn positions of each rank (column), each in reading order (`scene.order`). A Value's
-    rank is the longest path to it from a Value no arrow enters, such a Value placed just before
-    its nearest consumer, as Graphviz does."""
+    """The drawn positions of each rank (column) in reading order, ranked as Graphviz does: the longest
+    path from a Value no arrow enters, such a Value placed just before its nearest consumer."""
     heads: dict[int, list[int]] = {i: [] for i in scene.order}
     entering = dict.fromkeys(scene.order, 0)
     for j, child in ((scene.index[id(p)], c) for c in scene.order for p in scene.nodes[c]._parents):
@@ -274,10 +273,9 @@ def _rank_orders(scene: Scene) -> list[list[int]]:
 
 def scene_dot(scene: Scene, grads: list[float] | None = None, precision: int = 4,
               show_contributions: bool = False) -> str:
-    """The scene as DOT, left to right: a box per drawn Value (node and SVG id `v<i>`) showing
-    `grads` (default: the .grad), an arrow per input (id `e<i>_<k>`: Value i's k-th input), a cluster
-    per group (id `g<group>`), each column kept in reading order by invisible lines (between boxes,
-    not records: Graphviz 2.43 loses those, "lost v3 v4 edge")."""
+    """The scene as DOT, left to right: a box per drawn Value (id `v<i>`) showing `grads` (default: the
+    .grad), an arrow per input (id `e<i>_<k>`), a cluster per group (id `g<group>`), each column kept in
+    reading order by invisible lines between boxes (docs/rendering.md)."""
     grads = grads if grads is not None else [v.grad for v in scene.nodes]
     owner = {id(v): g for v, g in zip(scene.nodes, scene.groups, strict=True)}
     shares = contributions(scene.nodes, owner) if show_contributions and scene.batch is not None else {}
@@ -333,10 +331,8 @@ def _legend(scene: Scene, show_contributions: bool) -> list[str]:
 
 def draw_dot(root: Value, hide_constants: bool = False, max_nodes: int | None = DEFAULT_MAX_NODES,
              precision: int = 4, show_contributions: bool = True) -> GraphPicture:
-    """The picture of `root`'s graph as DOT (`.source`; shown inline by Jupyter): with a batch node,
-    the parameters first, then one box per example. Changes no Value. `hide_constants`: write them
-    into their consumer's formula; `max_nodes`: refuse larger graphs (GraphTooLarge; None: no limit);
-    `precision`: significant digits; `show_contributions`: a line per example under each parameter."""
+    """The picture of `root`'s graph as DOT (`.source`; shown inline by Jupyter), changing no Value:
+    with a batch node, the parameters first, then one box per example. Options: docs/rendering.md."""
     scene = build_scene(root, max_nodes, hide_constants)
     return GraphPicture(scene_dot(scene, precision=precision, show_contributions=show_contributions))
 
