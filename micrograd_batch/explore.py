@@ -153,13 +153,10 @@ def _averaged_example(examples: list[list[Value]], shared: set[int]) -> dict[int
 
 
 def shortcut_gradient(root: Value, params: Sequence[Value]) -> list[float]:
-    """The gradient of each of `params` under the "average the activations first" shortcut.
-
-    `root` must be a batch node whose examples' graphs have one shape (one model, one loss). The shortcut
-    backpropagates ONCE through an "averaged example": at every node the local derivatives are the batch
-    means of the per-example ones (for an MLP: the one-example δ recursion fed with the batch means of a,
-    g'(z) and the output error). It differs from the true gradient, a mean of products, whenever the
-    averaged factors vary over the batch. ShortcutUnavailable (saying why) for other graphs. Changes no Value."""
+    """The gradient of each of `params` under the "average the activations first" shortcut: ONE backward
+    pass through an "averaged example" whose local derivatives are the batch means of the per-example
+    ones (docs/explorer.md). `root` must be a batch node over examples of one shape; else
+    ShortcutUnavailable, saying why. Changes no Value."""
     examples, shared = _checked_examples(root)
     stand_in = _averaged_example(examples, shared)
     stand_in[id(examples[0][-1])].backward(math.fsum(root._local_grads))
