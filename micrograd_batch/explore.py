@@ -30,14 +30,10 @@ class ShortcutUnavailable(ValueError):
 
 
 # ---- the steps: forward values, then backward updates, all computed here --------------------
-def _inputs(scene: viz.Scene, i: int) -> list[int]:
-    return [j for j in (scene.index[id(p)] for p in scene.nodes[i]._parents) if scene.drawn[j]]
-
-
 def _forward_steps(scene: viz.Scene) -> list[dict]:
     """One step per computed Value, leaves first: its value appears."""
     return [{"node": i, "lines": [f"{scene.names[i]} = {scene.formula(i)} = {viz.short(v.data)}"],
-             "set": [[f"d{i}", repr(v.data), viz.short(v.data)]], "touch": _inputs(scene, i)}
+             "set": [[f"d{i}", repr(v.data), viz.short(v.data)]], "touch": scene.inputs(i)}
             for i, v in reversed(list(enumerate(scene.nodes))) if v._parents]
 
 
@@ -70,7 +66,7 @@ def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], li
                 cell = cells[rows[j], column]
                 changes += [[f"p{rows[j]}-e{column}", repr(cell), viz.short(cell)],
                             [f"p{rows[j]}-t", repr(grads[j]), viz.short(grads[j])]]
-        steps.append({"node": i, "lines": lines, "set": changes, "touch": _inputs(scene, i)})
+        steps.append({"node": i, "lines": lines, "set": changes, "touch": scene.inputs(i)})
     if not steps:  # a lone leaf: nothing to pass back
         steps = [{"node": 0, "set": [], "touch": [], "lines": []}]
     steps[0]["set"].insert(0, ["g0", repr(1.0), "1"])

@@ -73,6 +73,10 @@ class Scene:
     batch: Value | None
     params: list[int]  # the labelled shared leaves (all labelled leaves without a batch), model order
 
+    def inputs(self, i: int) -> list[int]:
+        """The drawn positions of Value i's inputs, in its parents' order."""
+        return [j for j in (self.index[id(p)] for p in self.nodes[i]._parents) if self.drawn[j]]
+
     def formula(self, i: int) -> str:
         """How Value i is computed from its inputs' names: "z1 - 1", "tanh(z1)", "1/3 Σ(loss 1, ...)"."""
         v = self.nodes[i]
@@ -247,24 +251,14 @@ def _cluster(scene: Scene, group: int, boxes: list[str]) -> list[str]:
 def _rank_orders(scene: Scene) -> list[list[int]]:
     """The drawn positions of each rank (column) in reading order, ranked as Graphviz does: the longest
     path from a Value no arrow enters, such a Value placed just before its nearest consumer."""
-    heads: dict[int, list[int]] = {i: [] for i in scene.order}
-    entering = dict.fromkeys(scene.order, 0)
-    for j, child in ((scene.index[id(p)], c) for c in scene.order for p in scene.nodes[c]._parents):
-        if scene.drawn[j]:
-            heads[j].append(child)
-            entering[child] += 1
-    rank = dict.fromkeys(scene.order, 0)
-    ready = [i for i, count in entering.items() if count == 0]
-    sources = set(ready)
-    while ready:
-        j = ready.pop()
-        for i in heads[j]:
-            rank[i] = max(rank[i], rank[j] + 1)
-            entering[i] -= 1
-            if entering[i] == 0:
-                ready.append(i)
-    for j in sources:
-        rank[j] = min((rank[i] for i in heads[j]), default=1) - 1
+    rank: dict[int, int] = {}
+    consumers: dict[int, list[int]] = {i: [] for i in scene.order}
+    for i in (i for i in reversed(range(len(scene.nodes))) if scene.drawn[i]):  # each Value after its inputs
+        rank[i] = max((rank[j] + 1 for j in scene.inputs(i)), default=0)
+        for j in scene.inputs(i):
+            consumers[j].append(i)
+    for j in [j for j in scene.order if not scene.inputs(j)]:  # no arrow enters j
+        rank[j] = min((rank[i] for i in consumers[j]), default=1) - 1
     columns: dict[int, list[int]] = {}
     for i in scene.order:
         columns.setdefault(rank[i], []).append(i)
