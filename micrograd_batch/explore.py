@@ -125,8 +125,7 @@ def _checked_examples(root: Value) -> tuple[list[list[Value]], set[int]]:
         raise ShortcutUnavailable("the shortcut needs the batch node (batch_mean or batch_sum) at the root")
     shared = {key for key, number in viz.example_membership(root).items() if number < 1}
     examples = [[v for v in reversed(topological_order(loss)) if id(v) not in shared] for loss in root._parents]
-    coupled = next((p for nodes in examples for v in nodes for p in v._parents if id(p) in shared and p._parents), None)
-    if coupled is not None:  # a computed Value the examples share: a batch statistic
+    if (coupled := _coupling(examples, shared)) is not None:
         raise ShortcutUnavailable(f"the examples share a computed Value ({coupled.label or coupled.op.word}), "
                                   "as in batch norm: they are coupled")
     first = _shape(examples[0], shared)
@@ -134,6 +133,11 @@ def _checked_examples(root: Value) -> tuple[list[list[Value]], set[int]]:
         if _shape(nodes, shared) != first:
             raise ShortcutUnavailable(f"example {number}'s graph differs in shape from example 1's")
     return examples, shared
+
+
+def _coupling(examples: list[list[Value]], shared: set[int]) -> Value | None:
+    """The first computed Value the examples share (a batch statistic, as in batch norm), if any."""
+    return next((p for nodes in examples for v in nodes for p in v._parents if id(p) in shared and p._parents), None)
 
 
 def _averaged_example(examples: list[list[Value]], shared: set[int]) -> dict[int, Value]:

@@ -110,11 +110,14 @@ def build_scene(root: Value, max_nodes: int | None = DEFAULT_MAX_NODES, hide_con
     drawn = [not (hide_constants and v.op is Op.CONST) for v in nodes]
     keys = _reading_keys(nodes)
     order = sorted((i for i in range(len(nodes)) if drawn[i]), key=lambda i: (_rank(groups[i]), keys[i]))
-    several = batch is not None and len(batch._parents) > 1  # then only the shared leaves are parameters
-    params = [i for i in order if nodes[i].is_leaf and nodes[i].op is not Op.CONST and nodes[i].label
-              and (not several or groups[i] == SHARED)]
     return Scene(nodes, {id(v): i for i, v in enumerate(nodes)}, _names(nodes, batch), groups, drawn, order, batch,
-                 params)
+                 _parameters(nodes, order, groups, batch))
+
+
+def _parameters(nodes: list[Value], order: list[int], groups: list[int], batch: Value | None) -> list[int]:
+    """The labelled leaves that are not constants, in `order`; with several examples, only the shared ones."""
+    return [i for i in order if nodes[i].is_leaf and nodes[i].op is not Op.CONST and nodes[i].label
+            and (batch is None or len(batch._parents) < 2 or groups[i] == SHARED)]
 
 
 def example_membership(batch: Value) -> dict[int, int]:
