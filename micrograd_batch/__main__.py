@@ -89,17 +89,6 @@ def run_tour(out_dir: Path, quick: bool = False, names: Sequence[str] | None = N
     return written
 
 
-def unwritable(folder: Path) -> str | None:
-    """Why files cannot be written into `folder` (created if missing), or None: checked before any lesson runs."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        return error.strerror or str(error)
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m micrograd_batch` and of the `micrograd-batch` script."""
     parser = build_parser()
@@ -112,8 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = Path(args.out)
     if folder.suffix == ".html":
         parser.error(f"--out is a folder (explore writes explore.html in it), got the file name {folder}")
-    if problem := unwritable(folder):
-        parser.error(f"--out: cannot write into {folder}: {problem}")
+    try:  # before any lesson runs
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        parser.error(f"--out: cannot write into {folder}: {error.strerror or error}")
     if args.command == "explore":
         if args.batch is not None and args.batch < 1:
             parser.error(f"--batch must be at least 1, got {args.batch}")

@@ -1,10 +1,8 @@
 """The explorer: ONE self-contained HTML page that steps through backprop on a mini-batch.
 
-`save_html(loss, "out/explore.html")` writes it, `explore(loss)` shows it in Jupyter. It draws
-`viz.build_scene(loss)` with `viz.scene_dot` and steps through it with the package data
-page/explorer.js, fed by `page_data(scene)`: numbers computed here in the engine's order, so bit
-for bit those of `loss.backward()`. No Value is changed; the page makes no request. See docs/explorer.md.
-"""
+`save_html(loss, "out/explore.html")` writes it, `explore(loss)` shows it in Jupyter: `viz.scene_dot`'s
+picture stepped by page/explorer.js with `page_data`, computed in the engine's order (bit for bit
+`loss.backward()`'s numbers). No Value is changed; the page makes no request. See docs/explorer.md."""
 
 from __future__ import annotations
 
@@ -32,14 +30,10 @@ class ShortcutUnavailable(ValueError):
 
 
 # ---- the steps: forward values, then backward updates, all computed here --------------------
-def _inputs(scene: viz.Scene, i: int) -> list[int]:
-    return [j for j in (scene.index[id(p)] for p in scene.nodes[i]._parents) if scene.drawn[j]]
-
-
 def _forward_steps(scene: viz.Scene) -> list[dict]:
     """One step per computed Value, leaves first: its value appears."""
     return [{"node": i, "lines": [f"{scene.names[i]} = {scene.formula(i)} = {viz.short(v.data)}"],
-             "set": [[f"d{i}", repr(v.data), viz.short(v.data)]], "touch": _inputs(scene, i)}
+             "set": [[f"d{i}", repr(v.data), viz.short(v.data)]], "touch": scene.inputs(i)}
             for i, v in reversed(list(enumerate(scene.nodes))) if v._parents]
 
 
@@ -72,7 +66,7 @@ def _backward_steps(scene: viz.Scene, params: list[int]) -> tuple[list[dict], li
                 cell = cells[rows[j], column]
                 changes += [[f"p{rows[j]}-e{column}", repr(cell), viz.short(cell)],
                             [f"p{rows[j]}-t", repr(grads[j]), viz.short(grads[j])]]
-        steps.append({"node": i, "lines": lines, "set": changes, "touch": _inputs(scene, i)})
+        steps.append({"node": i, "lines": lines, "set": changes, "touch": scene.inputs(i)})
     if not steps:  # a lone leaf: nothing to pass back
         steps = [{"node": 0, "set": [], "touch": [], "lines": []}]
     steps[0]["set"].insert(0, ["g0", repr(1.0), "1"])
@@ -159,13 +153,10 @@ def _averaged_example(examples: list[list[Value]], shared: set[int]) -> dict[int
 
 
 def shortcut_gradient(root: Value, params: Sequence[Value]) -> list[float]:
-    """The gradient of each of `params` under the "average the activations first" shortcut.
-
-    `root` must be a batch node whose examples' graphs have one shape (one model, one loss). The shortcut
-    backpropagates ONCE through an "averaged example": at every node the local derivatives are the batch
-    means of the per-example ones (for an MLP: the one-example δ recursion fed with the batch means of a,
-    g'(z) and the output error). It differs from the true gradient, a mean of products, whenever the
-    averaged factors vary over the batch. ShortcutUnavailable (saying why) for other graphs. Changes no Value."""
+    """The gradient of each of `params` under the "average the activations first" shortcut: ONE backward
+    pass through an "averaged example" whose local derivatives are the batch means of the per-example
+    ones (docs/explorer.md). `root` must be a batch node over examples of one shape; else
+    ShortcutUnavailable, saying why. Changes no Value."""
     examples, shared = _checked_examples(root)
     stand_in = _averaged_example(examples, shared)
     stand_in[id(examples[0][-1])].backward(math.fsum(root._local_grads))

@@ -70,9 +70,7 @@ def mse(output: Output, target: float | Sequence[float]) -> Value:
     if len(targets) != len(outputs):
         raise ValueError(f"expected {len(outputs)} targets for {len(outputs)} outputs, got {len(targets)}")
     errors = [(o - t) ** 2 for o, t in zip(outputs, targets, strict=True)]
-    total = errors[0]
-    for e in errors[1:]:
-        total = total + e
+    total = sum(errors[1:], errors[0])  # errors[0] + errors[1] + ...: no constant 0 node
     return total if len(errors) == 1 else total / len(errors)
 
 

