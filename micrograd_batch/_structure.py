@@ -24,6 +24,15 @@ class NotCompilable(Exception):
     """The model or the loss is not one compile_loss compiles; the message names what (use the graph path)."""
 
 
+def _loss_name(loss_fn: object) -> str:
+    """The name of the library loss `loss_fn` is (recognised by identity), or NotCompilable."""
+    name = next((n for n, f in LOSSES.items() if f is loss_fn), None)
+    if name is None:
+        raise NotCompilable(f"compile_loss compiles the library's losses ({', '.join(LOSSES)}), not "
+                            f"{getattr(loss_fn, '__name__', type(loss_fn).__name__)!r:.60}")
+    return name
+
+
 def _library_attributes() -> dict[type, frozenset[str]]:
     """The instance attributes of the library's MLP, Layer and Neuron (an instance's own `forward`: not)."""
     model = MLP(1, [1, 1], seed=0)
@@ -130,6 +139,13 @@ def _inputs(x: object, nin: int) -> Sequence[float]:
     if any(isinstance(v, Value) for v in x):  # type: ignore[attr-defined]
         raise TypeError("a compiled loss takes numbers as inputs, not Values (their gradients would be lost)")
     return [v.data for v in values]
+
+
+def _batch_inputs(examples: Sequence[tuple], nin: int) -> list[Sequence[float]]:
+    """The examples' inputs as floats (see `_inputs`); a ValueError for an empty batch."""
+    if not examples:
+        raise ValueError("an empty batch: there must be at least one example (x, y)")
+    return [_inputs(x, nin) for x, _ in examples]
 
 
 def _target(loss: str, y: Any, nout: int) -> Any:
