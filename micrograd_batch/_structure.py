@@ -24,12 +24,12 @@ class NotCompilable(Exception):
     """The model or the loss is not one compile_loss compiles; the message names what (use the graph path)."""
 
 
-def _loss_name(loss_fn: object) -> str:
-    """The name of the library loss `loss_fn` is (recognised by identity), or NotCompilable."""
-    name = next((n for n, f in LOSSES.items() if f is loss_fn), None)
+def _named(table: dict[str, Any], function: object, kind: str) -> str:
+    """The name under which `table` holds `function` (by identity), or NotCompilable naming it."""
+    name = next((n for n, f in table.items() if f is function), None)
     if name is None:
-        raise NotCompilable(f"compile_loss compiles the library's losses ({', '.join(LOSSES)}), not "
-                            f"{getattr(loss_fn, '__name__', type(loss_fn).__name__)!r:.60}")
+        raise NotCompilable(f"compile_loss compiles the library's {kind} ({', '.join(table)}), not "
+                            f"{getattr(function, '__name__', type(function).__name__)!r:.60}")
     return name
 
 
@@ -51,14 +51,6 @@ def _check_module(module: object, kind: type) -> None:
     if extra:
         raise NotCompilable(f"a {kind.__name__} with attributes of its own ({', '.join(sorted(extra))}) "
                             "may compute something else than the library's")
-
-
-def _activation(neuron: Neuron) -> str:
-    """The name of the library activation the neuron calls, or NotCompilable."""
-    for name, function in ACTIVATIONS.items():
-        if neuron._act is function:
-            return name
-    raise NotCompilable(f"a neuron's activation {neuron._act!r:.60} is not one of the library's {sorted(ACTIVATIONS)}")
 
 
 def _layers(model: object) -> tuple[list[list[Neuron]], int | None, list[object]]:
@@ -97,7 +89,7 @@ def _inspect(model: object) -> tuple[tuple[int, tuple[tuple[str, ...], ...]], li
             params += neuron.w
             params.append(neuron.b)
         nin = nin if nin is not None else len(neurons[0].w)
-        shape.append(tuple(_activation(n) for n in neurons))
+        shape.append(tuple(_named(ACTIVATIONS, n._act, "activations") for n in neurons))
         width = len(neurons)
     if set(map(type, params)) != {Value}:
         raise NotCompilable("every weight and bias must be a Value")
@@ -146,6 +138,15 @@ def _batch_inputs(examples: Sequence[tuple], nin: int) -> list[Sequence[float]]:
     if not examples:
         raise ValueError("an empty batch: there must be at least one example (x, y)")
     return [_inputs(x, nin) for x, _ in examples]
+
+
+def _parameter_values(params: Sequence[float] | None, model_params: list[Value]) -> list[float]:
+    """`params` as floats (default: the model's values), one per parameter, or a ValueError."""
+    values = [p.data for p in model_params] if params is None else [float(v) for v in params]
+    if len(values) != len(model_params):
+        raise ValueError(f"params must be one number per parameter: {len(values)} parameter values for a model "
+                         f"of {len(model_params)}")
+    return values
 
 
 def _target(loss: str, y: Any, nout: int) -> Any:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ._structure import NotCompilable as NotCompilable  # its public home: micrograd_batch.compile
-from ._structure import _batch_inputs, _check_outputs, _inputs, _inspect, _loss_name, _state, _target, _unchanged
+from ._structure import (LOSSES, _batch_inputs, _check_outputs, _inputs, _inspect, _named, _parameter_values, _state,
+                         _target, _unchanged)
 from .batch import float_mean
 from .engine import Value, stable_sigmoid, stable_softplus
 from .losses import logsumexp
@@ -201,7 +202,7 @@ class CompiledLoss:
     (`.source`); each call reads the model's structure again, so a changed model runs new code."""
 
     def __init__(self, model: Any, loss_fn: Callable[[Any, Any], Value]) -> None:
-        self.model, self.loss_fn, self._loss = model, loss_fn, _loss_name(loss_fn)
+        self.model, self.loss_fn, self._loss = model, loss_fn, _named(LOSSES, loss_fn, "losses")
         self._checked: tuple[list[Any], Any, _Program, list[Value]] | None = None
         self._current()
 
@@ -236,9 +237,7 @@ class CompiledLoss:
         example's output as numbers). `params`: numbers to use instead of the parameters'
         values; `seed`: the batch node's local derivative (default 1/m). Touches no Value."""
         program, model_params = self._current()
-        values = [p.data for p in model_params] if params is None else [float(v) for v in params]
-        if len(values) != len(model_params):
-            raise ValueError(f"run: {len(values)} parameter values for a model of {len(model_params)}")
+        values = _parameter_values(params, model_params)
         xs, ys = self._batch(program, examples)
         seed = 1.0 / len(xs) if seed is None else float(seed)
         losses, outputs, grads = program.run_batch(xs, ys, seed, values, [0.0] * len(values))

@@ -18,7 +18,8 @@ try:
 except ModuleNotFoundError:  # the optional `fast` extra: backend="numpy" says so in one line
     raise ModuleNotFoundError("backend='numpy' needs numpy: pip install 'micrograd_batch[fast]'") from None
 
-from ._structure import NotCompilable, _batch_inputs, _check_outputs, _inspect, _loss_name, _state, _target, _unchanged
+from ._structure import (LOSSES, NotCompilable, _batch_inputs, _check_outputs, _inspect, _named, _parameter_values,
+                         _state, _target, _unchanged)
 from .engine import Value
 from .optim import SGD, Adam, Optimizer
 
@@ -82,7 +83,7 @@ class MatrixLoss:
         if any(len(set(layer)) != 1 for layer in shape):
             raise NotCompilable("the numpy backend needs one activation per layer (a matrix of neurons)")
         self.sizes, activations = [nin, *map(len, shape)], [layer[0] for layer in shape]
-        self.loss = _loss_name(loss_fn)
+        self.loss = _named(LOSSES, loss_fn, "losses")
         _check_outputs(self.loss, self.sizes[-1])
         self.model, self.loss_fn, self._state = model, loss_fn, _state(self._modules)
         self.source = _source(type(model).__name__, self.sizes, activations, self.loss, _LOSSES[self.loss])
@@ -121,9 +122,7 @@ class MatrixLoss:
         outputs), seed 1/m by default; `params` default to the model's; touches no Value."""
         self.check_unchanged()
         X, Y = self.inputs(examples), self.targets(examples)
-        theta = np.array([p.data for p in self.params] if params is None else params, dtype=float)
-        if theta.shape != (len(self.params),):
-            raise ValueError(f"params must be {len(self.params)} numbers, got shape {theta.shape}")
+        theta = np.array(_parameter_values(params, self.params))
         grad = np.empty_like(theta)
         with np.errstate(all="ignore"):  # a NaN or infinity shows in the numbers returned
             losses, A = self._loss_and_grad(X, Y, 1.0 / len(X) if seed is None else seed,

@@ -13,13 +13,10 @@ import os
 import secrets
 import stat
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Protocol, Union
 
 from .engine import Value
 from .nn import ACTIVATIONS, MLP
-
-if TYPE_CHECKING:
-    from .optim import Optimizer  # optim imports this module
 
 MODEL_FORMAT, CHECKPOINT_FORMAT, FORMAT_VERSION = "micrograd_batch.MLP", "micrograd_batch.checkpoint", 2
 MAX_FILE_BYTES = 256 * 2**20  # far above any model this engine trains: a larger file is refused unread
@@ -29,6 +26,14 @@ _MODEL_KEYS = ("format", "format_version", "config", "parameters", "norms")
 _CHECKPOINT_KEYS = ("format", "format_version", "model", "optimizer", "extra")
 _CONFIG_KEYS = ("sizes", "activation", "output_activation", "norm")
 _NORM_FIELDS = {"batch": ("eps", "momentum", "running_mean", "running_var"), "layer": ("eps",)}
+
+
+class Stateful(Protocol):
+    """What a checkpoint needs of an optimiser (`optim.Optimizer` has it; optim imports this module)."""
+
+    params: list[Value]
+    def state_dict(self) -> dict[str, Any]: ...
+    def _checked_state(self, saved: object) -> dict[str, Any]: ...
 
 
 class ModelFileError(ValueError):
@@ -191,7 +196,7 @@ def _checked_model(data: object, model: MLP | None = None) -> tuple[MLP, list[fl
 
 
 def _restore(data: object, source: object, model: MLP | None = None,
-             optimizer: Optimizer | None = None) -> tuple[MLP, dict[str, Any]]:
+             optimizer: Stateful | None = None) -> tuple[MLP, dict[str, Any]]:
     """Check a model (with `optimizer`: a checkpoint) dict, then restore it all, or raise ModelFileError."""
     try:
         file = _header(data, CHECKPOINT_FORMAT, _CHECKPOINT_KEYS) if optimizer else {"model": data, "extra": {}}
@@ -239,14 +244,14 @@ def check_checkpointable(model: object, optimizer: object, path: object) -> None
         raise ValueError("the optimiser must update exactly model.parameters(), in order, to be checkpointed")
 
 
-def save_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer, extra: dict[str, Any] | None = None) -> None:
+def save_checkpoint(path: PathLike, model: MLP, optimizer: Stateful, extra: dict[str, Any] | None = None) -> None:
     """Write the model, `optimizer.state_dict()` and `extra` (JSON-ready) atomically and exactly."""
     check_checkpointable(model, optimizer, path)
     _save(path, {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "model": model_to_dict(model),
                  "optimizer": optimizer.state_dict(), "extra": dict(extra or {})})
 
 
-def load_checkpoint(path: PathLike, model: MLP, optimizer: Optimizer) -> dict[str, Any]:
+def load_checkpoint(path: PathLike, model: MLP, optimizer: Stateful) -> dict[str, Any]:
     """Restore `model` and `optimizer` exactly, all or nothing, after every check; returns `extra`."""
     check_checkpointable(model, optimizer, path)
     return _restore(_read(path), path, model, optimizer)[1]
