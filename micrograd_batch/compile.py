@@ -123,7 +123,7 @@ def _describe(structure: Structure) -> str:
     return f"{'-'.join(map(str, [nin, *map(len, shape)]))} ({acts}), loss {loss}"
 
 
-def _sources(structure: Structure) -> tuple[str, str]:
+def _source(structure: Structure) -> str:
     """The generated module: `run_batch` (forward, loss, backward for every example) and
     `run_outputs` (the forward statements alone)."""
     nin, shape, loss = structure
@@ -152,7 +152,7 @@ def _sources(structure: Structure) -> tuple[str, str]:
     ]
     outputs = ["def run_outputs(xs, parameters):", *unpack, "    outputs = []", f"    for ({x}) in xs:",
                *("        " + line for line in [*forward, f"outputs.append({output})"]), "    return outputs"]
-    return "\n".join(run) + "\n", "\n".join(outputs) + "\n"
+    return "\n".join([*run, "", "", *outputs]) + "\n"
 
 
 def _lse(*xs: float) -> tuple[float, ...]:
@@ -190,10 +190,8 @@ def _program(structure: Structure) -> _Program:
     nin, shape, loss = structure
     nout = len(shape[-1])
     _check_outputs(loss, nout)
-    source, outputs_source = _sources(structure)
-    namespace = dict(_NAMESPACE)
+    source, namespace = _source(structure), dict(_NAMESPACE)
     exec(compile(source, f"<compiled {loss}>", "exec"), namespace)
-    exec(compile(outputs_source, "<compiled outputs>", "exec"), namespace)
     return _Program(source, namespace["run_batch"], namespace["run_outputs"], nin, nout, loss)  # type: ignore[arg-type]
 
 
@@ -223,7 +221,7 @@ class CompiledLoss:
 
     @property
     def source(self) -> str:
-        """The generated Python: forward, loss and the δ recursion for one example, in a loop."""
+        """The generated Python: forward, loss and the δ recursion for each example; then the forward alone."""
         return self._current()[0].source
 
     def _batch(self, program: _Program, examples: Iterable[tuple]) -> tuple[list, list]:
