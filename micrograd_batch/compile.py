@@ -123,7 +123,7 @@ def _describe(structure: Structure) -> str:
     return f"{'-'.join(map(str, [nin, *map(len, shape)]))} ({acts}), loss {loss}"
 
 
-def _source(structure: Structure) -> str:
+def _sources(structure: Structure) -> str:
     """The generated module: `run_batch` (forward, loss, backward for every example) and
     `run_outputs` (the forward statements alone)."""
     nin, shape, loss = structure
@@ -190,7 +190,7 @@ def _program(structure: Structure) -> _Program:
     nin, shape, loss = structure
     nout = len(shape[-1])
     _check_outputs(loss, nout)
-    source, namespace = _source(structure), dict(_NAMESPACE)
+    source, namespace = _sources(structure), dict(_NAMESPACE)
     exec(compile(source, f"<compiled {loss}>", "exec"), namespace)
     return _Program(source, namespace["run_batch"], namespace["run_outputs"], nin, nout, loss)  # type: ignore[arg-type]
 
