@@ -24,6 +24,15 @@ class NotCompilable(Exception):
     """The model or the loss is not one compile_loss compiles; the message names what (use the graph path)."""
 
 
+def _named(table: dict[str, Any], function: object, kind: str) -> str:
+    """The name under which `table` holds `function` (by identity), or NotCompilable naming it."""
+    name = next((n for n, f in table.items() if f is function), None)
+    if name is None:
+        raise NotCompilable(f"compile_loss compiles the library's {kind} ({', '.join(table)}), not "
+                            f"{getattr(function, '__name__', type(function).__name__)!r:.60}")
+    return name
+
+
 def _library_attributes() -> dict[type, frozenset[str]]:
     """The instance attributes of the library's MLP, Layer and Neuron (an instance's own `forward`: not)."""
     model = MLP(1, [1, 1], seed=0)
@@ -42,14 +51,6 @@ def _check_module(module: object, kind: type) -> None:
     if extra:
         raise NotCompilable(f"a {kind.__name__} with attributes of its own ({', '.join(sorted(extra))}) "
                             "may compute something else than the library's")
-
-
-def _activation(neuron: Neuron) -> str:
-    """The name of the library activation the neuron calls, or NotCompilable."""
-    for name, function in ACTIVATIONS.items():
-        if neuron._act is function:
-            return name
-    raise NotCompilable(f"a neuron's activation {neuron._act!r:.60} is not one of the library's {sorted(ACTIVATIONS)}")
 
 
 def _layers(model: object) -> tuple[list[list[Neuron]], int | None, list[object]]:
@@ -88,7 +89,7 @@ def _inspect(model: object) -> tuple[tuple[int, tuple[tuple[str, ...], ...]], li
             params += neuron.w
             params.append(neuron.b)
         nin = nin if nin is not None else len(neurons[0].w)
-        shape.append(tuple(_activation(n) for n in neurons))
+        shape.append(tuple(_named(ACTIVATIONS, n._act, "activations") for n in neurons))
         width = len(neurons)
     if set(map(type, params)) != {Value}:
         raise NotCompilable("every weight and bias must be a Value")
@@ -130,6 +131,22 @@ def _inputs(x: object, nin: int) -> Sequence[float]:
     if any(isinstance(v, Value) for v in x):  # type: ignore[attr-defined]
         raise TypeError("a compiled loss takes numbers as inputs, not Values (their gradients would be lost)")
     return [v.data for v in values]
+
+
+def _batch_inputs(examples: Sequence[tuple], nin: int) -> list[Sequence[float]]:
+    """The examples' inputs as floats (see `_inputs`); a ValueError for an empty batch."""
+    if not examples:
+        raise ValueError("an empty batch: there must be at least one example (x, y)")
+    return [_inputs(x, nin) for x, _ in examples]
+
+
+def _parameter_values(params: Sequence[float] | None, model_params: list[Value]) -> list[float]:
+    """`params` as floats (default: the model's values), one per parameter, or a ValueError."""
+    values = [p.data for p in model_params] if params is None else [float(v) for v in params]
+    if len(values) != len(model_params):
+        raise ValueError(f"params must be one number per parameter: {len(values)} parameter values for a model "
+                         f"of {len(model_params)}")
+    return values
 
 
 def _target(loss: str, y: Any, nout: int) -> Any:

@@ -1,17 +1,11 @@
 """A library model and loss written out as straight-line Python: the δ recursion, unrolled.
 
-`compile_loss(model, loss_fn)` reads the model's structure (layers, neurons, activations) and
-writes one example's forward pass, loss and backward pass as Python statements, such as
-
-    g_a1_2 = w2_1_2 * g_z2_1                                    # Σ_k w_k2 δ_k
-    g_z1_2 = (1.0 if z1_2 > 0.0 else 0.0 if z1_2 <= 0.0 else z1_2) * g_a1_2   # δ = g'(z) · ...
-    g_w1_2_1 += x1 * g_z1_2                                     # a weight's share: δ · a_in
-
-each operation and addition the engine's, in `backward()`'s order: `.grad(examples)` is
-`batch_mean([loss_fn(model(x), y) ...]).backward()` bit for bit. Names come from positions, never
-labels; the code is cached per structure and a changed model never runs stale code. Only the
+`compile_loss(model, loss_fn)` reads the model's structure and writes one example's forward pass,
+loss and backward pass as Python statements (`.source`), each operation and addition the engine's,
+in `backward()`'s order: `.grad(examples)` is `batch_mean([loss_fn(model(x), y) ...]).backward()`
+bit for bit. The code is cached per structure; a changed model never runs stale code. Only the
 library's MLP (no norm layers), Layer, Neuron and losses are compiled; anything else raises
-NotCompilable (use the graph path). See docs/performance.md.
+NotCompilable. See docs/performance.md (the generated code, the numbers, backend="numpy").
 """
 
 from __future__ import annotations
@@ -22,7 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from ._structure import LOSSES, NotCompilable, _check_outputs, _inputs, _inspect, _state, _target, _unchanged
+from ._structure import NotCompilable as NotCompilable  # its public home: micrograd_batch.compile
+from ._structure import (LOSSES, _batch_inputs, _check_outputs, _inputs, _inspect, _named, _parameter_values, _state,
+                         _target, _unchanged)
 from .batch import float_mean
 from .engine import Value, stable_sigmoid, stable_softplus
 from .losses import logsumexp
@@ -127,7 +123,7 @@ def _describe(structure: Structure) -> str:
     return f"{'-'.join(map(str, [nin, *map(len, shape)]))} ({acts}), loss {loss}"
 
 
-def _sources(structure: Structure) -> tuple[str, str]:
+def _sources(structure: Structure) -> str:
     """The generated module: `run_batch` (forward, loss, backward for every example) and
     `run_outputs` (the forward statements alone)."""
     nin, shape, loss = structure
@@ -156,7 +152,7 @@ def _sources(structure: Structure) -> tuple[str, str]:
     ]
     outputs = ["def run_outputs(xs, parameters):", *unpack, "    outputs = []", f"    for ({x}) in xs:",
                *("        " + line for line in [*forward, f"outputs.append({output})"]), "    return outputs"]
-    return "\n".join(run) + "\n", "\n".join(outputs) + "\n"
+    return "\n".join([*run, "", "", *outputs]) + "\n"
 
 
 def _lse(*xs: float) -> tuple[float, ...]:
@@ -194,28 +190,17 @@ def _program(structure: Structure) -> _Program:
     nin, shape, loss = structure
     nout = len(shape[-1])
     _check_outputs(loss, nout)
-    source, outputs_source = _sources(structure)
-    namespace = dict(_NAMESPACE)
+    source, namespace = _sources(structure), dict(_NAMESPACE)
     exec(compile(source, f"<compiled {loss}>", "exec"), namespace)
-    exec(compile(outputs_source, "<compiled outputs>", "exec"), namespace)
     return _Program(source, namespace["run_batch"], namespace["run_outputs"], nin, nout, loss)  # type: ignore[arg-type]
 
 
 class CompiledLoss:
-    """`loss_fn(model(x), y)` for a library model and loss as generated straight-line Python.
-
-    `.grad(examples)` adds into `.grad` exactly what `batch_mean([...]).backward()` adds;
-    `.run(...)` computes losses, gradient and outputs as plain numbers; `.outputs(examples)` runs
-    the model alone; `.source` is the readable code. Each call reads the model's structure
-    again, so a changed model runs new code (or raises NotCompilable), never stale code.
-    """
+    """`loss_fn(model(x), y)` for a library model and loss as generated straight-line Python
+    (`.source`); each call reads the model's structure again, so a changed model runs new code."""
 
     def __init__(self, model: Any, loss_fn: Callable[[Any, Any], Value]) -> None:
-        name = next((n for n, f in LOSSES.items() if f is loss_fn), None)
-        if name is None:
-            raise NotCompilable(f"compile_loss compiles the library's losses ({', '.join(LOSSES)}), not "
-                                f"{getattr(loss_fn, '__name__', type(loss_fn).__name__)!r}")
-        self.model, self.loss_fn, self._loss = model, loss_fn, name
+        self.model, self.loss_fn, self._loss = model, loss_fn, _named(LOSSES, loss_fn, "losses")
         self._checked: tuple[list[Any], Any, _Program, list[Value]] | None = None
         self._current()
 
@@ -236,17 +221,13 @@ class CompiledLoss:
 
     @property
     def source(self) -> str:
-        """The generated Python: forward, loss and the δ recursion for one example, in a loop."""
+        """The generated Python: forward, loss and the δ recursion for each example; then the forward alone."""
         return self._current()[0].source
 
     def _batch(self, program: _Program, examples: Iterable[tuple]) -> tuple[list, list]:
         """Inputs and targets of the examples, last to first, checked as the graph path checks them."""
-        examples = list(examples)
-        if not examples:
-            raise ValueError("an empty batch: there must be at least one example")
-        xs = [_inputs(x, program.nin) for x, _ in reversed(examples)]
-        ys = [_target(program.loss, y, program.nout) for _, y in reversed(examples)]
-        return xs, ys
+        examples = list(examples)[::-1]
+        return _batch_inputs(examples, program.nin), [_target(program.loss, y, program.nout) for _, y in examples]
 
     def run(self, examples: Iterable[tuple], params: Sequence[float] | None = None,
             seed: float | None = None) -> tuple[list[float], list[float], list]:
@@ -254,9 +235,7 @@ class CompiledLoss:
         example's output as numbers). `params`: numbers to use instead of the parameters'
         values; `seed`: the batch node's local derivative (default 1/m). Touches no Value."""
         program, model_params = self._current()
-        values = [p.data for p in model_params] if params is None else [float(v) for v in params]
-        if len(values) != len(model_params):
-            raise ValueError(f"run: {len(values)} parameter values for a model of {len(model_params)}")
+        values = _parameter_values(params, model_params)
         xs, ys = self._batch(program, examples)
         seed = 1.0 / len(xs) if seed is None else float(seed)
         losses, outputs, grads = program.run_batch(xs, ys, seed, values, [0.0] * len(values))

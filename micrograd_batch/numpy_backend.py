@@ -1,16 +1,10 @@
 """The numpy backend: a library model and loss as matrix code, one matmul per layer over the batch.
 
-`compile_loss(model, loss_fn, backend="numpy")` reads the model's structure (layers, widths,
-activations) and the loss (a library loss, by identity) and writes numpy source for the whole
-batch at once, the matrix form of `python -m micrograd_batch matrix-form`:
-
-    forward    Zˡ = Aˡ⁻¹ Wˡᵀ + bˡ,  Aˡ = g(Zˡ)                  one row per example
-    backward   Δᴸ = seed · ∂Lᵢ/∂Aᴸ ⊙ g'(Zᴸ),  Δˡ = (Δˡ⁺¹ Wˡ⁺¹) ⊙ g'(Zˡ)
-    gradients  ∇Wˡ = Δˡᵀ Aˡ⁻¹,  ∇bˡ = the column sums of Δˡ
-
-Its numbers equal the scalar path's to rounding (1e-12 relative): a matmul adds in its own order.
-`Trainer` keeps the parameters and the optimiser's state in arrays during an epoch of `fit`.
-Only this module imports numpy (`micrograd_batch[fast]`). See docs/performance.md.
+`compile_loss(model, loss_fn, backend="numpy")` writes numpy source (`MatrixLoss.source`) for the
+whole batch at once, the matrix form of `python -m micrograd_batch matrix-form`: Zˡ = Aˡ⁻¹ Wˡᵀ + bˡ,
+Δˡ = (Δˡ⁺¹ Wˡ⁺¹) ⊙ g'(Zˡ), ∇Wˡ = Δˡᵀ Aˡ⁻¹. Its numbers equal the scalar path's to rounding (1e-12
+relative). `Trainer` keeps the parameters and the optimiser's state in arrays during an epoch of
+`fit`. Only this module imports numpy (`micrograd_batch[fast]`). See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -24,7 +18,8 @@ try:
 except ModuleNotFoundError:  # the optional `fast` extra: backend="numpy" says so in one line
     raise ModuleNotFoundError("backend='numpy' needs numpy: pip install 'micrograd_batch[fast]'") from None
 
-from ._structure import LOSSES, NotCompilable, _check_outputs, _inputs, _inspect, _state, _target, _unchanged
+from ._structure import (LOSSES, NotCompilable, _batch_inputs, _check_outputs, _inspect, _named, _parameter_values,
+                         _state, _target, _unchanged)
 from .engine import Value
 from .optim import SGD, Adam, Optimizer
 
@@ -88,10 +83,7 @@ class MatrixLoss:
         if any(len(set(layer)) != 1 for layer in shape):
             raise NotCompilable("the numpy backend needs one activation per layer (a matrix of neurons)")
         self.sizes, activations = [nin, *map(len, shape)], [layer[0] for layer in shape]
-        self.loss = next((name for name, known in LOSSES.items() if known is loss_fn), "")
-        if not self.loss:
-            raise NotCompilable(f"the numpy backend compiles the library's losses ({', '.join(LOSSES)}), not "
-                                f"{loss_fn!r:.60}")
+        self.loss = _named(LOSSES, loss_fn, "losses")
         _check_outputs(self.loss, self.sizes[-1])
         self.model, self.loss_fn, self._state = model, loss_fn, _state(self._modules)
         self.source = _source(type(model).__name__, self.sizes, activations, self.loss, _LOSSES[self.loss])
@@ -111,9 +103,7 @@ class MatrixLoss:
 
     def inputs(self, examples: Sequence[tuple]) -> np.ndarray:
         """The examples' inputs, m × nin, refused where the scalar path refuses them."""
-        if not len(examples):
-            raise ValueError("an empty batch: there must be at least one example (x, y)")
-        return np.array([_inputs(x, self.sizes[0]) for x, _ in examples], dtype=float)
+        return np.array(_batch_inputs(examples, self.sizes[0]), dtype=float)
 
     def targets(self, examples: Sequence[tuple]) -> np.ndarray:
         """The examples' targets, m × outputs (one-hot rows for softmax_cross_entropy), refused
@@ -132,9 +122,7 @@ class MatrixLoss:
         outputs), seed 1/m by default; `params` default to the model's; touches no Value."""
         self.check_unchanged()
         X, Y = self.inputs(examples), self.targets(examples)
-        theta = np.array([p.data for p in self.params] if params is None else params, dtype=float)
-        if theta.shape != (len(self.params),):
-            raise ValueError(f"params must be {len(self.params)} numbers, got shape {theta.shape}")
+        theta = np.array(_parameter_values(params, self.params))
         grad = np.empty_like(theta)
         with np.errstate(all="ignore"):  # a NaN or infinity shows in the numbers returned
             losses, A = self._loss_and_grad(X, Y, 1.0 / len(X) if seed is None else seed,

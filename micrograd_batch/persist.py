@@ -12,7 +12,7 @@ import math
 import os
 import secrets
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol, Union
 
 from .engine import Value
@@ -195,8 +195,8 @@ def _checked_model(data: object, model: MLP | None = None) -> tuple[MLP, list[fl
     return model, values, list(zip(model.norms, norms, strict=True))
 
 
-def _restore(data: object, source: object, model: MLP | None = None, optimizer: Stateful | None = None,
-             check: Callable[[dict[str, Any]], None] | None = None) -> tuple[MLP, dict[str, Any]]:
+def _restore(data: object, source: object, model: MLP | None = None,
+             optimizer: Stateful | None = None) -> tuple[MLP, dict[str, Any]]:
     """Check a model (with `optimizer`: a checkpoint) dict, then restore it all, or raise ModelFileError."""
     try:
         file = _header(data, CHECKPOINT_FORMAT, _CHECKPOINT_KEYS) if optimizer else {"model": data, "extra": {}}
@@ -207,8 +207,6 @@ def _restore(data: object, source: object, model: MLP | None = None, optimizer: 
             raise ValueError("'extra' must be an object")
     except (TypeError, ValueError, OverflowError) as error:
         raise ModelFileError(source, str(error)) from None
-    if check is not None:
-        check(extra)
     assign(model.parameters(), values, updates)
     return model, extra
 
@@ -253,8 +251,7 @@ def save_checkpoint(path: PathLike, model: MLP, optimizer: Stateful, extra: dict
                  "optimizer": optimizer.state_dict(), "extra": dict(extra or {})})
 
 
-def load_checkpoint(path: PathLike, model: MLP, optimizer: Stateful,
-                    check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Restore `model` and `optimizer` exactly, all or nothing, after every check and `check(extra)`."""
+def load_checkpoint(path: PathLike, model: MLP, optimizer: Stateful) -> dict[str, Any]:
+    """Restore `model` and `optimizer` exactly, all or nothing, after every check; returns `extra`."""
     check_checkpointable(model, optimizer, path)
-    return _restore(_read(path), path, model, optimizer, check)[1]
+    return _restore(_read(path), path, model, optimizer)[1]

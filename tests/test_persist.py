@@ -440,19 +440,6 @@ def test_damaged_adam_state_is_a_model_file_error_not_a_later_math_error(tmp_pat
     assert full_state(*pair) == before
 
 
-def test_the_callers_check_runs_before_anything_changes(tmp_path):
-    save_checkpoint(tmp_path / "c.json", *trained_pair("SGD", 1), {"epochs_done": 7})
-    pair = trained_pair("SGD", 2)
-    before = full_state(*pair)
-
-    def refuse(extra):
-        raise ModelFileError(tmp_path / "c.json", f"epochs_done is {extra['epochs_done']}, this run has 5")
-
-    with pytest.raises(ModelFileError, match="epochs_done is 7, this run has 5"):
-        load_checkpoint(tmp_path / "c.json", *pair, check=refuse)
-    assert full_state(*pair) == before
-
-
 def test_a_checkpoint_needs_the_optimiser_of_exactly_the_models_parameters(tmp_path):
     m = MLP(2, [2, 1], seed=0)
     with pytest.raises(ValueError, match="exactly model.parameters"):
