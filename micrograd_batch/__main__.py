@@ -4,7 +4,7 @@
     python -m micrograd_batch two-moons [--out DIR]          one demo by name
     python -m micrograd_batch explore [--out DIR] [--batch N] [--net SIZES]   DIR/explore.html
 
-The lessons live in `micrograd_batch/lessons/` (`demos/*.py` runs each alone); see docs/api.md.
+The lessons and the tour live in `micrograd_batch/lessons/` (`demos/*.py` runs each alone); see docs/api.md.
 """
 
 from __future__ import annotations
@@ -12,17 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import playground
-from .batch import batch_mean
-from .explore import save_html
-from .lessons import LESSONS, summary
-from .lessons.common import BY_HAND_BATCH, by_hand_model, random_batch
-from .losses import mse
-from .nn import MLP
+from .lessons import LESSONS, run_tour, write_explorer
 from .viz import GraphTooLarge, RendererNotFound
 
 
@@ -56,37 +50,6 @@ def _layer_sizes(text: str) -> tuple[int, ...]:
     if len(parts) < 2 or not all(part.strip().isdigit() and int(part) >= 1 for part in parts):
         raise argparse.ArgumentTypeError(f"expected at least two widths >= 1 like 2,3,1, got {text!r}")
     return tuple(int(part) for part in parts)
-
-
-def write_explorer(folder: Path, batch_size: int | None = None, sizes: Sequence[int] | None = None) -> Path:
-    """Write `folder`/explore.html: lesson 1's network and batch by default (README's table), else
-    `batch_size` seeded examples (default 3) through a tanh MLP of widths `sizes` (default 2,2,1)."""
-    model, batch = by_hand_model(), BY_HAND_BATCH
-    if batch_size is not None or sizes is not None:
-        sizes = sizes or (2, 2, 1)
-        model = MLP(sizes[0], list(sizes[1:]), activation="tanh", seed=2)
-        batch = random_batch(sizes[0], batch_size or 3, "mse", sizes[-1], seed=2)
-    loss = batch_mean([mse(model(x), y) for x, y in batch])
-    written = save_html(loss, folder / "explore.html", params=model.parameters())
-    print(f"Explorer page ({len(batch)} examples): open {written.resolve().as_uri()} in a browser")
-    return written
-
-
-def run_tour(out_dir: Path, quick: bool = False, names: Sequence[str] | None = None) -> list[Path]:
-    """Run the demos called `names` (default: all, in order), each under a header naming its
-    question; print the files written at the end and return them."""
-    written: list[Path] = []
-    started = time.perf_counter()
-    names = list(names or LESSONS)
-    for number, name in enumerate(names, start=1):
-        print(f"\n{'=' * 78}\n{number}/{len(names)}  {name}:  {LESSONS[name].question}\n{'=' * 78}", flush=True)
-        t0 = time.perf_counter()
-        written.extend(LESSONS[name].demo(out_dir, quick))
-        print(f"({time.perf_counter() - t0:.1f} s)", flush=True)
-    if len(names) == len(LESSONS):  # the whole tour: the explorer page too
-        written.append(write_explorer(out_dir))
-    print(f"\nTour finished in {time.perf_counter() - started:.1f} s.\n{'=' * 78}\n{summary(written)}")
-    return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:

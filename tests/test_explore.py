@@ -17,6 +17,7 @@ from renderers import renderer  # noqa: F401 (a fixture)
 from state import assert_unchanged, snapshot
 
 import micrograd_batch.__main__ as cli
+import micrograd_batch.lessons as lessons
 from micrograd_batch import MLP, Value, batch_mean, batch_sum, mse, viz
 from micrograd_batch.explore import (
     ExplorerPage,
@@ -200,8 +201,8 @@ def test_cli_explore_batch_and_net_make_a_seeded_batch(tmp_path):
 
 
 def test_the_tour_writes_the_explorer_page(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "LESSONS", {})  # the tour without its lessons: just the page
-    assert cli.run_tour(tmp_path) == [tmp_path / "explore.html"]
+    monkeypatch.setattr(lessons, "LESSONS", {})  # the tour without its lessons: just the page
+    assert lessons.run_tour(tmp_path) == [tmp_path / "explore.html"]
 
 
 # ---- in a real browser ---------------------------------------------------------------------------

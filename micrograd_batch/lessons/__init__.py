@@ -17,11 +17,16 @@ Support modules: `by_hand` (the δ recursion on plain lists), `charts` (pictures
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Sequence
 
-from .common import THE_ANSWER
+from ..batch import batch_mean
+from ..explore import save_html
+from ..losses import mse
+from ..nn import MLP
+from .common import BY_HAND_BATCH, THE_ANSWER, by_hand_model, random_batch
 from . import (average_activations, batch_by_hand, batch_norm, delta_recursion, digits, estimator_variance,
                matrix_form, per_example_clipping, sum_or_mean, two_moons)
 
@@ -88,3 +93,34 @@ def summary(written: Sequence[Path]) -> str:
 
 
 __all__ = ["FILES", "LESSONS", "Lesson", "THE_ANSWER", "summary"]
+
+
+def write_explorer(folder: Path, batch_size: int | None = None, sizes: Sequence[int] | None = None) -> Path:
+    """Write `folder`/explore.html: lesson 1's network and batch by default (README's table), else
+    `batch_size` seeded examples (default 3) through a tanh MLP of widths `sizes` (default 2,2,1)."""
+    model, batch = by_hand_model(), BY_HAND_BATCH
+    if batch_size is not None or sizes is not None:
+        sizes = sizes or (2, 2, 1)
+        model = MLP(sizes[0], list(sizes[1:]), activation="tanh", seed=2)
+        batch = random_batch(sizes[0], batch_size or 3, "mse", sizes[-1], seed=2)
+    loss = batch_mean([mse(model(x), y) for x, y in batch])
+    written = save_html(loss, folder / "explore.html", params=model.parameters())
+    print(f"Explorer page ({len(batch)} examples): open {written.resolve().as_uri()} in a browser")
+    return written
+
+
+def run_tour(out_dir: Path, quick: bool = False, names: Sequence[str] | None = None) -> list[Path]:
+    """Run the demos called `names` (default: all, in order), each under a header naming its
+    question; print the files written at the end and return them."""
+    written: list[Path] = []
+    started = time.perf_counter()
+    names = list(names or LESSONS)
+    for number, name in enumerate(names, start=1):
+        print(f"\n{'=' * 78}\n{number}/{len(names)}  {name}:  {LESSONS[name].question}\n{'=' * 78}", flush=True)
+        t0 = time.perf_counter()
+        written.extend(LESSONS[name].demo(out_dir, quick))
+        print(f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    if len(names) == len(LESSONS):  # the whole tour: the explorer page too
+        written.append(write_explorer(out_dir))
+    print(f"\nTour finished in {time.perf_counter() - started:.1f} s.\n{'=' * 78}\n{summary(written)}")
+    return written

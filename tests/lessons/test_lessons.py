@@ -248,7 +248,7 @@ def test_the_library_never_imports_the_course_or_matplotlib():
 
 def test_without_matplotlib_the_tour_prints_its_numbers_and_says_how_to_get_the_charts(tmp_path):
     code = ("import sys; sys.modules['matplotlib'] = None; "  # as if it were not installed
-            "from micrograd_batch.__main__ import run_tour; from pathlib import Path; "
+            "from micrograd_batch.lessons import run_tour; from pathlib import Path; "
             f"run_tour(Path({str(tmp_path)!r}), quick=True, names=['estimator-variance', 'matrix-form'])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
