@@ -177,6 +177,8 @@ def fit_speed(sizes: tuple[int, ...] = (1024, 256), repeats: int = 5) -> None:
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
                                           else "spawn")
+    if context.get_start_method() == "forkserver":  # as DataParallel does: workers start with the library imported
+        context.set_forkserver_preload(["micrograd_batch.parallel"])
     pool = ProcessPoolExecutor(2, mp_context=context)
     for future in [pool.submit(time.sleep, 0.2) for _ in range(2)]:  # both processes started
         future.result()

@@ -212,7 +212,7 @@ def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Op
                     raise TrainingDiverged(epoch, step, str(error) or type(error).__name__) from error
                 history.steps += 1
             history.loss.append(total / len(examples))
-            outputs = compiled.outputs(examples) if compiled is not None else None
+            outputs = (parallel or compiled).outputs(examples) if compiled is not None else None
             history.accuracy.append(training_accuracy(model, examples, loss_fn, outputs))
             history.seconds = time.perf_counter() - started
             if checkpoint is not None:  # before on_epoch: a crash there loses nothing

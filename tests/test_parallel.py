@@ -192,11 +192,17 @@ def test_the_job_and_the_training_set_go_to_a_worker_once_then_batches_go_as_ind
                 assert worst_difference(model, grads) <= 1e-12
                 for p in model.parameters():
                     p.data -= 0.1 * p.grad
-            assert executor.with_job() == 2  # the first call's two tasks, sent again with the job
-            assert len(executor.tasks) == 2 + 2 * 4
+            # the parent computes the first chunk of each call itself, a worker the other: the first
+            # call's task carries the job (its key is new), the later ones a key, indices and values
+            assert executor.with_job() == 1 and len(executor.tasks) == 4
             later = executor.tasks[-1]
             assert later[0][1] is None and later[1] == (35, 36, 37, 38, 39)  # the key, the indices
             assert len(pickle.dumps(later)) < len(pickle.dumps(batch[5:])) + len(pickle.dumps(later[2]))
+            HELD.clear()  # a worker that lacks the key (a new one, a Dask worker that joined late)
+            parallel.grad(batch)
+            assert executor.with_job() == 2 and len(executor.tasks) == 6  # answered so, sent again with the job
+            assert parallel.outputs(data) == compile_loss(model, hinge).outputs(data)  # the accuracy pass
+            assert executor.tasks[-1][1] == tuple(range(20, 40)) and executor.tasks[-1][3] is True
             copies = [(list(x), y) for x, y in data[:10]]  # not the training set's objects: sent as they are
             _, grads = graph_path(model, hinge, copies)
             model.zero_grad()
@@ -495,7 +501,7 @@ def test_ctrl_c_while_adding_the_gradient_leaves_every_grad_as_it_was(where, mon
     with ThreadPoolExecutor(1) as executor:
         parallel = DataParallel(MLP(2, [1]), hinge, executor)
         monkeypatch.setattr(parallel, "model", mock.Mock(parameters=lambda: params, couples_examples=False))
-        monkeypatch.setattr(parallel, "_job", lambda: ((None, b""), None))
+        monkeypatch.setattr(parallel, "_job", lambda examples: ((None, b""), None, examples))
         monkeypatch.setattr(parallel, "_run", lambda *args: [(1.0, [10.0, 20.0, 30.0, 40.0])])  # the sums
         with pytest.raises(KeyboardInterrupt):
             parallel.grad([([0.0, 0.0], 1)])
