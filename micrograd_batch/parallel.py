@@ -179,8 +179,8 @@ class DataParallel(AbstractContextManager["DataParallel"]):
             self._pool = ProcessPoolExecutor(n, context, _start_worker, (theirs, context.Barrier(n))), ours
             for _ in range(n):  # a task each: all n processes start now (the barrier holds them)
                 self._pool[0].submit(os.getpid)
-        executor = self.workers if isinstance(self.workers, Executor) else self._pool[0]  # type: ignore[index]
-        self._futures = [executor.submit(chunk_sums, job, chunk, values, outputs) for chunk in chunks]
+        executor = self.workers if isinstance(self.workers, Executor) else self._pool and self._pool[0]
+        self._futures = [executor.submit(chunk_sums, job, chunk, values, outputs) for chunk in chunks]  # type: ignore[union-attr]
         results = [] if own is None else [chunk_sums(*own)]
         done, _ = wait(self._futures, return_when=FIRST_EXCEPTION)
         for error in (e for f in done if (e := f.exception()) is not None):

@@ -128,6 +128,18 @@ def test_parallel_gradient_equals_the_serial_one(workers, method):
         pool.shutdown()
 
 
+def test_one_worker_where_the_model_compiles_is_the_parent_alone():
+    """workers=N is N-1 processes and the parent, which computes one chunk itself: workers=1 starts none."""
+    model, batch = MLP(2, [5, 1], seed=1), moons_like(12)
+    loss, grads = graph_path(model, hinge, batch)
+    model.zero_grad()
+    with mock.patch("micrograd_batch.parallel.ProcessPoolExecutor", side_effect=AssertionError("started")):
+        with DataParallel(model, hinge, 1, examples=batch) as parallel:
+            assert parallel.grad(batch) == pytest.approx(loss, rel=0, abs=1e-12)
+            assert parallel.outputs(batch) == compile_loss(model, hinge).outputs(batch)
+    assert worst_difference(model, grads) <= 1e-12
+
+
 def test_any_executor_runs_it_and_two_models_share_its_workers_safely():
     """A thread pool: one process, several threads, each task on its own copy of the model."""
     first, second = MLP(2, [5, 1], seed=1), MLP(2, [5, 3], seed=2)
@@ -252,6 +264,7 @@ def test_fit_takes_an_executor_and_follows_the_serial_run():
                     batch_size=16, l2=1e-3, workers=workers)
                 for model, workers in ((serial, 1), (parallel, executor))]
     assert runs[1].loss == pytest.approx(runs[0].loss, rel=0, abs=1e-12)
+    assert runs[1].accuracy == runs[0].accuracy  # the end-of-epoch outputs, split over the workers: the same numbers
     assert [p.data for p in parallel.parameters()] == pytest.approx(
         [p.data for p in serial.parameters()], rel=0, abs=1e-12)
 
