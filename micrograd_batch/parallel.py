@@ -11,6 +11,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -78,8 +79,7 @@ def chunk_sums(job: Shipped, chunk: list[Any] | tuple[int, ...], params: list[fl
 
 
 def _start_worker(lifeline: connection.Connection, barrier: Any) -> None:
-    """Pool initializer: a thread ends this worker when `lifeline` closes (the parent stopped the
-    pool, or died); then wait until every worker of the pool has started."""
+    """Pool initializer: a thread ends this worker when `lifeline` closes (the parent stopped the pool or died)."""
     threading.Thread(target=lambda: (connection.wait([lifeline]), os._exit(1)), daemon=True).start()
     barrier.wait(timeout=60)
 
@@ -122,8 +122,7 @@ class DataParallel(AbstractContextManager["DataParallel"]):
         return _float_sum([loss for loss, _ in sums]) / m
 
     def outputs(self, examples: Sequence[Example]) -> list | None:
-        """Each example's model output (as `CompiledLoss.outputs` gives it) at the model's current
-        values, its chunks computed as `grad`'s; None where the model does not compile."""
+        """Each example's `CompiledLoss.outputs` at the current values, in chunks as `grad`'s (None: not compiled)."""
         job, values, items = self._job(list(examples))
         return None if values is None else [o for part in self._run(job, values, items, True) for o in part]
 
@@ -181,7 +180,8 @@ class DataParallel(AbstractContextManager["DataParallel"]):
                 self._pool[0].submit(os.getpid)
         executor = self.workers if isinstance(self.workers, Executor) else self._pool and self._pool[0]
         self._futures = [executor.submit(chunk_sums, job, chunk, values, outputs) for chunk in chunks]  # type: ignore[union-attr]
-        results = [] if own is None else [chunk_sums(*own)]
+        time.sleep(0.0002 if self._futures else 0)  # a pause: the executor's threads send the tasks before the parent
+        results = [] if own is None else [chunk_sums(*own)]  # computes its chunk (holding the GIL, else they'd wait)
         done, _ = wait(self._futures, return_when=FIRST_EXCEPTION)
         for error in (e for f in done if (e := f.exception()) is not None):
             raise error
