@@ -140,6 +140,19 @@ def test_one_worker_where_the_model_compiles_is_the_parent_alone():
     assert worst_difference(model, grads) <= 1e-12
 
 
+@pytest.mark.slow
+def test_two_workers_where_the_model_compiles_are_one_process_and_the_parent():
+    model, batch = MLP(2, [16, 16, 1], seed=7), moons_like(50, shift=0.2)
+    loss, grads = graph_path(model, hinge, batch)
+    model.zero_grad()
+    before = set(multiprocessing.active_children())
+    with DataParallel(model, hinge, 2, examples=batch) as parallel:
+        assert parallel.grad(batch) == pytest.approx(loss, rel=0, abs=1e-12)
+        assert len(set(multiprocessing.active_children()) - before) == 1
+        assert parallel.outputs(batch) == compile_loss(model, hinge).outputs(batch)
+    assert worst_difference(model, grads) <= 1e-12
+
+
 def test_any_executor_runs_it_and_two_models_share_its_workers_safely():
     """A thread pool: one process, several threads, each task on its own copy of the model."""
     first, second = MLP(2, [5, 1], seed=1), MLP(2, [5, 3], seed=2)
