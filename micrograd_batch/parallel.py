@@ -180,7 +180,7 @@ class DataParallel(AbstractContextManager["DataParallel"]):
                 self._pool[0].submit(os.getpid)
         executor = self.workers if isinstance(self.workers, Executor) else self._pool and self._pool[0]
         self._futures = [executor.submit(chunk_sums, job, chunk, values, outputs) for chunk in chunks]  # type: ignore[union-attr]
-        time.sleep(0.0002 if self._futures else 0)  # a pause: the executor's threads send the tasks before the parent
+        time.sleep(0.0002)  # a pause: the executor's threads send the tasks (if any) before the parent
         results = [] if own is None else [chunk_sums(*own)]  # computes its chunk (holding the GIL, else they'd wait)
         done, _ = wait(self._futures, return_when=FIRST_EXCEPTION)
         for error in (e for f in done if (e := f.exception()) is not None):
