@@ -111,7 +111,7 @@ def listcomp_grads(weights: Weights, batch: list) -> tuple[float, Weights]:
         activations, pre = [x], []
         a = x
         for li, layer in enumerate(weights):
-            z = [row[-1] + sum([w * ai for w, ai in zip(row, a, strict=True)]) for row in layer]
+            z = [row[-1] + sum([w * ai for w, ai in zip(row, a)]) for row in layer]  # noqa: B905 (row ends with b)
             pre.append(z)
             a = [zi if zi > 0.0 else 0.0 for zi in z] if li < last else z
             activations.append(a)
@@ -123,7 +123,7 @@ def listcomp_grads(weights: Weights, batch: list) -> tuple[float, Weights]:
             layer_grads = grads[li]
             for j, d in enumerate(delta):
                 row = layer_grads[j]
-                layer_grads[j] = [g + d * ai for g, ai in zip(row, a_in, strict=True)] + [row[-1] + d]
+                layer_grads[j] = [g + d * ai for g, ai in zip(row, a_in)] + [row[-1] + d]  # noqa: B905
             if li:
                 back = [sum([weights[li][j][k] * d for j, d in enumerate(delta)]) for k in range(len(a_in))]
                 delta = [b if z > 0.0 else 0.0 for b, z in zip(back, pre[li - 1], strict=True)]

@@ -1,9 +1,8 @@
 """Data parallelism: a batch's gradient from several processes. A mean splits into partial sums,
-ĝ = (1/m) (Σ_{chunk 1} ∇L_i + ... + Σ_{chunk N} ∇L_i): each task computes one chunk's sums, the
-parent adds them and divides by m, once. A worker keeps the compiled loss (per structure; tasks bring
-the parameter values) and the training set (batches come as indices); a model that does not compile
-goes with every task. Tasks run on any `concurrent.futures.Executor` (a local process pool, or a
-Dask client's `get_executor()`). See docs/parallel.md."""
+ĝ = (1/m) (Σ_{chunk 1} ∇L_i + ... + Σ_{chunk N} ∇L_i): each task computes one chunk's sums (where the
+model compiles, the parent computes one itself), the parent adds them up and divides by m, once. A
+worker keeps the compiled loss and the training set under a key; a model that does not compile goes
+with every task. Any `concurrent.futures.Executor` runs the tasks (a local pool, Dask's). See docs/parallel.md."""
 
 from __future__ import annotations
 
@@ -12,9 +11,10 @@ import os
 import pickle
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Sequence
-from contextlib import suppress
+from contextlib import AbstractContextManager
 from concurrent.futures import FIRST_EXCEPTION, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
 from multiprocessing import connection
 from typing import Any
@@ -34,8 +34,7 @@ HELD: dict[str, Any] = {}  # in a worker process: the last few objects it was se
 
 
 class WorkerDied(RuntimeError):
-    """A worker ended in the middle of the work (killed by a signal, out of memory, `os._exit`).
-    The parameters and their gradients are as they were before the call."""
+    """A worker ended mid-task (a signal, out of memory, `os._exit`); parameters and gradients are as they were."""
 
 
 def job_of(work: Any) -> bytes:
@@ -45,16 +44,16 @@ def job_of(work: Any) -> bytes:
         return pickle.dumps(work, pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError) as error:
         raise TypeError(f"the model or loss_fn ({work!r:.60}) cannot be pickled for worker processes ({error}): "
-                        "use a loss function defined at the top level of a module (e.g. micrograd_batch.losses"
-                        ".hinge), not a lambda or a nested function") from None
+                        "use a loss function at the top level of a module (as losses.hinge), not a lambda") from None
 
 
-def chunk_sums(job: Shipped, chunk: list[Any] | tuple[int, ...], params: list[float] | None = None) -> Sums | None:
-    """One task: Σ_i L_i and Σ_i ∇L_i over `chunk` (examples, or a tuple of indices into the job's
-    training set) by the job's compiled loss at the values `params`, else by a backward pass on the
-    job's model. None: this worker does not hold the job by its key (the parent sends it along)."""
+def chunk_sums(job: Shipped, chunk: list[Any] | tuple[int, ...], params: list[float] | None = None,
+               outputs: bool = False, held: tuple[Any, Sequence[Example]] | None = None) -> Sums | list | None:
+    """One task: Σ_i L_i and Σ_i ∇L_i over `chunk` (examples, or indices into the training set) by the job's
+    compiled loss at the values `params` (`outputs`: the outputs there), else by a backward pass on its model.
+    The job comes pickled, or as a key (None: not held here; the parent sends it along), or `held` (in hand)."""
     key, blob = job
-    held = pickle.loads(blob) if blob is not None else HELD.get(key)  # type: ignore[arg-type]
+    held = held or (pickle.loads(blob) if blob is not None else HELD.get(key))  # type: ignore[arg-type]
     if held is None:
         return None
     if blob is not None and key is not None:
@@ -63,12 +62,15 @@ def chunk_sums(job: Shipped, chunk: list[Any] | tuple[int, ...], params: list[fl
         HELD[key] = held
     work, kept = held
     examples = [kept[i] for i in chunk] if isinstance(chunk, tuple) else chunk
+    if isinstance(work, CompiledLoss) and outputs:
+        if params is not None:  # (this worker's copy of the model)
+            assign(work.model.parameters(), params)
+        return work.outputs(examples)
     if isinstance(work, CompiledLoss):
         losses, grads, _ = work.run(examples, params, 1.0)  # seed 1: the sums
         return _float_sum(losses), grads
     model, loss_fn = work
-    for p in model.parameters():
-        p.grad = 0.0
+    model.zero_grad()  # (the parent's gradients came with it)
     with gc_paused():
         total = batch_sum(loss_fn(model(x), y) for x, y in examples)
         total.backward()
@@ -76,18 +78,16 @@ def chunk_sums(job: Shipped, chunk: list[Any] | tuple[int, ...], params: list[fl
 
 
 def _start_worker(lifeline: connection.Connection, barrier: Any) -> None:
-    """Pool initializer: a thread ends this worker when `lifeline` closes (the parent stopped the
-    pool, or died); then wait until every worker of the pool has started."""
+    """Pool initializer: a thread ends this worker when `lifeline` closes (the parent stopped the pool or died)."""
     threading.Thread(target=lambda: (connection.wait([lifeline]), os._exit(1)), daemon=True).start()
     barrier.wait(timeout=60)
 
 
-class DataParallel:
-    """A batch's mean loss and gradient from `workers`: a number of local processes (forkserver,
-    or spawn; never fork), or any `concurrent.futures.Executor` (used, never shut down). A batch
-    becomes `chunks` tasks (default: the number of processes; for an executor, the CPU count).
-    `examples`: the training set, sent to each worker once (then batches of these very objects
-    travel as indices; do not change them in place)."""
+class DataParallel(AbstractContextManager["DataParallel"]):
+    """A batch's mean loss and gradient from `workers`: a number of local processes (forkserver or spawn,
+    never fork) or any `concurrent.futures.Executor` (never shut down), in `chunks` (default: the processes,
+    or the CPU count), the parent computing one where it compiles. `examples`: the training set, sent to a
+    worker once (then batches of these very objects go as indices; do not change them in place)."""
 
     def __init__(self, model: Module, loss_fn: LossFn, workers: Workers = 2, *, chunks: int | None = None,
                  examples: Sequence[Example] = ()) -> None:
@@ -114,37 +114,44 @@ class DataParallel:
         if getattr(self.model, "couples_examples", False):
             raise ValueError("workers split each batch into chunks, but this model couples the examples of a "
                              "batch (batch norm in training mode normalises over the whole batch); use workers=1")
-        job, values = self._job()
-        at = [self._index.get(id(e)) for e in examples]  # a batch of the training set goes as indices
-        held = values is not None and all(i is not None and self._examples[i] is e
-                                          for i, e in zip(at, examples, strict=True))
-        sums = self._run(job, values, tuple(at) if held else examples)  # type: ignore[arg-type]
+        sums = self._run(*self._job(examples))
         m = int(m or len(examples))
         means = [_float_sum(column) / m for column in zip(*(g for _, g in sums), strict=True)]
         assign((), (), [(p, {"grad": p.grad + g}) for p, g in zip(self.model.parameters(), means, strict=True)])
         return _float_sum([loss for loss, _ in sums]) / m
 
-    def _job(self) -> tuple[Shipped, list[float] | None]:
-        """The compiled loss and training set, kept by the workers under a key (a new one when the
-        model's structure changed), and the parameter values; else the model and loss at their values."""
-        with suppress(NotCompilable):  # (the structure is read anew, from the model as it is now)
-            compiled = self._sent[0] if self._sent else compile_loss(self.model, self.loss_fn)
-            if self._sent is None or self._sent[1] is not compiled.source:
-                self._sent = compiled, compiled.source, (uuid.uuid4().hex, job_of((compiled, self._examples)))
-            return self._sent[2], [p.data for p in self.model.parameters()]
-        return (None, job_of(((self.model, self.loss_fn), ()))), None
+    def outputs(self, examples: Sequence[Example]) -> list | None:
+        """Each example's `CompiledLoss.outputs` at the current values, in chunks as `grad`'s (None: not compiled)."""
+        job, values, items = self._job(list(examples))
+        return None if values is None else [o for part in self._run(job, values, items, True) for o in part]
 
-    def _run(self, job: Shipped, values: list[float] | None, items: list[Example] | tuple[int, ...]) -> list[Sums]:
-        """Each chunk's sums, in order (the job by key; if a worker lacks it, all again with the job).
-        A lost worker raises WorkerDied; it and Ctrl-C stop the local pool (the next call starts a
-        new one). Other errors are raised as they are."""
-        n = min(self.chunks, len(items))
+    def _job(self, examples: list[Example]) -> tuple[Shipped, list[float] | None, list[Example] | tuple[int, ...]]:
+        """The job (the compiled loss and training set under a key, new and sent at once when the structure
+        changed; else the model and loss), the parameter values, and the examples (indices if the training set's)."""
+        try:  # (the structure is read anew, from the model as it is now)
+            compiled = self._sent[0] if self._sent else compile_loss(self.model, self.loss_fn)
+            new = self._sent is None or self._sent[1] is not compiled.source
+            if new:
+                self._sent = compiled, compiled.source, (uuid.uuid4().hex, job_of((compiled, self._examples)))
+            job, values = self._sent[2] if new else (self._sent[2][0], None), [p.data for p in self.model.parameters()]  # type: ignore[index]
+        except NotCompilable:
+            job, values = (None, job_of(((self.model, self.loss_fn), ()))), None
+        at = [self._index.get(id(e)) for e in examples]  # (the training set is alive: an id found is its example)
+        return job, values, tuple(at) if values is not None and None not in at else examples  # type: ignore[arg-type]
+
+    def _run(self, job: Shipped, values: list[float] | None, items: list[Example] | tuple[int, ...],
+             outputs: bool = False) -> list[Any]:
+        """Each chunk's sums (or outputs), in order (the job by key; if a worker lacks it, all again with
+        it). A lost worker raises WorkerDied; it and Ctrl-C stop the local pool (a next call starts one)."""
+        n, mine = min(self.chunks, len(items)), int(values is not None)
         chunks = [items[k * len(items) // n:(k + 1) * len(items) // n] for k in range(n)]
-        self._futures: list[Future[Sums | None]] = []
+        self._futures: list[Future[Any]] = []
         try:
-            executor = self.workers if isinstance(self.workers, Executor) else self._local_pool()
-            sums = self._submitted(executor, (job[0], None) if job[0] is not None else job, chunks, values)
-            return self._submitted(executor, job, chunks, values) if None in sums else sums  # type: ignore[return-value]
+            own = ((None, None), chunks[0], None, outputs, (self._sent[0], self._examples)) if mine else None  # type: ignore[index]
+            results = self._submitted(job, chunks[mine:], values, outputs, own)
+            if None in results[mine:]:  # a worker lacked the job: all again, with it
+                results[mine:] = self._submitted(self._sent[2], chunks[mine:], values, outputs)  # type: ignore[index]
+            return results
         except BaseException as error:
             for future in self._futures:
                 future.cancel()
@@ -152,45 +159,41 @@ class DataParallel:
             if died or not isinstance(error, Exception):
                 self.close(now=True)
             if died:
-                raise WorkerDied(f"a worker process died while computing the gradient ({error}); the parameters "
-                                 "and their gradients are unchanged (a script that starts worker processes must "
-                                 "run its code under `if __name__ == \"__main__\":`)") from error
+                raise WorkerDied(f"a worker process died ({error}); the parameters and their gradients are unchanged"
+                                 " (a script with workers must run under `if __name__ == '__main__':`)") from error
             raise
 
-    def _submitted(self, executor: Executor, job: Shipped, chunks: list[Any], values: list[float] | None) -> list[Any]:
-        """The chunks' results from tasks on `executor`; the first error is raised."""
-        self._futures = [executor.submit(chunk_sums, job, chunk, values) for chunk in chunks]
-        done, _ = wait(self._futures, return_when=FIRST_EXCEPTION)
-        for error in (e for f in done if (e := f.exception()) is not None):
-            raise error
-        return [f.result() for f in self._futures]
-
-    def _local_pool(self) -> ProcessPoolExecutor:
-        """The local pool, started on first use with every worker at once (a worker a pool starts
-        on demand can die unnoticed); each worker ends when the pool's lifeline closes."""
-        if self._pool is None:
+    def _submitted(self, job: Shipped, chunks: list[Any], values: list[float] | None, outputs: bool,
+                   own: tuple | None = None) -> list[Any]:
+        """`chunk_sums(*own)` here, then the tasks' results; the first error is raised. The local pool (a process
+        fewer if the parent computes a chunk) starts every worker at once (one started on demand can die unnoticed)."""
+        if self._pool is None and chunks and not isinstance(self.workers, Executor):
             method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
             context = multiprocessing.get_context(method)
             if method == "forkserver":  # its workers start with the library imported (if it is not running yet)
                 context.set_forkserver_preload([__name__])
             theirs, ours = context.Pipe(duplex=False)
-            n = int(self.workers)  # type: ignore[arg-type]
+            n = max(1, self.workers - (own is not None))
             self._pool = ProcessPoolExecutor(n, context, _start_worker, (theirs, context.Barrier(n))), ours
-            wait([self._pool[0].submit(os.getpid) for _ in range(n)])
-        return self._pool[0]
+            for _ in range(n):  # a task each: all n processes start now (the barrier holds them)
+                self._pool[0].submit(os.getpid)
+        executor = self.workers if isinstance(self.workers, Executor) else self._pool and self._pool[0]
+        self._futures = [executor.submit(chunk_sums, job, chunk, values, outputs) for chunk in chunks]  # type: ignore[union-attr]
+        time.sleep(0.0002)  # a pause: the executor's threads send the tasks (if any) before the parent
+        results = [] if own is None else [chunk_sums(*own)]  # computes its chunk (holding the GIL, else they'd wait)
+        done, _ = wait(self._futures, return_when=FIRST_EXCEPTION)
+        for error in (e for f in done if (e := f.exception()) is not None):
+            raise error
+        return results + [f.result() for f in self._futures]
 
     def close(self, now: bool = False) -> None:
-        """Stop the local workers (`now`: at once, busy or not); a later `grad` starts new ones.
-        An executor that was passed in is left running."""
+        """Stop the local workers (`now`: at once, busy or not; a later call starts new ones), not an executor."""
         pool, self._pool = self._pool, None
         if pool is not None:
             if now:
                 pool[1].close()
             pool[0].shutdown(wait=True, cancel_futures=True)
             pool[1].close()
-
-    def __enter__(self) -> DataParallel:
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()

@@ -234,7 +234,7 @@ def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Op
                         raise TrainingDiverged(epoch, step, str(error) or type(error).__name__) from error
                     history.steps += 1
             history.loss.append(total / len(examples))
-            scorer = trainer or compiled
+            scorer = trainer or ((parallel or compiled) if compiled is not None else None)  # None: the graph path
             outputs = scorer.outputs(examples) if scorer is not None else None
             history.accuracy.append(training_accuracy(model, examples, loss_fn, outputs))
             history.seconds = time.perf_counter() - started

@@ -128,6 +128,31 @@ def test_parallel_gradient_equals_the_serial_one(workers, method):
         pool.shutdown()
 
 
+def test_one_worker_where_the_model_compiles_is_the_parent_alone():
+    """workers=N is N-1 processes and the parent, which computes one chunk itself: workers=1 starts none."""
+    model, batch = MLP(2, [5, 1], seed=1), moons_like(12)
+    loss, grads = graph_path(model, hinge, batch)
+    model.zero_grad()
+    with mock.patch("micrograd_batch.parallel.ProcessPoolExecutor", side_effect=AssertionError("started")):
+        with DataParallel(model, hinge, 1, examples=batch) as parallel:
+            assert parallel.grad(batch) == pytest.approx(loss, rel=0, abs=1e-12)
+            assert parallel.outputs(batch) == compile_loss(model, hinge).outputs(batch)
+    assert worst_difference(model, grads) <= 1e-12
+
+
+@pytest.mark.slow
+def test_two_workers_where_the_model_compiles_are_one_process_and_the_parent():
+    model, batch = MLP(2, [16, 16, 1], seed=7), moons_like(50, shift=0.2)
+    loss, grads = graph_path(model, hinge, batch)
+    model.zero_grad()
+    before = set(multiprocessing.active_children())
+    with DataParallel(model, hinge, 2, examples=batch) as parallel:
+        assert parallel.grad(batch) == pytest.approx(loss, rel=0, abs=1e-12)
+        assert len(set(multiprocessing.active_children()) - before) == 1
+        assert parallel.outputs(batch) == compile_loss(model, hinge).outputs(batch)
+    assert worst_difference(model, grads) <= 1e-12
+
+
 def test_any_executor_runs_it_and_two_models_share_its_workers_safely():
     """A thread pool: one process, several threads, each task on its own copy of the model."""
     first, second = MLP(2, [5, 1], seed=1), MLP(2, [5, 3], seed=2)
@@ -192,11 +217,17 @@ def test_the_job_and_the_training_set_go_to_a_worker_once_then_batches_go_as_ind
                 assert worst_difference(model, grads) <= 1e-12
                 for p in model.parameters():
                     p.data -= 0.1 * p.grad
-            assert executor.with_job() == 2  # the first call's two tasks, sent again with the job
-            assert len(executor.tasks) == 2 + 2 * 4
+            # the parent computes the first chunk of each call itself, a worker the other: the first
+            # call's task carries the job (its key is new), the later ones a key, indices and values
+            assert executor.with_job() == 1 and len(executor.tasks) == 4
             later = executor.tasks[-1]
             assert later[0][1] is None and later[1] == (35, 36, 37, 38, 39)  # the key, the indices
             assert len(pickle.dumps(later)) < len(pickle.dumps(batch[5:])) + len(pickle.dumps(later[2]))
+            HELD.clear()  # a worker that lacks the key (a new one, a Dask worker that joined late)
+            parallel.grad(batch)
+            assert executor.with_job() == 2 and len(executor.tasks) == 6  # answered so, sent again with the job
+            assert parallel.outputs(data) == compile_loss(model, hinge).outputs(data)  # the accuracy pass
+            assert executor.tasks[-1][1] == tuple(range(20, 40)) and executor.tasks[-1][3] is True
             copies = [(list(x), y) for x, y in data[:10]]  # not the training set's objects: sent as they are
             _, grads = graph_path(model, hinge, copies)
             model.zero_grad()
@@ -246,6 +277,7 @@ def test_fit_takes_an_executor_and_follows_the_serial_run():
                     batch_size=16, l2=1e-3, workers=workers)
                 for model, workers in ((serial, 1), (parallel, executor))]
     assert runs[1].loss == pytest.approx(runs[0].loss, rel=0, abs=1e-12)
+    assert runs[1].accuracy == runs[0].accuracy  # the end-of-epoch outputs, split over the workers: the same numbers
     assert [p.data for p in parallel.parameters()] == pytest.approx(
         [p.data for p in serial.parameters()], rel=0, abs=1e-12)
 
@@ -495,7 +527,7 @@ def test_ctrl_c_while_adding_the_gradient_leaves_every_grad_as_it_was(where, mon
     with ThreadPoolExecutor(1) as executor:
         parallel = DataParallel(MLP(2, [1]), hinge, executor)
         monkeypatch.setattr(parallel, "model", mock.Mock(parameters=lambda: params, couples_examples=False))
-        monkeypatch.setattr(parallel, "_job", lambda: ((None, b""), None))
+        monkeypatch.setattr(parallel, "_job", lambda examples: ((None, b""), None, examples))
         monkeypatch.setattr(parallel, "_run", lambda *args: [(1.0, [10.0, 20.0, 30.0, 40.0])])  # the sums
         with pytest.raises(KeyboardInterrupt):
             parallel.grad([([0.0, 0.0], 1)])
