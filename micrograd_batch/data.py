@@ -8,7 +8,7 @@ import random
 from collections.abc import Iterator, Mapping, Sequence, Set
 from typing import TypeVar
 
-from ._checks import as_float, as_seed, is_real, is_whole_number
+from ._checks import as_float, as_seed, is_whole_number
 
 Example = TypeVar("Example")
 
@@ -64,32 +64,3 @@ def make_moons(n_samples: int = 100, noise: float = 0.1, seed: int | None = 0,
         t = math.pi * i / max(n_lower - 1, 1)
         examples.append(([1.0 - math.cos(t), 0.5 - math.sin(t)], 1))
     return [([a + rng.gauss(0.0, noise), b + rng.gauss(0.0, noise)], y) for (a, b), y in examples]
-
-
-def _checked_centers(centers: object) -> list[list[float]]:
-    """Cluster centres as a non-empty list of points of the same number (>= 1) of finite numbers."""
-    def refuse(what: str) -> ValueError:
-        return ValueError(f"centers must be {what}, got {centers!r:.60}")
-
-    if isinstance(centers, (str, bytes, Mapping, Set)) or not hasattr(centers, "__len__"):
-        raise refuse("a non-empty list of points")
-    if any(isinstance(c, (str, bytes)) or not hasattr(c, "__iter__") for c in centers):  # type: ignore[attr-defined]
-        raise refuse("a list of points")
-    points = [list(c) for c in centers]  # type: ignore[attr-defined]
-    if not points or any(not p or len(p) != len(points[0]) for p in points):
-        raise refuse("points with the same number (>= 1) of coordinates")
-    if not all(is_real(v) and math.isfinite(v) for p in points for v in p):
-        raise refuse("points of finite numbers (centre coordinates)")
-    return points
-
-
-def make_blobs(n_samples: int = 90, centers: Sequence[Sequence[float]] = ((-2.0, 0.0), (2.0, 0.0), (0.0, 2.5)),
-               spread: float = 0.6, seed: int | None = 0) -> list[tuple[list[float], int]]:
-    """Gaussian clusters around `centers`, one class per centre (labels 0, 1, ...), seeded."""
-    points = _checked_centers(centers)
-    _check_scale(spread, "spread")
-    if not is_whole_number(n_samples, len(points)):
-        raise ValueError(f"n_samples must be a whole number >= {len(points)}, got {n_samples!r}")
-    rng = random.Random(as_seed(seed))
-    k = len(points)
-    return [([c + rng.gauss(0.0, spread) for c in points[i % k]], i % k) for i in range(int(n_samples))]

@@ -197,6 +197,14 @@ def _checked_arguments(model: Module, loss_fn: LossFn, optimizer: object, epochs
     return value
 
 
+def _end_of_epoch_outputs(examples: list[tuple], *computers: Any) -> list[Any] | None:
+    """The outputs for the epoch's accuracy from the first of the numpy trainer, the workers (only where the
+    model compiles: the last is the compiled loss) and the compiled loss; None on the graph path."""
+    trainer, parallel, compiled = computers
+    scorer = trainer or ((parallel or compiled) if compiled is not None else None)
+    return scorer.outputs(examples) if scorer is not None else None
+
+
 def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Optimizer | None = None, *,
         epochs: int = 10, batch_size: int = 32, l2: float = 0.0, seed: int | None = 0,
         micro_batch_size: int | None = None, workers: Workers = 1, checkpoint: PathLike | None = None,
@@ -234,8 +242,7 @@ def fit(model: Module, examples: Sequence[tuple], loss_fn: LossFn, optimizer: Op
                         raise TrainingDiverged(epoch, step, str(error) or type(error).__name__) from error
                     history.steps += 1
             history.loss.append(total / len(examples))
-            scorer = trainer or ((parallel or compiled) if compiled is not None else None)  # None: the graph path
-            outputs = scorer.outputs(examples) if scorer is not None else None
+            outputs = _end_of_epoch_outputs(examples, trainer, parallel, compiled)
             history.accuracy.append(training_accuracy(model, examples, loss_fn, outputs))
             history.seconds = time.perf_counter() - started
             if checkpoint is not None:  # before on_epoch: a crash there loses nothing

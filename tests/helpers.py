@@ -7,10 +7,20 @@ with tests/ on PYTHONPATH: keep it light, with no test-framework imports.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 from collections.abc import Callable, Sequence
 
 from micrograd_batch import MLP, Value, batch_mean
+
+
+def make_blobs(n_samples: int, seed: int = 0,
+               centers: Sequence[Sequence[float]] = ((-2.0, 0.0), (2.0, 0.0), (0.0, 2.5)),
+               spread: float = 0.6) -> list[tuple[list[float], int]]:
+    """Gaussian clusters around `centers`, one class per centre (labels 0, 1, ...), seeded: several-class
+    data for the tests (it left the library in 0.3: no lesson uses it)."""
+    rng, k = random.Random(seed), len(centers)
+    return [([c + rng.gauss(0.0, spread) for c in centers[i % k]], i % k) for i in range(n_samples)]
 
 
 def moons_like(m: int, shift: float = 0.0) -> list[tuple[list[float], int]]:

@@ -20,7 +20,7 @@ from micrograd_batch import (
     softmax_cross_entropy,
 )
 from micrograd_batch.batch import mean_of
-from micrograd_batch.data import make_blobs
+from helpers import make_blobs
 from micrograd_batch.engine import topological_order
 from micrograd_batch.engine import Op
 from micrograd_batch.nn import ACTIVATIONS

@@ -8,7 +8,6 @@ from hypothesis import example, given
 from junk import FUZZ, attempt, junk, sizes
 
 from micrograd_batch import make_moons, minibatches
-from micrograd_batch.data import make_blobs
 
 
 def test_minibatches_cover_every_example_once_per_epoch():
@@ -62,18 +61,10 @@ def test_make_moons_is_seeded_balanced_and_shaped():
     assert all(abs(x[0] ** 2 + x[1] ** 2 - 1) < 1e-12 for x, y in clean if y == -1)
 
 
-def test_make_blobs_labels_each_centre():
-    data = make_blobs(30, seed=0)
-    assert sorted({y for _, y in data}) == [0, 1, 2]
-    with pytest.raises(ValueError, match="n_samples"):
-        make_blobs(1)
-
-
 def test_numpy_integers_are_accepted_for_sizes_and_seeds():
     examples = list(range(10))
     assert list(minibatches(examples, np.int64(4), seed=np.int64(3))) == list(minibatches(examples, 4, seed=3))
     assert make_moons(np.int64(12), seed=np.int64(1)) == make_moons(12, seed=1)
-    assert make_blobs(np.int32(9), seed=np.int64(2)) == make_blobs(9, seed=2)
 
 
 # ---- junk -------------------------------------------------------------------------------------------
@@ -100,14 +91,3 @@ def test_make_moons_with_junk(n, noise, seed, signed):
     if ok:
         assert len(data) == n
         assert all(len(x) == 2 and all(math.isfinite(v) for v in x) for x, _ in data)
-
-
-@FUZZ
-@given(sizes, junk, junk)
-@example(10, [], 0.5)
-@example(10, [[0.0, 0.0]], math.nan)
-def test_make_blobs_with_junk(n, centers, spread):
-    ok, data = attempt(make_blobs, n, centers, spread)
-    if ok:
-        assert len(data) == n
-        assert all(all(math.isfinite(v) for v in x) for x, _ in data)

@@ -16,7 +16,7 @@ from micrograd_batch import (
     MLP, SGD, Adam, TrainingDiverged, Value, accuracy, bce_with_logits, fit, hinge, make_moons, mse,
     softmax_cross_entropy,
 )
-from micrograd_batch.data import make_blobs
+from helpers import make_blobs
 from micrograd_batch import train
 from micrograd_batch.engine import Op
 from micrograd_batch.compile import NotCompilable
