@@ -120,6 +120,7 @@ def test_per_example_grads_restores_existing_gradients():
     assert [p.grad for p in model.parameters()] == [float(i) for i in range(len(grads[0]))]
 
 
+@pytest.mark.slow
 def test_batch_of_4096_backpropagates_under_default_recursion_limit():
     assert sys.getrecursionlimit() <= 10_000
     data = make_moons(4096, noise=0.1, seed=0)

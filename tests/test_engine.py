@@ -111,6 +111,7 @@ operands = st.one_of(
 VALUE_EXPONENT = {"pow value": 0, "rpow": 0}  # a Value exponent needs a positive base (argument 0)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(st.sampled_from(EXACT), st.lists(operands, min_size=5, max_size=5))
 @example("div const", [5796976996117147.0, Fraction(1, 3), 0, 0, 0])  # found by the fuzz once
@@ -517,6 +518,7 @@ def test_million_node_chain_backpropagates_under_default_recursion_limit():
     assert len(topological_order(y)) == 1_000_001
 
 
+@pytest.mark.slow
 def test_very_deep_graph_needs_no_recursion():
     """200,000 nodes deep: an iterative backward gives d/dx of x + 1 + 1 + ... = 1 exactly."""
     x = Value(0.5)
@@ -572,6 +574,7 @@ def backward_with_two_interrupts(at_node, at_line=None):
     return root, tracer.count
 
 
+@pytest.mark.slow
 def test_an_interrupted_backward_never_makes_a_later_one_wrong():
     """Ctrl-C in the chain rule of one of several nodes, then a second Ctrl-C at every line
     event before or after it (in whatever handles the first, as two Ctrl-C would): the next

@@ -250,6 +250,7 @@ def test_stepping_in_the_browser_ends_at_the_engines_gradients(browser, tmp_path
         page.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("width", "height"), [(1280, 800), (1024, 768)])
 def test_graph_pane_is_roomy_and_follows_the_current_node(browser, tmp_path, width, height):
     """The graph pane took about 790 px of 1280 (440 px at 1024); now the whole width, and the

@@ -21,6 +21,7 @@ def lesson():
     return digits.digits_lesson(epochs=20)
 
 
+@pytest.mark.slow
 def test_one_epoch_per_example_and_as_matrices_agree_from_the_same_weights(lesson):
     assert 0.0 < lesson.max_difference < 1e-12  # rounding only: a matmul adds in its own order
 

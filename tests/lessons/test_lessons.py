@@ -93,6 +93,7 @@ def test_delta_recursion_matches_autograd_on_a_deeper_net(activation, loss):
     assert r.max_abs_difference <= 1e-12
 
 
+@pytest.mark.slow
 def test_estimator_is_unbiased_and_its_variance_falls_like_one_over_m():
     study = estimator_variance.estimator_variance(batch_sizes=(1, 2, 4, 8, 16, 32, 64), trials=300, seed=0)
     assert abs(study.slope + 1.0) <= 0.25
@@ -246,6 +247,7 @@ def test_the_library_never_imports_the_course_or_matplotlib():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_without_matplotlib_the_tour_prints_its_numbers_and_says_how_to_get_the_charts(tmp_path):
     code = ("import sys; sys.modules['matplotlib'] = None; "  # as if it were not installed
             "from micrograd_batch.lessons import run_tour; from pathlib import Path; "
